@@ -1,0 +1,105 @@
+/*
+ * config — /etc/qqnotify/qqnotify.conf: an INI file, UTF-8, '#' and ';'
+ * comments, "key = value" lines under [section] headers.
+ *
+ * Hand-written parser: the format is a dozen keys, and a parser of our own
+ * lets every error carry file:line, the offending key and the fix, and lets
+ * keys that would hold a password be refused outright (the secret belongs
+ * in `qqnotify-secret`, never in a file).
+ *
+ * Provider presets fill host, port and TLS mode: qq (smtp.qq.com:465
+ * implicit TLS), exmail (smtp.exmail.qq.com:465), 163 (smtp.163.com:465),
+ * gmail (smtp.gmail.com:465), outlook (smtp-mail.outlook.com:587 STARTTLS),
+ * custom (host required).  Explicit host/port/tls keys override a preset.
+ *
+ * struct qn_config is fixed-size (bounded strings, bounded recipient list)
+ * and owns no heap memory.  Loading is thread-safe (no globals).
+ */
+#ifndef QN_CONFIG_H
+#define QN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+#define QN_CONFIG_DEFAULT_PATH "/etc/qqnotify/qqnotify.conf"
+#define QN_CONFIG_DEFAULT_SPOOL "/var/spool/qqnotify"
+#define QN_CONFIG_MAX_RCPT 16
+#define QN_ADDR_MAX 256
+#define QN_CONFIG_FILE_MAX (256 * 1024) /* a larger config file is refused */
+
+enum qn_tls_mode {
+    QN_TLS_IMPLICIT = 0, /* TLS from the first byte (port 465) */
+    QN_TLS_STARTTLS,     /* plain greeting, mandatory STARTTLS (port 587) */
+};
+
+enum qn_lang {
+    QN_LANG_AUTO = 0, /* decide from the locale */
+    QN_LANG_EN,
+    QN_LANG_ZH,
+};
+
+struct qn_config {
+    char path[4096]; /* the file loaded, "" for defaults only */
+
+    /* [smtp] */
+    char provider[16];            /* "qq", "exmail", "163", "gmail", "outlook", "custom" */
+    char host[256];
+    unsigned port;
+    enum qn_tls_mode tls;
+    bool tls_verify;              /* false only with an explicit `tls_verify = no` */
+    char ca_file[4096];           /* "" = system trust store */
+    unsigned char tls_pin[32];    /* SHA-256 of the server certificate, when has_tls_pin */
+    bool has_tls_pin;
+    char user[QN_ADDR_MAX];       /* the account: login, envelope sender, From */
+    char from_name[256];          /* display name, UTF-8, may be "" */
+    char helo_name[256];          /* "" = this host's name */
+    unsigned timeout_s;           /* per network operation, default 30 */
+    char credential_helper[1024]; /* command speaking the git-credential protocol */
+    char credential_file[4096];   /* default $CREDENTIALS_DIRECTORY/qqnotify.smtp */
+
+    /* [notify] */
+    char to[QN_CONFIG_MAX_RCPT][QN_ADDR_MAX];
+    size_t n_to;
+    enum qn_lang language;
+
+    /* [spool] */
+    char spool_dir[4096];
+    size_t max_entry_size; /* bytes, default 1 MiB */
+};
+
+/* What went wrong while loading, for the program to print (and translate). */
+struct qn_config_error {
+    char file[4096];
+    unsigned line;   /* 0 when the problem is not on one line (e.g. a missing key) */
+    char key[64];    /* the key or section concerned, or "" */
+    const char *what; /* English msgid: what is wrong, e.g. "unknown key" */
+    const char *fix;  /* English msgid: what to do, e.g. "remove it; keys of [smtp] are ..." */
+    bool secret_key;  /* the file tried to hold a password: exit 78, point to qqnotify-secret */
+};
+
+/* Defaults: provider qq, tls_verify on, timeout 30 s, spool QN_CONFIG_DEFAULT_SPOOL. */
+void qn_config_defaults(struct qn_config *cfg);
+
+/* Apply a provider preset by name.  QN_EINVAL for an unknown name. */
+enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider);
+
+/*
+ * Load PATH over the defaults and validate the result (user set and a
+ * plausible address, host set, port 1-65535, recipients plausible).
+ * QN_ENOTFOUND: the file does not exist; QN_EIO: it cannot be read (errno
+ * kept); QN_ECONFIG: syntax or validation error, described in *ret_err.
+ * On failure *cfg holds what was read so far.
+ */
+enum qn_status qn_config_load(struct qn_config *cfg, const char *path,
+                              struct qn_config_error *ret_err);
+
+/* Same as qn_config_load() for text already in memory; NAME is used in errors. */
+enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const char *text,
+                               size_t len, struct qn_config_error *ret_err);
+
+/* Split "a@x, b@y" into cfg->to (replacing it).  QN_EINVAL, QN_ETOOBIG. */
+enum qn_status qn_config_set_recipients(struct qn_config *cfg, const char *list);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * diag — the error model for mail delivery and the catalog of causes and fixes.
+ *
+ * Every failure on the way to the mail server is described by one
+ * struct qn_error: the stage it happened at, the SMTP reply (code, enhanced
+ * status code, text), errno, the OpenSSL error and a verdict that says what
+ * the sender should do with the message (retry later, give up, or stop
+ * until the administrator fixes the configuration).
+ *
+ * The struct is fixed-size and holds no pointers: it can be copied, kept
+ * in the spool and filled without allocating.  Server text is stored as
+ * sanitised UTF-8 (GB18030 replies are decoded, control characters
+ * replaced) and truncated to fit.  A qn_error never holds the secret: the
+ * SMTP client never copies what it sent, only what the server answered.
+ *
+ * The catalog maps (provider, stage, status, SMTP code, enhanced code,
+ * server text) to a diagnosis: a stable id, a cause and a fix.  The texts
+ * are English gettext msgids; programs translate them (po/zh_CN.po).  The
+ * catalog is static, read-only data: thread-safe.
+ */
+#ifndef QN_DIAG_H
+#define QN_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+enum qn_stage {
+    QN_STAGE_NONE = 0,
+    QN_STAGE_CONFIG,
+    QN_STAGE_CREDENTIAL,
+    QN_STAGE_RESOLVE,
+    QN_STAGE_CONNECT,
+    QN_STAGE_TLS,
+    QN_STAGE_GREETING,
+    QN_STAGE_EHLO,
+    QN_STAGE_STARTTLS,
+    QN_STAGE_AUTH,
+    QN_STAGE_MAIL,
+    QN_STAGE_RCPT,
+    QN_STAGE_DATA,
+    QN_STAGE_QUIT,
+    QN_STAGE_LOCAL,
+};
+
+enum qn_verdict {
+    QN_VERDICT_NONE = 0,  /* no failure */
+    QN_VERDICT_RETRY,     /* temporary: keep the message and try again later */
+    QN_VERDICT_PERMANENT, /* the server refused this message for good */
+    QN_VERDICT_CONFIG,    /* nothing will work until the configuration is fixed */
+};
+
+#define QN_ERROR_TEXT_MAX 512
+#define QN_ERROR_DETAIL_MAX 256
+
+struct qn_error {
+    enum qn_status status;
+    enum qn_stage stage;
+    enum qn_verdict verdict;
+    int smtp_code;                        /* 0 when no reply was involved */
+    char enhanced[16];                    /* "5.7.8", or "" */
+    char server_text[QN_ERROR_TEXT_MAX];  /* sanitised UTF-8, lines joined by " / " */
+    int sys_errno;                        /* 0 when not a system call failure */
+    unsigned long tls_error;              /* ERR_get_error() code, 0 if none */
+    char detail[QN_ERROR_DETAIL_MAX];     /* local detail in English, e.g. the call that failed */
+};
+
+struct qn_diagnosis {
+    const char *id;    /* stable identifier, e.g. "qq-auth-code" */
+    const char *when;  /* English msgid: the symptom, e.g. "535 at AUTH on smtp.qq.com" */
+    const char *cause; /* English msgid */
+    const char *fix;   /* English msgid */
+};
+
+/* Reset ERR to "no failure". */
+void qn_error_clear(struct qn_error *err);
+
+/*
+ * Record a failure.  DETAIL is printf-formatted English (may be NULL).  Sets
+ * status, stage and detail, keeps the other fields, and fills verdict from
+ * status and smtp_code when it is still QN_VERDICT_NONE.  Returns STATUS so
+ * callers can write `return qn_error_set(err, ...)`.  ERR may be NULL.
+ */
+enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                            const char *detail, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Record an SMTP reply as the failure: code, enhanced code and text (raw
+ * bytes from the server, any encoding; decoded and sanitised here).  Status
+ * is derived from the code (4xx QN_ETEMPFAIL, 535/534/530 at auth QN_EAUTH,
+ * other 5xx QN_EREJECT, anything else QN_EPROTO).  Returns the status.
+ */
+enum qn_status qn_error_set_reply(struct qn_error *err, enum qn_stage stage, int code,
+                                  const char *text, size_t text_len);
+
+/* The verdict a status and SMTP code imply at STAGE. */
+enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int smtp_code);
+
+/* Stage name in English ("auth", "tls"...): a msgid, never NULL. */
+const char *qn_stage_name(enum qn_stage stage);
+
+/*
+ * The diagnosis for ERR with PROVIDER ("qq", "163", ... or NULL).  Never
+ * NULL for a failure: an unknown failure gets a generic diagnosis built
+ * from its stage and verdict.  NULL only when err->status is QN_OK.
+ */
+const struct qn_diagnosis *qn_diag_lookup(const char *provider, const struct qn_error *err);
+
+/* The whole catalog, in order, for documentation (README table, man page). */
+const struct qn_diagnosis *qn_diag_catalog(size_t *ret_count);
+
+#endif

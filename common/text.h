@@ -1,0 +1,57 @@
+/*
+ * text — UTF-8 validation and repair, GB18030 decoding, sanitising of
+ * untrusted strings.
+ *
+ * Everything that reaches a mail header, a log line or the spool from
+ * outside (user names, host names, server replies, journal messages) goes
+ * through here first.  UTF-8 validation is hand-written (a small, exact
+ * decoder that rejects overlong forms, surrogates and code points above
+ * U+10FFFF) because iconv reports only the first error and cannot repair;
+ * GB18030 decoding uses iconv.
+ *
+ * Output goes to caller-provided bounded buffers or a struct qn_buf; no
+ * function keeps state.  Thread-safe.
+ */
+#ifndef QN_TEXT_H
+#define QN_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "status.h"
+
+/* True when the N bytes at S are valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+bool qn_text_utf8_valid(const char *s, size_t n);
+
+/*
+ * Length of the valid UTF-8 sequence starting at S (1..4), or 0 when the
+ * bytes there do not start a valid sequence within N bytes.  Stores the
+ * code point in *ret_cp when non-NULL.
+ */
+size_t qn_text_utf8_next(const char *s, size_t n, unsigned long *ret_cp);
+
+/*
+ * Append the N bytes at S to OUT as valid UTF-8: valid sequences are
+ * copied, each invalid byte becomes U+FFFD.
+ */
+enum qn_status qn_text_utf8_repair(const char *s, size_t n, struct qn_buf *out);
+
+/*
+ * Append server or log text to OUT as UTF-8: valid UTF-8 is copied; other
+ * text is decoded as GB18030 (QQ Mail answers in GBK at times); what is
+ * neither is repaired byte by byte.
+ */
+enum qn_status qn_text_decode(const char *s, size_t n, struct qn_buf *out);
+
+/*
+ * Sanitise one line of untrusted text for a header, log line or spool field:
+ * decode as qn_text_decode(), replace CR, LF, TAB and every other control
+ * character (C0, DEL, C1, U+2028/U+2029) by a space, collapse runs of
+ * spaces, trim, and cut on a character boundary so that it fits OUTSZ
+ * bytes with its NUL (ending in "…" when cut).  OUTSZ must be at least 8.
+ * Returns the length written, without the NUL.
+ */
+size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Install every missing build and test dependency of qqnotify.
+# Debian/Ubuntu: apt-get; Fedora/RHEL: dnf.  As root it installs what is
+# missing; otherwise it prints the exact command to run.
+set -eu
+
+APT_PKGS="build-essential clang libclang-rt-14-dev pkg-config gettext libssl-dev libcmocka-dev
+openssl python3 python3-aiosmtpd msmtp swaks valgrind"
+DNF_PKGS="gcc clang compiler-rt make pkgconf-pkg-config gettext openssl-devel libcmocka-devel
+openssl python3 python3-aiosmtpd msmtp swaks valgrind"
+
+if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    missing=""
+    for p in $APT_PKGS; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing="$missing $p"
+        fi
+    done
+    [ -z "$missing" ] && exit 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "qqnotify: missing build/test packages:$missing" >&2
+        echo "qqnotify: run as root:  apt-get update && apt-get install -y$missing" >&2
+        exit 1
+    fi
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # A stale or empty package list is the common cause of "Unable to locate package".
+    if ! apt-get install -y --no-install-recommends $missing >/dev/null 2>&1; then
+        apt-get update -q >/dev/null
+        apt-get install -y -q --no-install-recommends $missing
+    fi
+elif command -v rpm >/dev/null 2>&1 && command -v dnf >/dev/null 2>&1; then
+    missing=""
+    for p in $DNF_PKGS; do
+        rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"
+    done
+    [ -z "$missing" ] && exit 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "qqnotify: missing build/test packages:$missing" >&2
+        echo "qqnotify: run as root:  dnf install -y$missing" >&2
+        exit 1
+    fi
+    dnf install -y $missing
+else
+    echo "qqnotify: neither apt-get nor dnf found; install by hand: a C11 compiler, pkg-config," >&2
+    echo "  gettext, OpenSSL headers, cmocka, python3 with aiosmtpd, msmtp, swaks, valgrind" >&2
+fi
