@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 
 void qn_buf_init(struct qn_buf *b, size_t max)
 {
@@ -117,7 +116,7 @@ void qn_buf_free(struct qn_buf *b)
 void qn_buf_wipe(struct qn_buf *b)
 {
     if (b->data != NULL)
-        OPENSSL_cleanse(b->data, b->cap);
+        explicit_bzero(b->data, b->cap);
     qn_buf_free(b);
 }
 

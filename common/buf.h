@@ -8,8 +8,9 @@
  * The buffer owns its storage.  data is always NUL-terminated (when non-NULL)
  * so text can be passed to C string functions; len excludes the NUL.  An
  * append that would grow len past max fails with QN_ETOOBIG and leaves the
- * buffer unchanged.  qn_buf_wipe() overwrites the storage before freeing it:
- * use it for anything that held a secret.  Not thread-safe per buffer.
+ * buffer unchanged.  qn_buf_wipe() overwrites the storage (explicit_bzero, so
+ * the compiler cannot drop it) before freeing it: use it for anything that
+ * held a secret.  libc only: the PAM module links this without OpenSSL.  Not thread-safe per buffer.
  */
 #ifndef QN_BUF_H
 #define QN_BUF_H

@@ -33,21 +33,26 @@ size_t qn_text_utf8_next(const char *s, size_t n, unsigned long *ret_cp);
 
 /*
  * Append the N bytes at S to OUT as valid UTF-8: valid sequences are
- * copied, each invalid byte becomes U+FFFD.
+ * copied, each invalid byte becomes U+FFFD.  On failure OUT is unchanged.
  */
 enum qn_status qn_text_utf8_repair(const char *s, size_t n, struct qn_buf *out);
 
 /*
  * Append server or log text to OUT as UTF-8: valid UTF-8 is copied; other
  * text is decoded as GB18030 (QQ Mail answers in GBK at times); what is
- * neither is repaired byte by byte.
+ * neither is repaired byte by byte.  Text that is mostly valid UTF-8 (more
+ * bytes in valid multi-byte sequences than invalid bytes, or valid but cut
+ * inside its last character) counts as damaged UTF-8 and is repaired, not
+ * read as GB18030.  GB18030 cut inside its last character keeps the whole
+ * characters; the cut bytes are repaired.  On failure OUT is unchanged.
  */
 enum qn_status qn_text_decode(const char *s, size_t n, struct qn_buf *out);
 
 /*
  * Sanitise one line of untrusted text for a header, log line or spool field:
  * decode as qn_text_decode(), replace CR, LF, TAB and every other control
- * character (C0, DEL, C1, U+2028/U+2029) by a space, collapse runs of
+ * character (C0, DEL, C1, U+2028/U+2029, and the bidi controls U+202A..U+202E
+ * and U+2066..U+2069 that can show a name reversed) by a space, collapse runs of
  * spaces, trim, and cut on a character boundary so that it fits OUTSZ
  * bytes with its NUL (ending in "…" when cut).  OUTSZ must be at least 8.
  * Returns the length written, without the NUL.
