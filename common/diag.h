@@ -17,6 +17,20 @@
  * server text) to a diagnosis: a stable id, a cause and a fix.  The texts
  * are English gettext msgids; programs translate them (po/zh_CN.po).  The
  * catalog is static, read-only data: thread-safe.
+ *
+ * What the catalog reads besides status, stage and reply: sys_errno at the
+ * connect stage (ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH,
+ * EPERM, EACCES), and words of the detail for QN_ETLS and QN_ERESOLVE: the
+ * verification result as OpenSSL words it (X509_verify_cert_error_string:
+ * "certificate has expired", "hostname mismatch", "self-signed ..."),
+ * "pin mismatch" or "fingerprint" for a pinned certificate that differs,
+ * "CA file" for an unusable ca_file, OpenSSL's "wrong version number", and
+ * gai_strerror() text for resolver failures.  Keep those words in details.
+ *
+ * Verdicts go beyond qn_error_verdict() where the struct knows more: a
+ * QN_ETLS with sys_errno set (I/O broke the handshake) is RETRY, and a 5xx
+ * whose text means "slow down" (frequency, quota, "too many") is RETRY
+ * while its status stays QN_EREJECT: decide on the verdict, not the status.
  */
 #ifndef QN_DIAG_H
 #define QN_DIAG_H
@@ -90,6 +104,13 @@ enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn
  * bytes from the server, any encoding; decoded and sanitised here).  Status
  * is derived from the code (4xx QN_ETEMPFAIL, 535/534/530 at auth QN_EAUTH,
  * other 5xx QN_EREJECT, anything else QN_EPROTO).  Returns the status.
+ *
+ * TEXT is what follows the code on each line, lines separated by "\n" (a
+ * "\r" before it and whole "250-..." lines are accepted too).  The first
+ * enhanced code goes to err->enhanced and is dropped from every line that
+ * repeats it; the lines are joined by " / ".  Always sets status,
+ * stage, smtp_code, enhanced, server_text (the unused bytes zeroed) and
+ * verdict; clears sys_errno and tls_error; keeps detail.  ERR may be NULL.
  */
 enum qn_status qn_error_set_reply(struct qn_error *err, enum qn_stage stage, int code,
                                   const char *text, size_t text_len);
