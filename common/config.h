@@ -12,6 +12,25 @@
  * gmail (smtp.gmail.com:465), outlook (smtp-mail.outlook.com:587 STARTTLS),
  * custom (host required).  Explicit host/port/tls keys override a preset.
  *
+ * When the file names no provider but sets host, the provider is the preset
+ * with that host name, else "custom" (so diagnoses never assume QQ for
+ * another server).  When port is set and tls is not, 465 means implicit TLS
+ * and 587 STARTTLS: "port = 587" alone must not try implicit TLS on 587.
+ *
+ * Syntax: one "key = value" per line; '#' or ';' starts a full-line
+ * comment, and " #" (blank then '#') an inline one after an unquoted
+ * value.  A value in double quotes keeps '#' and blanks; \" and \\ escape
+ * inside it.  Keys and section names are ASCII case-insensitive.  A UTF-8
+ * BOM is skipped.  A NUL byte, a line over QN_CONFIG_LINE_MAX bytes, a
+ * control character or invalid UTF-8 in a value are errors.  [notify] to
+ * may repeat (the lists are appended); any other key set twice is an error.
+ * [limits] keys are recognised and checked for syntax only, until the rate
+ * limiter stores them.
+ *
+ * Bounds: the file QN_CONFIG_FILE_MAX bytes, a line QN_CONFIG_LINE_MAX,
+ * names 255 bytes, commands 1023, paths 4095 (absolute), timeout 1-600 s,
+ * max_entry_size 1 KiB-64 MiB, QN_CONFIG_MAX_RCPT recipients.
+ *
  * struct qn_config is fixed-size (bounded strings, bounded recipient list)
  * and owns no heap memory.  Loading is thread-safe (no globals).
  */
@@ -28,6 +47,7 @@
 #define QN_CONFIG_MAX_RCPT 16
 #define QN_ADDR_MAX 256
 #define QN_CONFIG_FILE_MAX (256 * 1024) /* a larger config file is refused */
+#define QN_CONFIG_LINE_MAX 4096          /* bytes per line, without the line end */
 
 enum qn_tls_mode {
     QN_TLS_IMPLICIT = 0, /* TLS from the first byte (port 465) */
@@ -77,29 +97,43 @@ struct qn_config_error {
     const char *what; /* English msgid: what is wrong, e.g. "unknown key" */
     const char *fix;  /* English msgid: what to do, e.g. "remove it; keys of [smtp] are ..." */
     bool secret_key;  /* the file tried to hold a password: exit 78, point to qqnotify-secret */
+    char value[256];  /* the offending value (a bad address, port...), sanitised; "" when
+                         none, and always "" when secret_key is set */
+    int sys_errno;    /* with QN_EIO: the errno of the failed call, 0 otherwise */
 };
 
-/* Defaults: provider qq, tls_verify on, timeout 30 s, spool QN_CONFIG_DEFAULT_SPOOL. */
+/* Defaults: provider qq (smtp.qq.com:465, implicit TLS), tls_verify on, timeout 30 s,
+ * language auto, spool QN_CONFIG_DEFAULT_SPOOL, max_entry_size 1 MiB, no recipients. */
 void qn_config_defaults(struct qn_config *cfg);
 
-/* Apply a provider preset by name.  QN_EINVAL for an unknown name. */
+/* Apply a provider preset by name (ASCII case-insensitive): provider, host, port and tls.
+ * "custom" clears host.  QN_EINVAL for an unknown name, CFG unchanged. */
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider);
 
 /*
- * Load PATH over the defaults and validate the result (user set and a
- * plausible address, host set, port 1-65535, recipients plausible).
- * QN_ENOTFOUND: the file does not exist; QN_EIO: it cannot be read (errno
- * kept); QN_ECONFIG: syntax or validation error, described in *ret_err.
- * On failure *cfg holds what was read so far.
+ * Reset *cfg to the defaults, load PATH over them and validate the result
+ * (user set and a plausible address, host set, port 1-65535, recipients
+ * plausible).  QN_ENOTFOUND: the file does not exist; QN_EIO: it cannot be
+ * read (errno and ret_err->sys_errno hold the cause); QN_ECONFIG: syntax or
+ * validation error, or not a regular file, or larger than
+ * QN_CONFIG_FILE_MAX.  *ret_err is always filled (file, what, fix) on
+ * failure and zeroed on success.  On failure *cfg holds what was read so
+ * far.
  */
 enum qn_status qn_config_load(struct qn_config *cfg, const char *path,
                               struct qn_config_error *ret_err);
 
-/* Same as qn_config_load() for text already in memory; NAME is used in errors. */
+/* Same as qn_config_load() for text already in memory (LEN bytes, need not be
+ * NUL-terminated); NAME (may be NULL) is used in errors and as cfg->path.
+ * QN_ECONFIG or QN_OK. */
 enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const char *text,
                                size_t len, struct qn_config_error *ret_err);
 
-/* Split "a@x, b@y" into cfg->to (replacing it).  QN_EINVAL, QN_ETOOBIG. */
+/* Split "a@x, b@y" into cfg->to (replacing it); blanks around items and empty
+ * items are ignored.  QN_EINVAL: an item is not a plausible address (plain
+ * ASCII addr-spec, one '@', no blanks, no <>()[],;:"\ ) or the list is
+ * empty; QN_ETOOBIG: more than QN_CONFIG_MAX_RCPT.  On failure cfg->to is
+ * unchanged. */
 enum qn_status qn_config_set_recipients(struct qn_config *cfg, const char *list);
 
 #endif
