@@ -45,10 +45,9 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -Icommon $(CFLAGS) $(EXTRA_CFLAGS)
 .PHONY: all check check-asan check-run demo deps install clean
 all:
 
-include common/module.mk
-include cli/module.mk
-include po/module.mk
-include tests/module.mk
+# Each folder's part; a folder without one yet is skipped.
+include $(wildcard common/module.mk cli/module.mk secrets/module.mk pam/module.mk \
+	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

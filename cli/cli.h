@@ -1,0 +1,78 @@
+/*
+ * cli — shared pieces of the `qqnotify` command: options common to every
+ * subcommand, translation, and the mapping from failures to exit codes.
+ *
+ * Exit codes follow sysexits(3): 0 done; 64 usage; 65 bad input;
+ * 69 permanent rejection (5xx); 74 local I/O error; 75 temporary failure
+ * (4xx, network, timeout); 76 TLS or protocol failure (STARTTLS missing
+ * included); 77 authentication failed; 78 configuration error.
+ */
+#ifndef QN_CLI_H
+#define QN_CLI_H
+
+#include <libintl.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "diag.h"
+#include "log.h"
+
+#define _(s) gettext(s)
+#define N_(s) (s)
+
+enum {
+    QN_EXIT_OK = 0,
+    QN_EXIT_USAGE = 64,
+    QN_EXIT_DATAERR = 65,
+    QN_EXIT_UNAVAILABLE = 69,
+    QN_EXIT_SOFTWARE = 70,
+    QN_EXIT_OSERR = 71,
+    QN_EXIT_IOERR = 74,
+    QN_EXIT_TEMPFAIL = 75,
+    QN_EXIT_PROTOCOL = 76,
+    QN_EXIT_NOPERM = 77,
+    QN_EXIT_CONFIG = 78,
+};
+
+struct qn_cli {
+    const char *config_path; /* -c, or the default */
+    bool config_explicit;    /* -c was given: a missing file is an error */
+    const char *lang_arg;    /* --lang, or NULL */
+    struct qn_log log;
+    struct qn_config cfg;
+};
+
+/* Choose the output language from --lang, the config's language, then the
+ * locale; works even when no zh_CN locale is generated (C.UTF-8 + LANGUAGE). */
+void qn_cli_set_language(const struct qn_cli *cli);
+
+/* Load cli->config_path into cli->cfg and print any error with file:line and
+ * the fix.  Returns 0 or the exit code to end with. */
+int qn_cli_load_config(struct qn_cli *cli);
+
+/* Exit code for a failure. */
+int qn_cli_exit_code(const struct qn_error *err);
+
+/* Print a failure to stderr: what failed, the server's words, cause, fix, and a
+ * final untranslated "diagnosis: ID" line (stable, for scripts). */
+void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err);
+
+/* One line describing ERR (stage, status, detail, SMTP reply) in the current language. */
+void qn_cli_describe(const struct qn_error *err, char *out, size_t n);
+
+/* Warn when TLS verification is disabled (every run says it). */
+void qn_cli_warn_insecure(const struct qn_cli *cli);
+
+/* Fill SMTP options from the configuration. */
+struct qn_smtp_options;
+void qn_cli_smtp_options(const struct qn_cli *cli, struct qn_smtp_options *opt);
+
+int qn_cmd_send(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_check(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_queue(struct qn_cli *cli, int argc, char **argv);
+
+#endif

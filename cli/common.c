@@ -1,0 +1,141 @@
+/* Pieces shared by the subcommands: configuration, exit codes, reports. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cli.h"
+#include "smtp.h"
+#include "status.h"
+
+int qn_cli_load_config(struct qn_cli *cli)
+{
+    struct qn_config_error cerr;
+    enum qn_status r;
+
+    memset(&cerr, 0, sizeof(cerr));
+    r = qn_config_load(&cli->cfg, cli->config_path, &cerr);
+    if (r == QN_OK)
+        goto out;
+    if (r == QN_ENOTFOUND) {
+        fprintf(stderr,
+                _("qqnotify: configuration file %s does not exist.\n"
+                  "  Create it (see qqnotify.conf(5)); the smallest working file is:\n"
+                  "    [smtp]\n"
+                  "    provider = qq\n"
+                  "    user = 123456789@qq.com\n"
+                  "    [notify]\n"
+                  "    to = you@example.com\n"),
+                cli->config_path);
+        return QN_EXIT_CONFIG;
+    }
+    if (r == QN_EIO) {
+        fprintf(stderr, _("qqnotify: cannot read configuration file %s: %s\n"),
+                cli->config_path, strerror(cerr.sys_errno ? cerr.sys_errno : errno));
+        return QN_EXIT_CONFIG;
+    }
+    if (cerr.line > 0)
+        fprintf(stderr, "%s:%u: ", cerr.file, cerr.line);
+    else
+        fprintf(stderr, "%s: ", cerr.file[0] ? cerr.file : cli->config_path);
+    fprintf(stderr, "%s", cerr.what ? _(cerr.what) : _(qn_strerror(r)));
+    if (cerr.key[0] != '\0')
+        fprintf(stderr, " (%s)", cerr.key);
+    if (cerr.value[0] != '\0')
+        fprintf(stderr, ": '%s'", cerr.value);
+    fputc('\n', stderr);
+    if (cerr.fix != NULL)
+        fprintf(stderr, _("  fix: %s\n"), _(cerr.fix));
+    return QN_EXIT_CONFIG;
+out:
+    /* The file may choose the language; --lang still wins. */
+    qn_cli_set_language(cli);
+    return QN_EXIT_OK;
+}
+
+int qn_cli_exit_code(const struct qn_error *err)
+{
+    switch (err->status) {
+    case QN_OK:
+        return QN_EXIT_OK;
+    case QN_EAUTH:
+        return QN_EXIT_NOPERM;
+    case QN_ETLS:
+    case QN_EPROTO:
+    case QN_ESTARTTLS:
+        return QN_EXIT_PROTOCOL;
+    case QN_ECONFIG:
+    case QN_ECRED:
+        return QN_EXIT_CONFIG;
+    case QN_EINVAL:
+    case QN_ETOOBIG:
+        return err->stage == QN_STAGE_LOCAL ? QN_EXIT_DATAERR : QN_EXIT_PROTOCOL;
+    case QN_ENOMEM:
+        return QN_EXIT_OSERR;
+    case QN_EIO:
+        return QN_EXIT_IOERR;
+    case QN_ERESOLVE:
+    case QN_ECONNECT:
+    case QN_ETIMEOUT:
+    case QN_ETEMPFAIL:
+    case QN_EEOF:
+        return QN_EXIT_TEMPFAIL;
+    case QN_EREJECT:
+    case QN_ENOTFOUND:
+        break;
+    }
+    /* A 5xx that means "slow down" (frequency limits) is temporary. */
+    return err->verdict == QN_VERDICT_RETRY ? QN_EXIT_TEMPFAIL : QN_EXIT_UNAVAILABLE;
+}
+
+void qn_cli_describe(const struct qn_error *err, char *out, size_t n)
+{
+    int used;
+
+    used = snprintf(out, n, "%s", _(qn_strerror(err->status)));
+    if (used < 0 || (size_t)used >= n)
+        return;
+    if (err->detail[0] != '\0') {
+        used += snprintf(out + used, n - (size_t)used, ": %s", err->detail);
+        if ((size_t)used >= n)
+            return;
+    }
+    if (err->smtp_code != 0)
+        snprintf(out + used, n - (size_t)used, _(" (server said: %d %s%s%s)"), err->smtp_code,
+                 err->enhanced, err->enhanced[0] ? " " : "", err->server_text);
+}
+
+void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err)
+{
+    const struct qn_diagnosis *d = qn_diag_lookup(cli->cfg.provider, err);
+    char line[QN_ERROR_TEXT_MAX + QN_ERROR_DETAIL_MAX + 128];
+
+    qn_cli_describe(err, line, sizeof(line));
+    fprintf(stderr, _("qqnotify: failed at stage %s: %s\n"), _(qn_stage_name(err->stage)), line);
+    if (d == NULL)
+        return;
+    fprintf(stderr, _("  cause: %s\n"), _(d->cause));
+    fprintf(stderr, _("  fix:   %s\n"), _(d->fix));
+    fprintf(stderr, "  diagnosis: %s\n", d->id);
+}
+
+void qn_cli_warn_insecure(const struct qn_cli *cli)
+{
+    if (!cli->cfg.tls_verify)
+        qn_log(&cli->log, LOG_WARNING, "%s",
+               _("WARNING: tls_verify = no: the server's certificate is NOT checked; anyone on "
+                 "the path can read the authorization code. Remove tls_verify = no."));
+}
+
+void qn_cli_smtp_options(const struct qn_cli *cli, struct qn_smtp_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->host = cli->cfg.host;
+    opt->port = cli->cfg.port;
+    opt->tls = cli->cfg.tls;
+    opt->timeout_s = cli->cfg.timeout_s;
+    opt->helo_name = cli->cfg.helo_name[0] ? cli->cfg.helo_name : NULL;
+    opt->tls_opts.ca_file = cli->cfg.ca_file[0] ? cli->cfg.ca_file : NULL;
+    opt->tls_opts.verify = cli->cfg.tls_verify;
+    opt->tls_opts.pin_sha256 = cli->cfg.has_tls_pin ? cli->cfg.tls_pin : NULL;
+}

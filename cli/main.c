@@ -1,0 +1,180 @@
+/*
+ * qqnotify — send alert mail through QQ Mail (or any SMTP submission
+ * server) and diagnose why it fails.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "smtp.h"
+#include "status.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
+                   "\n"
+                   "Commands:\n"
+                   "  send --to ADDR[,ADDR...] --subject TEXT [--html FILE]\n"
+                   "                  send a mail now; the body is read from standard input\n"
+                   "  check [--send-test ADDR]\n"
+                   "                  test the setup stage by stage and explain any failure\n"
+                   "  catalog [--markdown]\n"
+                   "                  list every known failure with its cause and fix\n"
+                   "\n"
+                   "Options:\n"
+                   "  -c, --config FILE   configuration file (default %s)\n"
+                   "  --lang zh_CN|en     language of messages (default: config, then locale)\n"
+                   "  -h, --help          this help\n"
+                   "  -V, --version       version\n"),
+            QN_CONFIG_DEFAULT_PATH);
+}
+
+static bool lang_is_zh(const char *s)
+{
+    return s != NULL && (strncmp(s, "zh", 2) == 0 || strncmp(s, "ZH", 2) == 0);
+}
+
+static bool locale_wants_zh(void)
+{
+    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
+
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && *v != '\0')
+            return lang_is_zh(v);
+    }
+    return false;
+}
+
+void qn_cli_set_language(const struct qn_cli *cli)
+{
+    bool zh;
+    const char *cur;
+
+    if (cli->lang_arg != NULL)
+        zh = lang_is_zh(cli->lang_arg);
+    else if (cli->cfg.language != QN_LANG_AUTO)
+        zh = cli->cfg.language == QN_LANG_ZH;
+    else
+        zh = locale_wants_zh();
+
+    /*
+     * gettext ignores LANGUAGE in the "C" locale, and zh_CN.UTF-8 is often not
+     * generated on servers.  C.UTF-8 is always there (glibc >= 2.35) and lets
+     * LANGUAGE choose the catalog.  Setting the locale again also tells gettext
+     * that LANGUAGE changed.
+     */
+    setenv("LANGUAGE", zh ? "zh_CN" : "en", 1);
+    cur = setlocale(LC_ALL, "");
+    if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
+        setlocale(LC_ALL, "C.UTF-8");
+    else
+        setlocale(LC_ALL, cur);
+}
+
+static void bind_catalog(void)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 32];
+    ssize_t n;
+    char *slash;
+
+    /* A build-tree binary finds build/locale next to itself; an installed one
+     * uses LOCALEDIR. */
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(dir, sizeof(dir), "%s/locale", exe);
+            if (access(dir, R_OK | X_OK) == 0) {
+                bindtextdomain("qqnotify", dir);
+                goto out;
+            }
+        }
+    }
+    bindtextdomain("qqnotify", QN_LOCALEDIR);
+out:
+    bind_textdomain_codeset("qqnotify", "UTF-8");
+    textdomain("qqnotify");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"lang", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct qn_cli cli;
+    const char *cmd;
+    int c;
+
+    memset(&cli, 0, sizeof(cli));
+    cli.config_path = QN_CONFIG_DEFAULT_PATH;
+    qn_config_defaults(&cli.cfg);
+    qn_log_init(&cli.log, "qqnotify", STDERR_FILENO);
+
+    /* A server closing the connection must be an error we report, not a
+     * silent death: OpenSSL's writes can raise SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+
+    bind_catalog();
+    qn_cli_set_language(&cli);
+
+    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cli.config_path = optarg;
+            cli.config_explicit = true;
+            break;
+        case 'L':
+            if (!lang_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
+                fprintf(stderr, _("qqnotify: unknown language '%s': use zh_CN or en\n"),
+                        optarg);
+                return QN_EXIT_USAGE;
+            }
+            cli.lang_arg = optarg;
+            qn_cli_set_language(&cli);
+            break;
+        case 'h':
+            usage(stdout);
+            return QN_EXIT_OK;
+        case 'V':
+            printf("qqnotify %s\n", QN_VERSION);
+            return QN_EXIT_OK;
+        default:
+            usage(stderr);
+            return QN_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return QN_EXIT_USAGE;
+    }
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* glibc: 0 re-initialises getopt for the subcommand */
+
+    if (strcmp(cmd, "send") == 0)
+        return qn_cmd_send(&cli, argc, argv);
+    if (strcmp(cmd, "check") == 0)
+        return qn_cmd_check(&cli, argc, argv);
+    if (strcmp(cmd, "catalog") == 0)
+        return qn_cmd_catalog(&cli, argc, argv);
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return QN_EXIT_OK;
+    }
+    fprintf(stderr, _("qqnotify: unknown command '%s'; run 'qqnotify --help' for the list\n"),
+            cmd);
+    return QN_EXIT_USAGE;
+}
