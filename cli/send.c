@@ -123,7 +123,8 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
         switch (c) {
         case 't':
             if (add_recipients(&to_list, optarg) != 0) {
-                fprintf(stderr, _("qqnotify send: too many recipients\n"));
+                fprintf(stderr, _("qqnotify send: too many recipients (at most %d)\n"),
+                        QN_CONFIG_MAX_RCPT);
                 rc = QN_EXIT_USAGE;
                 goto out;
             }
