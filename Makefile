@@ -76,6 +76,7 @@ demo: deps
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/qqnotify
 	install -m 0755 $(B)/qqnotify $(DESTDIR)$(BINDIR)/qqnotify
+	install -m 0755 $(B)/qqnotify-secret $(DESTDIR)$(BINDIR)/qqnotify-secret
 	$(MAKE) --no-print-directory install-po
 
 clean:

@@ -4,10 +4,18 @@
 # missing; otherwise it prints the exact command to run.
 set -eu
 
+# build: compilers, OpenSSL, libsecret/glib (qqnotify-secret), PAM headers
+# test:  cmocka, aiosmtpd (local SMTP server), msmtp (benchmark peer), gnome-keyring +
+#        dbus + secret-tool (keyring tests), systemd-creds, pam_wrapper + pamtester,
+#        git (credential-helper interop), GNU time (benchmark RSS)
 APT_PKGS="build-essential clang libclang-rt-14-dev pkg-config gettext libssl-dev libcmocka-dev
-openssl python3 python3-aiosmtpd msmtp swaks valgrind"
+libsecret-1-dev libglib2.0-dev libpam0g-dev
+openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
+gnome-keyring dbus libsecret-tools libpam-wrapper pamtester libpamtest0-dev"
 DNF_PKGS="gcc clang compiler-rt make pkgconf-pkg-config gettext openssl-devel libcmocka-devel
-openssl python3 python3-aiosmtpd msmtp swaks valgrind"
+libsecret-devel glib2-devel pam-devel
+openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
+gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester"
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     missing=""

@@ -1,0 +1,1114 @@
+/*
+ * qqnotify-secret — keeps the SMTP authorization code in a keyring, never
+ * in a configuration file.
+ *
+ * For programs it is a git credential helper (gitcredentials(7)):
+ * `qqnotify-secret get|store|erase` reads key=value lines on stdin and
+ * `get` answers "password=...".  For people: `set` (hidden prompt, or one
+ * line from a pipe), `status` (which backend holds the secret, never the
+ * secret itself) and `erase`.  Backends are in backend.h.
+ *
+ * Choosing a backend (--backend overrides):
+ *  - a D-Bus session bus is there (a desktop session) -> libsecret;
+ *  - root without a session bus (a server, a system service) ->
+ *    systemd-creds; root whose session bus has no Secret Service too;
+ *  - neither -> an error that says how to get one of them.
+ * `set` and `store` write to that one backend; `get`, `erase` and `status`
+ * look in every backend this user can reach (libsecret when a bus is
+ * there, systemd-creds when root), so a secret is found wherever `set` put
+ * it.
+ *
+ * Hygiene: core dumps are off (PR_SET_DUMPABLE 0, RLIMIT_CORE 0) before
+ * anything is read; the secret lives only in locked, wiped buffers; it
+ * never goes to argv or the environment of any process; stdout gets it
+ * only from `get`, and only when stdout is not a terminal or with --force.
+ *
+ * Exit codes (sysexits(3)): 0 done; 1 no secret stored (get, erase,
+ * status); 64 usage; 65 bad input; 69 backend unavailable; 71 system
+ * error; 74 I/O error; 75 temporary (locked keyring, timeout); 77 needs
+ * root; 78 configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libintl.h>
+#include <limits.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "input.h"
+#include "secmem.h"
+#include "status.h"
+
+#define _(s)  gettext(s)
+#define N_(s) (s)
+
+#define PROG              "qqnotify-secret"
+#define EXIT_NOT_FOUND    1
+#define DEFAULT_TIMEOUT_S 60
+#define MAX_TIMEOUT_S     600
+
+enum backend_id {
+    BACKEND_AUTO = 0,
+    BACKEND_LIBSECRET,
+    BACKEND_CREDS,
+};
+
+struct options {
+    const char *config_path;
+    bool config_explicit;
+    const char *user;
+    const char *host;
+    enum backend_id backend;
+    const char *credstore;
+    const char *with_key;
+    unsigned timeout_s;
+    bool force;
+    const char *lang;
+};
+
+struct program {
+    struct options opt;
+    struct qn_config cfg;
+    bool cfg_loaded;
+    char host[QNS_FIELD_MAX + 1];
+    char user[QNS_FIELD_MAX + 1];
+    struct qns_target target;
+};
+
+/* ---- language ----------------------------------------------------------- */
+
+static bool lang_is_zh(const char *s)
+{
+    return s != NULL && (s[0] == 'z' || s[0] == 'Z') && (s[1] == 'h' || s[1] == 'H');
+}
+
+static bool locale_wants_zh(void)
+{
+    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
+
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+
+        if (v != NULL && *v != '\0')
+            return lang_is_zh(v);
+    }
+    return false;
+}
+
+/* --lang, then the configuration's language, then the locale.  Same rule as
+ * `qqnotify`: LANGUAGE picks the catalog, and C.UTF-8 stands in when the
+ * locale is "C" (gettext ignores LANGUAGE there, and zh_CN.UTF-8 is often
+ * not generated on servers). */
+static void set_language(const struct program *p)
+{
+    const char *cur;
+    bool zh;
+
+    if (p->opt.lang != NULL)
+        zh = lang_is_zh(p->opt.lang);
+    else if (p->cfg_loaded && p->cfg.language != QN_LANG_AUTO)
+        zh = p->cfg.language == QN_LANG_ZH;
+    else
+        zh = locale_wants_zh();
+    (void)setenv("LANGUAGE", zh ? "zh_CN" : "en", 1);
+    cur = setlocale(LC_ALL, "");
+    if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
+        setlocale(LC_ALL, "C.UTF-8");
+    else
+        setlocale(LC_ALL, cur);
+}
+
+static void bind_catalog(void)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 16];
+    ssize_t n;
+    char *slash;
+    int len;
+
+    /* A binary in the build tree finds build/locale next to itself; an
+     * installed one uses LOCALEDIR. */
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            len = snprintf(dir, sizeof(dir), "%s/locale", exe);
+            if (len > 0 && (size_t)len < sizeof(dir) && access(dir, R_OK | X_OK) == 0) {
+                bindtextdomain("qqnotify", dir);
+                goto out;
+            }
+        }
+    }
+    bindtextdomain("qqnotify", QN_LOCALEDIR);
+out:
+    bind_textdomain_codeset("qqnotify", "UTF-8");
+    textdomain("qqnotify");
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+static const char *backend_name(enum backend_id b)
+{
+    return b == BACKEND_CREDS ? "systemd-creds" : "libsecret";
+}
+
+static void print_fix(const char *fix)
+{
+    fprintf(stderr, _("  fix: %s\n"), fix);
+}
+
+/* The errno part of a detail, when there is one. */
+static void print_detail(const struct qns_error *err)
+{
+    if (err->sys_errno != 0)
+        fprintf(stderr, "  (%s: %s)\n", err->detail, strerror(err->sys_errno));
+    else if (err->detail[0] != '\0')
+        fprintf(stderr, "  (%s)\n", err->detail);
+}
+
+/* Say what went wrong with backend B and what to do; return the exit code. */
+static int report(const struct program *p, enum backend_id b, enum qns_result r,
+                  const struct qns_error *err)
+{
+    char path[4200];
+
+    switch (r) {
+    case QNS_OK:
+        return EX_OK;
+    case QNS_NOT_FOUND:
+        if (b == BACKEND_CREDS) {
+            (void)qns_creds_path(&p->target, path, sizeof(path));
+            fprintf(stderr, _("%s: no secret stored with systemd-creds: %s does not exist\n"), PROG,
+                    path);
+            fprintf(stderr,
+                    _("  fix: store it as root: sudo qqnotify-secret set --backend systemd-creds "
+                      "--user %s\n"),
+                    p->user);
+        } else {
+            fprintf(stderr, _("%s: no secret stored in the Secret Service for %s on %s\n"), PROG,
+                    p->user, p->host);
+            fprintf(stderr, _("  fix: store it: qqnotify-secret set --user %s --host %s\n"),
+                    p->user, p->host);
+        }
+        return EXIT_NOT_FOUND;
+    case QNS_NO_BUS:
+        fprintf(stderr, _("%s: there is no D-Bus session bus, so no Secret Service either\n"),
+                PROG);
+        print_detail(err);
+        print_fix(_("run this inside your desktop session (or under dbus-run-session with a "
+                    "keyring daemon); on a server, run it as root: the secret then goes to "
+                    "systemd-creds"));
+        return EX_UNAVAILABLE;
+    case QNS_BUS_UNREACHABLE:
+        fprintf(stderr, _("%s: cannot connect to the D-Bus session bus\n"), PROG);
+        print_detail(err);
+        print_fix(_("check that the session bus of this login runs (systemctl --user status "
+                    "dbus); a DBUS_SESSION_BUS_ADDRESS left over from another session must be "
+                    "unset"));
+        return EX_UNAVAILABLE;
+    case QNS_NO_SERVICE:
+        fprintf(stderr, _("%s: no Secret Service on the session bus (no keyring daemon runs)\n"),
+                PROG);
+        print_detail(err);
+        print_fix(_("install and start a keyring: gnome-keyring (apt install gnome-keyring / dnf "
+                    "install gnome-keyring, then log in again) or KeePassXC with \"Secret Service "
+                    "integration\" on; on a server use systemd-creds as root"));
+        return EX_UNAVAILABLE;
+    case QNS_NO_COLLECTION:
+        fprintf(stderr, _("%s: the Secret Service has no default keyring\n"), PROG);
+        print_detail(err);
+        print_fix(_("create a keyring and make it the default (Seahorse \"Passwords and Keys\", "
+                    "or KeePassXC's Secret Service settings), then retry"));
+        return EX_UNAVAILABLE;
+    case QNS_LOCKED:
+        fprintf(stderr, _("%s: the keyring is locked\n"), PROG);
+        print_detail(err);
+        print_fix(_("unlock it (log in to the desktop, or unlock the \"Login\" keyring in "
+                    "Seahorse or the database in KeePassXC) and retry; an unlock prompt may be "
+                    "waiting on the screen"));
+        return EX_TEMPFAIL;
+    case QNS_TIMEOUT:
+        fprintf(stderr, _("%s: %s did not answer within %u seconds\n"), PROG, backend_name(b),
+                p->target.timeout_s);
+        print_detail(err);
+        if (b == BACKEND_CREDS)
+            print_fix(_("systemd-creds hung: check the system's load and that it works by hand "
+                        "(systemd-creds list), or give more time with --timeout"));
+        else
+            print_fix(_("an unlock prompt may be waiting on the screen: answer it and retry, or "
+                        "give more time with --timeout"));
+        return EX_TEMPFAIL;
+    case QNS_SERVICE_ERROR:
+        fprintf(stderr, _("%s: the Secret Service failed\n"), PROG);
+        print_detail(err);
+        print_fix(_("see the keyring daemon's log (journalctl --user) and retry"));
+        return EX_UNAVAILABLE;
+    case QNS_NOT_ROOT:
+        fprintf(stderr, _("%s: systemd-creds needs root\n"), PROG);
+        print_detail(err);
+        print_fix(_("run it with sudo (the credential file and the host key "
+                    "/var/lib/systemd/credential.secret belong to root), or use --backend "
+                    "libsecret in a desktop session"));
+        return EX_NOPERM;
+    case QNS_NO_TOOL:
+        fprintf(stderr, _("%s: systemd-creds is not installed\n"), PROG);
+        print_detail(err);
+        print_fix(_("install systemd 250 or newer, which provides it: apt install systemd "
+                    "(Debian 12, Ubuntu 22.04 and later), dnf install systemd (Fedora, RHEL 9 "
+                    "and later); or use --backend libsecret in a desktop session"));
+        return EX_UNAVAILABLE;
+    case QNS_TOOL_FAILED:
+        fprintf(stderr, _("%s: systemd-creds failed\n"), PROG);
+        print_detail(err);
+        print_fix(_("a credential made on another machine, or before the host key "
+                    "/var/lib/systemd/credential.secret changed, cannot be decrypted: store it "
+                    "again with sudo qqnotify-secret set"));
+        return EX_UNAVAILABLE;
+    case QNS_IO:
+        fprintf(stderr, _("%s: a local file operation failed\n"), PROG);
+        print_detail(err);
+        return EX_IOERR;
+    case QNS_TOO_BIG:
+        fprintf(stderr, _("%s: the secret is too long\n"), PROG);
+        print_detail(err);
+        return EX_DATAERR;
+    case QNS_NO_MEMORY:
+        fprintf(stderr, _("%s: out of memory\n"), PROG);
+        return EX_OSERR;
+    }
+    return EX_SOFTWARE;
+}
+
+static int report_input(enum qns_input_result r, const struct qns_request *req, unsigned timeout_s)
+{
+    switch (r) {
+    case QNS_INPUT_OK:
+        return EX_OK;
+    case QNS_INPUT_EMPTY:
+        fprintf(stderr, _("%s: the secret is empty; nothing was stored\n"), PROG);
+        return EX_DATAERR;
+    case QNS_INPUT_TOO_BIG:
+        if (req != NULL && req->bad_key[0] != '\0')
+            fprintf(stderr, _("%s: the value of \"%s\" on standard input is too long\n"), PROG,
+                    req->bad_key);
+        else
+            fprintf(stderr,
+                    _("%s: the input is too long (the secret may have at most %d "
+                      "bytes)\n"),
+                    PROG, QNS_SECRET_MAX);
+        return EX_DATAERR;
+    case QNS_INPUT_INVALID:
+        if (req != NULL && req->bad_key[0] != '\0')
+            fprintf(stderr,
+                    _("%s: bad credential line for \"%s\" on standard input: expected key=value "
+                      "without control characters\n"),
+                    PROG, req->bad_key);
+        else
+            fprintf(stderr,
+                    _("%s: the secret contains a control character; nothing was "
+                      "stored\n"),
+                    PROG);
+        return EX_DATAERR;
+    case QNS_INPUT_MISMATCH:
+        fprintf(stderr, _("%s: the two entries differ; nothing was stored\n"), PROG);
+        return EX_DATAERR;
+    case QNS_INPUT_TIMEOUT:
+        fprintf(stderr, _("%s: nothing complete arrived on standard input within %u seconds\n"),
+                PROG, timeout_s);
+        return EX_TEMPFAIL;
+    case QNS_INPUT_IO:
+        fprintf(stderr, _("%s: cannot read standard input: %s\n"), PROG, strerror(errno));
+        return EX_IOERR;
+    }
+    return EX_SOFTWARE;
+}
+
+/* ---- account ------------------------------------------------------------ */
+
+static int report_config(const struct program *p, enum qn_status r,
+                         const struct qn_config_error *cerr)
+{
+    if (cerr->line > 0)
+        fprintf(stderr, "%s: %s:%u: ", PROG, cerr->file, cerr->line);
+    else
+        fprintf(stderr, "%s: %s: ", PROG, cerr->file[0] ? cerr->file : p->opt.config_path);
+    fputs(cerr->what != NULL ? _(cerr->what) : _(qn_strerror(r)), stderr);
+    if (cerr->key[0] != '\0')
+        fprintf(stderr, " (%s)", cerr->key);
+    if (r == QN_EIO && cerr->sys_errno != 0)
+        fprintf(stderr, ": %s", strerror(cerr->sys_errno));
+    fputc('\n', stderr);
+    if (cerr->fix != NULL)
+        print_fix(_(cerr->fix));
+    return EX_CONFIG;
+}
+
+/* A user or host name we can put into keyring attributes and messages. */
+static bool field_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > QNS_FIELD_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c <= 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Decide the account: the request on stdin (when given), then --host and
+ * --user, then the configuration file.  The file is read only when
+ * something is still missing or -c was given, so the helper works without
+ * one when the caller says everything.
+ */
+static int resolve_account(struct program *p, const struct qns_request *req)
+{
+    const char *host = req != NULL && req->host[0] ? req->host : p->opt.host;
+    const char *user = req != NULL && req->username[0] ? req->username : p->opt.user;
+    struct qn_config_error cerr;
+    enum qn_status r;
+
+    if (host == NULL || user == NULL || p->opt.config_explicit) {
+        memset(&cerr, 0, sizeof(cerr));
+        r = qn_config_load(&p->cfg, p->opt.config_path, &cerr);
+        if (r == QN_OK) {
+            p->cfg_loaded = true;
+            set_language(p);
+        } else if (r == QN_ENOTFOUND && !p->opt.config_explicit && user != NULL) {
+            qn_config_defaults(&p->cfg); /* only the host is missing: the qq preset */
+        } else if (r == QN_ENOTFOUND && !p->opt.config_explicit) {
+            fprintf(stderr, _("%s: which account? %s does not exist and no --user was given\n"),
+                    PROG, p->opt.config_path);
+            print_fix(_("give the account: qqnotify-secret --user 123456789@qq.com ... (and "
+                        "--host when it is not smtp.qq.com), or write [smtp] user in the "
+                        "configuration file"));
+            return EX_CONFIG;
+        } else {
+            return report_config(p, r, &cerr);
+        }
+        if (host == NULL)
+            host = p->cfg.host;
+        if (user == NULL)
+            user = p->cfg.user;
+    }
+    if (!field_ok(host)) {
+        fprintf(stderr, _("%s: the server name \"%s\" is not usable\n"), PROG, host);
+        return EX_USAGE;
+    }
+    if (!field_ok(user)) {
+        fprintf(stderr, _("%s: the account \"%s\" is not usable\n"), PROG, user);
+        return EX_USAGE;
+    }
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    snprintf(p->user, sizeof(p->user), "%s", user);
+    p->target.host = p->host;
+    p->target.user = p->user;
+    return EX_OK;
+}
+
+/* ---- backend choice ----------------------------------------------------- */
+
+/*
+ * The backend `set` and `store` write to, with the reason in words for
+ * people.  Returns QNS_OK or the reason no backend can be chosen.
+ */
+static enum qns_result choose_backend(const struct program *p, enum backend_id *ret,
+                                      const char **ret_why, struct qns_error *err)
+{
+    bool root = geteuid() == 0;
+    enum qns_result r;
+
+    if (p->opt.backend != BACKEND_AUTO) {
+        *ret = p->opt.backend;
+        *ret_why = _("chosen with --backend");
+        return QNS_OK;
+    }
+    r = qns_libsecret_bus(err);
+    if (r == QNS_OK && !root) {
+        *ret = BACKEND_LIBSECRET;
+        *ret_why = _("a D-Bus session bus is available (a desktop session)");
+        return QNS_OK;
+    }
+    if (r == QNS_OK) {
+        /* root with a bus: a desktop's keyring if it has one, else the
+         * system's credential store, which services can load. */
+        if (qns_libsecret_probe(&p->target, err) == QNS_OK) {
+            *ret = BACKEND_LIBSECRET;
+            *ret_why = _("running as root in a session whose bus has a Secret Service");
+        } else {
+            *ret = BACKEND_CREDS;
+            *ret_why = _("running as root; no Secret Service answers on the session bus");
+        }
+        return QNS_OK;
+    }
+    if (root) {
+        *ret = BACKEND_CREDS;
+        *ret_why = _("running as root without a D-Bus session bus (a server or system service)");
+        return QNS_OK;
+    }
+    return QNS_NO_BUS;
+}
+
+/* The backends `get`, `erase` and `status` consult, in order.  Returns how
+ * many (0 when none is reachable: see choose_backend's error). */
+static size_t backends_to_search(const struct program *p, enum backend_id out[2])
+{
+    struct qns_error ignored;
+    size_t n = 0;
+
+    if (p->opt.backend != BACKEND_AUTO) {
+        out[n++] = p->opt.backend;
+        return n;
+    }
+    if (qns_libsecret_bus(&ignored) == QNS_OK)
+        out[n++] = BACKEND_LIBSECRET;
+    if (geteuid() == 0)
+        out[n++] = BACKEND_CREDS;
+    return n;
+}
+
+static enum qns_result backend_lookup(const struct program *p, enum backend_id b,
+                                      struct qns_secret *ret, struct qns_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (b == BACKEND_CREDS)
+        return qns_creds_lookup(&p->target, ret, err);
+    return qns_libsecret_lookup(&p->target, ret, err);
+}
+
+static enum qns_result backend_erase(const struct program *p, enum backend_id b,
+                                     struct qns_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (b == BACKEND_CREDS)
+        return qns_creds_erase(&p->target, err);
+    return qns_libsecret_erase(&p->target, err);
+}
+
+static enum qns_result backend_store(const struct program *p, enum backend_id b,
+                                     const struct qns_secret *secret, struct qns_error *err)
+{
+    char label[600];
+
+    memset(err, 0, sizeof(*err));
+    if (b == BACKEND_CREDS)
+        return qns_creds_store(&p->target, secret, err);
+    /* Not translated: the label stays the same whoever looks at it later. */
+    snprintf(label, sizeof(label), "qqnotify: SMTP authorization code for %s on %s", p->user,
+             p->host);
+    return qns_libsecret_store(&p->target, label, secret, err);
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+/* A request for another protocol (https, when someone lists us as a git
+ * helper) is not ours: helpers answer nothing and let the next one try. */
+static bool request_is_ours(const struct qns_request *req)
+{
+    return req->protocol[0] == '\0' || strcmp(req->protocol, "smtp") == 0 ||
+           strcmp(req->protocol, "smtps") == 0 || strcmp(req->protocol, "submission") == 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* stdin of get/store/erase: the credential request, unless a person is at a
+ * terminal (then the options and the configuration say everything). */
+static int read_request(const struct program *p, struct qns_request *req)
+{
+    enum qns_input_result r;
+
+    if (isatty(STDIN_FILENO)) {
+        memset(req, 0, sizeof(*req));
+        return EX_OK;
+    }
+    r = qns_request_read(STDIN_FILENO, p->opt.timeout_s, req);
+    return report_input(r, req, p->opt.timeout_s);
+}
+
+static int cmd_get(struct program *p)
+{
+    struct qns_request req;
+    struct qns_secret secret, line;
+    struct qns_error errs[2];
+    enum qns_result results[2];
+    enum backend_id order[2];
+    size_t n, i;
+    int rc;
+
+    memset(&secret, 0, sizeof(secret));
+    memset(&line, 0, sizeof(line));
+    rc = read_request(p, &req);
+    if (rc != EX_OK || !request_is_ours(&req))
+        goto out;
+    /* Refuse before the secret is in memory at all. */
+    if (isatty(STDOUT_FILENO) && !p->opt.force) {
+        fprintf(stderr, _("%s: refusing to print the secret on a terminal\n"), PROG);
+        print_fix(_("`get` is for programs (it answers on a pipe); check for a secret with "
+                    "qqnotify-secret status, or add --force if you really want to see it"));
+        rc = EX_USAGE;
+        goto out;
+    }
+    rc = resolve_account(p, &req);
+    if (rc != EX_OK)
+        goto out;
+    n = backends_to_search(p, order);
+    if (n == 0) {
+        memset(&errs[0], 0, sizeof(errs[0]));
+        (void)qns_libsecret_bus(&errs[0]);
+        rc = report(p, BACKEND_LIBSECRET, QNS_NO_BUS, &errs[0]);
+        goto out;
+    }
+    if (qns_secret_init(&secret, QNS_SECRET_MAX) < 0 ||
+        qns_secret_init(&line, QNS_SECRET_MAX + sizeof("password=\n")) < 0) {
+        rc = report(p, BACKEND_AUTO, QNS_NO_MEMORY, &errs[0]);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        results[i] = backend_lookup(p, order[i], &secret, &errs[i]);
+        if (results[i] == QNS_OK)
+            break;
+    }
+    if (i == n) {
+        /* Say what each backend answered; the exit code is that of the
+         * first real failure ("locked" says more than "not found"). */
+        rc = EX_OK;
+        for (i = 0; i < n; i++) {
+            int code = report(p, order[i], results[i], &errs[i]);
+
+            if (rc == EX_OK || (rc == EXIT_NOT_FOUND && code != EXIT_NOT_FOUND))
+                rc = code;
+        }
+        goto out;
+    }
+    if (qns_secret_append(&line, "password=", 9) < 0 ||
+        qns_secret_append(&line, secret.data, secret.len) < 0 ||
+        qns_secret_append(&line, "\n", 1) < 0) {
+        rc = report(p, order[i], QNS_TOO_BIG, &errs[i]);
+        goto out;
+    }
+    /* One write(2) from locked memory: no stdio buffer ever holds it. */
+    if (write_all(STDOUT_FILENO, line.data, line.len) < 0) {
+        fprintf(stderr, _("%s: cannot write to standard output: %s\n"), PROG, strerror(errno));
+        rc = EX_IOERR;
+        goto out;
+    }
+    rc = EX_OK;
+out:
+    qns_secret_free(&line);
+    qns_secret_free(&secret);
+    qns_request_free(&req);
+    return rc;
+}
+
+static int cmd_store(struct program *p)
+{
+    struct qns_request req;
+    struct qns_error err;
+    enum backend_id b;
+    const char *why;
+    enum qns_result r;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    if (isatty(STDIN_FILENO)) {
+        fprintf(stderr, _("%s: `store` reads a credential (key=value lines) on standard input\n"),
+                PROG);
+        print_fix(_("to type the secret yourself, use qqnotify-secret set"));
+        return EX_USAGE;
+    }
+    rc = read_request(p, &req);
+    if (rc != EX_OK || !request_is_ours(&req))
+        goto out;
+    if (req.password.len == 0) {
+        fprintf(stderr, _("%s: `store` got no password= line on standard input\n"), PROG);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    rc = resolve_account(p, &req);
+    if (rc != EX_OK)
+        goto out;
+    memset(&err, 0, sizeof(err));
+    r = choose_backend(p, &b, &why, &err);
+    if (r == QNS_OK)
+        r = backend_store(p, b, &req.password, &err);
+    else
+        b = BACKEND_LIBSECRET;
+    rc = report(p, b, r, &err);
+out:
+    qns_request_free(&req);
+    return rc;
+}
+
+static int cmd_erase(struct program *p)
+{
+    struct qns_request req;
+    struct qns_error err;
+    enum backend_id order[2];
+    enum qns_result r;
+    bool interactive = isatty(STDIN_FILENO);
+    bool erased = false;
+    int rc, worst = EX_OK;
+    size_t n, i;
+
+    rc = read_request(p, &req);
+    if (rc != EX_OK || !request_is_ours(&req))
+        goto out;
+    rc = resolve_account(p, &req);
+    if (rc != EX_OK)
+        goto out;
+    n = backends_to_search(p, order);
+    if (n == 0) {
+        memset(&err, 0, sizeof(err));
+        (void)qns_libsecret_bus(&err);
+        rc = report(p, BACKEND_LIBSECRET, QNS_NO_BUS, &err);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        r = backend_erase(p, order[i], &err);
+        if (r == QNS_OK) {
+            erased = true;
+            if (interactive)
+                fprintf(stderr, _("%s: erased the secret for %s on %s from %s\n"), PROG, p->user,
+                        p->host, backend_name(order[i]));
+        } else if (r == QNS_NOT_FOUND || (r == QNS_NO_SERVICE && p->opt.backend == BACKEND_AUTO)) {
+            /* Nothing there; a bus without a keyring holds nothing either,
+             * unless --backend said to expect one. */
+        } else {
+            worst = report(p, order[i], r, &err);
+        }
+    }
+    if (worst != EX_OK) {
+        rc = worst;
+    } else if (erased) {
+        rc = EX_OK;
+    } else if (interactive) {
+        fprintf(stderr, _("%s: no secret was stored for %s on %s; nothing to erase\n"), PROG,
+                p->user, p->host);
+        rc = EXIT_NOT_FOUND;
+    } else {
+        rc = EX_OK; /* git's erase: nothing there is not a failure */
+    }
+out:
+    qns_request_free(&req);
+    return rc;
+}
+
+static int cmd_set(struct program *p)
+{
+    struct qns_secret secret;
+    struct qns_error err;
+    enum qns_input_result in;
+    enum backend_id b;
+    const char *why;
+    enum qns_result r;
+    char prompt[600], path[4200];
+    int rc;
+
+    memset(&secret, 0, sizeof(secret));
+    memset(&err, 0, sizeof(err));
+    rc = resolve_account(p, NULL);
+    if (rc != EX_OK)
+        goto out;
+    r = choose_backend(p, &b, &why, &err);
+    if (r != QNS_OK) {
+        rc = report(p, BACKEND_LIBSECRET, r, &err);
+        goto out;
+    }
+    fprintf(stderr, _("%s: using %s: %s\n"), PROG, backend_name(b), why);
+    /* Fail before asking for the secret when it could not be stored anyway. */
+    if (b == BACKEND_CREDS) {
+        char tool[4096];
+
+        r = geteuid() != 0 ? QNS_NOT_ROOT : qns_creds_tool(tool, sizeof(tool), &err);
+        if (r != QNS_OK) {
+            rc = report(p, b, r, &err);
+            goto out;
+        }
+    }
+    if (qns_secret_init(&secret, QNS_SECRET_MAX + 2) < 0) {
+        rc = report(p, b, QNS_NO_MEMORY, &err);
+        goto out;
+    }
+    if (isatty(STDIN_FILENO)) {
+        snprintf(prompt, sizeof(prompt), _("Authorization code for %s on %s (input hidden): "),
+                 p->user, p->host);
+        in = qns_prompt_secret(STDIN_FILENO, prompt, _("Repeat it: "), &secret);
+    } else {
+        in = qns_read_secret_line(STDIN_FILENO, p->opt.timeout_s, &secret);
+    }
+    if (in != QNS_INPUT_OK) {
+        rc = report_input(in, NULL, p->opt.timeout_s);
+        goto out;
+    }
+    r = backend_store(p, b, &secret, &err);
+    if (r != QNS_OK) {
+        rc = report(p, b, r, &err);
+        goto out;
+    }
+    if (b == BACKEND_CREDS) {
+        (void)qns_creds_path(&p->target, path, sizeof(path));
+        fprintf(stderr, _("%s: stored the secret for %s in %s (systemd-creds)\n"), PROG, p->user,
+                path);
+        fprintf(stderr, _("  a service loads it with: LoadCredentialEncrypted=%s:%s\n"),
+                QNS_CRED_NAME, path);
+    } else {
+        fprintf(stderr, _("%s: stored the secret for %s on %s in the Secret Service\n"), PROG,
+                p->user, p->host);
+    }
+    rc = EX_OK;
+out:
+    qns_secret_free(&secret);
+    return rc;
+}
+
+/* One backend's line of `status`; returns true when it holds the secret. */
+static bool status_backend(const struct program *p, enum backend_id b, bool reachable)
+{
+    struct qns_secret probe;
+    struct qns_error err;
+    enum qns_result r;
+    char path[4200];
+
+    if (b == BACKEND_CREDS)
+        (void)qns_creds_path(&p->target, path, sizeof(path));
+    if (b == BACKEND_CREDS)
+        printf(_("systemd-creds (%s): "), path);
+    else
+        printf(_("libsecret (Secret Service): "));
+    if (!reachable) {
+        if (b == BACKEND_CREDS)
+            printf(_("not checked: needs root\n"));
+        else
+            printf(_("not checked: no D-Bus session bus\n"));
+        return false;
+    }
+    memset(&probe, 0, sizeof(probe));
+    if (qns_secret_init(&probe, QNS_SECRET_MAX) < 0) {
+        printf(_("not checked: out of memory\n"));
+        return false;
+    }
+    /* A real lookup (and decryption) is the only proof the secret can be
+     * read; it is wiped at once and never shown. */
+    r = backend_lookup(p, b, &probe, &err);
+    qns_secret_free(&probe);
+    if (r == QNS_OK) {
+        printf(_("a secret is stored\n"));
+        return true;
+    }
+    if (r == QNS_NOT_FOUND) {
+        printf(_("no secret stored\n"));
+        return false;
+    }
+    printf(_("cannot tell (see below)\n"));
+    fflush(stdout);
+    (void)report(p, b, r, &err);
+    return false;
+}
+
+static int cmd_status(struct program *p)
+{
+    struct qns_error err;
+    enum backend_id b;
+    const char *why;
+    enum qns_result r;
+    bool found = false, bus, root = geteuid() == 0;
+    int rc;
+
+    rc = resolve_account(p, NULL);
+    if (rc != EX_OK)
+        return rc;
+    printf(_("account: %s on %s\n"), p->user, p->host);
+    memset(&err, 0, sizeof(err));
+    bus = qns_libsecret_bus(&err) == QNS_OK;
+    if (p->opt.backend != BACKEND_CREDS)
+        found |= status_backend(p, BACKEND_LIBSECRET, bus || p->opt.backend == BACKEND_LIBSECRET);
+    if (p->opt.backend != BACKEND_LIBSECRET)
+        found |= status_backend(p, BACKEND_CREDS, root || p->opt.backend == BACKEND_CREDS);
+    r = choose_backend(p, &b, &why, &err);
+    if (r == QNS_OK)
+        printf(_("`set` would use %s: %s\n"), backend_name(b), why);
+    else
+        printf(_("`set` would fail: no D-Bus session bus and not root\n"));
+    if (!found) {
+        printf(_("no backend holds a secret for this account; store it with: qqnotify-secret "
+                 "set\n"));
+        return EXIT_NOT_FOUND;
+    }
+    return EX_OK;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            _("Usage: qqnotify-secret [OPTIONS] COMMAND\n"
+              "\n"
+              "Keeps the SMTP authorization code in a keyring (libsecret) or in an encrypted\n"
+              "systemd credential, never in a configuration file.\n"
+              "\n"
+              "Commands for people:\n"
+              "  set       ask for the secret (hidden; or one line on a pipe) and store it\n"
+              "  status    tell which backend holds a secret for the account (never shows it)\n"
+              "  erase     remove the secret\n"
+              "Commands for programs (git credential helper protocol on stdin/stdout):\n"
+              "  get       answer password=... (stdout must not be a terminal, or --force)\n"
+              "  store     store the password= given on stdin\n"
+              "  erase     remove the secret named on stdin\n"
+              "\n"
+              "Options:\n"
+              "  -c, --config FILE    configuration that names the account (default %s)\n"
+              "  -u, --user ADDR      the account (default: [smtp] user)\n"
+              "  -H, --host HOST      the SMTP server (default: [smtp] host, else smtp.qq.com)\n"
+              "  -b, --backend NAME   libsecret or systemd-creds (default: chosen, see status)\n"
+              "  --credstore DIR      systemd-creds directory (default %s)\n"
+              "  --with-key KEY       systemd-creds key: host (default), auto, tpm2, host+tpm2\n"
+              "  --timeout SECONDS    bound for every wait, 1-600 (default %d)\n"
+              "  --force              let get print the secret on a terminal\n"
+              "  --lang zh_CN|en      language of messages\n"
+              "  -h, --help           this help\n"
+              "  -V, --version        version\n"),
+            QN_CONFIG_DEFAULT_PATH, QNS_CREDSTORE_DEFAULT, DEFAULT_TIMEOUT_S);
+}
+
+/* Before any secret exists in this process: no core dump may hold it, no
+ * other process of this user may ptrace or read our memory, and files we
+ * create are private. */
+static int harden(void)
+{
+    struct rlimit no_core = {0, 0};
+    struct sigaction sa;
+
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
+        return EX_OSERR;
+    }
+    if (setrlimit(RLIMIT_CORE, &no_core) < 0) {
+        fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
+        return EX_OSERR;
+    }
+    umask(077);
+    /* A reader that goes away (systemd-creds, the caller of get) must give
+     * EPIPE, not kill us half-way. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) < 0) {
+        fprintf(stderr, "%s: sigaction: %s\n", PROG, strerror(errno));
+        return EX_OSERR;
+    }
+    return EX_OK;
+}
+
+static bool parse_timeout(const char *s, unsigned *ret)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < 1 || v > MAX_TIMEOUT_S)
+        return false;
+    *ret = (unsigned)v;
+    return true;
+}
+
+static bool with_key_ok(const char *s)
+{
+    static const char *const keys[] = {"host", "auto", "tpm2", "host+tpm2"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(s, keys[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+enum {
+    OPT_CREDSTORE = 256,
+    OPT_WITH_KEY,
+    OPT_TIMEOUT,
+    OPT_FORCE,
+    OPT_LANG,
+};
+
+/* Options may come before or after the command (git appends the command to
+ * a helper line that may carry options). */
+static int parse_args(struct program *p, int argc, char **argv, const char **ret_cmd)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"user", required_argument, NULL, 'u'},
+        {"host", required_argument, NULL, 'H'},
+        {"backend", required_argument, NULL, 'b'},
+        {"credstore", required_argument, NULL, OPT_CREDSTORE},
+        {"with-key", required_argument, NULL, OPT_WITH_KEY},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"lang", required_argument, NULL, OPT_LANG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:u:H:b:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            p->opt.config_path = optarg;
+            p->opt.config_explicit = true;
+            break;
+        case 'u':
+            p->opt.user = optarg;
+            break;
+        case 'H':
+            p->opt.host = optarg;
+            break;
+        case 'b':
+            if (strcmp(optarg, "libsecret") == 0) {
+                p->opt.backend = BACKEND_LIBSECRET;
+            } else if (strcmp(optarg, "systemd-creds") == 0) {
+                p->opt.backend = BACKEND_CREDS;
+            } else {
+                fprintf(stderr, _("%s: unknown backend '%s': use libsecret or systemd-creds\n"),
+                        PROG, optarg);
+                return EX_USAGE;
+            }
+            break;
+        case OPT_CREDSTORE:
+            if (optarg[0] != '/') {
+                fprintf(stderr, _("%s: --credstore needs an absolute directory\n"), PROG);
+                return EX_USAGE;
+            }
+            p->opt.credstore = optarg;
+            break;
+        case OPT_WITH_KEY:
+            if (!with_key_ok(optarg)) {
+                fprintf(stderr, _("%s: unknown key '%s': use host, auto, tpm2 or host+tpm2\n"),
+                        PROG, optarg);
+                return EX_USAGE;
+            }
+            p->opt.with_key = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_timeout(optarg, &p->opt.timeout_s)) {
+                fprintf(stderr, _("%s: --timeout takes whole seconds from 1 to %d\n"), PROG,
+                        MAX_TIMEOUT_S);
+                return EX_USAGE;
+            }
+            break;
+        case OPT_FORCE:
+            p->opt.force = true;
+            break;
+        case OPT_LANG:
+            if (!lang_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
+                fprintf(stderr, _("%s: unknown language '%s': use zh_CN or en\n"), PROG, optarg);
+                return EX_USAGE;
+            }
+            p->opt.lang = optarg;
+            set_language(p);
+            break;
+        case 'h':
+            usage(stdout);
+            *ret_cmd = NULL;
+            return -1;
+        case 'V':
+            printf("%s %s\n", PROG, QN_VERSION);
+            *ret_cmd = NULL;
+            return -1;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        if (optind >= argc)
+            fprintf(stderr, _("%s: no command given\n"), PROG);
+        else
+            fprintf(stderr, _("%s: one command only, got '%s' after '%s'\n"), PROG,
+                    argv[optind + 1], argv[optind]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    *ret_cmd = argv[optind];
+    return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static struct program prog; /* large (struct qn_config): not on the stack */
+    struct program *p = &prog;
+    const char *cmd = NULL;
+    int rc;
+
+    rc = harden();
+    if (rc != EX_OK)
+        return rc;
+    bind_catalog();
+    p->opt.config_path = QN_CONFIG_DEFAULT_PATH;
+    p->opt.credstore = QNS_CREDSTORE_DEFAULT;
+    p->opt.with_key = "host";
+    p->opt.timeout_s = DEFAULT_TIMEOUT_S;
+    qn_config_defaults(&p->cfg);
+    set_language(p);
+
+    rc = parse_args(p, argc, argv, &cmd);
+    if (rc < 0)
+        return EX_OK; /* --help, --version */
+    if (rc != EX_OK)
+        return rc;
+    p->target.credstore = p->opt.credstore;
+    p->target.with_key = p->opt.with_key;
+    p->target.timeout_s = p->opt.timeout_s;
+
+    if (strcmp(cmd, "get") == 0)
+        return cmd_get(p);
+    if (strcmp(cmd, "store") == 0)
+        return cmd_store(p);
+    if (strcmp(cmd, "erase") == 0)
+        return cmd_erase(p);
+    if (strcmp(cmd, "set") == 0)
+        return cmd_set(p);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(p);
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EX_OK;
+    }
+    /* gitcredentials(7): a helper ignores operations it does not know (git
+     * may add some); git never runs it with stdin on a terminal. */
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, _("%s: unknown command '%s' ignored\n"), PROG, cmd);
+        return EX_OK;
+    }
+    fprintf(stderr, _("%s: unknown command '%s'; run 'qqnotify-secret --help'\n"), PROG, cmd);
+    return EX_USAGE;
+}
