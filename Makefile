@@ -40,7 +40,7 @@ OPENSSL_LIBS := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -Icommon $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 
 .PHONY: all check check-asan check-run demo deps install clean
 all:

@@ -1,0 +1,1437 @@
+/*
+ * spool — the durable queue; contract, layout and entry format in spool.h.
+ *
+ * How the pieces keep their promises:
+ *
+ * - Durability.  Every file is written under a fresh, unguessable name in
+ *   tmp/ (O_CREAT|O_EXCL|O_NOFOLLOW: nothing planted there can be followed
+ *   or reused), fsync'd, then renamed to its final name and the destination
+ *   directory is fsync'd.  rename(2) within one file system is atomic, so
+ *   a queue holds complete files only; a crash leaves a stale tmp/ file,
+ *   which qn_spool_clean_tmp() removes after a day.
+ *
+ * - No path is resolved twice.  qn_spool_open() opens the directory and its
+ *   subdirectories once with O_DIRECTORY|O_NOFOLLOW; everything afterwards
+ *   is openat/renameat/unlinkat relative to those fds, with names that are
+ *   either constants or ids checked by qn_spool_id_valid().
+ *
+ * - Corrupt entries never stop the queue.  The reader is strict (fixed line
+ *   order, exact payload length, no raw control bytes, bounded sizes) and
+ *   reports anything odd as QN_EINVAL, and entries are opened with
+ *   O_NONBLOCK so a FIFO planted in new/ cannot hang the sender; the
+ *   sender then quarantines the file unchanged into failed/ with a reason.
+ *
+ * - errno.  QN_EIO always leaves the failing call's errno in place: error
+ *   paths save it before cleaning up and restore it after.
+ *
+ * libc only (plus event.c, text.c, buf.c, which are libc only): the PAM
+ * module links the producer half.  No global mutable state.
+ */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "text.h"
+
+#define FORMAT_VERSION_LINE "qqnotify-spool 1"
+#define LOCK_NAME           "flush.lock"
+#define REASON_SUFFIX       ".reason"
+#define RANDOM_BYTES        8
+
+enum subdir { SUB_TMP, SUB_NEW, SUB_DEFERRED, SUB_FAILED, SUB_STATE, N_SUBDIRS };
+
+static const char *const subdir_names[N_SUBDIRS] = {"tmp", "new", "deferred", "failed", "state"};
+
+struct qn_spool {
+    int dir_fd;
+    int sub_fd[N_SUBDIRS];
+    int lock_fd; /* -1 unless the sender lock is held */
+};
+
+/* ---- small system helpers ---- */
+
+/* close() that leaves errno alone, for error paths that must report the first failure. */
+static void close_keep_errno(int fd)
+{
+    int saved = errno;
+
+    if (fd >= 0)
+        (void)close(fd); /* nothing useful to do with a second error */
+    errno = saved;
+}
+
+/* The status for a failed system call: a missing file is QN_ENOTFOUND. */
+static enum qn_status sys_status(void)
+{
+    return errno == ENOENT ? QN_ENOTFOUND : QN_EIO;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read up to N bytes; returns the count (less than N only at end of file) or -1. */
+static ssize_t read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = read(fd, c + got, n - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/*
+ * Open directory NAME relative to AT, never through a symlink.  Linux says
+ * ENOTDIR for a symlink under O_DIRECTORY|O_NOFOLLOW; it is told apart and
+ * reported as ELOOP, so a program can say "is a symbolic link" rather than
+ * "is not a directory".
+ */
+static enum qn_status open_dir_at(int at, const char *name, int *ret_fd)
+{
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0) {
+        int saved = errno;
+
+        if (saved != ENOTDIR)
+            return sys_status();
+        if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            saved = ELOOP;
+        errno = saved;
+        return QN_EIO;
+    }
+    *ret_fd = fd;
+    return QN_OK;
+}
+
+/*
+ * Open the spool directory itself.  Trailing slashes are stripped first:
+ * with one, the kernel resolves a final symlink even under O_NOFOLLOW.
+ */
+static enum qn_status open_top(const char *dir, int *ret_fd)
+{
+    char path[PATH_MAX];
+    size_t len;
+
+    if (dir == NULL)
+        return QN_EINVAL;
+    len = strnlen(dir, sizeof(path));
+    if (len == 0 || len == sizeof(path))
+        return QN_EINVAL;
+    memcpy(path, dir, len + 1);
+    while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+    return open_dir_at(AT_FDCWD, path, ret_fd);
+}
+
+static enum qn_status random_bytes(unsigned char *p, size_t n)
+{
+    size_t got = 0;
+    unsigned flags = GRND_NONBLOCK;
+
+    while (got < n) {
+        ssize_t r = getrandom(p + got, n - got, flags);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+#ifdef GRND_INSECURE
+        /* Early at boot the pool may not be ready; a login must not wait for
+         * it, and the name only has to be unique (O_EXCL guards the rest). */
+        if (r < 0 && errno == EAGAIN && flags == GRND_NONBLOCK) {
+            flags = GRND_INSECURE;
+            continue;
+        }
+#endif
+        if (r < 0)
+            return QN_EIO;
+        got += (size_t)r;
+    }
+    return QN_OK;
+}
+
+/* A fresh id "<seconds>.<microseconds>.<pid>.<16 hex>" into OUT (QN_SPOOL_ID_MAX). */
+static enum qn_status make_id(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[RANDOM_BYTES];
+    char rhex[2 * RANDOM_BYTES + 1];
+    struct timespec ts;
+    enum qn_status r;
+    size_t i;
+    int n;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return QN_EIO;
+    r = random_bytes(rnd, sizeof(rnd));
+    if (r != QN_OK)
+        return r;
+    for (i = 0; i < sizeof(rnd); i++) {
+        rhex[2 * i] = hex[rnd[i] >> 4];
+        rhex[2 * i + 1] = hex[rnd[i] & 0xf];
+    }
+    rhex[sizeof(rhex) - 1] = '\0';
+    n = snprintf(out, QN_SPOOL_ID_MAX, "%lld.%06ld.%ld.%s", (long long)ts.tv_sec,
+                 (long)(ts.tv_nsec / 1000), (long)getpid(), rhex);
+    /* A clock before 1970 would make an id the reader refuses: fail now, not later. */
+    if (n < 0 || n >= QN_SPOOL_ID_MAX || !qn_spool_id_valid(out)) {
+        errno = EINVAL;
+        return QN_EIO;
+    }
+    return QN_OK;
+}
+
+/*
+ * Write A and B (ALEN, BLEN bytes) to a new file TMP_NAME in TMP_FD, make it
+ * QN_SPOOL_FILE_MODE, fsync, rename it to DST_NAME in DST_FD and fsync that
+ * directory.  On failure the temporary file is removed (best effort: a
+ * leftover is a stale tmp/ file, cleaned later) and errno kept.
+ */
+static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, const char *dst_name,
+                                 const void *a, size_t alen, const void *b, size_t blen)
+{
+    int fd, saved, rc;
+
+    fd = openat(tmp_fd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                QN_SPOOL_FILE_MODE);
+    if (fd < 0)
+        return QN_EIO;
+    /* The umask may have removed group read (the sender needs it) or a
+     * caller's umask may be 0: set the mode exactly. */
+    if (fchmod(fd, QN_SPOOL_FILE_MODE) != 0 || write_all(fd, a, alen) != 0 ||
+        write_all(fd, b, blen) != 0 || fsync(fd) != 0)
+        goto fail;
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0 || renameat(tmp_fd, tmp_name, dst_fd, dst_name) != 0)
+        goto fail;
+    if (fsync(dst_fd) != 0)
+        return QN_EIO; /* in place but maybe not durable: report it, keep the file */
+    return QN_OK;
+
+fail:
+    saved = errno;
+    close_keep_errno(fd);
+    (void)unlinkat(tmp_fd, tmp_name, 0); /* best effort, see above */
+    errno = saved;
+    return QN_EIO;
+}
+
+/* ---- ids ---- */
+
+static bool digits(const char *s, size_t n, bool no_leading_zero)
+{
+    size_t i;
+
+    if (n == 0 || (no_leading_zero && n > 1 && s[0] == '0'))
+        return false;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+bool qn_spool_id_valid(const char *id)
+{
+    const char *p, *dot;
+    size_t len, i;
+
+    if (id == NULL)
+        return false;
+    len = strnlen(id, QN_SPOOL_ID_MAX);
+    if (len == QN_SPOOL_ID_MAX)
+        return false;
+    /* seconds */
+    dot = memchr(id, '.', len);
+    if (dot == NULL || (size_t)(dot - id) > 20 || !digits(id, (size_t)(dot - id), true))
+        return false;
+    /* microseconds */
+    p = dot + 1;
+    dot = memchr(p, '.', len - (size_t)(p - id));
+    if (dot == NULL || dot - p != 6 || !digits(p, 6, false))
+        return false;
+    /* pid */
+    p = dot + 1;
+    dot = memchr(p, '.', len - (size_t)(p - id));
+    if (dot == NULL || (size_t)(dot - p) > 10 || !digits(p, (size_t)(dot - p), true))
+        return false;
+    /* random */
+    p = dot + 1;
+    if (len - (size_t)(p - id) != 2 * RANDOM_BYTES)
+        return false;
+    for (i = 0; i < 2 * RANDOM_BYTES; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+/* Oldest first: seconds have no leading zeros, so a shorter one is smaller. */
+static int id_compare(const char *a, const char *b)
+{
+    size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return strcmp(a, b);
+}
+
+/* ---- entry format: writing ---- */
+
+static bool needs_escape(unsigned char c)
+{
+    return c == '%' || c < 0x20 || c == 0x7f;
+}
+
+/* Append "NAME VALUE\n" with VALUE (N bytes) escaped (spool.h). */
+static enum qn_status put_line(struct qn_buf *out, const char *name, const char *value, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    enum qn_status r;
+    size_t i;
+
+    r = qn_buf_puts(out, name);
+    if (r == QN_OK)
+        r = qn_buf_putc(out, ' ');
+    for (i = 0; r == QN_OK && i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        char esc[3] = {'%', hex[c >> 4], hex[c & 0xf]};
+
+        r = needs_escape(c) ? qn_buf_append(out, esc, sizeof(esc)) : qn_buf_putc(out, (char)c);
+    }
+    if (r == QN_OK)
+        r = qn_buf_putc(out, '\n');
+    return r;
+}
+
+/* An envelope address: QN_EINVAL for a forbidden byte, QN_ETOOBIG when too long. */
+static enum qn_status address_check(const char *a, bool may_be_empty)
+{
+    size_t i, n = strnlen(a, QN_SPOOL_ADDRESS_MAX);
+
+    if (n == QN_SPOOL_ADDRESS_MAX)
+        return QN_ETOOBIG;
+    if (n == 0 && !may_be_empty)
+        return QN_EINVAL;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+
+        /* SMTP puts the address between < > on a command line: no blank,
+         * no control byte and no angle bracket may end or split it. */
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>')
+            return QN_EINVAL;
+    }
+    return QN_OK;
+}
+
+/* Everything an entry's header says; strings are NUL-terminated and checked. */
+struct header {
+    enum qn_spool_type type;
+    long long queued;
+    unsigned attempts;
+    long long next_try;
+    const char *last_error;
+    const char *diagnosis;
+    const char *sender;                  /* message only */
+    const char *rcpt[QN_SPOOL_RCPT_MAX]; /* message only */
+    size_t n_rcpt;
+    size_t size; /* payload bytes */
+};
+
+static enum qn_status write_header(const struct header *h, struct qn_buf *out)
+{
+    enum qn_status r;
+    size_t i;
+
+    r = qn_buf_printf(out,
+                      FORMAT_VERSION_LINE "\ntype %s\nqueued %lld\nattempts %u\n"
+                                          "next-try %lld\n",
+                      h->type == QN_SPOOL_EVENT ? "event" : "message", h->queued, h->attempts,
+                      h->next_try);
+    if (r == QN_OK)
+        r = put_line(out, "last-error", h->last_error, strlen(h->last_error));
+    if (r == QN_OK)
+        r = put_line(out, "diagnosis", h->diagnosis, strlen(h->diagnosis));
+    if (r == QN_OK && h->type == QN_SPOOL_MESSAGE) {
+        r = put_line(out, "sender", h->sender, strlen(h->sender));
+        for (i = 0; r == QN_OK && i < h->n_rcpt; i++)
+            r = put_line(out, "rcpt", h->rcpt[i], strlen(h->rcpt[i]));
+    }
+    if (r == QN_OK)
+        r = qn_buf_printf(out, "size %zu\nend\n", h->size);
+    return r;
+}
+
+static long long now_seconds(void)
+{
+    time_t t = time(NULL);
+
+    return t == (time_t)-1 ? 0 : (long long)t;
+}
+
+/* Producers: build nothing on disk until the whole entry is known to fit. */
+static enum qn_status put_entry(const char *dir, const struct header *h, const void *payload,
+                                size_t max_size, char *ret_id)
+{
+    struct qn_buf head;
+    char id[QN_SPOOL_ID_MAX];
+    int top = -1, tmp = -1, new_fd = -1;
+    enum qn_status r;
+
+    qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
+    if (max_size == 0)
+        max_size = QN_SPOOL_DEFAULT_MAX_ENTRY;
+    r = write_header(h, &head);
+    if (r != QN_OK)
+        goto out;
+    if (h->size > max_size || head.len > max_size - h->size) {
+        r = QN_ETOOBIG;
+        goto out;
+    }
+    r = open_top(dir, &top);
+    if (r == QN_OK)
+        r = open_dir_at(top, subdir_names[SUB_TMP], &tmp);
+    if (r == QN_OK)
+        r = open_dir_at(top, subdir_names[SUB_NEW], &new_fd);
+    if (r == QN_OK)
+        r = make_id(id);
+    if (r == QN_OK)
+        r = place_file(tmp, id, new_fd, id, head.data, head.len, payload, h->size);
+    if (r == QN_OK && ret_id != NULL)
+        memcpy(ret_id, id, strlen(id) + 1);
+out:
+    close_keep_errno(new_fd);
+    close_keep_errno(tmp);
+    close_keep_errno(top);
+    qn_buf_free(&head);
+    return r;
+}
+
+enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
+                                  char *ret_id)
+{
+    struct header h = {.type = QN_SPOOL_EVENT, .last_error = "", .diagnosis = ""};
+    struct qn_buf payload;
+    enum qn_status r;
+
+    if (ev == NULL)
+        return QN_EINVAL;
+    qn_buf_init(&payload, max_size != 0 ? max_size : QN_SPOOL_DEFAULT_MAX_ENTRY);
+    r = qn_event_write(ev, &payload);
+    if (r == QN_OK) {
+        h.queued = now_seconds();
+        h.size = payload.len;
+        r = put_entry(dir, &h, payload.data, max_size, ret_id);
+    }
+    qn_buf_free(&payload);
+    return r;
+}
+
+enum qn_status qn_spool_put_message(const char *dir, const char *sender, const char *const rcpt[],
+                                    size_t n_rcpt, const void *msg, size_t len, size_t max_size,
+                                    char *ret_id)
+{
+    struct header h = {.type = QN_SPOOL_MESSAGE, .last_error = "", .diagnosis = ""};
+    enum qn_status r;
+    size_t i;
+
+    if ((msg == NULL && len > 0) || n_rcpt == 0 || rcpt == NULL)
+        return QN_EINVAL;
+    if (n_rcpt > QN_SPOOL_RCPT_MAX)
+        return QN_ETOOBIG;
+    h.sender = sender != NULL ? sender : "";
+    r = address_check(h.sender, true);
+    for (i = 0; r == QN_OK && i < n_rcpt; i++) {
+        if (rcpt[i] == NULL)
+            return QN_EINVAL;
+        r = address_check(rcpt[i], false);
+        h.rcpt[i] = rcpt[i];
+    }
+    if (r != QN_OK)
+        return r;
+    h.n_rcpt = n_rcpt;
+    h.queued = now_seconds();
+    h.size = len;
+    return put_entry(dir, &h, msg, max_size, ret_id);
+}
+
+/* ---- entry format: reading ---- */
+
+struct cursor {
+    const char *p;
+    size_t len; /* bytes that may hold header lines */
+    size_t pos;
+};
+
+/* The next line (without '\n') or false when none is complete. */
+static bool next_line(struct cursor *c, const char **ret_line, size_t *ret_n)
+{
+    const char *nl;
+
+    if (c->pos >= c->len)
+        return false;
+    nl = memchr(c->p + c->pos, '\n', c->len - c->pos);
+    if (nl == NULL)
+        return false;
+    *ret_line = c->p + c->pos;
+    *ret_n = (size_t)(nl - *ret_line);
+    c->pos += *ret_n + 1;
+    return true;
+}
+
+/* The next line is "NAME value": its value.  Leaves the cursor alone when not. */
+static bool expect(struct cursor *c, const char *name, const char **ret_v, size_t *ret_vn)
+{
+    struct cursor save = *c;
+    size_t k = strlen(name), n;
+    const char *line;
+
+    if (!next_line(c, &line, &n) || n < k + 1 || memcmp(line, name, k) != 0 || line[k] != ' ') {
+        *c = save;
+        return false;
+    }
+    *ret_v = line + k + 1;
+    *ret_vn = n - k - 1;
+    return true;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Undo put_line's escaping of V (VN bytes) into DST (DSTSZ, NUL-terminated). */
+static bool unescape(const char *v, size_t vn, char *dst, size_t dstsz, size_t *ret_len)
+{
+    size_t i, len = 0;
+
+    for (i = 0; i < vn; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == '%') {
+            int hi, lo;
+
+            if (vn - i < 3 || (hi = hex_value(v[i + 1])) < 0 || (lo = hex_value(v[i + 2])) < 0)
+                return false;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (len + 1 >= dstsz)
+            return false;
+        dst[len++] = (char)c;
+    }
+    dst[len] = '\0';
+    *ret_len = len;
+    return true;
+}
+
+/* A text value (last-error, diagnosis): decoded, then sanitised like every event value. */
+static bool read_text(const char *v, size_t vn, char *dst, size_t dstsz)
+{
+    char raw[QN_SPOOL_ERROR_MAX];
+    size_t len;
+
+    if (dstsz > sizeof(raw) || !unescape(v, vn, raw, dstsz, &len))
+        return false;
+    qn_text_sanitize_line(raw, len, dst, dstsz);
+    return true;
+}
+
+static bool read_address(const char *v, size_t vn, char *dst, bool may_be_empty)
+{
+    size_t len;
+
+    return unescape(v, vn, dst, QN_SPOOL_ADDRESS_MAX, &len) &&
+           address_check(dst, may_be_empty) == QN_OK;
+}
+
+/* Decimal without sign or leading zeros, at most MAX. */
+static bool read_number(const char *v, size_t vn, unsigned long long max, unsigned long long *ret)
+{
+    unsigned long long x = 0;
+    size_t i;
+
+    if (!digits(v, vn, true))
+        return false;
+    for (i = 0; i < vn; i++) {
+        unsigned d = (unsigned)(v[i] - '0');
+
+        if (x > (max - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *ret = x;
+    return true;
+}
+
+/*
+ * Parse the header of DATA (LEN bytes) into E and return the payload's
+ * offset in *RET_OFFSET.  Any deviation from the format: false.
+ */
+static bool parse_header(const char *data, size_t len, struct qn_spool_entry *e, size_t *ret_offset)
+{
+    struct cursor c = {.p = data, .len = len < QN_SPOOL_HEADER_MAX ? len : QN_SPOOL_HEADER_MAX};
+    unsigned long long x;
+    const char *v;
+    size_t vn;
+
+    if (!next_line(&c, &v, &vn) || vn != strlen(FORMAT_VERSION_LINE) ||
+        memcmp(v, FORMAT_VERSION_LINE, vn) != 0)
+        return false;
+    if (!expect(&c, "type", &v, &vn))
+        return false;
+    if (vn == 5 && memcmp(v, "event", 5) == 0)
+        e->type = QN_SPOOL_EVENT;
+    else if (vn == 7 && memcmp(v, "message", 7) == 0)
+        e->type = QN_SPOOL_MESSAGE;
+    else
+        return false;
+    if (!expect(&c, "queued", &v, &vn) || !read_number(v, vn, LLONG_MAX, &x))
+        return false;
+    e->queued = (long long)x;
+    if (!expect(&c, "attempts", &v, &vn) || !read_number(v, vn, UINT_MAX, &x))
+        return false;
+    e->attempts = (unsigned)x;
+    if (!expect(&c, "next-try", &v, &vn) || !read_number(v, vn, LLONG_MAX, &x))
+        return false;
+    e->next_try = (long long)x;
+    if (!expect(&c, "last-error", &v, &vn) ||
+        !read_text(v, vn, e->last_error, sizeof(e->last_error)))
+        return false;
+    if (!expect(&c, "diagnosis", &v, &vn) || !read_text(v, vn, e->diagnosis, sizeof(e->diagnosis)))
+        return false;
+    if (e->type == QN_SPOOL_MESSAGE) {
+        if (!expect(&c, "sender", &v, &vn) || !read_address(v, vn, e->sender, true))
+            return false;
+        while (expect(&c, "rcpt", &v, &vn)) {
+            if (e->n_rcpt == QN_SPOOL_RCPT_MAX || !read_address(v, vn, e->rcpt[e->n_rcpt], false))
+                return false;
+            e->n_rcpt++;
+        }
+        if (e->n_rcpt == 0)
+            return false;
+    }
+    if (!expect(&c, "size", &v, &vn) || !read_number(v, vn, SIZE_MAX, &x))
+        return false;
+    if (!next_line(&c, &v, &vn) || vn != 3 || memcmp(v, "end", 3) != 0)
+        return false;
+    /* The trailing check: exactly SIZE bytes follow, no fewer (cut) and no more. */
+    if (x != len - c.pos)
+        return false;
+    *ret_offset = c.pos;
+    return true;
+}
+
+/* ---- consumer: open, close, lock ---- */
+
+struct qn_spool *qn_spool_close(struct qn_spool *sp)
+{
+    size_t i;
+
+    if (sp == NULL)
+        return NULL;
+    /* Closing the fd releases the flock. */
+    close_keep_errno(sp->lock_fd);
+    for (i = 0; i < N_SUBDIRS; i++)
+        close_keep_errno(sp->sub_fd[i]);
+    close_keep_errno(sp->dir_fd);
+    free(sp);
+    return NULL;
+}
+
+/* Open (and with CREATE make) subdirectory I. */
+static enum qn_status open_subdir(struct qn_spool *sp, size_t i, bool create, mode_t mode)
+{
+    const char *name = subdir_names[i];
+    enum qn_status r;
+    int fd;
+
+    r = open_dir_at(sp->dir_fd, name, &sp->sub_fd[i]);
+    if (r != QN_ENOTFOUND || !create)
+        return r;
+    if (mkdirat(sp->dir_fd, name, mode & 0777) != 0) {
+        if (errno != EEXIST)
+            return QN_EIO;
+        /* Made by someone else meanwhile: theirs to set up, just open it. */
+        return open_dir_at(sp->dir_fd, name, &sp->sub_fd[i]);
+    }
+    r = open_dir_at(sp->dir_fd, name, &fd);
+    if (r != QN_OK)
+        return r;
+    /* mkdir applies the umask and drops the set-group-ID bit: set the mode
+     * exactly, on the fd just opened (never on a path someone could swap). */
+    if (fchmod(fd, mode) != 0) {
+        close_keep_errno(fd);
+        return QN_EIO;
+    }
+    sp->sub_fd[i] = fd;
+    return QN_OK;
+}
+
+enum qn_status qn_spool_open(const char *dir, unsigned flags, mode_t dir_mode,
+                             struct qn_spool **ret_spool)
+{
+    struct qn_spool *sp;
+    enum qn_status r;
+    size_t i;
+
+    if (ret_spool == NULL || (flags & ~QN_SPOOL_CREATE) != 0 || (dir_mode & ~(mode_t)07777) != 0)
+        return QN_EINVAL;
+    if (dir_mode == 0)
+        dir_mode = QN_SPOOL_DIR_MODE;
+    sp = malloc(sizeof(*sp));
+    if (sp == NULL)
+        return QN_ENOMEM;
+    sp->dir_fd = -1;
+    sp->lock_fd = -1;
+    for (i = 0; i < N_SUBDIRS; i++)
+        sp->sub_fd[i] = -1;
+
+    r = open_top(dir, &sp->dir_fd);
+    for (i = 0; r == QN_OK && i < N_SUBDIRS; i++)
+        r = open_subdir(sp, i, (flags & QN_SPOOL_CREATE) != 0, dir_mode);
+    if (r != QN_OK) {
+        qn_spool_close(sp);
+        return r;
+    }
+    *ret_spool = sp;
+    return QN_OK;
+}
+
+enum qn_status qn_spool_lock(struct qn_spool *sp, bool *ret_locked)
+{
+    struct stat st;
+    int fd, rc;
+
+    if (sp == NULL || ret_locked == NULL)
+        return QN_EINVAL;
+    if (sp->lock_fd >= 0) {
+        *ret_locked = true;
+        return QN_OK;
+    }
+    /* O_NONBLOCK: a FIFO planted under the lock's name must not hang the sender. */
+    fd = openat(sp->sub_fd[SUB_STATE], LOCK_NAME,
+                O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+                QN_SPOOL_FILE_MODE);
+    if (fd < 0)
+        return QN_EIO;
+    if (fstat(fd, &st) != 0)
+        goto fail;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        goto fail;
+    }
+    /* Whoever runs first creates it: keep it openable by the group under any umask. */
+    if (st.st_uid == geteuid() && (st.st_mode & 07777) != QN_SPOOL_FILE_MODE &&
+        fchmod(fd, QN_SPOOL_FILE_MODE) != 0)
+        goto fail;
+    do
+        rc = flock(fd, LOCK_EX | LOCK_NB);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0 && errno == EWOULDBLOCK) {
+        (void)close(fd); /* read-only, unlocked: nothing to lose */
+        *ret_locked = false;
+        return QN_OK;
+    }
+    if (rc != 0)
+        goto fail;
+    sp->lock_fd = fd;
+    *ret_locked = true;
+    return QN_OK;
+
+fail:
+    close_keep_errno(fd);
+    return QN_EIO;
+}
+
+void qn_spool_unlock(struct qn_spool *sp)
+{
+    if (sp == NULL || sp->lock_fd < 0)
+        return;
+    close_keep_errno(sp->lock_fd);
+    sp->lock_fd = -1;
+}
+
+/* ---- consumer: queues ---- */
+
+static int queue_fd(const struct qn_spool *sp, enum qn_spool_queue q)
+{
+    switch (q) {
+    case QN_SPOOL_NEW:
+        return sp->sub_fd[SUB_NEW];
+    case QN_SPOOL_DEFERRED:
+        return sp->sub_fd[SUB_DEFERRED];
+    case QN_SPOOL_FAILED:
+        return sp->sub_fd[SUB_FAILED];
+    }
+    return -1;
+}
+
+/* A DIR stream of its own for directory fd FD (a private offset: fds are shared). */
+static DIR *open_stream(int fd)
+{
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d;
+
+    if (own < 0)
+        return NULL;
+    d = fdopendir(own);
+    if (d == NULL)
+        close_keep_errno(own);
+    return d;
+}
+
+enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
+                             char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
+                             size_t *ret_total)
+{
+    struct dirent *de;
+    size_t n = 0, total = 0;
+    int fd, saved;
+    DIR *d;
+
+    if (sp == NULL || ret_n == NULL || (ret_ids == NULL && max > 0))
+        return QN_EINVAL;
+    fd = queue_fd(sp, queue);
+    if (fd < 0)
+        return QN_EINVAL;
+    d = open_stream(fd);
+    if (d == NULL)
+        return QN_EIO;
+    for (;;) {
+        size_t lo = 0, hi = n;
+
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (!qn_spool_id_valid(de->d_name))
+            continue;
+        total++;
+        /* Keep the MAX oldest, sorted: binary search, then shift the tail. */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (id_compare(ret_ids[mid], de->d_name) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= max)
+            continue;
+        if (n == max)
+            n--; /* the newest falls off the end */
+        memmove(ret_ids[lo + 1], ret_ids[lo], (n - lo) * sizeof(ret_ids[0]));
+        memcpy(ret_ids[lo], de->d_name, strlen(de->d_name) + 1);
+        n++;
+    }
+    saved = errno;
+    (void)closedir(d); /* read-only stream */
+    if (saved != 0) {
+        errno = saved;
+        return QN_EIO;
+    }
+    *ret_n = n;
+    if (ret_total != NULL)
+        *ret_total = total;
+    return QN_OK;
+}
+
+void qn_spool_entry_clear(struct qn_spool_entry *e)
+{
+    if (e == NULL)
+        return;
+    free(e->message);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Open entry ID of QUEUE for reading; a non-regular file is corrupt, not an I/O error. */
+static enum qn_status open_entry(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                                 int *ret_fd, struct stat *ret_st)
+{
+    int qfd, fd;
+
+    if (sp == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    qfd = queue_fd(sp, queue);
+    if (qfd < 0)
+        return QN_EINVAL;
+    fd = openat(qfd, id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        /* ELOOP: a symlink; ENXIO: a socket.  Both are things to quarantine. */
+        if (errno == ELOOP || errno == ENXIO)
+            return QN_EINVAL;
+        return sys_status();
+    }
+    if (fstat(fd, ret_st) != 0) {
+        close_keep_errno(fd);
+        return QN_EIO;
+    }
+    if (!S_ISREG(ret_st->st_mode)) {
+        close_keep_errno(fd);
+        errno = EINVAL;
+        return QN_EINVAL;
+    }
+    *ret_fd = fd;
+    return QN_OK;
+}
+
+enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                             size_t max_size, struct qn_spool_entry *ret_entry)
+{
+    struct qn_spool_entry *e = NULL;
+    char *data = NULL, probe;
+    size_t size, offset;
+    struct stat st;
+    enum qn_status r;
+    ssize_t got;
+    int fd = -1;
+
+    if (ret_entry == NULL)
+        return QN_EINVAL;
+    if (max_size == 0)
+        max_size = QN_SPOOL_DEFAULT_MAX_ENTRY;
+    r = open_entry(sp, queue, id, &fd, &st);
+    if (r != QN_OK)
+        return r;
+    if (st.st_size < 0 || (unsigned long long)st.st_size > max_size) {
+        r = QN_ETOOBIG;
+        goto out;
+    }
+    size = (size_t)st.st_size;
+    r = QN_ENOMEM;
+    data = malloc(size + 1);
+    e = calloc(1, sizeof(*e));
+    if (data == NULL || e == NULL)
+        goto out;
+    r = QN_EIO;
+    got = read_full(fd, data, size);
+    if (got < 0)
+        goto out;
+    /* Entries are never changed in place: one that grows while read is corrupt. */
+    if ((size_t)got == size) {
+        ssize_t more = read_full(fd, &probe, 1);
+
+        if (more < 0)
+            goto out;
+        if (more > 0) {
+            r = QN_EINVAL;
+            goto out;
+        }
+    }
+    size = (size_t)got;
+    r = QN_EINVAL;
+    if (!parse_header(data, size, e, &offset))
+        goto out;
+    memcpy(e->id, id, strlen(id) + 1);
+    if (e->type == QN_SPOOL_EVENT) {
+        if (qn_event_read(&e->event, data + offset, size - offset) != QN_OK)
+            goto out;
+    } else {
+        char *shrunk;
+
+        /* Keep only the message: move it to the front and give back the header's room. */
+        e->message_len = size - offset;
+        memmove(data, data + offset, e->message_len);
+        data[e->message_len] = '\0';
+        shrunk = realloc(data, e->message_len + 1);
+        e->message = shrunk != NULL ? shrunk : data;
+        data = NULL;
+    }
+    *ret_entry = *e;
+    r = QN_OK;
+out:
+    close_keep_errno(fd);
+    free(data);
+    free(e);
+    return r;
+}
+
+/* "<id>.reason" into OUT. */
+static void reason_name(const char *id, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s" REASON_SUFFIX, id);
+}
+
+/* unlinkat that treats "already gone" as done. */
+static int unlink_if_present(int fd, const char *name)
+{
+    if (unlinkat(fd, name, 0) != 0 && errno != ENOENT)
+        return -1;
+    return 0;
+}
+
+enum qn_status qn_spool_remove(struct qn_spool *sp, enum qn_spool_queue queue, const char *id)
+{
+    char reason[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)];
+    enum qn_status r = QN_OK;
+    int qfd;
+
+    if (sp == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    qfd = queue_fd(sp, queue);
+    if (qfd < 0)
+        return QN_EINVAL;
+    if (unlinkat(qfd, id, 0) != 0) {
+        /* A directory planted under an entry's name (quarantined, then dropped). */
+        if (errno != EISDIR || unlinkat(qfd, id, AT_REMOVEDIR) != 0)
+            r = sys_status();
+    }
+    if (r != QN_OK && r != QN_ENOTFOUND)
+        return r;
+    if (queue == QN_SPOOL_FAILED) {
+        reason_name(id, reason, sizeof(reason));
+        if (unlink_if_present(qfd, reason) != 0)
+            return QN_EIO;
+    }
+    if (r == QN_OK && fsync(qfd) != 0)
+        return QN_EIO;
+    return r;
+}
+
+/* Rewrite ENTRY into TO with new metadata, then take it out of FROM. */
+static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enum qn_spool_queue to,
+                              struct qn_spool_entry *entry, long long next_try,
+                              const char *last_error, const char *diagnosis)
+{
+    char error[QN_SPOOL_ERROR_MAX], diag[QN_SPOOL_DIAGNOSIS_MAX], tmp_name[QN_SPOOL_ID_MAX];
+    char reason[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)];
+    struct header h = {.last_error = error, .diagnosis = diag};
+    struct qn_buf head, event;
+    const void *payload = NULL;
+    int from_fd, to_fd;
+    enum qn_status r;
+    size_t i;
+
+    /* Negative times could be written but not read back (numbers have no sign). */
+    if (sp == NULL || entry == NULL || !qn_spool_id_valid(entry->id) || next_try < 0 ||
+        entry->queued < 0)
+        return QN_EINVAL;
+    from_fd = queue_fd(sp, from);
+    to_fd = queue_fd(sp, to);
+    if (from_fd < 0)
+        return QN_EINVAL;
+    qn_text_sanitize_line(last_error, last_error != NULL ? strlen(last_error) : 0, error,
+                          sizeof(error));
+    qn_text_sanitize_line(diagnosis, diagnosis != NULL ? strlen(diagnosis) : 0, diag, sizeof(diag));
+    h.type = entry->type;
+    h.queued = entry->queued;
+    h.attempts = entry->attempts < UINT_MAX ? entry->attempts + 1 : UINT_MAX;
+    h.next_try = next_try;
+
+    qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
+    qn_buf_init(&event, QN_SPOOL_DEFAULT_MAX_ENTRY);
+    r = QN_EINVAL;
+    if (entry->type == QN_SPOOL_EVENT) {
+        r = qn_event_write(&entry->event, &event);
+        payload = event.data;
+        h.size = event.len;
+    } else if (entry->type == QN_SPOOL_MESSAGE) {
+        if (entry->n_rcpt == 0 || entry->n_rcpt > QN_SPOOL_RCPT_MAX ||
+            (entry->message == NULL && entry->message_len > 0))
+            goto out;
+        /* The entry is the caller's to change: check its envelope like a producer's. */
+        r = address_check(entry->sender, true);
+        for (i = 0; r == QN_OK && i < entry->n_rcpt; i++) {
+            r = address_check(entry->rcpt[i], false);
+            h.rcpt[i] = entry->rcpt[i];
+        }
+        h.sender = entry->sender;
+        h.n_rcpt = entry->n_rcpt;
+        payload = entry->message;
+        h.size = entry->message_len;
+    }
+    if (r != QN_OK)
+        goto out;
+    r = write_header(&h, &head);
+    if (r == QN_OK)
+        r = make_id(tmp_name);
+    if (r == QN_OK)
+        r = place_file(sp->sub_fd[SUB_TMP], tmp_name, to_fd, entry->id, head.data, head.len,
+                       payload, h.size);
+    if (r != QN_OK)
+        goto out;
+    /* Now in TO: from here on a failure can only leave a duplicate, never a loss. */
+    if (from != to) {
+        r = QN_EIO;
+        if (unlink_if_present(from_fd, entry->id) != 0 || fsync(from_fd) != 0)
+            goto out;
+    }
+    /* A failed/ entry's reason is its last-error now; an old quarantine note would mislead. */
+    if (from == QN_SPOOL_FAILED || to == QN_SPOOL_FAILED) {
+        reason_name(entry->id, reason, sizeof(reason));
+        r = QN_EIO;
+        if (unlink_if_present(sp->sub_fd[SUB_FAILED], reason) != 0)
+            goto out;
+    }
+    entry->attempts = h.attempts;
+    entry->next_try = h.next_try;
+    memcpy(entry->last_error, error, sizeof(error));
+    memcpy(entry->diagnosis, diag, sizeof(diag));
+    r = QN_OK;
+out:
+    qn_buf_free(&event);
+    qn_buf_free(&head);
+    return r;
+}
+
+enum qn_status qn_spool_defer(struct qn_spool *sp, enum qn_spool_queue from,
+                              struct qn_spool_entry *entry, long long next_try,
+                              const char *last_error, const char *diagnosis)
+{
+    return rewrite(sp, from, QN_SPOOL_DEFERRED, entry, next_try, last_error, diagnosis);
+}
+
+enum qn_status qn_spool_fail(struct qn_spool *sp, enum qn_spool_queue from,
+                             struct qn_spool_entry *entry, const char *reason,
+                             const char *diagnosis)
+{
+    return rewrite(sp, from, QN_SPOOL_FAILED, entry, 0, reason, diagnosis);
+}
+
+enum qn_status qn_spool_quarantine(struct qn_spool *sp, enum qn_spool_queue from, const char *id,
+                                   const char *reason)
+{
+    char name[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)], tmp_name[QN_SPOOL_ID_MAX];
+    char text[QN_SPOOL_ERROR_MAX + 1];
+    int from_fd, failed_fd;
+    enum qn_status r;
+    struct stat st;
+    size_t len;
+
+    if (sp == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    from_fd = queue_fd(sp, from);
+    if (from_fd < 0)
+        return QN_EINVAL;
+    failed_fd = sp->sub_fd[SUB_FAILED];
+    if (fstatat(from_fd, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return sys_status();
+    len =
+        qn_text_sanitize_line(reason, reason != NULL ? strlen(reason) : 0, text, sizeof(text) - 1);
+    text[len++] = '\n';
+    reason_name(id, name, sizeof(name));
+    r = make_id(tmp_name);
+    if (r == QN_OK)
+        r = place_file(sp->sub_fd[SUB_TMP], tmp_name, failed_fd, name, text, len, "", 0);
+    if (r != QN_OK)
+        return r;
+    /* renameat moves a symlink itself and never follows it; same path = nothing to do. */
+    if (renameat(from_fd, id, failed_fd, id) != 0) {
+        int saved = errno;
+
+        (void)unlinkat(failed_fd, name, 0); /* the entry is gone: drop its note too */
+        errno = saved;
+        return sys_status();
+    }
+    if (fsync(failed_fd) != 0 || fsync(from_fd) != 0)
+        return QN_EIO;
+    return QN_OK;
+}
+
+/*
+ * Read a small regular file NAME in directory FD into BUF (BUFSZ with room
+ * for a NUL).  QN_ETOOBIG when it does not fit; QN_EINVAL when not a
+ * regular file.
+ */
+static enum qn_status read_small(int dir_fd, const char *name, char *buf, size_t bufsz,
+                                 size_t *ret_len)
+{
+    struct stat st;
+    enum qn_status r = QN_EIO;
+    ssize_t got;
+    char probe;
+    int fd;
+
+    fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return errno == ELOOP || errno == ENXIO ? QN_EINVAL : sys_status();
+    if (fstat(fd, &st) != 0)
+        goto out;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        r = QN_EINVAL;
+        goto out;
+    }
+    got = read_full(fd, buf, bufsz - 1);
+    if (got < 0)
+        goto out;
+    if ((size_t)got == bufsz - 1) {
+        ssize_t more = read_full(fd, &probe, 1);
+
+        if (more < 0)
+            goto out;
+        if (more > 0) {
+            r = QN_ETOOBIG;
+            goto out;
+        }
+    }
+    buf[got] = '\0';
+    *ret_len = (size_t)got;
+    r = QN_OK;
+out:
+    close_keep_errno(fd);
+    return r;
+}
+
+enum qn_status qn_spool_reason(struct qn_spool *sp, const char *id, char *out, size_t outsz)
+{
+    char name[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)], text[QN_SPOOL_ERROR_MAX + 2];
+    enum qn_status r;
+    size_t len;
+
+    if (sp == NULL || !qn_spool_id_valid(id) || out == NULL || outsz < 8)
+        return QN_EINVAL;
+    reason_name(id, name, sizeof(name));
+    r = read_small(sp->sub_fd[SUB_FAILED], name, text, sizeof(text), &len);
+    if (r == QN_ETOOBIG)
+        r = QN_EINVAL; /* we never write one that long */
+    if (r != QN_OK)
+        return r;
+    qn_text_sanitize_line(text, len, out, outsz); /* also drops the final '\n' */
+    return QN_OK;
+}
+
+enum qn_status qn_spool_retry(struct qn_spool *sp, enum qn_spool_queue from, const char *id)
+{
+    char reason[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)];
+    int from_fd, new_fd;
+
+    if (sp == NULL || !qn_spool_id_valid(id) || from == QN_SPOOL_NEW)
+        return QN_EINVAL;
+    from_fd = queue_fd(sp, from);
+    if (from_fd < 0)
+        return QN_EINVAL;
+    new_fd = sp->sub_fd[SUB_NEW];
+    if (renameat(from_fd, id, new_fd, id) != 0)
+        return sys_status();
+    if (fsync(new_fd) != 0)
+        return QN_EIO;
+    if (from == QN_SPOOL_FAILED) {
+        reason_name(id, reason, sizeof(reason));
+        if (unlink_if_present(from_fd, reason) != 0)
+            return QN_EIO;
+    }
+    if (fsync(from_fd) != 0)
+        return QN_EIO;
+    return QN_OK;
+}
+
+enum qn_status qn_spool_drop(struct qn_spool *sp, const char *id)
+{
+    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED, QN_SPOOL_FAILED};
+    enum qn_status r, result = QN_ENOTFOUND;
+    size_t i;
+
+    if (sp == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    for (i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+        r = qn_spool_remove(sp, queues[i], id);
+        if (r == QN_OK)
+            result = QN_OK;
+        else if (r != QN_ENOTFOUND)
+            return r;
+    }
+    return result;
+}
+
+/* ---- consumer: state files ---- */
+
+static bool state_name_valid(const char *name)
+{
+    size_t i, n;
+
+    if (name == NULL)
+        return false;
+    n = strnlen(name, QN_SPOOL_STATE_NAME_MAX);
+    if (n == 0 || n == QN_SPOOL_STATE_NAME_MAX || name[0] == '.' || strcmp(name, LOCK_NAME) == 0)
+        return false;
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+enum qn_status qn_spool_state_read(struct qn_spool *sp, const char *name, char *buf, size_t bufsz,
+                                   size_t *ret_len)
+{
+    size_t len;
+    enum qn_status r;
+
+    if (sp == NULL || !state_name_valid(name) || buf == NULL || bufsz == 0 || ret_len == NULL)
+        return QN_EINVAL;
+    if (bufsz > QN_SPOOL_STATE_MAX + 1)
+        bufsz = QN_SPOOL_STATE_MAX + 1;
+    r = read_small(sp->sub_fd[SUB_STATE], name, buf, bufsz, &len);
+    if (r == QN_OK)
+        *ret_len = len;
+    return r;
+}
+
+enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
+                                    size_t len)
+{
+    char tmp_name[QN_SPOOL_ID_MAX];
+    enum qn_status r;
+
+    if (sp == NULL || !state_name_valid(name) || (data == NULL && len > 0))
+        return QN_EINVAL;
+    if (len > QN_SPOOL_STATE_MAX)
+        return QN_ETOOBIG;
+    r = make_id(tmp_name);
+    if (r != QN_OK)
+        return r;
+    return place_file(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
+                      data != NULL ? data : "", len, "", 0);
+}
+
+/* ---- consumer: housekeeping ---- */
+
+enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed)
+{
+    long long cutoff;
+    size_t removed = 0;
+    struct dirent *de;
+    enum qn_status r = QN_OK;
+    int tmp_fd;
+    DIR *d;
+
+    if (sp == NULL || max_age < 0)
+        return QN_EINVAL;
+    if (max_age == 0)
+        max_age = QN_SPOOL_TMP_MAX_AGE;
+    cutoff = now_seconds() - max_age;
+    tmp_fd = sp->sub_fd[SUB_TMP];
+    d = open_stream(tmp_fd);
+    if (d == NULL)
+        return QN_EIO;
+    for (;;) {
+        struct stat st;
+
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0)
+                r = QN_EIO;
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT)
+                continue; /* renamed into place meanwhile */
+            r = QN_EIO;
+            break;
+        }
+        if (S_ISDIR(st.st_mode) || (long long)st.st_mtime >= cutoff)
+            continue;
+        if (unlink_if_present(tmp_fd, de->d_name) != 0) {
+            r = QN_EIO;
+            break;
+        }
+        removed++;
+    }
+    {
+        int saved = errno;
+
+        (void)closedir(d); /* read-only stream */
+        errno = saved;
+    }
+    if (ret_removed != NULL)
+        *ret_removed = removed;
+    return r;
+}
+
+static void note(struct qn_spool_report *c, unsigned bit, const char *where, const struct stat *st)
+{
+    /* Point at the first refusal if there is one, else at the first warning. */
+    if (c->where[0] == '\0' ||
+        ((bit & QN_SPOOL_UNSAFE_MASK) != 0 && (c->found & QN_SPOOL_UNSAFE_MASK) == 0)) {
+        snprintf(c->where, sizeof(c->where), "%s", where);
+        c->mode = (unsigned)(st->st_mode & 07777);
+        c->uid = (unsigned long long)st->st_uid;
+    }
+    c->found |= bit;
+}
+
+enum qn_status qn_spool_check(const struct qn_spool *sp, struct qn_spool_report *ret)
+{
+    struct qn_spool_report c;
+    struct stat st;
+    size_t i;
+
+    if (sp == NULL || ret == NULL)
+        return QN_EINVAL;
+    memset(&c, 0, sizeof(c));
+    for (i = 0; i <= N_SUBDIRS; i++) {
+        /* i == 0 is DIR itself, then the subdirectories. */
+        int fd = i == 0 ? sp->dir_fd : sp->sub_fd[i - 1];
+        const char *where = i == 0 ? "." : subdir_names[i - 1];
+
+        if (fstat(fd, &st) != 0)
+            return QN_EIO;
+        if (st.st_mode & S_IWOTH)
+            note(&c, QN_SPOOL_UNSAFE_WORLD_WRITABLE, where, &st);
+        /* Whoever owns DIR can swap its subdirectories: it must be root or us. */
+        if (i == 0 && st.st_uid != 0 && st.st_uid != geteuid())
+            note(&c, QN_SPOOL_UNSAFE_OWNER, where, &st);
+        if (st.st_mode & (S_IROTH | S_IXOTH))
+            note(&c, QN_SPOOL_WARN_WORLD_ACCESS, where, &st);
+        if (i > 0 && !(st.st_mode & S_ISGID))
+            note(&c, QN_SPOOL_WARN_NOT_SETGID, where, &st);
+    }
+    *ret = c;
+    return (c.found & QN_SPOOL_UNSAFE_MASK) != 0 ? QN_ECONFIG : QN_OK;
+}
