@@ -33,6 +33,16 @@
 #define MIN_ENTRY_SIZE     1024
 #define MAX_ENTRY_SIZE     (64 * 1024 * 1024)
 
+#define DAY_S               86400u
+#define DEFAULT_MAX_AGE_S   (3 * DAY_S)
+#define MIN_MAX_AGE_S       60u
+#define MAX_MAX_AGE_S       (365 * DAY_S)
+#define DEFAULT_RETRY_MIN_S 60u
+#define DEFAULT_RETRY_MAX_S 3600u
+#define MAX_RETRY_S         DAY_S
+/* The limiter keeps a day of history: a longer window would count nothing more. */
+#define MAX_DIGEST_WINDOW_S DAY_S
+
 enum section {
     SECTION_NONE = 0,
     SECTION_SMTP,
@@ -86,7 +96,14 @@ static enum qn_status set_to(struct parser *p, const char *key, const char *valu
 static enum qn_status set_language(struct parser *p, const char *key, const char *value);
 static enum qn_status set_spool_dir(struct parser *p, const char *key, const char *value);
 static enum qn_status set_max_entry_size(struct parser *p, const char *key, const char *value);
-static enum qn_status set_later(struct parser *p, const char *key, const char *value);
+static enum qn_status set_max_per_minute(struct parser *p, const char *key, const char *value);
+static enum qn_status set_max_per_hour(struct parser *p, const char *key, const char *value);
+static enum qn_status set_max_per_day(struct parser *p, const char *key, const char *value);
+static enum qn_status set_digest_after(struct parser *p, const char *key, const char *value);
+static enum qn_status set_digest_window(struct parser *p, const char *key, const char *value);
+static enum qn_status set_max_age(struct parser *p, const char *key, const char *value);
+static enum qn_status set_retry_min(struct parser *p, const char *key, const char *value);
+static enum qn_status set_retry_max(struct parser *p, const char *key, const char *value);
 
 /* Keep in step with the section_keys_fix() texts: a unit test parses each. */
 static const struct key_def keys[] = {
@@ -107,16 +124,14 @@ static const struct key_def keys[] = {
     {SECTION_NOTIFY, "language", false, set_language},
     {SECTION_SPOOL, "dir", false, set_spool_dir},
     {SECTION_SPOOL, "max_entry_size", false, set_max_entry_size},
-    /* Known now, stored once the rate limiter and spool retry land: a file
-     * written for that version must already load. */
-    {SECTION_LIMITS, "max_per_minute", false, set_later},
-    {SECTION_LIMITS, "max_per_hour", false, set_later},
-    {SECTION_LIMITS, "max_per_day", false, set_later},
-    {SECTION_LIMITS, "digest_after", false, set_later},
-    {SECTION_LIMITS, "digest_window", false, set_later},
-    {SECTION_LIMITS, "max_age", false, set_later},
-    {SECTION_LIMITS, "retry_min", false, set_later},
-    {SECTION_LIMITS, "retry_max", false, set_later},
+    {SECTION_LIMITS, "max_per_minute", false, set_max_per_minute},
+    {SECTION_LIMITS, "max_per_hour", false, set_max_per_hour},
+    {SECTION_LIMITS, "max_per_day", false, set_max_per_day},
+    {SECTION_LIMITS, "digest_after", false, set_digest_after},
+    {SECTION_LIMITS, "digest_window", false, set_digest_window},
+    {SECTION_LIMITS, "max_age", false, set_max_age},
+    {SECTION_LIMITS, "retry_min", false, set_retry_min},
+    {SECTION_LIMITS, "retry_max", false, set_retry_max},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -134,6 +149,11 @@ struct parser {
     char host[sizeof(((struct qn_config *)0)->host)];
     unsigned port;
     enum qn_tls_mode tls;
+
+    /* [limits] counts as written, laid over the provider's defaults at the
+     * end (apply_limits), so "provider = gmail" after them cannot undo them. */
+    struct qn_ratelimit_config limits;
+    bool has_max_per_minute, has_max_per_hour, has_max_per_day, has_digest_after, has_digest_window;
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -620,10 +640,161 @@ bad:
                    "max_entry_size = 1M"));
 }
 
-static enum qn_status set_later(struct parser *p, const char *key, const char *value)
+/* ---- [limits] ------------------------------------------------------------------------- */
+
+/*
+ * Sending limits per provider, below what the provider enforces so that a
+ * burst of alerts never gets the account blocked: QQ Mail and Tencent
+ * Exmail allow about 100 mails a day to other domains and punish bursts
+ * (shared/reference/qq-smtp-guide.zh.txt); the others allow far more.
+ */
+static void preset_limits(const char *provider, struct qn_ratelimit_config *ret)
 {
-    if (value[0] == '\0')
-        return fail(p, key, NULL, N_("the value is empty"), N_("write a value or remove the line"));
+    if (strcasecmp(provider, "qq") == 0 || strcasecmp(provider, "exmail") == 0) {
+        ret->max_per_minute = 5;
+        ret->max_per_hour = 20;
+        ret->max_per_day = 90;
+        ret->digest_after = 3;
+    } else {
+        ret->max_per_minute = 20;
+        ret->max_per_hour = 100;
+        ret->max_per_day = 500;
+        ret->digest_after = 5;
+    }
+    ret->digest_window_s = 600;
+}
+
+/* A count of mails or events, 0..MAX (QN_RATELIMIT_*_MAX, both 2000); 0 means no limit. */
+static enum qn_status set_count(struct parser *p, const char *key, const char *value, unsigned max,
+                                unsigned *dst, bool *ret_has)
+{
+    unsigned long long v;
+    const char *end;
+
+    if (!parse_decimal(value, max, &v, &end) || *end != '\0')
+        return fail(p, key, value, N_("the value is not a whole number from 0 to 2000"),
+                    N_("write a count, e.g. max_per_hour = 20; 0 means no limit"));
+    *dst = (unsigned)v;
+    *ret_has = true;
+    return QN_OK;
+}
+
+/* "600", "30s", "10m", "10min", "1h", "7d": seconds between MIN and MAX. */
+static bool parse_duration(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+    unsigned long long v, unit = 1;
+    const char *end;
+
+    if (!parse_decimal(s, 1000000000ULL, &v, &end))
+        return false;
+    if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        unit = 60;
+    else if (strcmp(end, "h") == 0)
+        unit = 3600;
+    else if (strcmp(end, "d") == 0)
+        unit = DAY_S;
+    else if (strcmp(end, "s") != 0 && *end != '\0')
+        return false;
+    v *= unit;
+    if (v < min || v > max)
+        return false;
+    *ret = (unsigned)v;
+    return true;
+}
+
+static const char duration_fix[] = N_("write seconds or a number followed by s, m, h or d, e.g. "
+                                      "digest_window = 10m");
+
+static enum qn_status set_max_per_minute(struct parser *p, const char *key, const char *value)
+{
+    return set_count(p, key, value, QN_RATELIMIT_SENT_MAX, &p->limits.max_per_minute,
+                     &p->has_max_per_minute);
+}
+
+static enum qn_status set_max_per_hour(struct parser *p, const char *key, const char *value)
+{
+    return set_count(p, key, value, QN_RATELIMIT_SENT_MAX, &p->limits.max_per_hour,
+                     &p->has_max_per_hour);
+}
+
+static enum qn_status set_max_per_day(struct parser *p, const char *key, const char *value)
+{
+    return set_count(p, key, value, QN_RATELIMIT_SENT_MAX, &p->limits.max_per_day,
+                     &p->has_max_per_day);
+}
+
+static enum qn_status set_digest_after(struct parser *p, const char *key, const char *value)
+{
+    return set_count(p, key, value, QN_RATELIMIT_EVENTS_MAX, &p->limits.digest_after,
+                     &p->has_digest_after);
+}
+
+static enum qn_status set_digest_window(struct parser *p, const char *key, const char *value)
+{
+    if (!parse_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
+        return fail(p, key, value, N_("the duration is not between 0 and 24 hours"), duration_fix);
+    p->has_digest_window = true;
+    return QN_OK;
+}
+
+static enum qn_status set_max_age(struct parser *p, const char *key, const char *value)
+{
+    if (!parse_duration(value, MIN_MAX_AGE_S, MAX_MAX_AGE_S, &p->cfg->max_age_s))
+        return fail(p, key, value, N_("the duration is not between 1 minute and 365 days"),
+                    duration_fix);
+    return QN_OK;
+}
+
+static enum qn_status set_retry_min(struct parser *p, const char *key, const char *value)
+{
+    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_min_s))
+        return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
+                    duration_fix);
+    return QN_OK;
+}
+
+static enum qn_status set_retry_max(struct parser *p, const char *key, const char *value)
+{
+    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_max_s))
+        return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
+                    duration_fix);
+    return QN_OK;
+}
+
+/* The provider's limits (known only once the whole file is read), then the file's. */
+static void apply_limits(struct parser *p)
+{
+    struct qn_ratelimit_config *l = &p->cfg->limits;
+
+    preset_limits(p->cfg->provider, l);
+    if (p->has_max_per_minute)
+        l->max_per_minute = p->limits.max_per_minute;
+    if (p->has_max_per_hour)
+        l->max_per_hour = p->limits.max_per_hour;
+    if (p->has_max_per_day)
+        l->max_per_day = p->limits.max_per_day;
+    if (p->has_digest_after)
+        l->digest_after = p->limits.digest_after;
+    if (p->has_digest_window)
+        l->digest_window_s = p->limits.digest_window_s;
+}
+
+/* Limits that contradict each other are a typo more often than a wish. */
+static enum qn_status validate_limits(struct parser *p)
+{
+    const struct qn_config *cfg = p->cfg;
+    const struct qn_ratelimit_config *l = &cfg->limits;
+
+    if (l->max_per_minute > 0 && l->max_per_hour > 0 && l->max_per_minute > l->max_per_hour)
+        return fail(p, "max_per_minute", NULL, N_("max_per_minute is larger than max_per_hour"),
+                    N_("lower max_per_minute or raise max_per_hour under [limits]"));
+    if (l->max_per_hour > 0 && l->max_per_day > 0 && l->max_per_hour > l->max_per_day)
+        return fail(p, "max_per_hour", NULL, N_("max_per_hour is larger than max_per_day"),
+                    N_("lower max_per_hour or raise max_per_day under [limits]"));
+    if (cfg->retry_min_s > cfg->retry_max_s)
+        return fail(p, "retry_min", NULL, N_("retry_min is longer than retry_max"),
+                    N_("the first retry waits retry_min, doubling up to retry_max: make "
+                       "retry_min the shorter one"));
     return QN_OK;
 }
 
@@ -912,7 +1083,7 @@ static enum qn_status validate(struct parser *p)
     if (cfg->language != QN_LANG_AUTO && cfg->language != QN_LANG_EN && cfg->language != QN_LANG_ZH)
         return fail(p, "language", NULL, N_("unknown language"),
                     N_("language is zh_CN, en or auto (from the locale)"));
-    return QN_OK;
+    return validate_limits(p);
 }
 
 static void error_reset(struct qn_config_error *err, const char *name)
@@ -964,6 +1135,9 @@ void qn_config_defaults(struct qn_config *cfg)
     cfg->language = QN_LANG_AUTO;
     snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "%s", QN_CONFIG_DEFAULT_SPOOL);
     cfg->max_entry_size = DEFAULT_ENTRY_SIZE;
+    cfg->max_age_s = DEFAULT_MAX_AGE_S;
+    cfg->retry_min_s = DEFAULT_RETRY_MIN_S;
+    cfg->retry_max_s = DEFAULT_RETRY_MAX_S;
 }
 
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider)
@@ -976,6 +1150,7 @@ enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider)
     snprintf(cfg->host, sizeof(cfg->host), "%s", preset->host);
     cfg->port = preset->port;
     cfg->tls = preset->tls;
+    preset_limits(preset->name, &cfg->limits);
     return QN_OK;
 }
 
@@ -998,6 +1173,7 @@ enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const ch
     r = parse_text(&p, text, len);
     /* Even on failure: what was read so far includes the server settings. */
     apply_server(&p);
+    apply_limits(&p);
     if (r == QN_OK)
         r = validate(&p);
     if (r == QN_OK)

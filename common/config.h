@@ -24,12 +24,21 @@
  * BOM is skipped.  A NUL byte, a line over QN_CONFIG_LINE_MAX bytes, a
  * control character or invalid UTF-8 in a value are errors.  [notify] to
  * may repeat (the lists are appended); any other key set twice is an error.
- * [limits] keys are recognised and checked for syntax only, until the rate
- * limiter stores them.
+ *
+ * [limits]: max_per_minute, max_per_hour, max_per_day and digest_after are
+ * counts 0-2000 (0 = no limit, or never digest by count); digest_window,
+ * max_age, retry_min and retry_max are durations ("600", "30s", "10m",
+ * "1h", "7d").  The counts and digest_window default per provider (the
+ * preset): qq and exmail 5/min, 20/h, 90/day, digest after 3 in 10m (below
+ * QQ's ~100 mails a day to other domains); others 20/min, 100/h, 500/day,
+ * digest after 5 in 10m.  A [limits] key wins over the preset whatever the
+ * order of the lines.  max_per_minute <= max_per_hour <= max_per_day (when
+ * both non-zero) and retry_min <= retry_max are checked.
  *
  * Bounds: the file QN_CONFIG_FILE_MAX bytes, a line QN_CONFIG_LINE_MAX,
  * names 255 bytes, commands 1023, paths 4095 (absolute), timeout 1-600 s,
- * max_entry_size 1 KiB-64 MiB, QN_CONFIG_MAX_RCPT recipients.
+ * max_entry_size 1 KiB-64 MiB, QN_CONFIG_MAX_RCPT recipients, digest_window
+ * 0-24 h, max_age 1 min-365 d, retry_min and retry_max 1 s-24 h.
  *
  * struct qn_config is fixed-size (bounded strings, bounded recipient list)
  * and owns no heap memory.  Loading is thread-safe (no globals).
@@ -40,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ratelimit.h"
 #include "status.h"
 
 #define QN_CONFIG_DEFAULT_PATH "/etc/qqnotify/qqnotify.conf"
@@ -87,6 +97,12 @@ struct qn_config {
     /* [spool] */
     char spool_dir[4096];
     size_t max_entry_size; /* bytes, default 1 MiB */
+
+    /* [limits] */
+    struct qn_ratelimit_config limits; /* defaults from the provider preset */
+    unsigned max_age_s;   /* an undeliverable entry older than this fails, default 3 days */
+    unsigned retry_min_s; /* first retry delay, doubled on each failure, default 60 s */
+    unsigned retry_max_s; /* longest retry delay, default 3600 s */
 };
 
 /* What went wrong while loading, for the program to print (and translate). */
@@ -102,12 +118,14 @@ struct qn_config_error {
     int sys_errno;    /* with QN_EIO: the errno of the failed call, 0 otherwise */
 };
 
-/* Defaults: provider qq (smtp.qq.com:465, implicit TLS), tls_verify on, timeout 30 s,
- * language auto, spool QN_CONFIG_DEFAULT_SPOOL, max_entry_size 1 MiB, no recipients. */
+/* Defaults: provider qq (smtp.qq.com:465, implicit TLS, qq limits), tls_verify on, timeout
+ * 30 s, language auto, spool QN_CONFIG_DEFAULT_SPOOL, max_entry_size 1 MiB, no recipients,
+ * max_age 3 days, retry 60 s doubling to 3600 s. */
 void qn_config_defaults(struct qn_config *cfg);
 
-/* Apply a provider preset by name (ASCII case-insensitive): provider, host, port and tls.
- * "custom" clears host.  QN_EINVAL for an unknown name, CFG unchanged. */
+/* Apply a provider preset by name (ASCII case-insensitive): provider, host, port, tls and
+ * the provider's [limits] counts and digest_window.  "custom" clears host.  QN_EINVAL for
+ * an unknown name, CFG unchanged. */
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider);
 
 /*

@@ -877,6 +877,148 @@ static void test_limits_keys_are_accepted_for_later(void **state)
                  "the key is set twice");
 }
 
+/* ---- [limits] ------------------------------------------------------------------------------ */
+
+static void assert_limits(const struct qn_config *cfg, unsigned minute, unsigned hour, unsigned day,
+                          unsigned digest_after, unsigned digest_window_s)
+{
+    assert_int_equal(cfg->limits.max_per_minute, minute);
+    assert_int_equal(cfg->limits.max_per_hour, hour);
+    assert_int_equal(cfg->limits.max_per_day, day);
+    assert_int_equal(cfg->limits.digest_after, digest_after);
+    assert_int_equal(cfg->limits.digest_window_s, digest_window_s);
+}
+
+static void test_limits_default_to_the_qq_preset(void **state)
+{
+    struct fixture *f = *state;
+
+    qn_config_defaults(&f->cfg);
+    assert_limits(&f->cfg, 5, 20, 90, 3, 600);
+    assert_int_equal(f->cfg.max_age_s, 3 * 86400);
+    assert_int_equal(f->cfg.retry_min_s, 60);
+    assert_int_equal(f->cfg.retry_max_s, 3600);
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n"), QN_OK);
+    assert_limits(&f->cfg, 5, 20, 90, 3, 600);
+    assert_int_equal(f->cfg.max_age_s, 3 * 86400);
+    assert_int_equal(f->cfg.retry_min_s, 60);
+    assert_int_equal(f->cfg.retry_max_s, 3600);
+}
+
+static void test_limits_default_per_provider(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(parse(f, "[smtp]\nprovider = exmail\nuser = a@example.com\n"), QN_OK);
+    assert_limits(&f->cfg, 5, 20, 90, 3, 600);
+    assert_int_equal(parse(f, "[smtp]\nprovider = gmail\nuser = a@gmail.com\n"), QN_OK);
+    assert_limits(&f->cfg, 20, 100, 500, 5, 600);
+    /* The provider found from the host name counts too. */
+    assert_int_equal(parse(f, "[smtp]\nhost = smtp.163.com\nuser = a@163.com\n"), QN_OK);
+    assert_string_equal(f->cfg.provider, "163");
+    assert_limits(&f->cfg, 20, 100, 500, 5, 600);
+    assert_int_equal(parse(f, "[smtp]\nhost = smtp.qq.com\nuser = a@qq.com\n"), QN_OK);
+    assert_limits(&f->cfg, 5, 20, 90, 3, 600);
+    assert_int_equal(parse(f, "[smtp]\nhost = mail.example.com\nuser = a@example.com\n"), QN_OK);
+    assert_string_equal(f->cfg.provider, "custom");
+    assert_limits(&f->cfg, 20, 100, 500, 5, 600);
+
+    qn_config_defaults(&f->cfg);
+    assert_int_equal(qn_config_preset(&f->cfg, "outlook"), QN_OK);
+    assert_limits(&f->cfg, 20, 100, 500, 5, 600);
+    assert_int_equal(qn_config_preset(&f->cfg, "QQ"), QN_OK);
+    assert_limits(&f->cfg, 5, 20, 90, 3, 600);
+}
+
+static void test_limits_keys_win_over_the_preset_in_any_order(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(parse(f, "[limits]\nmax_per_day = 150\ndigest_window = 1h\n"
+                              "[smtp]\nprovider = gmail\nuser = a@gmail.com\n"),
+                     QN_OK);
+    assert_limits(&f->cfg, 20, 100, 150, 5, 3600);
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n[limits]\nmax_per_minute = 0\n"
+                              "max_per_hour = 0\nmax_per_day = 2000\ndigest_after = 0\n"
+                              "digest_window = 0\nmax_age = 7d\nretry_min = 30s\n"
+                              "retry_max = 2h\n"),
+                     QN_OK);
+    assert_limits(&f->cfg, 0, 0, 2000, 0, 0);
+    assert_int_equal(f->cfg.max_age_s, 7 * 86400);
+    assert_int_equal(f->cfg.retry_min_s, 30);
+    assert_int_equal(f->cfg.retry_max_s, 7200);
+}
+
+static void test_limits_durations_take_units(void **state)
+{
+    static const struct {
+        const char *text;
+        unsigned seconds;
+    } cases[] = {
+        {"600", 600}, {"30s", 30},   {"10m", 600}, {"10min", 600},
+        {"1h", 3600}, {"1d", 86400}, {"0", 0},     {"24h", 86400},
+    };
+    struct fixture *f = *state;
+    char text[128];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), "[smtp]\nuser = a@qq.com\n[limits]\ndigest_window = %s\n",
+                 cases[i].text);
+        assert_int_equal(parse(f, text), QN_OK);
+        assert_int_equal(f->cfg.limits.digest_window_s, cases[i].seconds);
+    }
+}
+
+static void test_limits_bad_values_are_reported_on_their_line(void **state)
+{
+    static const char *const bad_counts[] = {
+        "-1", "2001", "20 mails", "1.5", "0x10", "twenty", "99999999999999999999"};
+    static const char *const bad_windows[] = {"25h", "2d", "10x", "1w", "-5", "10 m", "m", "1H"};
+    static const char count_what[] = "the value is not a whole number from 0 to 2000";
+    struct fixture *f = *state;
+    char text[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(bad_counts) / sizeof(bad_counts[0]); i++) {
+        snprintf(text, sizeof(text), "[smtp]\nuser = a@qq.com\n[limits]\n\nmax_per_hour = %s\n",
+                 bad_counts[i]);
+        assert_error(f, text, 5, "max_per_hour", count_what);
+        assert_string_equal(f->err.value, bad_counts[i]);
+    }
+    assert_error(f, "[limits]\ndigest_after = 2001\n", 2, "digest_after", count_what);
+    assert_error(f, "[limits]\nmax_per_day =\n", 2, "max_per_day", count_what);
+    for (i = 0; i < sizeof(bad_windows) / sizeof(bad_windows[0]); i++) {
+        snprintf(text, sizeof(text), "[limits]\ndigest_window = %s\n", bad_windows[i]);
+        assert_error(f, text, 2, "digest_window", "the duration is not between 0 and 24 hours");
+    }
+    assert_error(f, "[limits]\nmax_age = 59s\n", 2, "max_age",
+                 "the duration is not between 1 minute and 365 days");
+    assert_error(f, "[limits]\nmax_age = 366d\n", 2, "max_age",
+                 "the duration is not between 1 minute and 365 days");
+    assert_error(f, "[limits]\nretry_min = 0\n", 2, "retry_min",
+                 "the duration is not between 1 second and 24 hours");
+    assert_error(f, "[limits]\nretry_max = 25h\n", 2, "retry_max",
+                 "the duration is not between 1 second and 24 hours");
+}
+
+static void test_limits_that_contradict_each_other_are_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_error(f, "[smtp]\nuser = a@qq.com\n[limits]\nmax_per_minute = 30\n", 0, "max_per_minute",
+                 "max_per_minute is larger than max_per_hour");
+    assert_error(f, "[smtp]\nuser = a@qq.com\n[limits]\nmax_per_hour = 200\n", 0, "max_per_hour",
+                 "max_per_hour is larger than max_per_day");
+    assert_error(f, "[smtp]\nuser = a@qq.com\n[limits]\nretry_min = 2h\n", 0, "retry_min",
+                 "retry_min is longer than retry_max");
+    /* 0 is "no limit", never "smaller". */
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n[limits]\nmax_per_minute = 30\n"
+                              "max_per_hour = 0\nmax_per_day = 0\n"),
+                     QN_OK);
+    assert_limits(&f->cfg, 30, 0, 0, 3, 600);
+}
+
 /* ---- qn_config_set_recipients -------------------------------------------------------------- */
 
 static void test_set_recipients_replaces_the_list(void **state)
@@ -1033,6 +1175,12 @@ int main(void)
         T(test_paths_must_be_absolute),
         T(test_too_long_value_is_refused),
         T(test_limits_keys_are_accepted_for_later),
+        T(test_limits_default_to_the_qq_preset),
+        T(test_limits_default_per_provider),
+        T(test_limits_keys_win_over_the_preset_in_any_order),
+        T(test_limits_durations_take_units),
+        T(test_limits_bad_values_are_reported_on_their_line),
+        T(test_limits_that_contradict_each_other_are_refused),
         T(test_set_recipients_replaces_the_list),
         T(test_load_reads_the_file),
         T(test_load_error_names_the_file),
