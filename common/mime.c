@@ -367,7 +367,7 @@ static enum qn_status random_hex(char *dst, size_t n)
     return QN_OK;
 }
 
-static bool message_id_valid(const char *s)
+bool qn_mime_message_id_valid(const char *s)
 {
     size_t i, n = strnlen(s, QN_MIME_MESSAGE_ID_MAX + 1);
     bool at = false;
@@ -409,6 +409,36 @@ static enum qn_status put_date(struct qn_buf *out, const struct tm *tm)
     return qn_buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000" CRLF, days[tm->tm_wday],
                          tm->tm_mday, months[tm->tm_mon], tm->tm_year + 1900, tm->tm_hour,
                          tm->tm_min, tm->tm_sec);
+}
+
+enum qn_status qn_mime_header_date(struct qn_buf *out, time_t t)
+{
+    struct tm tm;
+
+    if (t == 0)
+        t = time(NULL);
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 0 || tm.tm_year > 9999 - 1900)
+        return QN_EINVAL;
+    return put_date(out, &tm);
+}
+
+enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id,
+                                         const char *from_addr)
+{
+    char hex[2 * MESSAGE_ID_RANDOM + 1];
+    const char *at = from_addr != NULL ? strchr(from_addr, '@') : NULL;
+    enum qn_status r;
+
+    if (id != NULL)
+        return qn_mime_message_id_valid(id) ? qn_buf_printf(out, "Message-ID: %s" CRLF, id)
+                                            : QN_EINVAL;
+    if (at == NULL || !qn_mime_addr_valid(from_addr))
+        return QN_EINVAL;
+    /* The domain of From: the id is unique there, and it says who made it. */
+    r = random_hex(hex, MESSAGE_ID_RANDOM);
+    if (r == QN_OK)
+        r = qn_buf_printf(out, "Message-ID: <%s%s>" CRLF, hex, at);
+    return r;
 }
 
 static enum qn_status put_to(struct qn_buf *out, const char *const *to, size_t n_to)
@@ -492,7 +522,7 @@ static enum qn_status check_message(const struct qn_mime_message *m, struct tm *
     }
     if (m->reply_to != NULL && !qn_mime_addr_valid(m->reply_to))
         return QN_EINVAL;
-    if (m->message_id != NULL && !message_id_valid(m->message_id))
+    if (m->message_id != NULL && !qn_mime_message_id_valid(m->message_id))
         return QN_EINVAL;
     if (m->boundary != NULL && !boundary_valid(m->boundary))
         return QN_EINVAL;
@@ -505,7 +535,6 @@ static enum qn_status check_message(const struct qn_mime_message *m, struct tm *
 enum qn_status qn_mime_build(const struct qn_mime_message *m, struct qn_buf *out)
 {
     char boundary[QN_MIME_BOUNDARY_MAX + 1];
-    char id[2 * MESSAGE_ID_RANDOM + 1];
     enum qn_status r;
     struct tm tm;
 
@@ -524,16 +553,8 @@ enum qn_status qn_mime_build(const struct qn_mime_message *m, struct qn_buf *out
         r = qn_mime_header_mailbox(out, "Reply-To", NULL, m->reply_to);
     if (r == QN_OK)
         r = qn_mime_header_text(out, "Subject", m->subject);
-    if (r != QN_OK)
-        return r;
-    if (m->message_id != NULL) {
-        r = qn_buf_printf(out, "Message-ID: %s" CRLF, m->message_id);
-    } else {
-        /* The domain of From: the id is unique there, and it says who made it. */
-        r = random_hex(id, MESSAGE_ID_RANDOM);
-        if (r == QN_OK)
-            r = qn_buf_printf(out, "Message-ID: <%s%s>" CRLF, id, strchr(m->from_addr, '@'));
-    }
+    if (r == QN_OK)
+        r = qn_mime_header_message_id(out, m->message_id, m->from_addr);
     if (r == QN_OK)
         r = qn_buf_puts(out, "MIME-Version: 1.0" CRLF);
     if (r != QN_OK)

@@ -35,6 +35,7 @@
 #ifndef QN_MIME_H
 #define QN_MIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -108,6 +109,20 @@ enum qn_status qn_mime_header_mailbox(struct qn_buf *out, const char *name,
  * word, and diag explains its refusal.
  */
 int qn_mime_addr_valid(const char *s);
+
+/* Append "Date: ..." for T (0 = now), RFC 5322 section 3.3, in UTC with English
+ * day and month names.  QN_EINVAL for a year outside 1900-9999. */
+enum qn_status qn_mime_header_date(struct qn_buf *out, time_t t);
+
+/* Append "Message-ID: ID" (ID must pass qn_mime_message_id_valid), or with ID
+ * NULL a new one: 32 random hex digits "@" the domain of FROM_ADDR.
+ * QN_EINVAL for a bad ID or address, QN_EIO when RAND_bytes fails. */
+enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id,
+                                         const char *from_addr);
+
+/* True when S is "<left@right>", 5..QN_MIME_MESSAGE_ID_MAX printable ASCII
+ * bytes without other '<' or '>', with something on both sides of an '@'. */
+bool qn_mime_message_id_valid(const char *s);
 
 /* Append the N bytes at P base64-encoded, in lines of 76 ending in CRLF. */
 enum qn_status qn_mime_base64_body(struct qn_buf *out, const void *p, size_t n);
