@@ -60,8 +60,22 @@ void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err);
 /* One line describing ERR (stage, status, detail, SMTP reply) in the current language. */
 void qn_cli_describe(const struct qn_error *err, char *out, size_t n);
 
+/* snprintf for text that may be cut to fit: cutting is intended (bounded
+ * fields), so no truncation warning applies. */
+void qn_cli_format(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Warn when TLS verification is disabled (every run says it). */
 void qn_cli_warn_insecure(const struct qn_cli *cli);
+
+/* Make sure the spool's subdirectories exist (creating them, mode 2770, when
+ * this user may) before a producer command writes to it.  Errors are left to
+ * the write that follows, which explains them. */
+void qn_cli_prepare_spool(const struct qn_cli *cli);
+
+/* Start `qqnotify -c CONFIG flush --quiet` detached, without waiting for it
+ * (after sendmail and notify spooled something).  A failure is logged: the
+ * entry is safe in the spool and the next trigger sends it. */
+void qn_cli_start_flush(const struct qn_cli *cli);
 
 /* Fill SMTP options from the configuration. */
 struct qn_smtp_options;

@@ -1,11 +1,17 @@
 /* Pieces shared by the subcommands: configuration, exit codes, reports. */
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "smtp.h"
+#include "spawn.h"
+#include "spool.h"
 #include "status.h"
 
 int qn_cli_load_config(struct qn_cli *cli)
@@ -138,4 +144,42 @@ void qn_cli_smtp_options(const struct qn_cli *cli, struct qn_smtp_options *opt)
     opt->tls_opts.ca_file = cli->cfg.ca_file[0] ? cli->cfg.ca_file : NULL;
     opt->tls_opts.verify = cli->cfg.tls_verify;
     opt->tls_opts.pin_sha256 = cli->cfg.has_tls_pin ? cli->cfg.tls_pin : NULL;
+}
+
+void qn_cli_format(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(out, n, fmt, ap) < 0 && n > 0)
+        out[0] = '\0';
+    va_end(ap);
+}
+
+void qn_cli_start_flush(const struct qn_cli *cli)
+{
+    char config[PATH_MAX];
+    enum qn_status r = QN_EIO;
+
+    /* The sender runs with "/" as its directory: give it an absolute path.
+     * /proc/self/exe still runs this program after a package upgrade
+     * replaced the file (its name then ends in " (deleted)"). */
+    if (realpath(cli->config_path, config) != NULL) {
+        char *const argv[] = {(char *)"qqnotify", (char *)"-c", config, (char *)"flush",
+                              (char *)"--quiet", NULL};
+        r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL);
+    }
+    if (r != QN_OK)
+        qn_log(&cli->log, LOG_WARNING,
+               _("cannot start `qqnotify flush` (%s); the entry waits in the spool for the next "
+                 "flush"),
+               strerror(errno));
+}
+
+void qn_cli_prepare_spool(const struct qn_cli *cli)
+{
+    struct qn_spool *sp = NULL;
+
+    if (qn_spool_open(cli->cfg.spool_dir, QN_SPOOL_CREATE, 0, &sp) == QN_OK)
+        qn_spool_close(sp);
 }

@@ -27,6 +27,14 @@ static void usage(FILE *out)
                    "                  test the setup stage by stage and explain any failure\n"
                    "  catalog [--markdown]\n"
                    "                  list every known failure with its cause and fix\n"
+                   "  notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... [TEXT]\n"
+                   "                  queue one alert for scripts (backups, deploys, checks)\n"
+                   "  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]\n"
+                   "                  queue a message from cron, mail(1) and other programs\n"
+                   "  flush [--quiet]\n"
+                   "                  deliver the spool within the sending limits\n"
+                   "  queue [list | show ID | retry ID|all | drop ID]\n"
+                   "                  inspect the spool and act on entries\n"
                    "\n"
                    "Options:\n"
                    "  -c, --config FILE   configuration file (default %s)\n"
@@ -106,6 +114,17 @@ out:
     textdomain("qqnotify");
 }
 
+/* The last component of PATH (argv[0] may be NULL with execve). */
+static const char *base_name(const char *path)
+{
+    const char *slash;
+
+    if (path == NULL)
+        return "";
+    slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -128,6 +147,11 @@ int main(int argc, char **argv)
 
     bind_catalog();
     qn_cli_set_language(&cli);
+
+    /* Installed as /usr/sbin/sendmail: every argument is sendmail's (no global -c;
+     * sendmail -C FILE chooses the configuration). */
+    if (strcmp(base_name(argv[0]), "sendmail") == 0)
+        return qn_cmd_sendmail(&cli, argc, argv);
 
     while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -170,6 +194,14 @@ int main(int argc, char **argv)
         return qn_cmd_check(&cli, argc, argv);
     if (strcmp(cmd, "catalog") == 0)
         return qn_cmd_catalog(&cli, argc, argv);
+    if (strcmp(cmd, "flush") == 0)
+        return qn_cmd_flush(&cli, argc, argv);
+    if (strcmp(cmd, "queue") == 0)
+        return qn_cmd_queue(&cli, argc, argv);
+    if (strcmp(cmd, "notify") == 0)
+        return qn_cmd_notify(&cli, argc, argv);
+    if (strcmp(cmd, "sendmail") == 0)
+        return qn_cmd_sendmail(&cli, argc, argv);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return QN_EXIT_OK;

@@ -11,11 +11,11 @@ set -eu
 APT_PKGS="build-essential clang libclang-rt-14-dev pkg-config gettext libssl-dev libcmocka-dev
 libsecret-1-dev libglib2.0-dev libpam0g-dev
 openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
-gnome-keyring dbus libsecret-tools libpam-wrapper pamtester libpamtest0-dev"
+gnome-keyring dbus libsecret-tools libpam-wrapper pamtester groff-base"
 DNF_PKGS="gcc clang compiler-rt make pkgconf-pkg-config gettext openssl-devel libcmocka-devel
 libsecret-devel glib2-devel pam-devel
 openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
-gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester"
+gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester groff-base"
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     missing=""

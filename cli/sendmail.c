@@ -1,0 +1,488 @@
+/*
+ * qqnotify sendmail: the sendmail(8) command line that cron (MAILTO),
+ * mail/mailx, smartd, mdadm and unattended-upgrades call.  Installed as
+ * /usr/sbin/sendmail (a link to qqnotify), it is entered directly from
+ * main() with every argument its own.
+ *
+ * The message is read from standard input (bounded by [spool]
+ * max_entry_size), rewritten for the account (common/header.h: From is
+ * the account, the original sender stays visible, Bcc removed, 8-bit
+ * headers and bodies encoded), put into the spool with the envelope, and
+ * the exit status is 0 once it is durably there.  Then `qqnotify flush` is
+ * started detached (common/spawn.h) and not waited for: the caller (often
+ * cron) never waits for the network.
+ *
+ * Options (sendmail's, as Postfix and Sendmail 8 define them):
+ *   -t             recipients also from To, Cc and Bcc (Bcc is removed)
+ *   -i, -oi        a line with a single "." does not end the input
+ *                  (without them it does, as in sendmail)
+ *   -O IgnoreDots[=true]  the same, long form
+ *   -f ADDR, -r ADDR      the sender; shown in the From display name and
+ *                  kept in Reply-To (the envelope sender is always the
+ *                  account: QQ refuses any other); default: the user
+ *   -F NAME        the sender's full name when the message has no From
+ *   -C FILE        our configuration file (the global -c is not there when
+ *                  called as "sendmail")
+ *   -v             print the queue id
+ *   --no-flush     do not start `qqnotify flush` (tests, and batch senders
+ *                  that flush once at the end)
+ *   -bm            deliver mail (the default)
+ *   -bi            initialise aliases (newaliases): nothing to do, exit 0
+ * Accepted and ignored (they tune a real MTA's queue and bounces, which
+ * the spool and `qqnotify flush` decide here): -B TYPE, -G, -h N, -L TAG,
+ * -N DSN, -o OPTION (-odi, -oem, -oee, -om...), -O OPTION=VALUE (other
+ * than IgnoreDots), -p PROTOCOL, -R RET, -U, -V ENVID, -X FILE.
+ * Refused (exit 64): -bs (SMTP on stdin), -bp (use `qqnotify queue`), -bd,
+ * -bv, -bt and other modes, -q (use `qqnotify flush`).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "header.h"
+#include "spool.h"
+
+#define EXIT_CANTCREAT 73 /* sysexits(3) EX_CANTCREAT: cli.h has no name for it */
+#define HOST_MAX       256
+
+_Static_assert(QN_HEADER_RCPT_MAX <= QN_SPOOL_RCPT_MAX,
+               "the header module must not find more recipients than the spool takes");
+
+enum {
+    OPT_NO_FLUSH = 0x100,
+    OPT_HELP,
+};
+
+struct sendmail_args {
+    bool extract;     /* -t */
+    bool ignore_dots; /* -i, -oi, -O IgnoreDots */
+    bool no_flush;    /* --no-flush */
+    bool verbose;     /* -v */
+    const char *from; /* -f / -r */
+    const char *name; /* -F */
+    char mode;        /* -b: 'm' (deliver) or 'i' (aliases) */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, _("Usage: sendmail [-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [-v] [--no-flush] "
+                   "[RECIPIENT...] < MESSAGE\n"
+                   "   or: qqnotify [-c CONFIG] sendmail [OPTIONS] [RECIPIENT...] < MESSAGE\n"
+                   "Queue the message on standard input for the configured account and start "
+                   "'qqnotify flush'.\n"
+                   "  -t          take recipients from To, Cc and Bcc too (Bcc is removed)\n"
+                   "  -i, -oi     a line with only '.' does not end the message\n"
+                   "  -f FROM     the original sender (kept in Reply-To and the From name)\n"
+                   "  -F NAME     the sender's full name, when the message has no From\n"
+                   "  -C FILE     configuration file\n"
+                   "  -v          print the queue id\n"
+                   "  --no-flush  queue only; do not start 'qqnotify flush'\n"
+                   "Local recipients such as 'root' go to [notify] to of the configuration.\n"
+                   "Exit 0 once the message is safely in the spool.\n"));
+}
+
+/* "-O Name=value": only IgnoreDots means something here. */
+static void long_option(struct sendmail_args *a, const char *opt)
+{
+    size_t n = strcspn(opt, "=");
+    const char *v = opt[n] == '=' ? opt + n + 1 : "true";
+
+    if (n == strlen("IgnoreDots") && strncasecmp(opt, "IgnoreDots", n) == 0)
+        a->ignore_dots = strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+                         strcmp(v, "1") == 0 || strcasecmp(v, "t") == 0 || strcasecmp(v, "y") == 0;
+}
+
+/* Parse sendmail's options.  Returns -1 to go on, else the exit code. */
+static int parse_args(struct qn_cli *cli, struct sendmail_args *a, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"no-flush", no_argument, NULL, OPT_NO_FLUSH},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    a->mode = 'm';
+    optind = 0; /* glibc: re-initialise, whoever called getopt before */
+    while ((c = getopt_long(argc, argv, "tiB:b:C:F:f:Gh:L:N:O:o:p:q::R:r:UV:vX:", opts, NULL)) !=
+           -1) {
+        switch (c) {
+        case 't':
+            a->extract = true;
+            break;
+        case 'i':
+            a->ignore_dots = true;
+            break;
+        case 'o':
+            if (strcmp(optarg, "i") == 0)
+                a->ignore_dots = true;
+            break; /* -odi, -oem...: queue and bounce tuning of a real MTA */
+        case 'O':
+            long_option(a, optarg);
+            break;
+        case 'f':
+        case 'r':
+            a->from = optarg;
+            break;
+        case 'F':
+            a->name = optarg;
+            break;
+        case 'C':
+            cli->config_path = optarg;
+            cli->config_explicit = true;
+            break;
+        case 'v':
+            a->verbose = true;
+            break;
+        case 'b':
+            if (strcmp(optarg, "m") == 0 || strcmp(optarg, "i") == 0) {
+                a->mode = optarg[0];
+                break;
+            }
+            if (strcmp(optarg, "p") == 0)
+                fprintf(stderr, _("sendmail: -bp (list the queue) is not supported; run "
+                                  "'qqnotify queue'\n"));
+            else
+                fprintf(stderr,
+                        _("sendmail: mode -b%s is not supported; only -bm (deliver "
+                          "a message from standard input) is\n"),
+                        optarg);
+            return QN_EXIT_USAGE;
+        case 'q':
+            fprintf(stderr, _("sendmail: -q (run the queue) is not supported; run "
+                              "'qqnotify flush'\n"));
+            return QN_EXIT_USAGE;
+        case 'B':
+        case 'G':
+        case 'h':
+        case 'L':
+        case 'N':
+        case 'p':
+        case 'R':
+        case 'U':
+        case 'V':
+        case 'X':
+            break; /* accepted for compatibility; nothing to tune here */
+        case OPT_NO_FLUSH:
+            a->no_flush = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return QN_EXIT_OK;
+        default:
+            usage(stderr);
+            return QN_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* True when the line at LINE (N bytes with its '\n') is a lone ".". */
+static bool dot_line(const char *line, size_t n)
+{
+    return (n == 2 && line[0] == '.') || (n == 3 && memcmp(line, ".\r\n", 3) == 0);
+}
+
+/*
+ * Read the message from FD into MSG (bounded by its max: QN_ETOOBIG past
+ * it).  Unless IGNORE_DOTS, a line with a single "." ends it (the line is
+ * not part of the message) and nothing after it is read.
+ */
+static enum qn_status read_message(int fd, struct qn_buf *msg, bool ignore_dots)
+{
+    char chunk[16384];
+    size_t line_start = 0, take, left;
+    const char *p, *lf;
+    enum qn_status r;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return QN_EIO;
+        if (n == 0)
+            break;
+        /* Line by line, so a "." line is seen before anything after it counts. */
+        for (p = chunk, left = (size_t)n; left > 0; p += take, left -= take) {
+            lf = memchr(p, '\n', left);
+            take = lf != NULL ? (size_t)(lf - p) + 1 : left;
+            r = qn_buf_append(msg, p, take);
+            if (r != QN_OK)
+                return r;
+            if (lf == NULL)
+                continue;
+            if (!ignore_dots && dot_line(msg->data + line_start, msg->len - line_start)) {
+                msg->len = line_start;
+                msg->data[msg->len] = '\0';
+                return QN_OK;
+            }
+            line_start = msg->len;
+        }
+    }
+    /* A "." as the last line without a line end ends the message too. */
+    if (!ignore_dots && msg->len - line_start == 1 && msg->data[line_start] == '.') {
+        msg->len = line_start;
+        msg->data[msg->len] = '\0';
+    }
+    if (msg->data == NULL)
+        return qn_buf_puts(msg, ""); /* an empty message is still a message */
+    return QN_OK;
+}
+
+/* This host's name as it may appear in an address: [A-Za-z0-9.-], or "localhost". */
+static void host_name(char *out, size_t outsz)
+{
+    char raw[HOST_MAX + 1];
+    size_t i, o = 0;
+
+    if (gethostname(raw, sizeof(raw) - 1) != 0)
+        raw[0] = '\0';
+    raw[sizeof(raw) - 1] = '\0';
+    for (i = 0; raw[i] != '\0' && o + 1 < outsz; i++) {
+        char c = raw[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '-')
+            out[o++] = c;
+    }
+    out[o] = '\0';
+    if (o == 0)
+        snprintf(out, outsz, "localhost");
+}
+
+/* Explain a spool failure with the directory, the cause and what to do; the exit code. */
+static int report_spool_error(const struct qn_cli *cli, enum qn_status r, int err)
+{
+    const char *dir = cli->cfg.spool_dir;
+
+    switch (r) {
+    case QN_ENOTFOUND:
+        fprintf(stderr,
+                _("sendmail: the spool %s (or its tmp/ or new/) does not exist; the message was "
+                  "NOT queued.\n"
+                  "  fix: create it with 'systemd-tmpfiles --create' (as root), or set [spool] "
+                  "dir in %s\n"),
+                dir, cli->config_path);
+        return EXIT_CANTCREAT;
+    case QN_ETOOBIG:
+        fprintf(stderr,
+                _("sendmail: the message is larger than [spool] max_entry_size (%zu bytes) once "
+                  "encoded; it was NOT queued.\n"),
+                cli->cfg.max_entry_size);
+        return QN_EXIT_DATAERR;
+    case QN_EINVAL:
+        fprintf(stderr,
+                _("sendmail: the spool refused the envelope (sender %s); it was NOT "
+                  "queued.\n"),
+                cli->cfg.user);
+        return QN_EXIT_DATAERR;
+    case QN_ENOMEM:
+        fprintf(stderr, _("sendmail: out of memory; the message was NOT queued.\n"));
+        return QN_EXIT_OSERR;
+    default:
+        break;
+    }
+    fprintf(stderr, _("sendmail: cannot write to the spool %s: %s; the message was NOT queued.\n"),
+            dir, strerror(err));
+    switch (err) {
+    case EACCES:
+    case EPERM:
+        fprintf(stderr,
+                _("  fix: run as root or as a member of group qqnotify (usermod -aG qqnotify "
+                  "USER, then log in again); the spool must be root:qqnotify mode 2770 "
+                  "(systemd-tmpfiles --create)\n"));
+        return EXIT_CANTCREAT;
+    case ELOOP:
+    case ENOTDIR:
+        fprintf(stderr,
+                _("  fix: a symbolic link or a file stands where a spool directory should be; "
+                  "remove it and run 'systemd-tmpfiles --create' (as root)\n"));
+        return EXIT_CANTCREAT;
+    case ENOSPC:
+    case EDQUOT:
+        fprintf(stderr,
+                _("  fix: free disk space (or quota) on the file system of %s, then "
+                  "send again\n"),
+                dir);
+        return QN_EXIT_TEMPFAIL;
+    case EROFS:
+        fprintf(stderr,
+                _("  fix: the file system of %s is read-only; remount it read-write or "
+                  "set [spool] dir in %s\n"),
+                dir, cli->config_path);
+        return EXIT_CANTCREAT;
+    case EINTR:
+    case EAGAIN:
+    case EIO:
+    case EMFILE:
+    case ENFILE:
+        return QN_EXIT_TEMPFAIL;
+    default:
+        return QN_EXIT_OSERR;
+    }
+}
+
+/* Explain a failed rewrite; the exit code. */
+static int report_rewrite_error(const struct qn_cli *cli, enum qn_status r,
+                                const struct qn_header_result *res)
+{
+    switch (r) {
+    case QN_EINVAL:
+        if (res->n_local > 0 && cli->cfg.n_to == 0) {
+            fprintf(stderr,
+                    _("sendmail: the message is for local users only (such as root), and [notify] "
+                      "to is empty in %s; nothing was queued.\n"
+                      "  fix: set [notify] to = you@example.com: local mail goes there\n"),
+                    cli->config_path);
+            return QN_EXIT_CONFIG;
+        }
+        if (res->n_invalid > 0)
+            fprintf(stderr,
+                    _("sendmail: no valid recipient ('%s' is not an address like "
+                      "user@example.com); nothing was queued.\n"),
+                    res->first_invalid);
+        else
+            fprintf(stderr, _("sendmail: no recipient: give addresses as arguments, or -t to "
+                              "read To, Cc and Bcc; nothing was queued.\n"));
+        return QN_EXIT_DATAERR;
+    case QN_ETOOBIG:
+        fprintf(stderr,
+                _("sendmail: the message is too large: at most %d header lines in %d KiB, %d "
+                  "recipients, and %zu bytes once encoded ([spool] max_entry_size); nothing was "
+                  "queued.\n"),
+                QN_HEADER_FIELDS_MAX, QN_HEADER_BLOCK_MAX / 1024, QN_HEADER_RCPT_MAX,
+                cli->cfg.max_entry_size);
+        return QN_EXIT_DATAERR;
+    case QN_ENOMEM:
+        fprintf(stderr, _("sendmail: out of memory; nothing was queued.\n"));
+        return QN_EXIT_OSERR;
+    default:
+        fprintf(stderr, _("sendmail: cannot prepare the message: %s; nothing was queued.\n"),
+                _(qn_strerror(r)));
+        return QN_EXIT_SOFTWARE;
+    }
+}
+
+int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv)
+{
+    const char *alert[QN_CONFIG_MAX_RCPT], *rcpt[QN_HEADER_RCPT_MAX];
+    struct qn_header_options ho;
+    struct qn_header_result *res = NULL;
+    struct sendmail_args a;
+    struct qn_buf msg, out;
+    char host[HOST_MAX + 1], id[QN_SPOOL_ID_MAX];
+    const struct passwd *pw;
+    enum qn_status r;
+    int rc, err;
+
+    qn_buf_init(&msg, 0);
+    qn_buf_init(&out, 0);
+    rc = parse_args(cli, &a, argc, argv);
+    if (rc >= 0)
+        goto out;
+    if (a.mode == 'i') {
+        rc = QN_EXIT_OK; /* newaliases: there are no aliases to build */
+        goto out;
+    }
+    if (!a.extract && optind >= argc) {
+        fprintf(stderr, _("sendmail: no recipient: give addresses as arguments, or -t to read "
+                          "To, Cc and Bcc\n"));
+        rc = QN_EXIT_USAGE;
+        goto out;
+    }
+    rc = qn_cli_load_config(cli);
+    if (rc != QN_EXIT_OK)
+        goto out;
+
+    qn_buf_init(&msg, cli->cfg.max_entry_size);
+    qn_buf_init(&out, cli->cfg.max_entry_size);
+    r = read_message(STDIN_FILENO, &msg, a.ignore_dots);
+    if (r != QN_OK) {
+        if (r == QN_ETOOBIG)
+            fprintf(stderr,
+                    _("sendmail: the message is larger than [spool] max_entry_size (%zu "
+                      "bytes in %s); nothing was queued.\n"),
+                    cli->cfg.max_entry_size, cli->config_path);
+        else
+            fprintf(stderr, _("sendmail: cannot read the message from standard input: %s\n"),
+                    r == QN_EIO ? strerror(errno) : _(qn_strerror(r)));
+        rc = r == QN_ETOOBIG ? QN_EXIT_DATAERR : QN_EXIT_IOERR;
+        goto out;
+    }
+
+    host_name(host, sizeof(host));
+    for (size_t i = 0; i < cli->cfg.n_to; i++)
+        alert[i] = cli->cfg.to[i];
+    memset(&ho, 0, sizeof(ho));
+    ho.account = cli->cfg.user;
+    ho.from_name = cli->cfg.from_name;
+    ho.envelope_from = a.from;
+    if (ho.envelope_from == NULL) {
+        /* As sendmail does: without -f the sender is the user who runs us. */
+        pw = getpwuid(getuid());
+        ho.envelope_from = pw != NULL ? pw->pw_name : NULL;
+    }
+    ho.full_name = a.name;
+    ho.host = host;
+    ho.extract_rcpt = a.extract;
+    ho.rcpt_args = (const char *const *)(argv + optind);
+    ho.n_rcpt_args = (size_t)(argc - optind);
+    ho.alert_rcpt = alert;
+    ho.n_alert_rcpt = cli->cfg.n_to;
+
+    res = malloc(sizeof(*res));
+    if (res == NULL) {
+        fprintf(stderr, _("sendmail: out of memory; nothing was queued.\n"));
+        rc = QN_EXIT_OSERR;
+        goto out;
+    }
+    r = qn_header_rewrite(msg.data, msg.len, &ho, &out, res);
+    if (r != QN_OK) {
+        rc = report_rewrite_error(cli, r, res);
+        goto out;
+    }
+    if (res->n_invalid > 0)
+        qn_log(&cli->log, LOG_WARNING,
+               _("%zu recipient(s) skipped: not an address (the first: '%s')"), res->n_invalid,
+               res->first_invalid);
+
+    if (res->n_dropped > 0)
+        qn_log(&cli->log, LOG_WARNING,
+               _("%zu header field(s) with 8-bit text and a name over %d characters dropped"),
+               res->n_dropped, QN_MIME_HEADER_NAME_MAX);
+    for (size_t i = 0; i < res->n_rcpt; i++)
+        rcpt[i] = res->rcpt[i];
+    /* Creates missing subdirectories when this user may; errors come from the put. */
+    qn_cli_prepare_spool(cli);
+    /* The envelope sender is the account: QQ refuses MAIL FROM any other address. */
+    r = qn_spool_put_message(cli->cfg.spool_dir, cli->cfg.user, rcpt, res->n_rcpt, out.data,
+                             out.len, cli->cfg.max_entry_size, id);
+    if (r != QN_OK) {
+        err = errno;
+        rc = report_spool_error(cli, r, err);
+        goto out;
+    }
+    if (a.verbose)
+        printf(_("queued as %s for %zu recipient(s)\n"), id, res->n_rcpt);
+    if (fflush(stdout) != 0)
+        qn_log(&cli->log, LOG_WARNING, "%s", _("cannot write to standard output"));
+    if (!a.no_flush)
+        qn_cli_start_flush(cli); /* detached (common/spawn.h); a failure only warns */
+    rc = QN_EXIT_OK;
+out:
+    free(res);
+    qn_buf_free(&msg);
+    qn_buf_free(&out);
+    return rc;
+}
