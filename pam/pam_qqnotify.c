@@ -1,0 +1,623 @@
+/*
+ * pam_qqnotify — the PAM module: a session that opens (and optionally one
+ * that closes, or a password that fails) becomes one event in the qqnotify
+ * spool.  See pam_qqnotify(8) for the arguments and stack examples.
+ *
+ * The module runs inside sshd, sudo, su and login, so it is built to be
+ * invisible to them:
+ *   - It writes one spool entry and returns.  No network, no DNS, no
+ *     OpenSSL, no mail configuration: the sender (`qqnotify flush`) does all
+ *     that later, started by qqnotify-flush.path or, with flush=spawn, by a
+ *     double fork from here.  The shared object links libc and libpam only,
+ *     and exports only pam_sm_* (pam_qqnotify.map).
+ *   - It fails open.  Every hook returns PAM_IGNORE, whatever happens, so
+ *     the stack decides exactly as it would without this line; an error is
+ *     logged with pam_syslog, one line per call.
+ *   - It keeps no state: arguments are parsed on every call into a zeroed
+ *     struct on the stack (pointers into argv, which PAM keeps alive for the
+ *     call), the event is a fixed-size struct on the stack, no globals, no
+ *     static buffers.  Thread-safe as long as each thread has its own handle.
+ *   - It never touches the host's signal handlers, never leaves a child to
+ *     reap and never keeps a file descriptor (the spool closes its own).
+ *
+ * Everything taken from PAM items or the PAM environment is untrusted (at
+ * authfail, PAM_USER is whatever the attacker typed): it is capped to
+ * QN_PAM_INPUT_MAX bytes here and sanitised by qn_event_set (valid UTF-8,
+ * no control characters, bounded) before it reaches the spool.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "config.h"
+#include "event.h"
+#include "spool.h"
+#include "sshkey.h"
+
+/* The objects are built -fvisibility=hidden; only the PAM entry points are public. */
+#define QN_PAM_EXPORT __attribute__((visibility("default")))
+
+#ifndef QN_PAM_FLUSH_CMD
+#define QN_PAM_FLUSH_CMD "/usr/bin/qqnotify"
+#endif
+
+#define QN_PAM_DEFAULT_SERVICES "sshd,sudo,sudo-i,su,su-l,login"
+/* Bytes of any one PAM item or environment value looked at.  The event keeps
+ * QN_EVENT_VALUE_MAX; the cap bounds the sanitiser's work on hostile input. */
+#define QN_PAM_INPUT_MAX 4096
+/* Bytes of SSH_AUTH_INFO_0 looked at: a few lines, an RSA-16384 key at most. */
+#define QN_PAM_AUTHINFO_MAX 16384
+/* Lines (authentication methods) of SSH_AUTH_INFO_0 listed in "method". */
+#define QN_PAM_METHODS_MAX 4
+/* Bytes of the "method" value: QN_PAM_METHODS_MAX names of up to 31 bytes. */
+#define QN_PAM_METHOD_MAX 128
+/* Fallback bound for closing fds when close_range(2) is missing (Linux < 5.9). */
+#define QN_PAM_CLOSE_FALLBACK_MAX 65536
+/* The sender's environment: nothing of the host's. */
+#define QN_PAM_FLUSH_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
+enum qn_pam_hook {
+    QN_HOOK_OPEN = 1u << 0,     /* pam_sm_open_session, event "login" */
+    QN_HOOK_CLOSE = 1u << 1,    /* pam_sm_close_session, event "logout" */
+    QN_HOOK_AUTHFAIL = 1u << 2, /* pam_sm_authenticate, event "authfail" */
+};
+
+enum qn_pam_flush {
+    QN_FLUSH_NONE = 0, /* qqnotify-flush.path notices the new entry */
+    QN_FLUSH_SPAWN,    /* double-fork flush_cmd (hosts without systemd) */
+};
+
+struct qn_pam_args {
+    const char *services;   /* comma-separated PAM service names */
+    const char *skip_users; /* comma-separated; NULL: skip nobody */
+    const char *only_users; /* comma-separated; NULL: everybody */
+    const char *spool_dir;
+    const char *flush_cmd;
+    unsigned events; /* enum qn_pam_hook bits; 0 until event= is seen */
+    enum qn_pam_flush flush;
+    bool only_remote;
+    bool debug;
+    bool unusable; /* an argument was refused in a way that forbids writing an event */
+};
+
+/* "name=" prefix test: the value after it, or NULL. */
+static const char *arg_value(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(arg, name, n) != 0 || arg[n] != '=')
+        return NULL;
+    return arg + n + 1;
+}
+
+/* True when NAME is one of the comma-separated items of LIST (exact, case-sensitive). */
+static bool list_contains(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list, *end;
+
+    if (n == 0)
+        return false;
+    while (*p != '\0') {
+        end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        if ((size_t)(end - p) == n && memcmp(p, name, n) == 0)
+            return true;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return false;
+}
+
+static void parse_events(pam_handle_t *pamh, const char *value, struct qn_pam_args *args)
+{
+    const char *p = value, *end;
+    size_t n;
+
+    while (*p != '\0') {
+        end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        n = (size_t)(end - p);
+        if (n == 4 && memcmp(p, "open", 4) == 0)
+            args->events |= QN_HOOK_OPEN;
+        else if (n == 5 && memcmp(p, "close", 5) == 0)
+            args->events |= QN_HOOK_CLOSE;
+        else if (n == 8 && memcmp(p, "authfail", 8) == 0)
+            args->events |= QN_HOOK_AUTHFAIL;
+        else
+            pam_syslog(pamh, LOG_ERR,
+                       "unknown event \"%.*s\" in event=%.200s (use open, "
+                       "close, authfail)",
+                       (int)(n > 64 ? 64 : n), p, value);
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
+/*
+ * All arguments into *ARGS, defaults first.  Unknown or malformed arguments
+ * are logged and skipped; a relative spool= or flush_cmd= makes the call
+ * unusable (logged), because guessing another directory or program would
+ * put alerts where nobody looks.
+ */
+static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct qn_pam_args *args)
+{
+    const char *v;
+    int i;
+
+    memset(args, 0, sizeof(*args));
+    args->services = QN_PAM_DEFAULT_SERVICES;
+    args->spool_dir = QN_CONFIG_DEFAULT_SPOOL;
+    args->flush_cmd = QN_PAM_FLUSH_CMD;
+    args->flush = QN_FLUSH_NONE;
+
+    for (i = 0; i < argc && argv != NULL; i++) {
+        const char *a = argv[i];
+
+        if (a == NULL)
+            continue;
+        if (strcmp(a, "debug") == 0) {
+            args->debug = true;
+        } else if (strcmp(a, "only_remote") == 0) {
+            args->only_remote = true;
+        } else if ((v = arg_value(a, "services")) != NULL) {
+            args->services = v;
+        } else if ((v = arg_value(a, "skip_users")) != NULL) {
+            args->skip_users = v;
+        } else if ((v = arg_value(a, "only_users")) != NULL) {
+            args->only_users = v;
+        } else if ((v = arg_value(a, "event")) != NULL) {
+            parse_events(pamh, v, args);
+        } else if ((v = arg_value(a, "spool")) != NULL) {
+            args->spool_dir = v;
+            if (v[0] != '/') {
+                pam_syslog(pamh, LOG_ERR, "spool=%.200s is not an absolute path; no event", v);
+                args->unusable = true;
+            }
+        } else if ((v = arg_value(a, "flush")) != NULL) {
+            if (strcmp(v, "none") == 0)
+                args->flush = QN_FLUSH_NONE;
+            else if (strcmp(v, "spawn") == 0)
+                args->flush = QN_FLUSH_SPAWN;
+            else
+                pam_syslog(pamh, LOG_ERR, "unknown flush=%.200s (use none or spawn); using none",
+                           v);
+        } else if ((v = arg_value(a, "flush_cmd")) != NULL) {
+            args->flush_cmd = v;
+            if (v[0] != '/') {
+                pam_syslog(pamh, LOG_ERR, "flush_cmd=%.200s is not an absolute path; no event", v);
+                args->unusable = true;
+            }
+        } else {
+            pam_syslog(pamh, LOG_ERR, "unknown argument \"%.200s\" ignored", a);
+        }
+    }
+    /* A session line without event= announces session opens. */
+    if (args->events == 0)
+        args->events = QN_HOOK_OPEN;
+}
+
+/* A string PAM item, or NULL when unset, empty or unreadable. */
+static const char *get_item(pam_handle_t *pamh, int type)
+{
+    const void *item = NULL;
+
+    if (pam_get_item(pamh, type, &item) != PAM_SUCCESS || item == NULL ||
+        *(const char *)item == '\0')
+        return NULL;
+    return item;
+}
+
+/* Set field KEY from untrusted VALUE (NULL or "" = leave unset), capped, then sanitised. */
+static enum qn_status set_untrusted(struct qn_event *ev, const char *key, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return QN_OK;
+    return qn_event_setn(ev, key, value, strnlen(value, QN_PAM_INPUT_MAX));
+}
+
+/*
+ * The canonical text of the IP address in the first N bytes of S into OUT
+ * (INET6_ADDRSTRLEN bytes); false when it is not an IPv4 or IPv6 literal.
+ * inet_pton never resolves names.
+ */
+static bool ip_literal(const char *s, size_t n, char out[INET6_ADDRSTRLEN])
+{
+    char text[INET6_ADDRSTRLEN];
+    unsigned char addr[sizeof(struct in6_addr)];
+    int family;
+
+    if (n == 0 || n >= sizeof(text))
+        return false;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    if (inet_pton(AF_INET, text, addr) == 1)
+        family = AF_INET;
+    else if (inet_pton(AF_INET6, text, addr) == 1)
+        family = AF_INET6;
+    else
+        return false;
+    return inet_ntop(family, addr, out, INET6_ADDRSTRLEN) != NULL;
+}
+
+/*
+ * The client's address for the "ip" field: PAM_RHOST itself when it is an
+ * address literal; when sshd resolved it to a name (UseDNS yes), the first
+ * word of SSH_CONNECTION, which sshd >= 8.0 puts into the PAM environment.
+ * Only for remote logins (RHOST set): in sudo or su the PAM environment is
+ * not sshd's and its SSH_CONNECTION would prove nothing.
+ */
+static bool client_ip(pam_handle_t *pamh, const char *rhost, char out[INET6_ADDRSTRLEN])
+{
+    const char *conn;
+
+    if (rhost == NULL)
+        return false;
+    if (ip_literal(rhost, strnlen(rhost, QN_PAM_INPUT_MAX), out))
+        return true;
+    conn = pam_getenv(pamh, "SSH_CONNECTION");
+    if (conn == NULL)
+        return false;
+    return ip_literal(conn, strcspn(conn, " "), out);
+}
+
+/*
+ * method and key from SSH_AUTH_INFO_0 (sshd with ExposeAuthInfo yes): one
+ * line per completed authentication method, "METHOD[/SUBMETHOD][ DETAIL]",
+ * where DETAIL is "TYPE BASE64" for publickey and hostbased.
+ *   method = the method names, comma-separated, submethods dropped
+ *            ("publickey", "publickey,keyboard-interactive")
+ *   key    = "TYPE SHA256:FINGERPRINT" of the first key, as sshd logs it;
+ *            just "TYPE" for certificates (sshd fingerprints the key inside
+ *            them, which needs a certificate parser) or an unparsable blob.
+ */
+static enum qn_status set_auth_info(pam_handle_t *pamh, struct qn_event *ev)
+{
+    char method[QN_PAM_METHOD_MAX], fp[QN_SSHKEY_FP_MAX];
+    char key[QN_EVENT_VALUE_MAX];
+    const char *info, *line, *end, *limit;
+    size_t mlen = 0, lines = 0;
+    bool have_key = false;
+    enum qn_status st;
+
+    info = pam_getenv(pamh, "SSH_AUTH_INFO_0");
+    if (info == NULL)
+        return QN_OK;
+    limit = info + strnlen(info, QN_PAM_AUTHINFO_MAX);
+    for (line = info; line < limit && lines < QN_PAM_METHODS_MAX; line = end + 1) {
+        const char *name_end, *detail, *type_end;
+        size_t name_len;
+
+        end = memchr(line, '\n', (size_t)(limit - line));
+        if (end == NULL)
+            end = limit;
+        if (end == line)
+            continue;
+        lines++;
+        name_end = line + strcspn(line, " /\n");
+        if (name_end > end)
+            name_end = end;
+        name_len = (size_t)(name_end - line);
+        if (name_len > 0 && name_len < 32 && mlen + name_len + 2 <= sizeof(method)) {
+            if (mlen > 0)
+                method[mlen++] = ',';
+            memcpy(method + mlen, line, name_len);
+            mlen += name_len;
+        }
+        if (have_key || name_len != 9 ||
+            (memcmp(line, "publickey", 9) != 0 && memcmp(line, "hostbased", 9) != 0))
+            continue;
+        detail = memchr(line, ' ', (size_t)(end - line));
+        if (detail == NULL)
+            continue;
+        detail++;
+        type_end = memchr(detail, ' ', (size_t)(end - detail));
+        if (type_end == NULL || type_end == detail || (size_t)(type_end - detail) > 64)
+            continue;
+        have_key = true;
+        if (memmem(detail, (size_t)(type_end - detail), "-cert-", 6) != NULL) {
+            snprintf(key, sizeof(key), "%.*s", (int)(type_end - detail), detail);
+        } else if (qn_sshkey_fingerprint(detail, (size_t)(type_end - detail), type_end + 1,
+                                         (size_t)(end - type_end - 1), fp) == QN_OK) {
+            snprintf(key, sizeof(key), "%.*s %s", (int)(type_end - detail), detail, fp);
+        } else {
+            snprintf(key, sizeof(key), "%.*s", (int)(type_end - detail), detail);
+        }
+    }
+    if (mlen > 0 && (st = qn_event_setn(ev, "method", method, mlen)) != QN_OK)
+        return st;
+    if (have_key && (st = qn_event_set(ev, "key", key)) != QN_OK)
+        return st;
+    return QN_OK;
+}
+
+/* strerror() may use a static buffer: the GNU strerror_r writes into the caller's. */
+#define ERRTEXT(e, buf) strerror_r((e), (buf), sizeof(buf))
+
+/*
+ * The spawned sender, in the grandchild after the double fork.  Only
+ * async-signal-safe calls: the host may have other threads, and their locks
+ * (malloc, stdio) were copied held.  Never returns.
+ */
+static void __attribute__((noreturn))
+exec_flush(char *const argv[], char *const envp[], int fd_limit)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int fd, sig, closed;
+
+    if (setsid() < 0)
+        _exit(126);
+    /* Handlers are reset by execve, but ignored signals stay ignored, and until the
+     * exec the host's handlers would run here: default everything first, then unblock
+     * the mask the parent set.  SIGKILL, SIGSTOP and libc's reserved signals refuse
+     * with EINVAL, which is expected and harmless. */
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    if (sigemptyset(&dfl.sa_mask) != 0)
+        _exit(126);
+    for (sig = 1; sig < NSIG; sig++)
+        (void)sigaction(sig, &dfl, NULL);
+    if (sigemptyset(&none) != 0 || sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+        _exit(126);
+
+    /* Every descriptor of the host (sockets of sshd, the tty of sudo) is closed; without
+     * close_range (Linux < 5.9) one by one up to the limit the parent read. */
+    closed = -1;
+#ifdef SYS_close_range
+    closed = (int)syscall(SYS_close_range, 3U, ~0U, 0U);
+#endif
+    if (closed != 0) {
+        for (fd = 3; fd < fd_limit; fd++)
+            (void)close(fd); /* EBADF for the ones not open: expected */
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0)
+        _exit(126);
+    if ((fd != 0 && dup2(fd, 0) < 0) || (fd != 1 && dup2(fd, 1) < 0) ||
+        (fd != 2 && dup2(fd, 2) < 0))
+        _exit(126);
+    if (fd > 2 && close(fd) != 0)
+        _exit(126);
+    if (chdir("/") != 0)
+        _exit(126);
+    /* The spool is root:qqnotify 2770: whatever the sender creates stays group-usable. */
+    umask(007);
+
+    /* In sudo and su (set-user-ID root) the real ids and the groups are the invoking
+     * user's, who could then signal the sender and cut its run short: become root
+     * entirely.  Raw system calls: glibc's wrappers are not async-signal-safe (they
+     * make every thread of the process change its ids too). */
+    if (geteuid() == 0 && (getuid() != 0 || getgid() != 0 || getegid() != 0)) {
+#if defined(SYS_setresuid32)
+        if (syscall(SYS_setgroups32, 0, NULL) != 0 || syscall(SYS_setresgid32, 0, 0, 0) != 0 ||
+            syscall(SYS_setresuid32, 0, 0, 0) != 0)
+            _exit(126);
+#else
+        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setresgid, 0, 0, 0) != 0 ||
+            syscall(SYS_setresuid, 0, 0, 0) != 0)
+            _exit(126);
+#endif
+    }
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+
+/*
+ * Start "FLUSH_CMD flush" detached from the host: fork a child that forks
+ * the sender and exits at once, and reap that child by its pid.  The sender
+ * is then a child of init (or of the nearest subreaper), never of the host,
+ * so the host has no zombie to collect and no unknown child in its SIGCHLD
+ * handler beyond the short-lived intermediate one.  The host's signal mask
+ * is blocked around the forks so that no signal runs the host's handlers in
+ * the children; its handlers themselves are never changed.
+ */
+static void spawn_flush(pam_handle_t *pamh, const struct qn_pam_args *args)
+{
+    char *const envp[] = {(char *)QN_PAM_FLUSH_PATH, NULL};
+    char *const argv[] = {(char *)args->flush_cmd, (char *)"flush", NULL};
+    char ebuf[128];
+    sigset_t all, saved;
+    struct rlimit rl;
+    int status = 0, fd_limit = QN_PAM_CLOSE_FALLBACK_MAX, e;
+    pid_t pid, w;
+
+    /* Checked here, with the effective ids the sender will have, because after the
+     * fork nobody could log it. */
+    if (faccessat(AT_FDCWD, args->flush_cmd, X_OK, AT_EACCESS) != 0) {
+        e = errno;
+        pam_syslog(pamh, LOG_ERR, "flush=spawn: cannot run %.200s: %s; the event waits",
+                   args->flush_cmd, ERRTEXT(e, ebuf));
+        return;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < QN_PAM_CLOSE_FALLBACK_MAX)
+        fd_limit = (int)rl.rlim_cur;
+
+    /* sigprocmask, not pthread_sigmask: on glibc < 2.34 the latter is in libpthread,
+     * and in glibc both change only the calling thread's mask. */
+    if (sigfillset(&all) != 0 || sigprocmask(SIG_SETMASK, &all, &saved) != 0) {
+        e = errno;
+        pam_syslog(pamh, LOG_ERR, "flush=spawn: sigprocmask: %s", ERRTEXT(e, ebuf));
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        pid_t sender = fork();
+
+        if (sender == 0)
+            exec_flush(argv, envp, fd_limit);
+        _exit(sender < 0 ? 1 : 0);
+    }
+    e = errno;
+    if (sigprocmask(SIG_SETMASK, &saved, NULL) != 0)
+        pam_syslog(pamh, LOG_CRIT, "flush=spawn: cannot restore the signal mask: %s",
+                   ERRTEXT(errno, ebuf));
+    if (pid < 0) {
+        pam_syslog(pamh, LOG_ERR, "flush=spawn: fork: %s", ERRTEXT(e, ebuf));
+        return;
+    }
+    do {
+        w = waitpid(pid, &status, 0);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        /* ECHILD: the host reaps with waitpid(-1) in its SIGCHLD handler, or ignores
+         * SIGCHLD; either way the child is gone, which is all we wait for. */
+        if (errno != ECHILD)
+            pam_syslog(pamh, LOG_ERR, "flush=spawn: waitpid: %s", ERRTEXT(errno, ebuf));
+        return;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        pam_syslog(pamh, LOG_ERR, "flush=spawn: could not fork the sender");
+    else if (args->debug)
+        pam_syslog(pamh, LOG_DEBUG, "flush=spawn: started %.200s flush", args->flush_cmd);
+}
+
+static const char *hook_kind(enum qn_pam_hook hook)
+{
+    switch (hook) {
+    case QN_HOOK_OPEN:
+        return "login";
+    case QN_HOOK_CLOSE:
+        return "logout";
+    case QN_HOOK_AUTHFAIL:
+        return "authfail";
+    }
+    return "login";
+}
+
+/* Is this call one to report?  Logs the reason for "no" under debug. */
+static bool wanted(pam_handle_t *pamh, const struct qn_pam_args *args, const char *service,
+                   const char *user, const char *rhost)
+{
+    const char *why = NULL;
+
+    if (service == NULL || !list_contains(args->services, service))
+        why = "service not in services=";
+    else if (args->only_users != NULL && (user == NULL || !list_contains(args->only_users, user)))
+        why = "user not in only_users=";
+    else if (args->skip_users != NULL && user != NULL && list_contains(args->skip_users, user))
+        why = "user in skip_users=";
+    else if (args->only_remote && rhost == NULL)
+        why = "only_remote and no PAM_RHOST";
+    if (why != NULL && args->debug)
+        pam_syslog(pamh, LOG_DEBUG, "no event: %s", why);
+    return why == NULL;
+}
+
+static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const char **argv)
+{
+    struct qn_pam_args args;
+    struct qn_event ev;
+    char ip[INET6_ADDRSTRLEN], pid[24], id[QN_SPOOL_ID_MAX], ebuf[128];
+    const char *service, *user, *ruser, *rhost, *tty;
+    enum qn_status st = QN_OK;
+    int e;
+
+    parse_args(pamh, argc, argv, &args);
+    if ((args.events & hook) == 0)
+        return PAM_IGNORE;
+    if (args.unusable)
+        return PAM_IGNORE;
+
+    service = get_item(pamh, PAM_SERVICE);
+    user = get_item(pamh, PAM_USER); /* never pam_get_user(): it could prompt */
+    ruser = get_item(pamh, PAM_RUSER);
+    rhost = get_item(pamh, PAM_RHOST);
+    tty = get_item(pamh, PAM_TTY);
+    if (!wanted(pamh, &args, service, user, rhost))
+        return PAM_IGNORE;
+
+    qn_event_init(&ev, hook_kind(hook));
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    if ((st = set_untrusted(&ev, "service", service)) != QN_OK ||
+        (st = set_untrusted(&ev, "user", user)) != QN_OK ||
+        (st = set_untrusted(&ev, "ruser", ruser)) != QN_OK ||
+        (st = set_untrusted(&ev, "rhost", rhost)) != QN_OK ||
+        (client_ip(pamh, rhost, ip) && (st = qn_event_set(&ev, "ip", ip)) != QN_OK) ||
+        (st = set_untrusted(&ev, "tty", tty)) != QN_OK ||
+        /* at authfail SSH_AUTH_INFO_0 lists the methods that succeeded before, not the
+         * one that failed: leave it out there */
+        (hook != QN_HOOK_AUTHFAIL && (st = set_auth_info(pamh, &ev)) != QN_OK) ||
+        (st = qn_event_set(&ev, "pid", pid)) != QN_OK) {
+        pam_syslog(pamh, LOG_ERR, "cannot build the %s event: %s", ev.kind, qn_strerror(st));
+        return PAM_IGNORE;
+    }
+
+    errno = 0;
+    st = qn_spool_put_event(args.spool_dir, &ev, 0, id);
+    if (st != QN_OK) {
+        e = errno;
+        /* errno names the cause (EACCES, ENOSPC, ELOOP for a symlink...) when a system call
+         * failed; the status only when none did (an entry too large) */
+        pam_syslog(pamh, LOG_ERR, "cannot queue the %s event in %.200s: %s", ev.kind,
+                   args.spool_dir, e != 0 ? ERRTEXT(e, ebuf) : qn_strerror(st));
+        return PAM_IGNORE;
+    }
+    if (args.debug)
+        pam_syslog(pamh, LOG_DEBUG, "queued %s event %s", ev.kind, id);
+    if (args.flush == QN_FLUSH_SPAWN)
+        spawn_flush(pamh, &args);
+    return PAM_IGNORE;
+}
+
+QN_PAM_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)flags;
+    return run_hook(pamh, QN_HOOK_OPEN, argc, argv);
+}
+
+QN_PAM_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)flags;
+    return run_hook(pamh, QN_HOOK_CLOSE, argc, argv);
+}
+
+/* Reached only when the password module before it failed (the stack jumps over this line
+ * on success, pam_qqnotify(8)); this module never authenticates anybody. */
+QN_PAM_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)flags;
+    return run_hook(pamh, QN_HOOK_AUTHFAIL, argc, argv);
+}
+
+QN_PAM_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)pamh;
+    (void)flags;
+    (void)argc;
+    (void)argv;
+    return PAM_IGNORE;
+}
+
+QN_PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)pamh;
+    (void)flags;
+    (void)argc;
+    (void)argv;
+    return PAM_IGNORE;
+}
+
+QN_PAM_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)pamh;
+    (void)flags;
+    (void)argc;
+    (void)argv;
+    return PAM_IGNORE;
+}
