@@ -26,6 +26,10 @@
  *   A frequency-limit reply puts the limiter in backoff and defers the rest.
  *   Entries older than max_age go to failed/ and are reported: nothing is
  *   ever deleted silently.  Corrupt entries are quarantined in failed/.
+ * - Exit status: 0 only when nothing went wrong; an entry moved to failed/
+ *   ends the run with 69 (65 for a corrupt one), one that waits after a
+ *   failure with the failure's code (75 for most), one that could not be
+ *   moved with 74, so systemd and scripts see what the summary says.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -158,6 +162,8 @@ static void defer_item(struct flush *f, struct item *it, long long next_try, con
                  "again"),
                it->e.id, _(qn_strerror(r)), r == QN_EIO ? strerror(e) : "-");
         f->n.stuck++;
+        if (f->exit_code == QN_EXIT_OK)
+            f->exit_code = QN_EXIT_IOERR;
         return;
     }
     if (failure)
@@ -188,6 +194,8 @@ static void fail_item(struct flush *f, struct item *it, const char *reason, cons
         qn_log(&f->cli->log, LOG_ERR, _("cannot move spool entry %s to failed/: %s"), it->e.id,
                _(qn_strerror(r)));
         f->n.stuck++;
+        if (f->exit_code == QN_EXIT_OK)
+            f->exit_code = QN_EXIT_IOERR;
         return;
     }
     f->n.failed++;
@@ -687,8 +695,13 @@ static void summary(struct flush *f)
                _("flush: %zu spool entr(ies) could not be moved (see above); they stay where "
                  "they are"),
                c->stuck);
-    qn_log(&f->cli->log,
-           c->failed + c->expired + c->corrupt > 0 ? LOG_WARNING : LOG_INFO,
+    bool trouble = c->failed + c->expired + c->corrupt > 0;
+
+    /* --quiet (the sender started by sendmail, notify and the PAM module)
+     * keeps only the runs that need the administrator's attention. */
+    if (f->quiet && !trouble && c->deferred == 0)
+        return;
+    qn_log(&f->cli->log, trouble ? LOG_WARNING : LOG_INFO,
            _("flush: sent %zu mail(s): %zu sendmail message(s) and %zu event(s), %zu of the mails "
              "digests; held back %zu (limits or burst), deferred %zu, failed %zu, expired %zu, "
              "corrupt %zu"),

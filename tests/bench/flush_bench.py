@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""flush_bench — deliver N queued messages to the same local TLS + AUTH server
+(python3-aiosmtpd on 127.0.0.1, implicit TLS), side by side in one run:
+
+  qqnotify flush      N messages queued with `qqnotify sendmail`, then one
+                      `qqnotify flush`: one process, one SMTP session
+  msmtp per message   one `msmtp` process (and TLS session) per message, the
+                      way msmtpq empties its queue
+
+msmtp has no mode that sends several messages in one process or one SMTP
+session (each run delivers exactly one message), so "msmtp with one process"
+cannot be measured as such: its nearest form is the per-message loop above
+without msmtpq's shell wrapper, which is what this runs.
+
+Prints a table of wall time, messages per second and the server's count.
+It measures; it never passes or fails on time.
+
+    /usr/bin/python3 tests/bench/flush_bench.py [--build build] [--messages 1000]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import tlsca  # noqa: E402
+
+USER = "10001@qq.com"
+SECRET = "bench-authcode-5678"
+TO = "ops@example.com"
+
+
+def start_server(ca, tmp, maildir):
+    pwfile = os.path.join(tmp, "pw")
+    with open(pwfile, "w") as f:
+        f.write(SECRET)
+    ready = os.path.join(tmp, "ready")
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(HERE, "..", "integration", "smtpserver.py"),
+         "--mode", "implicit", "--port", "0", "--user", USER, "--password-file", pwfile,
+         "--cert", ca.server_cert, "--key", ca.server_key, "--ready-file", ready,
+         "--maildir", maildir, "--lifetime", "3600"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if os.path.exists(ready):
+            with open(ready) as f:
+                text = f.read().strip()
+            if text:
+                return proc, int(text)
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the SMTP server did not start")
+
+
+def count_mail(maildir):
+    return sum(1 for n in os.listdir(maildir) if n.endswith(".eml"))
+
+
+def wait_count(maildir, want, limit=60):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and count_mail(maildir) < want:
+        time.sleep(0.05)
+    return count_mail(maildir)
+
+
+def message(i):
+    return ("From: root@web1\nTo: %s\nSubject: backup report %d\n\n"
+            "备份完成 / backup finished: job %d\n" % (TO, i, i)).encode()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--messages", type=int, default=1000)
+    args = ap.parse_args()
+    n = args.messages
+    qq = os.path.abspath(os.path.join(args.build, "qqnotify"))
+    msmtp = shutil.which("msmtp") or "/usr/bin/msmtp"
+    for exe in (qq, msmtp):
+        if not os.access(exe, os.X_OK):
+            sys.exit("flush_bench: %s is missing (run `make` / `make deps`)" % exe)
+
+    tmp = tempfile.mkdtemp(prefix="qqnotify-flushbench-")
+    ca = tlsca.make(os.path.join(tmp, "ca"))
+    server = None
+    rows = []
+    try:
+        maildir = os.path.join(tmp, "mail")
+        os.mkdir(maildir)
+        server, port = start_server(ca, tmp, maildir)
+        creds = os.path.join(tmp, "creds")
+        os.mkdir(creds, 0o700)
+        with open(os.path.join(creds, "qqnotify.smtp"), "w") as f:
+            f.write(SECRET)
+        os.chmod(os.path.join(creds, "qqnotify.smtp"), 0o600)
+        spool = os.path.join(tmp, "spool")
+        os.mkdir(spool)
+        conf = os.path.join(tmp, "qqnotify.conf")
+        with open(conf, "w") as f:
+            f.write("[smtp]\nprovider = custom\nhost = 127.0.0.1\nport = %d\ntls = implicit\n"
+                    "ca_file = %s\nuser = %s\ntimeout = 30\n[notify]\nto = %s\n"
+                    "[spool]\ndir = %s\n[limits]\nmax_per_minute = 0\nmax_per_hour = 0\n"
+                    "max_per_day = 0\n" % (port, ca.ca_cert, USER, TO, spool))
+        env = {"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": creds, "LANG": "C.UTF-8"}
+
+        # qqnotify: queue, then one flush.
+        t0 = time.monotonic()
+        for i in range(n):
+            subprocess.run([qq, "-c", conf, "sendmail", "--no-flush", "-t"], input=message(i),
+                           env=env, check=True, stdout=subprocess.DEVNULL, timeout=30)
+        t_queue = time.monotonic() - t0
+        t0 = time.monotonic()
+        subprocess.run([qq, "-c", conf, "flush", "--quiet"], env=env, check=True, timeout=600)
+        t_flush = time.monotonic() - t0
+        got = wait_count(maildir, n)
+        rows.append(("qqnotify flush (1 process)", t_flush, got))
+        rows.append(("  queueing with sendmail", t_queue, n))
+
+        # msmtp: one process per message.
+        msmtprc = os.path.join(tmp, "msmtprc")
+        with open(msmtprc, "w") as f:
+            f.write("defaults\ntls on\ntls_starttls off\ntls_trust_file %s\n"
+                    "account bench\nhost 127.0.0.1\nport %d\nauth plain\nuser %s\n"
+                    "password %s\nfrom %s\naccount default : bench\n"
+                    % (ca.ca_cert, port, USER, SECRET, USER))
+        os.chmod(msmtprc, 0o600)
+        before = count_mail(maildir)
+        t0 = time.monotonic()
+        for i in range(n):
+            subprocess.run([msmtp, "-C", msmtprc, "-a", "bench", TO], input=message(i), env=env,
+                           check=True, timeout=60)
+        t_msmtp = time.monotonic() - t0
+        got = wait_count(maildir, before + n) - before
+        rows.append(("msmtp, 1 process per message", t_msmtp, got))
+
+        print("flush_bench: %d messages to a local implicit-TLS server (aiosmtpd)" % n)
+        print("| %-30s | %9s | %9s | %9s |" % ("sender", "seconds", "msg/s", "received"))
+        print("|%s|" % "|".join("-" * w for w in (32, 11, 11, 11)))
+        for name, secs, got in rows:
+            print("| %-30s | %9.2f | %9.1f | %9d |" % (name, secs, n / secs if secs else 0, got))
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
