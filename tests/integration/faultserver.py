@@ -28,6 +28,19 @@ callable (conn_index, occurrence) -> Act or None.  Acts:
                                         bytes of the message arrived
     delay(10)                           wait, then the default reply (or then=Act)
     any of them with close=True         close right after replying
+    reply(...)/raw(..., trickle=1.0)    send the reply one byte at a time, TRICKLE
+                                        seconds apart (slowloris)
+    drop(..., reset=True)               close with a TCP reset (SO_LINGER 0)
+    drop(..., tls_shutdown=True)        send TLS close_notify, then close
+    stall()                             at "dot": after the 354, never read the
+                                        message (the client's writes block)
+
+TLS faults (FaultServer(tls_fault=...), at the handshake, implicit or after
+STARTTLS): "close" closes before reading anything, "after_hello" closes once
+the ClientHello arrived, "garbage" answers it with plain text, "stall" never
+answers it.  ciphers="DEFAULT:@SECLEVEL=0" lets the server load and offer
+weak certificates (RSA 1024, SHA-1 signatures), tls_versions=("TLSv1",
+"TLSv1_1") limits the protocol versions it offers.
 
 Modes: "implicit" (TLS from the first byte), "starttls" (plain greeting;
 STARTTLS offered unless offer_starttls=False), "plain" (never TLS).  Every
@@ -40,6 +53,7 @@ bounded: each socket has an I/O timeout, delays end when the server stops.
 import base64
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -49,16 +63,25 @@ MAX_DATA = 32 * 1024 * 1024
 
 
 class Act:
-    def __init__(self, reply=None, delay=0.0, drop=False, after_bytes=None, close=False):
+    def __init__(self, reply=None, delay=0.0, drop=False, after_bytes=None, close=False,
+                 trickle=0.0, reset=False, tls_shutdown=False, hold=False):
         self.reply = reply          # bytes to send, or None for the default reply
         self.delay = float(delay)   # seconds to wait first
         self.drop = drop            # close instead of replying
         self.after_bytes = after_bytes  # with drop at "dot": close mid-DATA
         self.close = close          # close after replying
+        self.trickle = float(trickle)  # seconds between the bytes of the reply
+        self.reset = reset          # a drop or close ends with a TCP reset
+        self.tls_shutdown = tls_shutdown  # a drop or close sends close_notify first
+        self.hold = hold            # at "dot": never read the message
 
     def __repr__(self):
-        return "Act(reply=%r, delay=%r, drop=%r, after_bytes=%r, close=%r)" % (
-            self.reply, self.delay, self.drop, self.after_bytes, self.close)
+        return ("Act(reply=%r, delay=%r, drop=%r, after_bytes=%r, close=%r, trickle=%r, "
+                "reset=%r, tls_shutdown=%r, hold=%r)" % (
+                    self.reply if self.reply is None or len(self.reply) <= 200
+                    else self.reply[:200] + b"...(%d bytes)" % len(self.reply),
+                    self.delay, self.drop, self.after_bytes, self.close, self.trickle,
+                    self.reset, self.tls_shutdown, self.hold))
 
 
 def encode_reply(code, text="", encoding="utf-8"):
@@ -74,16 +97,23 @@ def encode_reply(code, text="", encoding="utf-8"):
     return b"".join(parts)
 
 
-def reply(code, text="", encoding="utf-8", close=False, delay=0.0):
-    return Act(reply=encode_reply(code, text, encoding), close=close, delay=delay)
+def reply(code, text="", encoding="utf-8", close=False, delay=0.0, trickle=0.0):
+    return Act(reply=encode_reply(code, text, encoding), close=close, delay=delay,
+               trickle=trickle)
 
 
-def raw(data, close=False, delay=0.0):
-    return Act(reply=data, close=close, delay=delay)
+def raw(data, close=False, delay=0.0, trickle=0.0):
+    return Act(reply=data, close=close, delay=delay, trickle=trickle)
 
 
-def drop(after_bytes=None, delay=0.0):
-    return Act(drop=True, after_bytes=after_bytes, delay=delay)
+def drop(after_bytes=None, delay=0.0, reset=False, tls_shutdown=False):
+    return Act(drop=True, after_bytes=after_bytes, delay=delay, reset=reset,
+               tls_shutdown=tls_shutdown)
+
+
+def stall():
+    """At "dot": answer DATA with 354, then read nothing more."""
+    return Act(hold=True)
 
 
 def delay(seconds, then=None):
@@ -109,6 +139,9 @@ class ClientLine:
 
 class _Closed(Exception):
     pass
+
+
+_LOOKUP = object()  # respond(): no Act given, look it up in the script
 
 
 class _Conn:
@@ -170,10 +203,12 @@ class _Conn:
             return s[n] if n < len(s) else None
         return s
 
-    def respond(self, stage, default, act=None, consume=True):
-        """Do what the script says at STAGE (else send DEFAULT).  Returns the
+    def respond(self, stage, default, act=_LOOKUP, consume=True):
+        """Do what the script says at STAGE (else send DEFAULT); ACT, when
+        given (None too), was already looked up: "dot" is looked up at DATA, and
+        looking it up again here would count a second occurrence.  Returns the
         bytes sent (None when the connection was dropped)."""
-        if act is None:
+        if act is _LOOKUP:
             act = self.act_for(stage, consume)
         if act is None:
             self.send(default)
@@ -182,12 +217,33 @@ class _Conn:
         if act.delay > 0 and self.srv._stop.wait(act.delay):
             raise _Closed()
         if act.drop and act.after_bytes is None:
-            raise _Closed()
+            self.abort(act)
         out = act.reply if act.reply is not None else default
-        self.send(out)
+        if act.trickle > 0:
+            for i in range(len(out)):
+                self.send(out[i:i + 1])
+                if i + 1 < len(out) and self.srv._stop.wait(act.trickle):
+                    raise _Closed()
+        else:
+            self.send(out)
         if act.close:
-            raise _Closed()
+            self.abort(act)
         return out
+
+    def abort(self, act):
+        """End the connection as ACT says: TCP reset, close_notify, or a plain close."""
+        try:
+            if act is not None and act.reset:
+                raw_sock = self.sock
+                raw_sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                self.srv._event(self.index, "closing with a reset")
+            elif act is not None and act.tls_shutdown and self.tls:
+                self.sock = self.sock.unwrap()
+                self.srv._event(self.index, "sent close_notify")
+        except (OSError, ssl.SSLError, ValueError) as e:
+            self.srv._event(self.index, "abort: %r" % (e,))
+        raise _Closed()
 
     # -- TLS ---------------------------------------------------------------------
     def start_tls(self):
@@ -195,6 +251,21 @@ class _Conn:
             self.srv._event(self.index, "client pipelined %d bytes before the TLS handshake"
                             % len(self.buf))
             self.buf = b""  # RFC 3207: discard what came before the handshake
+        fault = self.srv.tls_fault
+        if fault is not None:
+            self.srv.tls_failures += 1
+            self.srv._event(self.index, "tls fault: %s" % fault)
+            if fault != "close":
+                try:
+                    hello = self.sock.recv(65536)  # the ClientHello (bounded by io_timeout)
+                except OSError:
+                    hello = b""
+                self.srv._event(self.index, "client hello: %d bytes" % len(hello))
+                if fault == "garbage":
+                    self.send(b"220 this is not TLS\r\n" * 4)
+                elif fault == "stall":
+                    self.srv._stop.wait(self.srv.io_timeout)
+            raise _Closed()
         try:
             self.sock = self.srv._ssl_ctx.wrap_socket(self.sock, server_side=True)
         except (OSError, ssl.SSLError) as e:
@@ -279,7 +350,7 @@ class _Conn:
                 data += self.buf[:take]
                 self.srv._data(self.index, bytes(data), complete=False)
                 self.srv._event(self.index, "dropping mid-DATA after %d bytes" % len(data))
-                raise _Closed()
+                self.abort(act)
             i = self.buf.find(b"\r\n.\r\n")
             if i >= 0:
                 data += self.buf[:i + 2]
@@ -328,6 +399,10 @@ class _Conn:
                     out = self.respond("data", b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     if out.startswith(b"354"):
                         act = self.act_for("dot")
+                        if act is not None and act.hold:
+                            self.srv._event(self.index, "not reading the message")
+                            s._stop.wait(s.io_timeout)
+                            raise _Closed()
                         self.read_data(act)
                         self.respond("dot", b"250 2.0.0 OK queued\r\n", act=act)
                 elif cmd == "RSET":
@@ -355,7 +430,8 @@ class FaultServer:
     def __init__(self, mode="implicit", script=None, *, cert=None, key=None, host="127.0.0.1",
                  port=0, hostname="localhost", offer_starttls=True,
                  auth_mechs=("PLAIN", "LOGIN"), auth_in_clear=True, extra_ehlo=(),
-                 user=None, password=None, io_timeout=30.0):
+                 user=None, password=None, io_timeout=30.0, tls_fault=None, ciphers=None,
+                 tls_versions=None):
         if mode not in ("implicit", "starttls", "plain"):
             raise ValueError("bad mode %r" % mode)
         if mode == "plain":
@@ -374,6 +450,9 @@ class FaultServer:
         self.extra_ehlo = list(extra_ehlo)
         self.user, self.password = user, password
         self.io_timeout = io_timeout
+        if tls_fault not in (None, "close", "after_hello", "garbage", "stall"):
+            raise ValueError("bad tls_fault %r" % tls_fault)
+        self.tls_fault = tls_fault
         self.lines = []
         self.data = []      # (conn, bytes, complete)
         self.events = []    # (time, conn, text)
@@ -395,6 +474,11 @@ class FaultServer:
                 raise ValueError("mode %s needs cert and key" % mode)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if ciphers is not None:  # before loading: the security level checks the key
+                ctx.set_ciphers(ciphers)
+            if tls_versions is not None:
+                ctx.minimum_version = getattr(ssl.TLSVersion, tls_versions[0])
+                ctx.maximum_version = getattr(ssl.TLSVersion, tls_versions[1])
             ctx.load_cert_chain(cert, key)
             self._ssl_ctx = ctx
 
