@@ -54,6 +54,7 @@
 #define PASS_MAX 200        /* entries loaded at once (~25 KiB each) */
 #define PASSES_MAX 1000     /* bound on passes in one run */
 #define RELOCK_MAX 3        /* looks at new/ after releasing the lock */
+#define DEFERRED_SCAN_MAX 5000 /* deferred/ entries looked at per pass for due ones */
 #define MESSAGE_MAX (16u * 1024 * 1024)
 #define STATE_RATELIMIT "ratelimit"
 
@@ -153,7 +154,10 @@ struct item {
 static void defer_item(struct flush *f, struct item *it, long long next_try, const char *reason,
                        const char *diag, bool failure)
 {
-    enum qn_status r = qn_spool_defer(f->sp, it->from, &it->e, next_try, reason, diag);
+    /* Waiting for the limits or a burst is not an attempt: it must not make
+     * later retries back off faster or hide the last real diagnosis. */
+    enum qn_status r = failure ? qn_spool_defer(f->sp, it->from, &it->e, next_try, reason, diag)
+                               : qn_spool_hold(f->sp, it->from, &it->e, next_try, reason);
 
     if (r != QN_OK) {
         int e = errno; /* "No space left on device" says more than a number */
@@ -551,7 +555,7 @@ static void deliver_event_batch(struct flush *f, struct item **evs, size_t n)
 static size_t load_pass(struct flush *f, struct item *items, size_t max, bool *ret_io_error)
 {
     static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED};
-    char (*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * max);
+    char (*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * DEFERRED_SCAN_MAX);
     size_t n_items = 0;
 
     *ret_io_error = false;
@@ -563,8 +567,12 @@ static size_t load_pass(struct flush *f, struct item *items, size_t max, bool *r
      * count an attempt that was never made (new/ is still moved to deferred/). */
     for (size_t q = 0; q < (f->stop ? 1u : 2u) && n_items < max; q++) {
         size_t n_ids = 0;
-        /* deferred/ may hold many entries that are not due: list more of it. */
-        enum qn_status r = qn_spool_list(f->sp, queues[q], ids, max, &n_ids, NULL);
+        /* deferred/ may hold many entries that are not due yet: look further
+         * into it than one pass holds, so a due entry is not starved by older
+         * ones that must still wait. */
+        enum qn_status r = qn_spool_list(f->sp, queues[q], ids,
+                                         queues[q] == QN_SPOOL_NEW ? max : DEFERRED_SCAN_MAX,
+                                         &n_ids, NULL);
         if (r != QN_OK) {
             qn_log(&f->cli->log, LOG_ERR, _("cannot list the spool: %s (errno %d)"),
                    _(qn_strerror(r)), errno);

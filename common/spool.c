@@ -1038,9 +1038,10 @@ enum qn_status qn_spool_remove(struct qn_spool *sp, enum qn_spool_queue queue, c
     return r;
 }
 
-/* Rewrite ENTRY into TO with new metadata, then take it out of FROM. */
+/* Rewrite ENTRY into TO with new metadata (ATTEMPT: count one more delivery
+ * attempt), then take it out of FROM. */
 static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enum qn_spool_queue to,
-                              struct qn_spool_entry *entry, long long next_try,
+                              struct qn_spool_entry *entry, bool attempt, long long next_try,
                               const char *last_error, const char *diagnosis)
 {
     char error[QN_SPOOL_ERROR_MAX], diag[QN_SPOOL_DIAGNOSIS_MAX], tmp_name[QN_SPOOL_ID_MAX];
@@ -1065,7 +1066,9 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
     qn_text_sanitize_line(diagnosis, diagnosis != NULL ? strlen(diagnosis) : 0, diag, sizeof(diag));
     h.type = entry->type;
     h.queued = entry->queued;
-    h.attempts = entry->attempts < UINT_MAX ? entry->attempts + 1 : UINT_MAX;
+    h.attempts = entry->attempts;
+    if (attempt && h.attempts < UINT_MAX)
+        h.attempts++;
     h.next_try = next_try;
 
     qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
@@ -1128,14 +1131,26 @@ enum qn_status qn_spool_defer(struct qn_spool *sp, enum qn_spool_queue from,
                               struct qn_spool_entry *entry, long long next_try,
                               const char *last_error, const char *diagnosis)
 {
-    return rewrite(sp, from, QN_SPOOL_DEFERRED, entry, next_try, last_error, diagnosis);
+    return rewrite(sp, from, QN_SPOOL_DEFERRED, entry, true, next_try, last_error, diagnosis);
+}
+
+enum qn_status qn_spool_hold(struct qn_spool *sp, enum qn_spool_queue from,
+                             struct qn_spool_entry *entry, long long next_try, const char *why)
+{
+    char diag[QN_SPOOL_DIAGNOSIS_MAX];
+
+    if (entry == NULL)
+        return QN_EINVAL;
+    /* The diagnosis of an earlier failure stays until a new attempt replaces it. */
+    memcpy(diag, entry->diagnosis, sizeof(diag));
+    return rewrite(sp, from, QN_SPOOL_DEFERRED, entry, false, next_try, why, diag);
 }
 
 enum qn_status qn_spool_fail(struct qn_spool *sp, enum qn_spool_queue from,
                              struct qn_spool_entry *entry, const char *reason,
                              const char *diagnosis)
 {
-    return rewrite(sp, from, QN_SPOOL_FAILED, entry, 0, reason, diagnosis);
+    return rewrite(sp, from, QN_SPOOL_FAILED, entry, true, 0, reason, diagnosis);
 }
 
 enum qn_status qn_spool_quarantine(struct qn_spool *sp, enum qn_spool_queue from, const char *id,

@@ -271,6 +271,14 @@ enum qn_status qn_spool_defer(struct qn_spool *sp, enum qn_spool_queue from,
                               struct qn_spool_entry *entry, long long next_try,
                               const char *last_error, const char *diagnosis);
 
+/*
+ * Not a failure: ENTRY must wait (sending limits, a burst being merged into
+ * a digest).  Like qn_spool_defer() but the attempt count and the last
+ * diagnosis stay as they are; WHY (sanitised) becomes last-error.
+ */
+enum qn_status qn_spool_hold(struct qn_spool *sp, enum qn_spool_queue from,
+                             struct qn_spool_entry *entry, long long next_try, const char *why);
+
 /* Permanent failure: the same into failed/ with REASON as last-error and
  * next-try 0. */
 enum qn_status qn_spool_fail(struct qn_spool *sp, enum qn_spool_queue from,

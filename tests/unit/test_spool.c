@@ -1016,6 +1016,36 @@ static void test_defer_fail_retry_drop_move_the_entry(void **state)
     qn_spool_entry_clear(&e);
 }
 
+static void test_hold_keeps_the_attempt_count_and_the_last_diagnosis(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX];
+    struct qn_spool_entry e, back;
+    struct qn_event ev;
+
+    make_event(&ev);
+    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
+    assert_int_equal(qn_spool_defer(f->sp, QN_SPOOL_NEW, &e, 7, "421 busy", "service-unavailable"),
+                     QN_OK);
+    assert_int_equal(e.attempts, 1);
+
+    /* Held for the limits twice: still one attempt, the 421's diagnosis kept. */
+    assert_int_equal(qn_spool_hold(f->sp, QN_SPOOL_DEFERRED, &e, 99, "waiting for the limits"),
+                     QN_OK);
+    assert_int_equal(qn_spool_hold(f->sp, QN_SPOOL_DEFERRED, &e, 120, "waiting\nagain"), QN_OK);
+    assert_only_in(f, id, "deferred");
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_DEFERRED, id, 0, &back), QN_OK);
+    assert_int_equal(back.attempts, 1);
+    assert_true(back.next_try == 120);
+    assert_string_equal(back.last_error, "waiting again");
+    assert_string_equal(back.diagnosis, "service-unavailable");
+    qn_spool_entry_clear(&back);
+    qn_spool_entry_clear(&e);
+}
+
 static void test_defer_of_an_event_and_remove_after_acceptance(void **state)
 {
     struct fixture *f = *state;
@@ -1379,6 +1409,7 @@ int main(void)
         T(test_files_are_0640_under_any_umask),
         T(test_created_subdirectories_get_exactly_the_mode_asked),
         T(test_defer_fail_retry_drop_move_the_entry),
+        T(test_hold_keeps_the_attempt_count_and_the_last_diagnosis),
         T(test_defer_of_an_event_and_remove_after_acceptance),
         T(test_corrupt_entry_is_quarantined_unchanged_with_a_reason),
         T(test_symlink_fifo_or_directory_entry_is_corrupt_not_followed),
