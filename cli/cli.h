@@ -27,6 +27,7 @@ enum {
     QN_EXIT_UNAVAILABLE = 69,
     QN_EXIT_SOFTWARE = 70,
     QN_EXIT_OSERR = 71,
+    QN_EXIT_CANTCREAT = 73,
     QN_EXIT_IOERR = 74,
     QN_EXIT_TEMPFAIL = 75,
     QN_EXIT_PROTOCOL = 76,
@@ -71,6 +72,11 @@ void qn_cli_warn_insecure(const struct qn_cli *cli);
  * this user may) before a producer command writes to it.  Errors are left to
  * the write that follows, which explains them. */
 void qn_cli_prepare_spool(const struct qn_cli *cli);
+
+/* A producer (WHO: "sendmail", "qqnotify notify") could not write its entry:
+ * print the spool directory, the cause (ERR: errno after QN_EIO) and what to
+ * do, and return the exit code (73 setup, 75 temporary, 65 bad entry...). */
+int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status r, int err);
 
 /* Start `qqnotify -c CONFIG flush --quiet` detached, without waiting for it
  * (after sendmail and notify spooled something).  A failure is logged: the

@@ -11,29 +11,6 @@
 #include "event.h"
 #include "spool.h"
 
-static int spool_error(const struct qn_cli *cli, enum qn_status r)
-{
-    int e = errno;
-
-    fprintf(stderr, _("qqnotify notify: cannot write to the spool %s: %s (%s).\n"),
-            cli->cfg.spool_dir, _(qn_strerror(r)), r == QN_EIO ? strerror(e) : "-");
-    /* The fix depends on the cause: "check that it exists" does not help a full disk
-     * (same words as sendmail's). */
-    if (r == QN_EIO && (e == ELOOP || e == ENOTDIR))
-        fprintf(stderr,
-                _("  fix: a symbolic link or a file stands where a spool directory should be; "
-                  "remove it and run 'systemd-tmpfiles --create' (as root)\n"));
-    else if (r == QN_EIO && (e == ENOSPC || e == EDQUOT))
-        fprintf(stderr,
-                _("  fix: free disk space (or quota) on the file system of %s, then "
-                  "send again\n"),
-                cli->cfg.spool_dir);
-    else
-        fprintf(stderr, _("  Check that it exists (systemd-tmpfiles --create) and that you may "
-                          "write to it (root or the qqnotify group).\n"));
-    return r == QN_EIO || r == QN_ENOTFOUND ? QN_EXIT_IOERR : QN_EXIT_DATAERR;
-}
-
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -122,7 +99,7 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
     qn_cli_prepare_spool(cli);
     r = qn_spool_put_event(cli->cfg.spool_dir, &ev, cli->cfg.max_entry_size, id);
     if (r != QN_OK)
-        return spool_error(cli, r);
+        return qn_cli_spool_error(cli, "qqnotify notify", r, errno);
     qn_log(&cli->log, LOG_INFO, _("queued event %s"), id);
     if (flush)
         qn_cli_start_flush(cli);

@@ -50,7 +50,6 @@
 #include "header.h"
 #include "spool.h"
 
-#define EXIT_CANTCREAT 73 /* sysexits(3) EX_CANTCREAT: cli.h has no name for it */
 #define HOST_MAX       256
 
 _Static_assert(QN_HEADER_RCPT_MAX <= QN_SPOOL_RCPT_MAX,
@@ -261,78 +260,6 @@ static void host_name(char *out, size_t outsz)
         snprintf(out, outsz, "localhost");
 }
 
-/* Explain a spool failure with the directory, the cause and what to do; the exit code. */
-static int report_spool_error(const struct qn_cli *cli, enum qn_status r, int err)
-{
-    const char *dir = cli->cfg.spool_dir;
-
-    switch (r) {
-    case QN_ENOTFOUND:
-        fprintf(stderr,
-                _("sendmail: the spool %s (or its tmp/ or new/) does not exist; the message was "
-                  "NOT queued.\n"
-                  "  fix: create it with 'systemd-tmpfiles --create' (as root), or set [spool] "
-                  "dir in %s\n"),
-                dir, cli->config_path);
-        return EXIT_CANTCREAT;
-    case QN_ETOOBIG:
-        fprintf(stderr,
-                _("sendmail: the message is larger than [spool] max_entry_size (%zu bytes) once "
-                  "encoded; it was NOT queued.\n"),
-                cli->cfg.max_entry_size);
-        return QN_EXIT_DATAERR;
-    case QN_EINVAL:
-        fprintf(stderr,
-                _("sendmail: the spool refused the envelope (sender %s); it was NOT "
-                  "queued.\n"),
-                cli->cfg.user);
-        return QN_EXIT_DATAERR;
-    case QN_ENOMEM:
-        fprintf(stderr, _("sendmail: out of memory; the message was NOT queued.\n"));
-        return QN_EXIT_OSERR;
-    default:
-        break;
-    }
-    fprintf(stderr, _("sendmail: cannot write to the spool %s: %s; the message was NOT queued.\n"),
-            dir, strerror(err));
-    switch (err) {
-    case EACCES:
-    case EPERM:
-        fprintf(stderr,
-                _("  fix: run as root or as a member of group qqnotify (usermod -aG qqnotify "
-                  "USER, then log in again); the spool must be root:qqnotify mode 2770 "
-                  "(systemd-tmpfiles --create)\n"));
-        return EXIT_CANTCREAT;
-    case ELOOP:
-    case ENOTDIR:
-        fprintf(stderr,
-                _("  fix: a symbolic link or a file stands where a spool directory should be; "
-                  "remove it and run 'systemd-tmpfiles --create' (as root)\n"));
-        return EXIT_CANTCREAT;
-    case ENOSPC:
-    case EDQUOT:
-        fprintf(stderr,
-                _("  fix: free disk space (or quota) on the file system of %s, then "
-                  "send again\n"),
-                dir);
-        return QN_EXIT_TEMPFAIL;
-    case EROFS:
-        fprintf(stderr,
-                _("  fix: the file system of %s is read-only; remount it read-write or "
-                  "set [spool] dir in %s\n"),
-                dir, cli->config_path);
-        return EXIT_CANTCREAT;
-    case EINTR:
-    case EAGAIN:
-    case EIO:
-    case EMFILE:
-    case ENFILE:
-        return QN_EXIT_TEMPFAIL;
-    default:
-        return QN_EXIT_OSERR;
-    }
-}
-
 /* Explain a failed rewrite; the exit code. */
 static int report_rewrite_error(const struct qn_cli *cli, enum qn_status r,
                                 const struct qn_header_result *res)
@@ -470,7 +397,7 @@ int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv)
                              out.len, cli->cfg.max_entry_size, id);
     if (r != QN_OK) {
         err = errno;
-        rc = report_spool_error(cli, r, err);
+        rc = qn_cli_spool_error(cli, "sendmail", r, err);
         goto out;
     }
     if (a.verbose)

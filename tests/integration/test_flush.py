@@ -26,6 +26,7 @@ import faultserver as fs
 from harness import EX_CONFIG, EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, QNTestCase
 
 EX_IOERR = 74
+EX_CANTCREAT = 73
 
 ID_RE = re.compile(r"^[1-9][0-9]{0,19}\.[0-9]{6}\.[1-9][0-9]{0,9}\.[0-9a-f]{16}$")
 QUEUES = ("new", "deferred", "failed")
@@ -823,7 +824,7 @@ class Corruption(FlushCase):
         os.rmdir(os.path.join(self.spool, "tmp"))
         os.symlink(elsewhere, os.path.join(self.spool, "tmp"))
         res = self.notify(cfg, self.marker(), check=False)
-        self.assertExit(res, EX_IOERR)
+        self.assertExit(res, EX_CANTCREAT)  # like sendmail: the spool's setup is wrong
         self.assertIn("symbolic links", res.stderr, res.dump())
         self.assertIn("fix: a symbolic link or a file stands where a spool directory should be",
                       res.stderr, res.dump())
@@ -902,7 +903,7 @@ class Corruption(FlushCase):
             failure = res
             break
         self.assertIsNotNone(failure, "the disk never filled up")
-        self.assertEqual(failure.rc, EX_IOERR, failure.dump())
+        self.assertEqual(failure.rc, EX_TEMPFAIL, failure.dump())  # like sendmail: retry later
         self.assertRegex(failure.stderr, r"No space left on device|File too large",
                          failure.dump())
         if preexec is None:

@@ -255,7 +255,7 @@ class SendmailRefusals(SendmailCase):
         self.assertExit(res, EX_CANTCREAT)
         self.assertIn(missing, res.stderr)
         self.assertIn("systemd-tmpfiles", res.stderr)
-        self.assertIn("NOT queued", res.stderr)
+        self.assertIn("nothing was queued", res.stderr)
 
     def test_local_recipient_without_notify_to_is_a_config_error(self):
         res = self.sendmail(["-t", "-i", "--no-flush"], CRON_MESSAGE,
