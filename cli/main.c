@@ -4,8 +4,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "smtp.h"
 #include "status.h"
 
@@ -44,74 +43,9 @@ static void usage(FILE *out)
             QN_CONFIG_DEFAULT_PATH);
 }
 
-static bool lang_is_zh(const char *s)
-{
-    return s != NULL && (strncmp(s, "zh", 2) == 0 || strncmp(s, "ZH", 2) == 0);
-}
-
-static bool locale_wants_zh(void)
-{
-    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
-
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-        if (v != NULL && *v != '\0')
-            return lang_is_zh(v);
-    }
-    return false;
-}
-
 void qn_cli_set_language(const struct qn_cli *cli)
 {
-    bool zh;
-    const char *cur;
-
-    if (cli->lang_arg != NULL)
-        zh = lang_is_zh(cli->lang_arg);
-    else if (cli->cfg.language != QN_LANG_AUTO)
-        zh = cli->cfg.language == QN_LANG_ZH;
-    else
-        zh = locale_wants_zh();
-
-    /*
-     * gettext ignores LANGUAGE in the "C" locale, and zh_CN.UTF-8 is often not
-     * generated on servers.  C.UTF-8 is always there (glibc >= 2.35) and lets
-     * LANGUAGE choose the catalog.  Setting the locale again also tells gettext
-     * that LANGUAGE changed.
-     */
-    setenv("LANGUAGE", zh ? "zh_CN" : "en", 1);
-    cur = setlocale(LC_ALL, "");
-    if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
-        setlocale(LC_ALL, "C.UTF-8");
-    else
-        setlocale(LC_ALL, cur);
-}
-
-static void bind_catalog(void)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + 32];
-    ssize_t n;
-    char *slash;
-
-    /* A build-tree binary finds build/locale next to itself; an installed one
-     * uses LOCALEDIR. */
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(dir, sizeof(dir), "%s/locale", exe);
-            if (access(dir, R_OK | X_OK) == 0) {
-                bindtextdomain("qqnotify", dir);
-                goto out;
-            }
-        }
-    }
-    bindtextdomain("qqnotify", QN_LOCALEDIR);
-out:
-    bind_textdomain_codeset("qqnotify", "UTF-8");
-    textdomain("qqnotify");
+    qn_i18n_set_language(cli->lang_arg, cli->cfg.language);
 }
 
 /* The last component of PATH (argv[0] may be NULL with execve). */
@@ -145,7 +79,7 @@ int main(int argc, char **argv)
      * silent death: OpenSSL's writes can raise SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
 
-    bind_catalog();
+    qn_i18n_bind(QN_LOCALEDIR);
     qn_cli_set_language(&cli);
 
     /* Installed as /usr/sbin/sendmail: every argument is sendmail's (no global -c;
@@ -160,7 +94,7 @@ int main(int argc, char **argv)
             cli.config_explicit = true;
             break;
         case 'L':
-            if (!lang_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
+            if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
                 fprintf(stderr, _("qqnotify: unknown language '%s': use zh_CN or en\n"),
                         optarg);
                 return QN_EXIT_USAGE;

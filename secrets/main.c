@@ -32,7 +32,6 @@
 #include <getopt.h>
 #include <libintl.h>
 #include <limits.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,6 +45,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "i18n.h"
 #include "input.h"
 #include "secmem.h"
 #include "status.h"
@@ -88,73 +88,11 @@ struct program {
 
 /* ---- language ----------------------------------------------------------- */
 
-static bool lang_is_zh(const char *s)
-{
-    return s != NULL && (s[0] == 'z' || s[0] == 'Z') && (s[1] == 'h' || s[1] == 'H');
-}
-
-static bool locale_wants_zh(void)
-{
-    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
-
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-
-        if (v != NULL && *v != '\0')
-            return lang_is_zh(v);
-    }
-    return false;
-}
-
-/* --lang, then the configuration's language, then the locale.  Same rule as
- * `qqnotify`: LANGUAGE picks the catalog, and C.UTF-8 stands in when the
- * locale is "C" (gettext ignores LANGUAGE there, and zh_CN.UTF-8 is often
- * not generated on servers). */
+/* --lang, then the configuration's language, then the locale (i18n.h). */
 static void set_language(const struct program *p)
 {
-    const char *cur;
-    bool zh;
-
-    if (p->opt.lang != NULL)
-        zh = lang_is_zh(p->opt.lang);
-    else if (p->cfg_loaded && p->cfg.language != QN_LANG_AUTO)
-        zh = p->cfg.language == QN_LANG_ZH;
-    else
-        zh = locale_wants_zh();
-    (void)setenv("LANGUAGE", zh ? "zh_CN" : "en", 1);
-    cur = setlocale(LC_ALL, "");
-    if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
-        setlocale(LC_ALL, "C.UTF-8");
-    else
-        setlocale(LC_ALL, cur);
-}
-
-static void bind_catalog(void)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + 16];
-    ssize_t n;
-    char *slash;
-    int len;
-
-    /* A binary in the build tree finds build/locale next to itself; an
-     * installed one uses LOCALEDIR. */
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            len = snprintf(dir, sizeof(dir), "%s/locale", exe);
-            if (len > 0 && (size_t)len < sizeof(dir) && access(dir, R_OK | X_OK) == 0) {
-                bindtextdomain("qqnotify", dir);
-                goto out;
-            }
-        }
-    }
-    bindtextdomain("qqnotify", QN_LOCALEDIR);
-out:
-    bind_textdomain_codeset("qqnotify", "UTF-8");
-    textdomain("qqnotify");
+    qn_i18n_set_language(p->opt.lang,
+                         p->cfg_loaded ? p->cfg.language : QN_LANG_AUTO);
 }
 
 /* ---- messages ----------------------------------------------------------- */
@@ -1029,7 +967,7 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             p->opt.force = true;
             break;
         case OPT_LANG:
-            if (!lang_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
+            if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
                 fprintf(stderr, _("%s: unknown language '%s': use zh_CN or en\n"), PROG, optarg);
                 return EX_USAGE;
             }
@@ -1072,7 +1010,7 @@ int main(int argc, char **argv)
     rc = harden();
     if (rc != EX_OK)
         return rc;
-    bind_catalog();
+    qn_i18n_bind(QN_LOCALEDIR);
     p->opt.config_path = QN_CONFIG_DEFAULT_PATH;
     p->opt.credstore = QNS_CREDSTORE_DEFAULT;
     p->opt.with_key = "host";
