@@ -181,23 +181,12 @@ static char *trim(char *s)
     return s;
 }
 
-/* Copy at most N bytes of S into DST (size DSTSZ), cut on a UTF-8 character
- * boundary and with control characters replaced, for error messages. */
+/* What an error echoes (a value, a key) is printed to a terminal or the journal:
+ * sanitised like every untrusted line (valid UTF-8, no control or bidi
+ * characters, cut on a character boundary to fit DSTSZ). */
 static void copy_for_error(char *dst, size_t dstsz, const char *s, size_t n)
 {
-    size_t i;
-
-    if (n > dstsz - 1) {
-        n = dstsz - 1;
-        /* Do not leave half a multi-byte character at the end. */
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[i] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
-    }
-    dst[n] = '\0';
+    qn_text_sanitize_line(s, n, dst, dstsz);
 }
 
 static enum qn_status fail_value(struct parser *p, const char *key, const char *value,

@@ -946,6 +946,55 @@ static size_t base64(const void *in, size_t n, char *out)
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
+/* Overwrite with '*' every occurrence of the N bytes at NEEDLE in TEXT (LEN bytes). */
+static void redact(char *text, size_t len, const char *needle, size_t n)
+{
+    char *p = text, *hit;
+
+    while (n > 0 && (size_t)(p - text) < len &&
+           (hit = memmem(p, len - (size_t)(p - text), needle, n)) != NULL) {
+        memset(hit, '*', n);
+        p = hit + n;
+    }
+}
+
+/*
+ * A server that quotes the credentials in its refusal (some echo the AUTH line back)
+ * must not carry them into ERR, which is printed, logged and kept in the spool: the
+ * secret and both base64 forms AUTH sent it in are blanked out of the reply and of ERR.
+ */
+static void redact_credentials(struct qn_smtp *s, struct qn_error *err, const char *user,
+                               size_t user_len, const char *secret, size_t secret_len)
+{
+    unsigned char raw[2 + QN_ADDR_MAX + SECRET_MAX];
+    char b64[BASE64_LEN(sizeof raw) + 1];
+    const char *forms[3];
+    size_t lens[3], n = 0, i;
+
+    raw[n++] = '\0';
+    memcpy(raw + n, user, user_len);
+    n += user_len;
+    raw[n++] = '\0';
+    memcpy(raw + n, secret, secret_len);
+    n += secret_len;
+    forms[0] = secret;
+    lens[0] = secret_len;
+    forms[1] = b64;
+    lens[1] = base64(raw, n, b64);
+    for (i = 0; i < 3; i++) {
+        if (i == 2) {
+            forms[2] = b64;
+            lens[2] = base64(secret, secret_len, b64);
+        }
+        redact(s->reply.text, s->reply.text_len, forms[i], lens[i]);
+        redact(err->server_text, strnlen(err->server_text, sizeof err->server_text), forms[i],
+               lens[i]);
+        redact(err->detail, strnlen(err->detail, sizeof err->detail), forms[i], lens[i]);
+    }
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(b64, sizeof b64);
+}
+
 static enum qn_status auth_plain(struct qn_smtp *s, const char *user, size_t user_len,
                                  const char *secret, size_t secret_len, struct qn_error *err)
 {
@@ -1053,8 +1102,10 @@ enum qn_status qn_smtp_auth(struct qn_smtp *s, const char *user, const char *sec
                             "the server offers no AUTH after EHLO (extensions: %s)",
                             s->ext[0] != '\0' ? s->ext : "none");
     }
-    if (r != QN_OK)
+    if (r != QN_OK) {
+        redact_credentials(s, err, user, user_len, secret, secret_len);
         return r;
+    }
     stage_done(s, QN_STAGE_AUTH, "AUTH %s accepted", mechanism);
     return QN_OK;
 }

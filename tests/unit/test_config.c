@@ -716,6 +716,29 @@ static void test_value_must_be_utf8(void **state)
     assert_int_equal(parse(f, "[smtp]\n# \xb7\xfe\xce\xf1\nuser = a@qq.com\n"), QN_OK);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_config (tests/fuzz/regressions/config/): what an
+ * error echoes is printed by `qqnotify check` to a terminal or the journal,
+ * so it is sanitised as config.h promises: no C1 control (U+009B is an 8-bit
+ * CSI), no bidi override that shows the text reversed, no invalid UTF-8.
+ */
+static void test_echoed_value_and_key_are_sanitised(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_error(f, "[smtp]\nuser = a@qq.com\nport = \xe2\x80\xae" "123\xc2\x85x\n", 3, "port",
+                 "the port is not a number from 1 to 65535");
+    assert_string_equal(f->err.value, "123 x");
+    assert_error(f, "[smtp]\nuser = a@qq.com\nhost = \xc2\x9b" "31m\n", 3, "host",
+                 "the host name is not valid");
+    assert_string_equal(f->err.value, "31m");
+    assert_error(f, "[notify]\nto = a@b.c, \xe2\x80\xae" "evil\n", 2, "to",
+                 "a recipient is not a plausible mail address");
+    assert_string_equal(f->err.value, "evil");
+    /* The key too: invalid UTF-8 becomes U+FFFD, the override a (trimmed) blank. */
+    assert_error(f, "[smtp]\n\xdd\xe2\x80\xae = 1\n", 2, "\xef\xbf\xbd", "unknown key");
+}
+
 static void test_utf8_bom_is_skipped(void **state)
 {
     struct fixture *f = *state;
@@ -1167,6 +1190,7 @@ int main(void)
         T(test_inline_comments_and_blanks_are_removed),
         T(test_crlf_line_ends_are_accepted),
         T(test_value_must_be_utf8),
+        T(test_echoed_value_and_key_are_sanitised),
         T(test_utf8_bom_is_skipped),
         T(test_tls_fingerprint_forms),
         T(test_timeout_forms),
