@@ -19,5 +19,5 @@ install-po:
 
 # Refresh po/qqnotify.pot and merge it into each catalog (run by hand after changing messages).
 update-po:
-	xgettext --from-code=UTF-8 -k_ -kN_ -o po/qqnotify.pot common/*.c cli/*.c secrets/*.c
+	xgettext --from-code=UTF-8 -k_ -kN_ -o po/qqnotify.pot common/*.c cli/*.c secrets/*.c journal-watch/*.c
 	for l in $(PO_LANGS); do msgmerge -U --backup=none po/$$l.po po/qqnotify.pot; done

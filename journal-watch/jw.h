@@ -1,0 +1,131 @@
+/*
+ * qqnotify-journal — internal interfaces of the journal watcher.
+ *
+ *   main.c    command line, configuration, language, --check
+ *   watch.c   the loop: read, match, wait; signals, sd_notify, reload
+ *   source.c  sd-journal: open, filter, position, field getter, memory
+ *   state.c   alerts to spool events; the state file (cursor + thresholds)
+ *
+ * Position and delivery (the contract the tests check): an alert is
+ * durably in the spool before the state file says its entry was seen, so
+ * a crash between the two repeats at most that alert and never skips one.
+ * The state file holds the cursor of the last entry whose effects it
+ * records and the rules' threshold state at that entry, written together
+ * atomically (qn_spool_state_write): replaying from the cursor rebuilds
+ * exactly what was lost.
+ */
+#ifndef QN_JW_H
+#define QN_JW_H
+
+#include <libintl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-journal.h>
+
+#include "config.h"
+#include "log.h"
+#include "rules.h"
+#include "spool.h"
+
+#define _(s)  gettext(s)
+#define N_(s) (s)
+
+#define JW_DEFAULT_RULES_DIR  "/etc/qqnotify/rules.d" /* beside QN_CONFIG_DEFAULT_PATH */
+#define JW_CURSOR_MAX         1024                    /* sd-journal cursors are ~150 bytes */
+#define JW_STATE_RULES_BUDGET (200 * 1024) /* bytes of threshold state in the state file */
+#define JW_TRIM_EVERY         16384        /* entries between releases of journal file pages */
+#define JW_CHECK_EVERY        1024         /* entries between looks at signals and the watchdog */
+#define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
+#define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
+
+enum {
+    JW_EXIT_OK = 0,
+    JW_EXIT_USAGE = 64,
+    JW_EXIT_DATAERR = 65,
+    JW_EXIT_NOINPUT = 66,
+    JW_EXIT_SOFTWARE = 70,
+    JW_EXIT_OSERR = 71,
+    JW_EXIT_IOERR = 74,
+    JW_EXIT_CONFIG = 78,
+};
+
+enum jw_source_kind {
+    JW_SOURCE_LOCAL = 0, /* the local system journal */
+    JW_SOURCE_DIRECTORY, /* --directory DIR */
+    JW_SOURCE_FILE,      /* --file FILE */
+};
+
+struct jw_options {
+    const char *config_path;
+    bool config_explicit;
+    const char *rules_dir;
+    enum jw_source_kind source;
+    const char *source_path;
+    const char *since;
+    long long since_usec; /* parsed --since, or -1 */
+    bool once;
+    bool check;
+};
+
+struct jw {
+    struct jw_options opt;
+    struct qn_log log;
+    struct qn_config cfg;
+    struct qn_rules *rules;
+    struct qn_spool *spool;
+    sd_journal *j;
+    int signal_fd;
+    char state_name[QN_SPOOL_STATE_NAME_MAX];
+
+    /* position */
+    char cursor[JW_CURSOR_MAX]; /* of the last entry processed whose cursor we know, or "" */
+    long long cursor_time;      /* its realtime timestamp */
+    bool skip_check;            /* the next entry may be the one under the saved cursor */
+    bool have_saved;            /* a state file exists (or was written) */
+    unsigned long long unsaved; /* entries processed since the state was last written */
+    long long last_save_mono;   /* CLOCK_MONOTONIC seconds of the last write */
+
+    char time_text[24]; /* the getter's answer for __REALTIME_TIMESTAMP */
+
+    /* signals seen */
+    bool stop;
+    bool reload;
+
+    /* counters for STATUS= and the final log line */
+    unsigned long long entries;
+    unsigned long long alerts;
+    unsigned long long status_alerts; /* what the last STATUS= said */
+    size_t status_rules;
+    bool status_sent;
+    uint64_t watchdog_usec; /* 0: no watchdog */
+    long long last_ping_usec;
+};
+
+/* main.c */
+int jw_load_rules(struct jw *w, struct qn_rules **ret, bool report_all);
+
+/* watch.c */
+int jw_run(struct jw *w);
+bool jw_poll_signals(struct jw *w, int timeout_ms);
+
+/* source.c */
+int jw_source_open(struct jw *w);
+void jw_source_close(struct jw *w);
+int jw_source_apply_filter(struct jw *w);
+int jw_source_position(struct jw *w, const char *cursor);
+int jw_source_current_cursor(struct jw *w);
+void jw_source_trim(struct jw *w);
+int jw_source_get_field(void *ctx, const char *field, const void **ret_value, size_t *ret_len);
+void jw_source_offer_fields(struct jw *w);
+long long jw_source_time(sd_journal *j);
+long long jw_parse_since(const char *s);
+
+/* state.c */
+enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *alert);
+int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size);
+int jw_state_save(struct jw *w);
+void jw_state_name(const struct jw_options *opt, char *out, size_t outsz);
+
+#endif

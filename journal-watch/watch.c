@@ -1,0 +1,377 @@
+/*
+ * watch — the daemon's loop.
+ *
+ *   read entries with sd_journal_next() and feed each to the rules; after
+ *   an entry that raised an alert, save the position (state.c);
+ *   at the end of the journal: --once stops; otherwise save the position
+ *   if much was read, and sleep in poll() on the journal's inotify fd and
+ *   a signalfd, with no timeout unless systemd asked for watchdog pings;
+ *   SD_JOURNAL_INVALIDATE (files added or removed: rotation, vacuum) re-
+ *   seeks to the last entry read, so a file vanishing under the read
+ *   position cannot lose or repeat anything;
+ *   SIGHUP reloads the rules (all or nothing), keeping the position and
+ *   the counts of unchanged rules; SIGTERM and SIGINT save and exit.
+ *
+ * Signals arrive through a signalfd (blocked otherwise), so there is no
+ * handler, no global flag and no race between checking a flag and
+ * sleeping.  While catching up on a long backlog the loop looks at the
+ * signalfd every JW_CHECK_EVERY entries.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jw.h"
+
+static long long mono_usec(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static int setup_signals(struct jw *w)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        qn_log(&w->log, LOG_ERR, "sigprocmask: %s", strerror(errno));
+        return -1;
+    }
+    w->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (w->signal_fd < 0) {
+        qn_log(&w->log, LOG_ERR, "signalfd: %s", strerror(errno));
+        return -1;
+    }
+    /* A closed stdout/stderr pipe must be a failed write, not a death. */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* Wait up to TIMEOUT_MS (0: just look, -1: for ever) for signals; set the flags. */
+bool jw_poll_signals(struct jw *w, int timeout_ms)
+{
+    struct pollfd p = {.fd = w->signal_fd, .events = POLLIN};
+    struct signalfd_siginfo si;
+    bool any = false;
+
+    if (w->signal_fd < 0)
+        return false;
+    if (timeout_ms != 0 && poll(&p, 1, timeout_ms) <= 0)
+        return false;
+    while (read(w->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        any = true;
+        if (si.ssi_signo == SIGHUP)
+            w->reload = true;
+        else
+            w->stop = true;
+    }
+    return any;
+}
+
+/* STATUS= when what it says changed: systemd reads every datagram, and a busy journal
+ * must not become a stream of identical ones. */
+static void status(struct jw *w)
+{
+    if (w->status_alerts == w->alerts && w->status_rules == qn_rules_count(w->rules) &&
+        w->status_sent)
+        return;
+    sd_notifyf(0, _("STATUS=Following the journal: %zu rules loaded, %llu alerts sent"),
+               qn_rules_count(w->rules), w->alerts);
+    w->status_alerts = w->alerts;
+    w->status_rules = qn_rules_count(w->rules);
+    w->status_sent = true;
+}
+
+static void watchdog_ping(struct jw *w, bool force)
+{
+    long long now;
+
+    if (w->watchdog_usec == 0)
+        return;
+    now = mono_usec();
+    if (force || now - w->last_ping_usec >= (long long)(w->watchdog_usec / 4)) {
+        sd_notify(0, "WATCHDOG=1");
+        w->last_ping_usec = now;
+    }
+}
+
+/*
+ * Set the read position again after the set of journal files changed, or
+ * the matches did (MATCHES_CHANGED: sd-journal's own position may then be
+ * meaningless, so without a cursor we start over as at startup).
+ */
+static int reposition(struct jw *w, bool matches_changed)
+{
+    if (w->cursor[0] != '\0')
+        return jw_source_position(w, w->cursor);
+    if (matches_changed)
+        return jw_source_position(w, NULL);
+    return JW_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
+}
+
+static void reload(struct jw *w)
+{
+    struct qn_rules *fresh = NULL;
+    struct qn_rules *old;
+
+    w->reload = false;
+    sd_notify(0, "RELOADING=1");
+    qn_log(&w->log, LOG_INFO, _("reloading the rules from %s"), w->opt.rules_dir);
+    if (jw_load_rules(w, &fresh, false) != JW_EXIT_OK) {
+        qn_log(&w->log, LOG_ERR, "%s", _("the new rules have errors: keeping the rules in use"));
+        goto out;
+    }
+    /* The position to come back to is the entry read last, which may be past the last
+     * save: take it now, before the matches change. */
+    if (w->unsaved > 0)
+        jw_source_current_cursor(w);
+    qn_rules_state_adopt(fresh, w->rules);
+    old = w->rules;
+    w->rules = fresh;
+    qn_rules_free(old);
+    /* New rules, new matches: the read position must be set again. */
+    jw_source_apply_filter(w);
+    if (reposition(w, true) != JW_EXIT_OK)
+        w->stop = true;
+    qn_log(&w->log, LOG_INFO, _("%zu rules loaded"), qn_rules_count(w->rules));
+out:
+    sd_notify(0, "READY=1");
+    w->status_sent = false;
+    status(w);
+}
+
+/* The entry under the read position: feed it and save after an alert.  Non-zero: stop. */
+static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
+{
+    size_t fired = 0;
+    enum qn_status r;
+
+    if (w->skip_check) {
+        w->skip_check = false;
+        /* The entry under the saved cursor was handled before the restart. */
+        if (sd_journal_test_cursor(w->j, w->cursor) > 0)
+            return 0;
+    }
+    if (entry->get == NULL) {
+        jw_source_offer_fields(w);
+        entry->time_usec = jw_source_time(w->j);
+    } else {
+        entry->time_usec = QN_RULES_TIME_ASK;
+    }
+    r = qn_rules_feed(w->rules, entry, jw_on_alert, w, &fired);
+    if (r != QN_OK) {
+        /* Only a stop request while the spool was failing gets here: leave the position
+         * before this entry, so the next start reads it again. */
+        return -1;
+    }
+    w->entries++;
+    w->unsaved++;
+    if (fired > 0 || !w->have_saved) {
+        if (jw_source_current_cursor(w) < 0) {
+            qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
+            return 0;
+        }
+        jw_state_save(w);
+        if (fired > 0)
+            status(w);
+    }
+    return 0;
+}
+
+/* Sleep until the journal changes or a signal comes. */
+static int wait_for_journal(struct jw *w)
+{
+    struct pollfd p[2];
+    uint64_t timeout = (uint64_t)-1;
+    int timeout_ms = -1, r, fd, events;
+
+    fd = sd_journal_get_fd(w->j);
+    if (fd < 0) {
+        qn_log(&w->log, LOG_ERR, "sd_journal_get_fd: %s", strerror(-fd));
+        return JW_EXIT_IOERR;
+    }
+    events = sd_journal_get_events(w->j);
+    if (events < 0)
+        events = POLLIN;
+    /* (uint64_t)-1: inotify works, no timeout; else a poll interval for file systems
+     * without inotify (sd-journal decides). */
+    if (sd_journal_get_timeout(w->j, &timeout) >= 0 && timeout != (uint64_t)-1) {
+        long long now = mono_usec();
+        long long left = (long long)timeout - now;
+        timeout_ms = left <= 0 ? 0 : (int)((left + 999) / 1000);
+    }
+    if (w->watchdog_usec > 0) {
+        int wd_ms = (int)(w->watchdog_usec / 2000);
+        if (timeout_ms < 0 || wd_ms < timeout_ms)
+            timeout_ms = wd_ms;
+    }
+    p[0].fd = fd;
+    p[0].events = (short)events;
+    p[0].revents = 0;
+    p[1].fd = w->signal_fd;
+    p[1].events = POLLIN;
+    p[1].revents = 0;
+    r = poll(p, 2, timeout_ms);
+    if (r < 0 && errno != EINTR) {
+        qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
+        return JW_EXIT_OSERR;
+    }
+    watchdog_ping(w, false);
+    if (p[1].revents != 0)
+        jw_poll_signals(w, 0);
+    /* sd_journal_process also catches up after a timeout (file systems without inotify). */
+    r = sd_journal_process(w->j);
+    if (r < 0) {
+        qn_log(&w->log, LOG_ERR, "sd_journal_process: %s", strerror(-r));
+        return JW_EXIT_IOERR;
+    }
+    if (r == SD_JOURNAL_INVALIDATE) {
+        qn_log(&w->log, LOG_DEBUG,
+               "journal files were added or removed: reading on from the "
+               "last position");
+        return reposition(w, false);
+    }
+    return JW_EXIT_OK;
+}
+
+static void idle_save(struct jw *w)
+{
+    struct timespec ts;
+
+    if (w->unsaved == 0)
+        return;
+    if (jw_source_current_cursor(w) < 0)
+        return;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return;
+    if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
+        (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
+        jw_state_save(w);
+}
+
+int jw_run(struct jw *w)
+{
+    struct qn_rules_entry entry;
+    char *cursor = NULL;
+    unsigned long long n = 0, since_trim = 0;
+    int rc, r;
+
+    if (setup_signals(w) != 0)
+        return JW_EXIT_OSERR;
+    if (qn_spool_open(w->cfg.spool_dir, QN_SPOOL_CREATE, 0, &w->spool) != QN_OK) {
+        qn_log(&w->log, LOG_ERR, _("cannot open the spool %s: %s"), w->cfg.spool_dir,
+               strerror(errno));
+        rc = JW_EXIT_IOERR;
+        goto out;
+    }
+    jw_state_name(&w->opt, w->state_name, sizeof(w->state_name));
+    rc = jw_source_open(w);
+    if (rc != JW_EXIT_OK)
+        goto out;
+    cursor = malloc(JW_CURSOR_MAX);
+    if (cursor == NULL) {
+        rc = JW_EXIT_OSERR;
+        goto out;
+    }
+    rc = jw_state_load(w, cursor, JW_CURSOR_MAX);
+    if (rc != JW_EXIT_OK)
+        goto out;
+    jw_source_apply_filter(w);
+    rc = jw_source_position(w, cursor);
+    if (rc != JW_EXIT_OK)
+        goto out;
+    /* A first start at the tail: record where we began, so a crash before the first
+     * alert does not move the start to a later tail. */
+    if (!w->have_saved)
+        jw_state_save(w);
+    qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
+           w->opt.source_path != NULL ? w->opt.source_path : _("the local journal"),
+           qn_rules_count(w->rules), w->opt.rules_dir,
+           cursor[0] != '\0'        ? _("the saved position")
+           : w->opt.since_usec >= 0 ? _("--since")
+                                    : _("the end of the journal"),
+           w->cfg.spool_dir);
+    if (sd_watchdog_enabled(0, &w->watchdog_usec) <= 0)
+        w->watchdog_usec = 0;
+    sd_notify(0, "READY=1");
+    status(w);
+    watchdog_ping(w, true);
+
+    entry.ctx = w;
+    entry.time_usec = QN_RULES_TIME_ASK;
+    for (;;) {
+        if (w->stop)
+            break;
+        if (w->reload)
+            reload(w);
+        /* See qn_rules_reads_fields_always(): one walk over all fields, or lookups. */
+        entry.get = qn_rules_reads_fields_always(w->rules) ? NULL : jw_source_get_field;
+        r = sd_journal_next(w->j);
+        if (r < 0) {
+            qn_log(&w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
+            rc = JW_EXIT_IOERR;
+            break;
+        }
+        if (r > 0) {
+            if (handle_entry(w, &entry) != 0) {
+                rc = JW_EXIT_OK;
+                goto out; /* position not saved on purpose: see handle_entry */
+            }
+            if (++n % JW_CHECK_EVERY == 0) {
+                jw_poll_signals(w, 0);
+                watchdog_ping(w, false);
+            }
+            if (++since_trim >= JW_TRIM_EVERY) {
+                jw_source_trim(w);
+                since_trim = 0;
+            }
+            continue;
+        }
+        /* the end of the journal */
+        idle_save(w);
+        /* A trickle of entries must not cost a look at /proc per entry. */
+        if (since_trim >= JW_TRIM_EVERY / 8) {
+            jw_source_trim(w);
+            since_trim = 0;
+        }
+        if (w->opt.once)
+            break;
+        status(w);
+        rc = wait_for_journal(w);
+        if (rc != JW_EXIT_OK)
+            break;
+    }
+    /* Exit: the position of the last entry read, with the counts it led to. */
+    sd_notify(0, "STOPPING=1");
+    if (w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
+        jw_state_save(w);
+    {
+        struct qn_rules_stats st;
+        qn_rules_stats(w->rules, &st);
+        qn_log(&w->log, LOG_INFO,
+               _("stopped: %llu entries read, %llu matched a rule, %llu alerts "
+                 "sent"),
+               w->entries, st.matches, w->alerts);
+    }
+out:
+    free(cursor);
+    jw_source_close(w);
+    w->spool = qn_spool_close(w->spool);
+    if (w->signal_fd >= 0)
+        close(w->signal_fd);
+    w->signal_fd = -1;
+    return rc;
+}
