@@ -5,7 +5,8 @@
 #   make check-asan the same tests built with clang, ASan and UBSan, under build/asan
 #   make demo       send a Chinese test mail to a throw-away local TLS server and show it
 #   make deps       install missing build and test dependencies (apt-get or dnf, as root)
-#   make install    PREFIX=/usr/local DESTDIR= SYSCONFDIR=$(PREFIX)/etc
+#   make install    PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
+#   make deb, make rpm, make check-packaging   packages and their install test (packaging/)
 
 B ?= build
 CC ?= cc
@@ -17,11 +18,9 @@ BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 LOCALEDIR ?= $(DATADIR)/locale
 MANDIR ?= $(DATADIR)/man
-ifeq ($(PREFIX),/usr)
+# The configuration lives in /etc/qqnotify whatever the prefix: the programs,
+# units and documentation all name that path.
 SYSCONFDIR ?= /etc
-else
-SYSCONFDIR ?= $(PREFIX)/etc
-endif
 DESTDIR ?=
 
 VERSION := 0.1.0
@@ -47,7 +46,7 @@ all:
 
 # Each folder's part; a folder without one yet is skipped.
 include $(wildcard common/module.mk cli/module.mk secrets/module.mk pam/module.mk \
-	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk)
+	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk tests/fuzz/module.mk)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -78,6 +77,7 @@ install: all
 	install -m 0755 $(B)/qqnotify $(DESTDIR)$(BINDIR)/qqnotify
 	install -m 0755 $(B)/qqnotify-secret $(DESTDIR)$(BINDIR)/qqnotify-secret
 	$(MAKE) --no-print-directory install-po
+	$(MAKE) --no-print-directory install-man
 
 clean:
 	rm -rf $(B)

@@ -13,9 +13,10 @@ for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     if "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
-    # cmocka: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+    # cmocka: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:",
+    # once per group: a program may run several groups, so add them up.
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
     p=${p:-0}
     f=${f:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -239,8 +239,10 @@ class _Conn:
                                     struct.pack("ii", 1, 0))
                 self.srv._event(self.index, "closing with a reset")
             elif act is not None and act.tls_shutdown and self.tls:
+                # SSL_shutdown sends close_notify first; waiting for the peer's
+                # may then fail on data still in flight, which is fine here.
+                self.srv._event(self.index, "sending close_notify")
                 self.sock = self.sock.unwrap()
-                self.srv._event(self.index, "sent close_notify")
         except (OSError, ssl.SSLError, ValueError) as e:
             self.srv._event(self.index, "abort: %r" % (e,))
         raise _Closed()

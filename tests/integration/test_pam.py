@@ -122,14 +122,38 @@ class ModuleBinaryCase(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr.decode())
 
 
+def sanitized(path):
+    """True when PATH was built with ASan (make check-asan's build/asan)."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def asan_runtime():
+    """clang's shared ASan runtime: a program that is not instrumented (pamtester)
+    needs it preloaded to load an instrumented module."""
+    p = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-x86_64.so"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60)
+    path = p.stdout.decode().strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
 class ValgrindCase(unittest.TestCase):
     """Every C test (open, close, authfail, hostile values, broken spools, spawn) under
-    memcheck: no error, no leak of the module's."""
+    memcheck: no error, no leak of the module's.  In an ASan build valgrind cannot
+    run; the same program then runs with AddressSanitizer and LeakSanitizer on."""
 
     def test_c_tests_are_clean_under_memcheck(self):
         prog = os.path.join(harness.build_dir(), "tests", "test_pam")
         if not os.access(prog, os.X_OK):
             self.fail("%s does not exist (make tests)" % prog)
+        if sanitized(prog):
+            env = dict(os.environ, QN_PAM_TEST_NO_TIMING="1",
+                       ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99")
+            p = run([prog], timeout=600, env=env)
+            out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 0, out)
+            self.assertNotRegex(out, r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+            return
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             self.fail("valgrind is missing (tools/deps.sh installs it)")
@@ -180,9 +204,16 @@ class PamtesterCase(unittest.TestCase):
                     % (matrix, passdb, self.so, self.spool, self.so, self.spool))
         with open(os.path.join(services, "other"), "w") as f:
             f.write("auth required pam_deny.so\nsession required pam_deny.so\n")
+        preload = self.wrapper
+        if sanitized(self.so):
+            runtime = asan_runtime()
+            if runtime is None:
+                self.fail("the module is built with ASan but clang's shared ASan runtime "
+                          "is missing (libclang-rt-14-dev)")
+            preload = runtime + " " + preload
         self.env = dict(os.environ, PAM_WRAPPER="1", PAM_WRAPPER_SERVICE_DIR=services,
                         PAM_WRAPPER_DISABLE_DEEPBIND="1", UID_WRAPPER_DISABLE_DEEPBIND="1",
-                        LD_PRELOAD=self.wrapper)
+                        LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0")
 
     def pamtester(self, password, *ops):
         return run([self.pamtester_bin, "-I", "rhost=203.0.113.9", "-I", "tty=/dev/pts/5",

@@ -1,0 +1,141 @@
+/*
+ * fuzz_config — the INI configuration parser (qn_config_parse).
+ *
+ * Properties, for any bytes:
+ *  - the result is QN_OK or QN_ECONFIG, and parsing is deterministic (the
+ *    same text gives the same struct and error twice);
+ *  - on QN_ECONFIG the error is complete: what and fix set, every string
+ *    NUL-terminated within its array, value a clean line, and empty when
+ *    the error is a key that would hold a password (the password must never
+ *    be echoed);
+ *  - on QN_OK the struct holds what config.h promises: user a plausible
+ *    address, host set, port 1-65535, timeout 1-600 s, at most
+ *    QN_CONFIG_MAX_RCPT plausible recipients, every string NUL-terminated,
+ *    names and addresses clean lines, limits ordered
+ *    (minute <= hour <= day when non-zero), retry_min <= retry_max, bounds
+ *    of max_entry_size, digest_window, max_age, retry.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+#include "fuzz.h"
+
+static bool terminated(const char *s, size_t size)
+{
+    return strnlen(s, size) < size;
+}
+
+static bool plausible_address(const char *s)
+{
+    size_t n = strnlen(s, QN_ADDR_MAX), at = 0, n_at = 0;
+
+    if (n == 0 || n >= QN_ADDR_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c <= 0x20 || c >= 0x7F || strchr("<>()[],;:\"\\", c) != NULL)
+            return false;
+        if (c == '@') {
+            n_at++;
+            at = i;
+        }
+    }
+    return n_at == 1 && at > 0 && at + 1 < n;
+}
+
+static void check_ok(const struct qn_config *c)
+{
+    const struct qn_ratelimit_config *l = &c->limits;
+
+    FUZZ_ASSERT(terminated(c->path, sizeof c->path) && terminated(c->provider, sizeof c->provider) &&
+                    terminated(c->host, sizeof c->host) && terminated(c->ca_file, sizeof c->ca_file) &&
+                    terminated(c->user, sizeof c->user) &&
+                    terminated(c->from_name, sizeof c->from_name) &&
+                    terminated(c->helo_name, sizeof c->helo_name) &&
+                    terminated(c->credential_helper, sizeof c->credential_helper) &&
+                    terminated(c->credential_file, sizeof c->credential_file) &&
+                    terminated(c->spool_dir, sizeof c->spool_dir),
+                "a string of the config is not NUL-terminated");
+    FUZZ_ASSERT(plausible_address(c->user), "user is not a plausible address");
+    FUZZ_ASSERT(c->host[0] != '\0', "no host");
+    FUZZ_ASSERT(fz_clean_field(c->host, sizeof c->host), "host is not a clean line");
+    /* A display name may have any blanks (mime.c sanitises it); never invalid UTF-8 or a
+     * control byte (config.h: errors). */
+    FUZZ_ASSERT(fz_utf8_valid(c->from_name, strlen(c->from_name)), "from_name not UTF-8");
+    for (const char *q = c->from_name; *q != '\0'; q++)
+        FUZZ_ASSERT((unsigned char)*q >= 0x20 && *q != 0x7F, "control byte in from_name");
+    FUZZ_ASSERT(c->port >= 1 && c->port <= 65535, "port out of range");
+    FUZZ_ASSERT(c->tls == QN_TLS_IMPLICIT || c->tls == QN_TLS_STARTTLS, "tls mode");
+    FUZZ_ASSERT(c->timeout_s >= 1 && c->timeout_s <= 600, "timeout out of range");
+    FUZZ_ASSERT(c->n_to <= QN_CONFIG_MAX_RCPT, "too many recipients");
+    for (size_t i = 0; i < c->n_to; i++)
+        FUZZ_ASSERT(plausible_address(c->to[i]), "recipient is not a plausible address");
+    FUZZ_ASSERT(c->language == QN_LANG_AUTO || c->language == QN_LANG_EN ||
+                    c->language == QN_LANG_ZH,
+                "language");
+    FUZZ_ASSERT(c->max_entry_size >= 1024 && c->max_entry_size <= 64u * 1024 * 1024,
+                "max_entry_size out of range");
+    FUZZ_ASSERT(l->max_per_minute <= 2000 && l->max_per_hour <= 2000 && l->max_per_day <= 2000 &&
+                    l->digest_after <= 2000,
+                "a limit count over 2000");
+    FUZZ_ASSERT(!(l->max_per_minute && l->max_per_hour && l->max_per_minute > l->max_per_hour),
+                "max_per_minute > max_per_hour");
+    FUZZ_ASSERT(!(l->max_per_hour && l->max_per_day && l->max_per_hour > l->max_per_day),
+                "max_per_hour > max_per_day");
+    FUZZ_ASSERT(l->digest_window_s <= 24 * 3600, "digest_window over 24 h");
+    FUZZ_ASSERT(c->max_age_s >= 60 && c->max_age_s <= 365u * 24 * 3600, "max_age out of range");
+    FUZZ_ASSERT(c->retry_min_s >= 1 && c->retry_max_s <= 24 * 3600 &&
+                    c->retry_min_s <= c->retry_max_s,
+                "retry bounds");
+    FUZZ_ASSERT(c->ca_file[0] == '\0' || c->ca_file[0] == '/', "ca_file not absolute");
+    FUZZ_ASSERT(c->spool_dir[0] == '/', "spool_dir not absolute");
+    FUZZ_ASSERT(c->credential_file[0] == '\0' || c->credential_file[0] == '/',
+                "credential_file not absolute");
+}
+
+static void check_error(const struct qn_config_error *e)
+{
+    FUZZ_ASSERT(e->what != NULL && e->fix != NULL, "error without what or fix");
+    FUZZ_ASSERT(terminated(e->file, sizeof e->file) && terminated(e->key, sizeof e->key),
+                "error strings not NUL-terminated");
+    FUZZ_ASSERT(strnlen(e->value, sizeof e->value) < sizeof e->value, "value not terminated");
+    for (const char *k = e->key; *k != '\0'; k++)
+        FUZZ_ASSERT((unsigned char)*k >= 0x20 && *k != 0x7F, "control character in the error key");
+#ifndef FUZZ_SKIP_OPEN_BUG_ECHO
+    /* Echoed by `qqnotify check`: one clean line.  Open bug while this fails:
+     * tests/fuzz/regressions/config/ (see tests/fuzz/README.md). */
+    FUZZ_ASSERT(fz_clean_field(e->value, sizeof e->value), "error value is not a clean line");
+    FUZZ_ASSERT(fz_clean_field(e->key, sizeof e->key), "error key is not a clean line");
+#endif
+    if (e->secret_key)
+        FUZZ_ASSERT(e->value[0] == '\0', "a password-like key's value is echoed in the error");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct qn_config a, b;
+    static struct qn_config_error ea, eb;
+    enum qn_status ra, rb;
+
+    memset(&ea, 0x5A, sizeof ea);
+    ra = qn_config_parse(&a, "fuzz.conf", (const char *)data, size, &ea);
+    FUZZ_ASSERT(ra == QN_OK || ra == QN_ECONFIG, "parse returned other than OK or ECONFIG");
+    if (ra == QN_OK)
+        check_ok(&a);
+    else
+        check_error(&ea);
+
+    memset(&eb, 0x5A, sizeof eb);
+    rb = qn_config_parse(&b, "fuzz.conf", (const char *)data, size, &eb);
+    FUZZ_ASSERT(ra == rb, "parsing is not deterministic (status)");
+    if (ra == QN_OK) {
+        FUZZ_ASSERT(memcmp(&a, &b, sizeof a) == 0, "parsing is not deterministic (config)");
+    } else {
+        FUZZ_ASSERT(ea.line == eb.line && ea.what == eb.what && ea.fix == eb.fix &&
+                        strcmp(ea.key, eb.key) == 0 && strcmp(ea.value, eb.value) == 0,
+                    "parsing is not deterministic (error)");
+    }
+    return 0;
+}
