@@ -52,7 +52,10 @@
 #include "ratelimit.h"
 #include "status.h"
 
-#define QN_CONFIG_DEFAULT_PATH "/etc/qqnotify/qqnotify.conf"
+#ifndef QN_SYSCONFDIR
+#define QN_SYSCONFDIR "/etc" /* the build passes SYSCONFDIR */
+#endif
+#define QN_CONFIG_DEFAULT_PATH QN_SYSCONFDIR "/qqnotify/qqnotify.conf"
 #define QN_CONFIG_DEFAULT_SPOOL "/var/spool/qqnotify"
 #define QN_CONFIG_MAX_RCPT 16
 #define QN_ADDR_MAX 256
