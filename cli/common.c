@@ -1,10 +1,12 @@
 /* Pieces shared by the subcommands: configuration, exit codes, reports. */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -13,6 +15,35 @@
 #include "spawn.h"
 #include "spool.h"
 #include "status.h"
+
+/*
+ * A configuration that tells where the secret comes from (credential_helper,
+ * credential_file) should be readable by root and the qqnotify group only:
+ * it points every reader at the authorization code.  Group read for the
+ * group qqnotify is how the sender (User=qqnotify) reads it, so only other
+ * groups and all users are warned about.
+ */
+static void warn_readable_config(const struct qn_cli *cli)
+{
+    const struct group *gr;
+    struct stat st;
+    bool other_group;
+
+    if ((cli->cfg.credential_helper[0] == '\0' && cli->cfg.credential_file[0] == '\0') ||
+        stat(cli->config_path, &st) != 0)
+        return;
+    gr = getgrgid(st.st_gid);
+    other_group = (st.st_mode & S_IRGRP) != 0 && st.st_gid != 0 &&
+                  (gr == NULL || strcmp(gr->gr_name, "qqnotify") != 0);
+    if ((st.st_mode & S_IROTH) == 0 && !other_group)
+        return;
+    qn_log(&cli->log, LOG_WARNING,
+           _("%s names where the secret comes from (credential_helper or credential_file) and "
+             "can be read by %s; make it readable by root and the qqnotify group only: "
+             "chown root:qqnotify %s && chmod 0640 %s"),
+           cli->config_path, (st.st_mode & S_IROTH) ? _("every user") : _("another group"),
+           cli->config_path, cli->config_path);
+}
 
 int qn_cli_load_config(struct qn_cli *cli)
 {
@@ -56,6 +87,7 @@ int qn_cli_load_config(struct qn_cli *cli)
 out:
     /* The file may choose the language; --lang still wins. */
     qn_cli_set_language(cli);
+    warn_readable_config(cli);
     return QN_EXIT_OK;
 }
 

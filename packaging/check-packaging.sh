@@ -434,6 +434,12 @@ spool_modes() {
     done
 }
 check "spool tree root:qqnotify 2770 (tmpfiles.d)" spool_modes
+conf_mode() {
+    local s
+    s=$(in_root stat -c '%a %U:%G' /etc/qqnotify/qqnotify.conf) || return 1
+    [ "$s" = "640 root:qqnotify" ] || { echo "/etc/qqnotify/qqnotify.conf: $s"; return 1; }
+}
+check "qqnotify.conf readable by root and the qqnotify group only" conf_mode
 check "conffiles: qqnotify.conf and rules.d" in_root sh -c \
     'dpkg-query -W -f="\${Conffiles}\n" qqnotify | grep -q "/etc/qqnotify/qqnotify.conf " &&
      dpkg-query -W -f="\${Conffiles}\n" qqnotify | grep -q "/etc/qqnotify/rules.d/"'

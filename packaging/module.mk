@@ -58,7 +58,7 @@ install-data:
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	$(PKG_SUBST) packaging/qqnotify.conf > $(DESTDIR)$(SYSCONFDIR)/qqnotify/qqnotify.conf.tmp
-	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/qqnotify/qqnotify.conf.tmp
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/qqnotify/qqnotify.conf.tmp
 	mv -f $(DESTDIR)$(SYSCONFDIR)/qqnotify/qqnotify.conf.tmp \
 		$(DESTDIR)$(SYSCONFDIR)/qqnotify/qqnotify.conf
 	$(if $(PKG_RULES),install -m 0644 $(PKG_RULES) $(DESTDIR)$(SYSCONFDIR)/qqnotify/rules.d/)
