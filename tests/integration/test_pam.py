@@ -15,7 +15,12 @@ import subprocess
 import tempfile
 import unittest
 
+import email
+import email.policy
+
 import harness
+import smtpserver
+import tlsca
 
 REPO = harness.REPO
 MODULE_SRC = os.path.join(REPO, "pam", "pam_qqnotify.c")
@@ -250,6 +255,55 @@ class PamtesterCase(unittest.TestCase):
             self.assertEqual(fields["service"], "sshd")
             self.assertEqual(fields["tty"], "/dev/pts/5")
             self.assertGreater(int(fields["pid"]), 0)
+
+
+    def test_hostile_items_reach_the_mail_only_sanitised(self):
+        """An attacker-chosen user name and remote host with CR/LF and a Bcc: line, a
+        10 KB ruser: after `qqnotify flush` to a real local server the mail has exactly
+        the headers qqnotify writes, and the text shows the values on one line each."""
+        p = run([self.pamtester_bin, "-I", "rhost=evil.example\r\nBcc: y@example.com",
+                 "-I", "tty=/dev/pts/5\rX-Injected: 1", "-I", "ruser=" + "A" * 10000,
+                 "sshd", "root\r\nBcc: z@example.com", "authenticate"],
+                input=b"guess\n", env=self.env)
+        self.assertEqual(p.returncode, 1, p.stderr)  # still refused
+
+        ca = tlsca.get()
+        secret = harness.new_secret()
+        creds = os.path.join(self.tmp, "creds")
+        os.mkdir(creds, 0o700)
+        with open(os.path.join(creds, "qqnotify.smtp"), "w") as f:
+            f.write(secret)
+        os.chmod(os.path.join(creds, "qqnotify.smtp"), 0o600)
+        with smtpserver.SMTPServer("implicit", user=harness.USER, password=secret,
+                                   cert=ca.server_cert, key=ca.server_key) as srv:
+            conf = os.path.join(self.tmp, "qqnotify.conf")
+            with open(conf, "w") as f:
+                f.write("[smtp]\nprovider = custom\nhost = 127.0.0.1\nport = %d\n"
+                        "tls = implicit\nca_file = %s\nuser = %s\ntimeout = 10\n"
+                        "[notify]\nto = ops@example.com\nlanguage = en\n[spool]\ndir = %s\n"
+                        % (srv.port, ca.ca_cert, harness.USER, self.spool))
+            r = run([harness.qqnotify_path(), "-c", conf, "flush"],
+                    env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": creds,
+                         "LANG": "C.UTF-8"})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            srv.wait_messages(1)
+            self.assertEqual(len(srv.messages), 1)
+            got = srv.messages[0]
+        self.assertEqual(got.rcpt_tos, ["ops@example.com"])
+        raw_head = got.content.split(b"\r\n\r\n", 1)[0]
+        for line in raw_head.split(b"\r\n"):
+            self.assertLessEqual(len(line), 998)
+            self.assertNotIn(b"\r", line)
+            self.assertNotIn(b"\n", line)
+        msg = email.message_from_bytes(got.content, policy=email.policy.default)
+        self.assertEqual(sorted(k.lower() for k in msg.keys()),
+                         sorted(["date", "from", "to", "subject", "message-id", "mime-version",
+                                 "content-type"]))
+        text = msg.get_body(("plain",)).get_content()
+        self.assertIn("root Bcc: z@example.com", text)
+        self.assertIn("evil.example Bcc: y@example.com", text)
+        self.assertNotIn("\nBcc:", text)
+        self.assertNotIn("X-Injected", "".join(msg.keys()))
 
 
 class ManPageCase(unittest.TestCase):
