@@ -98,6 +98,14 @@ void qn_buf_consume(struct qn_buf *b, size_t n)
     b->data[b->len] = '\0';
 }
 
+void qn_buf_truncate(struct qn_buf *b, size_t len)
+{
+    if (len >= b->len)
+        return;
+    b->len = len;
+    b->data[len] = '\0';
+}
+
 void qn_buf_reset(struct qn_buf *b)
 {
     b->len = 0;

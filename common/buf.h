@@ -42,6 +42,10 @@ enum qn_status qn_buf_vprintf(struct qn_buf *b, const char *fmt, va_list ap)
 /* Drop the first N bytes (N <= len), keeping the rest. */
 void qn_buf_consume(struct qn_buf *b, size_t n);
 
+/* Cut the buffer back to its first LEN bytes (LEN <= len): how a writer that
+ * failed half-way gives back exactly what the caller had before. */
+void qn_buf_truncate(struct qn_buf *b, size_t len);
+
 /* Make the buffer empty, keeping its allocation. */
 void qn_buf_reset(struct qn_buf *b);
 

@@ -200,25 +200,12 @@ enum qn_status qn_event_write(const struct qn_event *ev, struct qn_buf *out)
     }
     if (r != QN_OK) {
         /* All or nothing: never leave half an event in the caller's buffer. */
-        out->len = start;
-        if (out->data != NULL)
-            out->data[start] = '\0';
+        qn_buf_truncate(out, start);
     }
     return r;
 }
 
 /* ---- spool form: reading ---- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 /*
  * Decode the escaped value S (N bytes) and store it sanitised in DST.  A raw
@@ -240,8 +227,8 @@ static enum qn_status read_value(const char *s, size_t n, char *dst, size_t dsts
 
             if (n - i < 3)
                 return QN_EINVAL;
-            hi = hex_value(s[i + 1]);
-            lo = hex_value(s[i + 2]);
+            hi = qn_text_hex_digit(s[i + 1]);
+            lo = qn_text_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return QN_EINVAL;
             c = (unsigned char)(hi << 4 | lo);

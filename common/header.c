@@ -529,17 +529,6 @@ static enum qn_status parse_addresses(struct ctx *c, const char *s, size_t n, ma
 
 /* ---- RFC 2047 decoding ---- */
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
 /* Length of the encoded-word at S ("=?charset?X?text?="), or 0 when there is none. */
 static size_t word_len(const char *s, size_t n, size_t *ret_charset_len, char *ret_encoding,
                        size_t *ret_text_at, size_t *ret_text_len)
@@ -583,8 +572,8 @@ static long word_bytes(char encoding, const char *t, size_t n, unsigned char *ou
             } else if (t[i] == '=') {
                 if (i + 2 >= n)
                     return -1;
-                hi = hex_value(t[i + 1]);
-                lo = hex_value(t[i + 2]);
+                hi = qn_text_hex_digit(t[i + 1]);
+                lo = qn_text_hex_digit(t[i + 2]);
                 if (hi < 0 || lo < 0)
                     return -1;
                 out[o++] = (unsigned char)(hi * 16 + lo);

@@ -260,9 +260,7 @@ enum qn_status qn_ratelimit_save(const struct qn_ratelimit *rl, long long now, s
     if (r == QN_OK)
         r = save_times(out, "event", rl->events, rl->n_events, QN_RATELIMIT_EVENTS_MAX, now);
     if (r != QN_OK) {
-        out->len = start;
-        if (out->data != NULL)
-            out->data[start] = '\0';
+        qn_buf_truncate(out, start);
     }
     return r;
 }

@@ -2627,22 +2627,9 @@ enum qn_status qn_rules_state_save(const struct qn_rules *rs, long long now_usec
     }
 done:
     if (r != QN_OK) {
-        out->len = start;
-        if (out->data != NULL)
-            out->data[start] = '\0';
+        qn_buf_truncate(out, start);
     }
     return r;
-}
-
-static int unhex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 /* Decode one escaped token (N bytes at S) into OUT (CAP bytes); returns the length or -1. */
@@ -2658,8 +2645,8 @@ static long unescape(const char *s, size_t n, char *out, size_t cap)
             int a, b;
             if (i + 2 >= n)
                 return -1;
-            a = unhex(s[i + 1]);
-            b = unhex(s[i + 2]);
+            a = qn_text_hex_digit(s[i + 1]);
+            b = qn_text_hex_digit(s[i + 2]);
             if (a < 0 || b < 0)
                 return -1;
             c = (char)(a * 16 + b);

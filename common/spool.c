@@ -536,17 +536,6 @@ static bool expect(struct cursor *c, const char *name, const char **ret_v, size_
     return true;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Undo put_line's escaping of V (VN bytes) into DST (DSTSZ, NUL-terminated). */
 static bool unescape(const char *v, size_t vn, char *dst, size_t dstsz, size_t *ret_len)
 {
@@ -560,7 +549,8 @@ static bool unescape(const char *v, size_t vn, char *dst, size_t dstsz, size_t *
         if (c == '%') {
             int hi, lo;
 
-            if (vn - i < 3 || (hi = hex_value(v[i + 1])) < 0 || (lo = hex_value(v[i + 2])) < 0)
+            if (vn - i < 3 || (hi = qn_text_hex_digit(v[i + 1])) < 0 ||
+                (lo = qn_text_hex_digit(v[i + 2])) < 0)
                 return false;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;

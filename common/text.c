@@ -389,3 +389,14 @@ size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz)
     out[l.len] = '\0';
     return l.len;
 }
+
+int qn_text_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}

@@ -59,4 +59,8 @@ enum qn_status qn_text_decode(const char *s, size_t n, struct qn_buf *out);
  */
 size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz);
 
+/* The value of the hexadecimal digit C (either case), or -1: for the %XX
+ * escapes of the spool and event forms and the rules' escapes. */
+int qn_text_hex_digit(char c);
+
 #endif

@@ -26,37 +26,11 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-
-import tlsca  # noqa: E402
+from benchlib import start_server, stop_server, tlsca
 
 USER = "10001@qq.com"
 SECRET = "bench-authcode-5678"
 TO = "ops@example.com"
-
-
-def start_server(ca, tmp, maildir):
-    pwfile = os.path.join(tmp, "pw")
-    with open(pwfile, "w") as f:
-        f.write(SECRET)
-    ready = os.path.join(tmp, "ready")
-    proc = subprocess.Popen(
-        ["/usr/bin/python3", os.path.join(HERE, "..", "integration", "smtpserver.py"),
-         "--mode", "implicit", "--port", "0", "--user", USER, "--password-file", pwfile,
-         "--cert", ca.server_cert, "--key", ca.server_key, "--ready-file", ready,
-         "--maildir", maildir, "--lifetime", "3600"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if os.path.exists(ready):
-            with open(ready) as f:
-                text = f.read().strip()
-            if text:
-                return proc, int(text)
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the SMTP server did not start")
 
 
 def count_mail(maildir):
@@ -94,7 +68,7 @@ def main():
     try:
         maildir = os.path.join(tmp, "mail")
         os.mkdir(maildir)
-        server, port = start_server(ca, tmp, maildir)
+        server, port = start_server(ca, tmp, USER, SECRET, maildir)
         creds = os.path.join(tmp, "creds")
         os.mkdir(creds, 0o700)
         with open(os.path.join(creds, "qqnotify.smtp"), "w") as f:
@@ -146,12 +120,7 @@ def main():
         for name, secs, got in rows:
             print("| %-30s | %9.2f | %9.1f | %9d |" % (name, secs, n / secs if secs else 0, got))
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

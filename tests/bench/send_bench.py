@@ -19,39 +19,13 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-
-import tlsca  # noqa: E402
+from benchlib import start_server, stop_server, tlsca
 
 USER = "10001@qq.com"
 SECRET = "bench-authcode-1234"
 TO = "ops@example.com"
 SUBJECT = "【告警】web1 磁盘空间不足"
 BODY = ("服务器 web1 的 /var 分区使用率达到 95%。\n" * 20).encode()
-
-
-def start_server(ca, tmp):
-    pwfile = os.path.join(tmp, "pw")
-    with open(pwfile, "w") as f:
-        f.write(SECRET)
-    ready = os.path.join(tmp, "ready")
-    proc = subprocess.Popen(
-        ["/usr/bin/python3", os.path.join(HERE, "..", "integration", "smtpserver.py"),
-         "--mode", "implicit", "--port", "0", "--user", USER, "--password-file", pwfile,
-         "--cert", ca.server_cert, "--key", ca.server_key, "--ready-file", ready,
-         "--lifetime", "600"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if os.path.exists(ready):
-            with open(ready) as f:
-                text = f.read().strip()
-            if text:
-                return proc, int(text)
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the SMTP server did not start")
 
 
 def run_once(argv, env, stdin_bytes, tmp):
@@ -97,7 +71,7 @@ def main():
     ca = tlsca.make(os.path.join(tmp, "ca"))
     server = None
     try:
-        server, port = start_server(ca, tmp)
+        server, port = start_server(ca, tmp, USER, SECRET, lifetime=600)
         creds = os.path.join(tmp, "creds")
         os.mkdir(creds, 0o700)
         with open(os.path.join(creds, "qqnotify.smtp"), "w") as f:
@@ -142,12 +116,7 @@ def main():
         for name, samples in results.items():
             print(summary(name, samples))
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
