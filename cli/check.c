@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -16,22 +15,11 @@
 
 #define STAGE_COLUMNS 12
 
-/* Print MARK and the stage NAME padded to STAGE_COLUMNS terminal columns:
- * printf's %-12s counts bytes, and a Chinese character is three bytes wide
- * in UTF-8 but two columns on the screen. */
 static void print_stage(const char *mark, const char *name)
 {
-    wchar_t wide[64];
-    size_t n = mbstowcs(wide, name, sizeof(wide) / sizeof(wide[0]) - 1);
-    int width = -1;
-
-    if (n != (size_t)-1) {
-        wide[n] = L'\0';
-        width = wcswidth(wide, n);
-    }
-    if (width < 0)
-        width = (int)strlen(name);
-    printf("%s %s%*s ", mark, name, width < STAGE_COLUMNS ? STAGE_COLUMNS - width : 0, "");
+    printf("%s ", mark);
+    qn_cli_print_padded(name, STAGE_COLUMNS);
+    putchar(' ');
 }
 
 static void print_ok(enum qn_stage stage, const char *detail)

@@ -65,6 +65,10 @@ void qn_cli_describe(const struct qn_error *err, char *out, size_t n);
  * fields), so no truncation warning applies. */
 void qn_cli_format(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Print S padded with blanks to COLUMNS terminal columns: printf's %-Ns counts
+ * bytes, and a Chinese character is three bytes in UTF-8 but two columns. */
+void qn_cli_print_padded(const char *s, int columns);
+
 /* Warn when TLS verification is disabled (every run says it). */
 void qn_cli_warn_insecure(const struct qn_cli *cli);
 

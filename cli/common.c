@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "cli.h"
 #include "smtp.h"
@@ -286,4 +287,19 @@ int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status
     default:
         return QN_EXIT_OSERR;
     }
+}
+
+void qn_cli_print_padded(const char *s, int columns)
+{
+    wchar_t wide[128];
+    size_t n = mbstowcs(wide, s, sizeof(wide) / sizeof(wide[0]) - 1);
+    int width = -1;
+
+    if (n != (size_t)-1) {
+        wide[n] = L'\0';
+        width = wcswidth(wide, n);
+    }
+    if (width < 0)
+        width = (int)strlen(s);
+    printf("%s%*s", s, width < columns ? columns - width : 0, "");
 }

@@ -67,8 +67,13 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
         rc = QN_EXIT_OSERR;
         goto out;
     }
-    printf("%-44s %-8s %-14s %3s %-14s %s\n", _("ID"), _("QUEUE"), _("QUEUED"), _("TRY"),
-           _("NEXT TRY"), _("WHAT / LAST ERROR"));
+    /* The headings may be Chinese: pad them by screen columns, not bytes. */
+    qn_cli_print_padded(_("ID"), 45);
+    qn_cli_print_padded(_("QUEUE"), 9);
+    qn_cli_print_padded(_("QUEUED"), 15);
+    qn_cli_print_padded(_("TRY"), 5);
+    qn_cli_print_padded(_("NEXT TRY"), 15);
+    printf("%s\n", _("WHAT / LAST ERROR"));
     for (size_t q = 0; q < 3; q++) {
         size_t n = 0, total = 0;
         enum qn_status r = qn_spool_list(sp, queues[q], ids, LIST_MAX, &n, &total);
@@ -93,7 +98,7 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
             format_time(e->queued, queued, sizeof(queued));
             format_time(queues[q] == QN_SPOOL_DEFERRED ? e->next_try : 0, next, sizeof(next));
             entry_summary(e, what, sizeof(what));
-            printf("%-44s %-8s %-14s %3u %-14s %s\n", e->id, queue_name(queues[q]), queued,
+            printf("%-44s %-8s %-14s %4u %-14s %s\n", e->id, queue_name(queues[q]), queued,
                    e->attempts, next, what);
             if (e->last_error[0] != '\0')
                 printf("%-44s %s%s%s%s\n", "", _("last error: "), e->last_error,
