@@ -240,13 +240,20 @@ enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *a)
         r = qn_spool_put_event(w->cfg.spool_dir, ev, w->cfg.max_entry_size, id);
         if (r == QN_OK)
             break;
+        if (r == QN_ETOOBIG || r == QN_EINVAL) {
+            /* Cannot get better by waiting (an event is bounded by construction,
+             * so this means a [spool] max_entry_size below one event): say so. */
+            qn_log(&w->log, LOG_ERR,
+                   _("the alert of rule %s cannot be spooled (%s): raise [spool] "
+                     "max_entry_size in the configuration; this alert is lost"),
+                   a->rule, _(qn_strerror(r)));
+            break;
+        }
         qn_log(&w->log, LOG_ERR,
                _("cannot spool the alert of rule %s in %s: %s%s%s; retrying "
                  "in %d s"),
                a->rule, w->cfg.spool_dir, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
                r == QN_EIO ? strerror(errno) : "", pause_ms / 1000);
-        if (r == QN_ETOOBIG || r == QN_EINVAL)
-            break; /* cannot get better by waiting; logged, dropped */
         jw_poll_signals(w, pause_ms);
         if (w->stop)
             goto out;
