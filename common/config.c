@@ -468,14 +468,9 @@ static bool parse_fingerprint(const char *s, unsigned char out[32])
                 return false;
             continue;
         }
-        if (*c >= '0' && *c <= '9')
-            v = (unsigned)(*c - '0');
-        else if (*c >= 'a' && *c <= 'f')
-            v = (unsigned)(*c - 'a' + 10);
-        else if (*c >= 'A' && *c <= 'F')
-            v = (unsigned)(*c - 'A' + 10);
-        else
+        if (qn_text_hex_digit(*c) < 0)
             return false;
+        v = (unsigned)qn_text_hex_digit(*c);
         if (digits >= 64)
             return false;
         if (digits % 2 == 0)

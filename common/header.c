@@ -117,14 +117,6 @@ static bool is_token(char c)
     return c > 0x20 && c < 0x7F && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
 }
 
-static void buf_truncate(struct qn_buf *b, size_t len)
-{
-    if (b->data != NULL && len <= b->len) {
-        b->len = len;
-        b->data[len] = '\0';
-    }
-}
-
 static bool name_is(const struct ctx *c, const struct field *f, const char *name)
 {
     return f->name_len == strlen(name) && strncasecmp(c->msg + f->start, name, f->name_len) == 0;
@@ -322,7 +314,7 @@ static enum qn_status field_value(struct ctx *c, const struct field *f)
             return r;
     }
     while (c->value.len > 0 && is_blank(c->value.data[c->value.len - 1]))
-        buf_truncate(&c->value, c->value.len - 1);
+        qn_buf_truncate(&c->value, c->value.len - 1);
     if (c->value.data == NULL)
         return qn_buf_puts(&c->value, ""); /* always a string */
     return QN_OK;
@@ -684,7 +676,7 @@ static enum qn_status decode_words(const char *s, size_t n, struct qn_buf *out)
             }
             if (r != QN_EINVAL)
                 return r;
-            buf_truncate(out, mark);
+            qn_buf_truncate(out, mark);
         }
         if (held > 0) {
             r = qn_buf_append(out, s + held_at, held);
@@ -873,7 +865,7 @@ static enum qn_status write_plain_field(struct ctx *c, const struct field *f)
     if (!fold.too_long || structured(c, f))
         return r;
     /* A word longer than a line: encoded-words can be split, words cannot. */
-    buf_truncate(&c->out, mark);
+    qn_buf_truncate(&c->out, mark);
     return write_text_field(c, f);
 }
 

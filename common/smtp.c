@@ -1110,6 +1110,18 @@ enum qn_status qn_smtp_auth(struct qn_smtp *s, const char *user, const char *sec
     return QN_OK;
 }
 
+/* Before MAIL FROM: the session still works and FROM is a plain address. */
+static enum qn_status mail_preamble(struct qn_smtp *s, const char *from, struct qn_error *err)
+{
+    enum qn_status r = session_usable(s, QN_STAGE_MAIL, err);
+
+    if (r != QN_OK)
+        return r;
+    if (!address_valid(from))
+        return qn_error_set(err, QN_EINVAL, QN_STAGE_MAIL, "the sender address is not valid");
+    return QN_OK;
+}
+
 enum qn_status qn_smtp_probe_sender(struct qn_smtp *s, const char *from, struct qn_error *err)
 {
     struct qn_error scratch;
@@ -1119,11 +1131,9 @@ enum qn_status qn_smtp_probe_sender(struct qn_smtp *s, const char *from, struct 
     if (err == NULL)
         err = &scratch;
     qn_error_clear(err);
-    r = session_usable(s, QN_STAGE_MAIL, err);
+    r = mail_preamble(s, from, err);
     if (r != QN_OK)
         return r;
-    if (!address_valid(from))
-        return qn_error_set(err, QN_EINVAL, QN_STAGE_MAIL, "the sender address is not valid");
     r = commandf(s, QN_STAGE_MAIL, err, "MAIL FROM:<%s>\r\n", from);
     if (r != QN_OK)
         return r;
@@ -1167,11 +1177,9 @@ enum qn_status qn_smtp_send(struct qn_smtp *s, const char *from, const char *con
     if (err == NULL)
         err = &scratch;
     qn_error_clear(err);
-    r = session_usable(s, QN_STAGE_MAIL, err);
+    r = mail_preamble(s, from, err);
     if (r != QN_OK)
         return r;
-    if (!address_valid(from))
-        return qn_error_set(err, QN_EINVAL, QN_STAGE_MAIL, "the sender address is not valid");
     if (rcpt == NULL || n_rcpt == 0)
         return qn_error_set(err, QN_EINVAL, QN_STAGE_RCPT, "no recipient");
     for (i = 0; i < n_rcpt; i++)

@@ -272,15 +272,6 @@ static enum qn_status buf_sink(void *ctx, const char *p, size_t n)
     return qn_buf_append(ctx, p, n);
 }
 
-/* Undo partial output so that a failed call leaves OUT as it was. */
-static void buf_truncate(struct qn_buf *b, size_t len)
-{
-    if (b->data != NULL && len <= b->len) {
-        b->len = len;
-        b->data[len] = '\0';
-    }
-}
-
 enum qn_status qn_text_utf8_repair(const char *s, size_t n, struct qn_buf *out)
 {
     size_t start = out->len;
@@ -290,7 +281,7 @@ enum qn_status qn_text_utf8_repair(const char *s, size_t n, struct qn_buf *out)
         return QN_EINVAL;
     r = repair_to(s, n, buf_sink, out);
     if (r != QN_OK)
-        buf_truncate(out, start);
+        qn_buf_truncate(out, start);
     return r;
 }
 
@@ -303,7 +294,7 @@ enum qn_status qn_text_decode(const char *s, size_t n, struct qn_buf *out)
         return QN_EINVAL;
     r = decode_to(s, n, buf_sink, out);
     if (r != QN_OK)
-        buf_truncate(out, start);
+        qn_buf_truncate(out, start);
     return r;
 }
 
