@@ -170,10 +170,13 @@ static void defer_item(struct flush *f, struct item *it, long long next_try, con
             f->exit_code = QN_EXIT_IOERR;
         return;
     }
-    if (failure)
+    if (failure) {
         f->n.deferred++;
-    else
+        if (f->exit_code == QN_EXIT_OK)
+            f->exit_code = QN_EXIT_TEMPFAIL;
+    } else {
         f->n.waiting++;
+    }
 }
 
 /* Defer after a failure: the run's stop reason, or ERR.  The backoff counts
@@ -186,8 +189,6 @@ static void defer_failed(struct flush *f, struct item *it)
                                                                        it->e.attempts);
 
     defer_item(f, it, next, f->stop_reason, f->stop_diag, true);
-    if (f->exit_code == QN_EXIT_OK)
-        f->exit_code = QN_EXIT_TEMPFAIL;
 }
 
 static void fail_item(struct flush *f, struct item *it, const char *reason, const char *diag)
@@ -212,12 +213,17 @@ static void remove_item(struct flush *f, struct item *it)
 {
     enum qn_status r = qn_spool_remove(f->sp, it->from, it->e.id);
 
-    /* The mail is out; an entry we cannot remove will be sent once more. */
-    if (r != QN_OK && r != QN_ENOTFOUND)
+    /* The mail is out; an entry we cannot remove will be sent once more (by a
+     * later run: this one stops, so it is not sent again pass after pass). */
+    if (r != QN_OK && r != QN_ENOTFOUND) {
         qn_log(&f->cli->log, LOG_ERR,
                _("mail for spool entry %s was accepted but the entry cannot be removed (%s): it "
                  "will be sent again"),
                it->e.id, _(qn_strerror(r)));
+        f->n.stuck++;
+        if (f->exit_code == QN_EXIT_OK)
+            f->exit_code = QN_EXIT_IOERR;
+    }
 }
 
 /* ---- the SMTP session --------------------------------------------------------------------- */
@@ -246,9 +252,13 @@ static void stop_run(struct flush *f, const struct qn_error *err, long long unti
     }
     f->stop = true;
     f->stop_until = until;
-    f->exit_code = qn_cli_exit_code(err);
-    if (f->exit_code == QN_EXIT_OK || f->exit_code == QN_EXIT_UNAVAILABLE)
-        f->exit_code = QN_EXIT_TEMPFAIL;
+    /* The first code that needs attention wins, as everywhere in this file;
+     * a plain "retry later" gives way to the stop's more precise one. */
+    int code = qn_cli_exit_code(err);
+    if (code == QN_EXIT_OK || code == QN_EXIT_UNAVAILABLE)
+        code = QN_EXIT_TEMPFAIL;
+    if (f->exit_code == QN_EXIT_OK || f->exit_code == QN_EXIT_TEMPFAIL)
+        f->exit_code = code;
     close_session(f);
 }
 
@@ -633,7 +643,6 @@ static size_t load_pass(struct flush *f, struct item *items, size_t max, bool *r
     return n_items;
 }
 
-/* One pass over at most PASS_MAX due entries.  Returns how many were due. */
 /* Oldest first, whichever queue an entry came from: ids start with the time. */
 static int by_age(const void *a, const void *b)
 {
@@ -651,6 +660,7 @@ static size_t moved(const struct flush *f)
     return c->mails + c->events + c->deferred + c->waiting + c->failed + c->expired + c->corrupt;
 }
 
+/* One pass over at most PASS_MAX due entries.  Returns how many were due. */
 static size_t run_pass(struct flush *f, struct item *items)
 {
     struct item **evs = NULL;
@@ -824,13 +834,12 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
          * that moves nothing (entries that cannot be moved: I/O errors) ends
          * the run instead of loading the same entries again. */
         for (int pass = 0; pass < PASSES_MAX; pass++) {
-            size_t before = moved(&f);
-            if (run_pass(&f, items) == 0 || moved(&f) == before)
+            size_t before = moved(&f), stuck = f.n.stuck;
+            if (run_pass(&f, items) == 0 || moved(&f) == before || f.n.stuck != stuck)
                 break;
         }
         close_session(&f);
         qn_spool_unlock(f.sp);
-        locked = false;
         /* An entry spooled after the last pass listed new/ and before the
          * unlock would otherwise wait for the next trigger. */
         if (!new_not_empty(f.sp) || f.stop)
