@@ -176,7 +176,7 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
         fprintf(stderr, r == QN_ETOOBIG
                             ? _("qqnotify send: the body on standard input is larger than 8 MiB\n")
                             : _("qqnotify send: cannot read the body from standard input\n"));
-        rc = QN_EXIT_DATAERR;
+        rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_DATAERR;
         goto out;
     }
     if (html_path != NULL && (r = read_file(html_path, &html)) != QN_OK) {

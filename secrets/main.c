@@ -547,6 +547,16 @@ static int cmd_get(struct program *p)
         }
         goto out;
     }
+    /* A secret stored by another tool may hold a line break, which would add
+     * lines to the credential reply (a second password=, a forged key). */
+    if (!qns_secret_text_ok(secret.data, secret.len)) {
+        fprintf(stderr,
+                _("%s: the stored secret contains a control character; store it again with "
+                  "qqnotify-secret set\n"),
+                PROG);
+        rc = EX_DATAERR;
+        goto out;
+    }
     if (qns_secret_append(&line, "password=", 9) < 0 ||
         qns_secret_append(&line, secret.data, secret.len) < 0 ||
         qns_secret_append(&line, "\n", 1) < 0) {
