@@ -108,6 +108,8 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool report_all);
 
 /* watch.c */
 int jw_run(struct jw *w);
+/* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
+void jw_watchdog_ping(struct jw *w, bool force);
 bool jw_poll_signals(struct jw *w, int timeout_ms);
 
 /* source.c */

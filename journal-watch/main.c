@@ -7,13 +7,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "i18n.h"
 #include "jw.h"
 
 static void usage(FILE *out)
@@ -40,71 +39,6 @@ static void usage(FILE *out)
               "  -h, --help          this help\n"
               "  -V, --version       version\n"),
             QN_CONFIG_DEFAULT_PATH, JW_DEFAULT_RULES_DIR);
-}
-
-static bool lang_is_zh(const char *s)
-{
-    return s != NULL && (strncmp(s, "zh", 2) == 0 || strncmp(s, "ZH", 2) == 0);
-}
-
-static bool locale_wants_zh(void)
-{
-    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
-    size_t i;
-
-    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-        if (v != NULL && *v != '\0')
-            return lang_is_zh(v);
-    }
-    return false;
-}
-
-/* As the CLI does: LANGUAGE picks the catalog, and C.UTF-8 stands in for a zh_CN locale
- * that servers often do not have generated. */
-static void set_language(const char *lang_arg, enum qn_lang cfg_lang)
-{
-    const char *cur;
-    bool zh;
-
-    if (lang_arg != NULL)
-        zh = lang_is_zh(lang_arg);
-    else if (cfg_lang != QN_LANG_AUTO)
-        zh = cfg_lang == QN_LANG_ZH;
-    else
-        zh = locale_wants_zh();
-    setenv("LANGUAGE", zh ? "zh_CN" : "en", 1);
-    cur = setlocale(LC_ALL, "");
-    if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
-        setlocale(LC_ALL, "C.UTF-8");
-    else
-        setlocale(LC_ALL, cur);
-}
-
-static void bind_catalog(void)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + 32];
-    ssize_t n;
-    char *slash;
-
-    /* A build-tree binary finds build/locale next to itself. */
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(dir, sizeof(dir), "%s/locale", exe);
-            if (access(dir, R_OK | X_OK) == 0) {
-                bindtextdomain("qqnotify", dir);
-                goto out;
-            }
-        }
-    }
-    bindtextdomain("qqnotify", QN_LOCALEDIR);
-out:
-    bind_textdomain_codeset("qqnotify", "UTF-8");
-    textdomain("qqnotify");
 }
 
 static int load_config(struct jw *w)
@@ -260,8 +194,8 @@ int main(int argc, char **argv)
     w->opt.since_usec = -1;
     qn_config_defaults(&w->cfg);
     qn_log_init(&w->log, "qqnotify-journal", STDERR_FILENO);
-    bind_catalog();
-    set_language(NULL, QN_LANG_AUTO);
+    qn_i18n_bind(QN_LOCALEDIR);
+    qn_i18n_set_language(NULL, QN_LANG_AUTO);
 
     while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
         switch (c) {
@@ -302,14 +236,14 @@ int main(int argc, char **argv)
             w->opt.check = true;
             break;
         case OPT_LANG:
-            if (!lang_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
+            if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
                 fprintf(stderr, _("qqnotify-journal: unknown language '%s': use zh_CN or en\n"),
                         optarg);
                 rc = JW_EXIT_USAGE;
                 goto out;
             }
             lang_arg = optarg;
-            set_language(lang_arg, QN_LANG_AUTO);
+            qn_i18n_set_language(lang_arg, QN_LANG_AUTO);
             break;
         case 'v':
             verbose = true;
@@ -339,7 +273,7 @@ int main(int argc, char **argv)
     rc = load_config(w);
     if (rc != JW_EXIT_OK)
         goto out;
-    set_language(lang_arg, w->cfg.language);
+    qn_i18n_set_language(lang_arg, w->cfg.language);
     if (w->opt.check) {
         rc = check(w);
         goto out;

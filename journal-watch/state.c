@@ -166,6 +166,9 @@ int jw_state_save(struct jw *w)
         qn_log(&w->log, LOG_ERR, _("cannot save the journal position in %s/state/%s: %s%s%s"),
                w->cfg.spool_dir, w->state_name, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
                r == QN_EIO ? strerror(errno) : "");
+        /* Paced like a success: a failing write (its own ERR line is a new journal
+         * entry) must not be retried on every entry. */
+        w->last_save_mono = mono_seconds();
         rc = -1;
     } else {
         w->have_saved = true;
@@ -254,7 +257,12 @@ enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *a)
                  "in %d s"),
                a->rule, w->cfg.spool_dir, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
                r == QN_EIO ? strerror(errno) : "", pause_ms / 1000);
-        jw_poll_signals(w, pause_ms);
+        /* Waiting for the spool is alive, not hung: keep the watchdog fed and
+         * never sleep longer than half its period. */
+        jw_watchdog_ping(w, true);
+        jw_poll_signals(w, w->watchdog_usec > 0 && pause_ms > (int)(w->watchdog_usec / 2000)
+                               ? (int)(w->watchdog_usec / 2000)
+                               : pause_ms);
         if (w->stop)
             goto out;
         if (pause_ms < 60000)

@@ -95,7 +95,7 @@ static void status(struct jw *w)
     w->status_sent = true;
 }
 
-static void watchdog_ping(struct jw *w, bool force)
+void jw_watchdog_ping(struct jw *w, bool force)
 {
     long long now;
 
@@ -179,7 +179,8 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
     }
     w->entries++;
     w->unsaved++;
-    if (fired > 0 || !w->have_saved) {
+    /* Before the first save, one try right after start; idle_save paces the rest. */
+    if (fired > 0 || (!w->have_saved && w->unsaved == 1)) {
         if (jw_source_current_cursor(w) < 0) {
             qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
             return 0;
@@ -229,7 +230,7 @@ static int wait_for_journal(struct jw *w)
         qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
         return JW_EXIT_OSERR;
     }
-    watchdog_ping(w, false);
+    jw_watchdog_ping(w, false);
     if (p[1].revents != 0)
         jw_poll_signals(w, 0);
     /* sd_journal_process also catches up after a timeout (file systems without inotify). */
@@ -308,7 +309,7 @@ int jw_run(struct jw *w)
         w->watchdog_usec = 0;
     sd_notify(0, "READY=1");
     status(w);
-    watchdog_ping(w, true);
+    jw_watchdog_ping(w, true);
 
     entry.ctx = w;
     entry.time_usec = QN_RULES_TIME_ASK;
@@ -327,12 +328,17 @@ int jw_run(struct jw *w)
         }
         if (r > 0) {
             if (handle_entry(w, &entry) != 0) {
-                rc = JW_EXIT_OK;
-                goto out; /* position not saved on purpose: see handle_entry */
+                /* Position not saved on purpose: see handle_entry.  Anything but a
+                 * stop request is a failure, so that Restart=on-failure applies. */
+                if (!w->stop)
+                    qn_log(&w->log, LOG_ERR, "%s",
+                           _("stopping: an alert could not be handled (out of memory?)"));
+                rc = w->stop ? JW_EXIT_OK : JW_EXIT_SOFTWARE;
+                goto out;
             }
             if (++n % JW_CHECK_EVERY == 0) {
                 jw_poll_signals(w, 0);
-                watchdog_ping(w, false);
+                jw_watchdog_ping(w, false);
             }
             if (++since_trim >= JW_TRIM_EVERY) {
                 jw_source_trim(w);
