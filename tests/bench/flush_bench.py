@@ -118,6 +118,9 @@ def main():
         print("| %-30s | %9s | %9s | %9s |" % ("sender", "seconds", "msg/s", "received"))
         print("|%s|" % "|".join("-" * w for w in (32, 11, 11, 11)))
         for name, secs, got in rows:
+            if got != n:
+                sys.exit("flush_bench: %s: the server received %d of %d messages" % (name, got, n))
+        for name, secs, got in rows:
             print("| %-30s | %9.2f | %9.1f | %9d |" % (name, secs, n / secs if secs else 0, got))
     finally:
         stop_server(server)

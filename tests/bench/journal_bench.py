@@ -561,6 +561,10 @@ def main():
             raise RuntimeError("qqnotify-journal failed: %s" % r[4].decode()[-2000:])
         alerts = len(os.listdir(os.path.join(sp, "new")))
         m = re.search(r"(\d+) entries read, (\d+) matched", r[4].decode())
+        # A run that stopped early or found nothing would give a rate for other work.
+        if m is None or int(m.group(1)) != fl_entries(d) or alerts == 0:
+            raise RuntimeError("qqnotify-journal read %s of %d entries, %d alerts"
+                               % (m.group(1) if m else "?", fl_entries(d), alerts))
         return r + (int(m.group(1)), "%d alerts (%s lines)" % (alerts, m.group(2)))
 
     # The same run with the spool on a tmpfs, where fsync costs nothing: the difference is

@@ -28,6 +28,7 @@ measure something else.
 """
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -75,7 +76,7 @@ account default : bench
 
 def percentile(values, p):
     """Nearest-rank percentile of a sorted list."""
-    k = max(0, min(len(values) - 1, int(round(p / 100.0 * len(values) + 0.5)) - 1))
+    k = max(0, min(len(values) - 1, math.ceil(p / 100.0 * len(values)) - 1))
     return values[k]
 
 
@@ -246,6 +247,10 @@ def main():
         written = len(os.listdir(os.path.join(spool, "new")))
         if written != n:
             sys.exit("pam_bench: (b) wrote %d spool entries for %d sessions" % (written, n))
+        if fast_spool is not None:
+            written = len(os.listdir(os.path.join(fast_spool, "new")))
+            if written != n:
+                sys.exit("pam_bench: (b') wrote %d spool entries for %d sessions" % (written, n))
         t0 = time.monotonic()
         rows["c"] = run_host(host, "bench-exec-ok", n, env)
         c_wall = time.monotonic() - t0

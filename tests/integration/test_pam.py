@@ -152,7 +152,7 @@ class ValgrindCase(unittest.TestCase):
         if not os.access(prog, os.X_OK):
             self.fail("%s does not exist (make tests)" % prog)
         if sanitized(prog):
-            env = dict(os.environ, QN_PAM_TEST_NO_TIMING="1",
+            env = dict(os.environ,
                        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99")
             p = run([prog], timeout=600, env=env)
             out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
@@ -162,7 +162,7 @@ class ValgrindCase(unittest.TestCase):
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             self.fail("valgrind is missing (tools/deps.sh installs it)")
-        env = dict(os.environ, QN_PAM_TEST_NO_TIMING="1")
+        env = dict(os.environ)
         p = run([valgrind, "-q", "--error-exitcode=99", "--leak-check=full",
                  "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
                  "--suppressions=" + SUPPRESSIONS, "--trace-children=yes",

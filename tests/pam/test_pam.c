@@ -10,7 +10,10 @@
  *   QN_PAM_MODULE      the module under test (default: ../pam_qqnotify.so
  *                      next to this binary's directory)
  *   QN_PAM_TEST_FILTER a cmocka test-name pattern (for the valgrind run)
- *   QN_PAM_TEST_NO_TIMING=1  skip the 10 ms bounds (valgrind is slower)
+ *   QN_PAM_TEST_TIMING=1     also fail a broken-spool case that takes 10 ms or more
+ *                            (off by default: timing belongs to tests/bench, and a
+ *                            loaded machine or a sanitizer build is slower; the time
+ *                            of each case is printed either way)
  *   QN_PAM_TEST_SERVICES the service file templates (default: the source tree's)
  *   QN_PAM_TEST_KEEP=1   keep the work directory for a post-mortem
  * Root is not needed; as root the unwritable-spool test drops
@@ -74,7 +77,7 @@ static struct {
     char spool[PATH_MAX];  /* the spool most services write to */
     char module[PATH_MAX]; /* pam_qqnotify.so under test */
     char probe[PATH_MAX];  /* flush_cmd for qn-spawn: a link to qqnotify-probe */
-    bool timing;           /* check the 10 ms bounds */
+    bool timing;           /* fail on the 10 ms bound (QN_PAM_TEST_TIMING=1) */
 } g;
 
 /* Keys made with ssh-keygen; fingerprints as `ssh-keygen -lf` printed them. */
@@ -824,6 +827,8 @@ static int broken_spool_check(const char *service, const char *why, bool in_chil
         fprintf(stderr, "%s: file descriptors changed:\n%s", service, res.fd_diff);
         bad = 1;
     }
+    if (!in_child)
+        printf("%s: pam_open_session took %.2f ms\n", service, res.ms_open);
     if (g.timing && res.ms_open >= 10.0) {
         fprintf(stderr, "%s: pam_open_session took %.2f ms\n", service, res.ms_open);
         bad = 1;
@@ -1577,7 +1582,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_fingerprints_match_ssh_keygen, empty_spool),
     };
     const char *work = getenv("QN_PAM_TEST_WORK"), *filter = getenv("QN_PAM_TEST_FILTER");
-    const char *no_timing = getenv("QN_PAM_TEST_NO_TIMING");
+    const char *timing = getenv("QN_PAM_TEST_TIMING");
     int rc;
 
     (void)argc;
@@ -1588,7 +1593,7 @@ int main(int argc, char **argv)
     fmt(g.module, sizeof(g.module), "%s", getenv("QN_PAM_MODULE"));
     path_join(g.spool, g.work, "spool");
     path_join(g.probe, g.work, "probe/qqnotify");
-    g.timing = no_timing == NULL || strcmp(no_timing, "1") != 0;
+    g.timing = timing != NULL && strcmp(timing, "1") == 0;
     if (filter != NULL && filter[0] != '\0')
         cmocka_set_test_filter(filter);
     rc = cmocka_run_group_tests_name("pam_qqnotify", tests, NULL, NULL);
