@@ -171,7 +171,7 @@ struct qn_rules {
 
     /* alert scratch, valid during one callback */
     char cap_values[QN_RULES_CAPTURES_MAX][QN_RULES_CAPTURE_MAX];
-    char subject[QN_RULES_SUBJECT_MAX * 4];
+    char subject[QN_RULES_SUBJECT_MAX];
     char keybuf[QN_RULES_PER_MAX * (QN_RULES_FIELD_VALUE_MAX + 1)];
 };
 
@@ -227,7 +227,7 @@ static size_t cut_utf8(const char *s, size_t n, size_t max)
     k = max;
     while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80 && max - k < 4)
         k--;
-    return k > 0 ? k : max;
+    return k; /* 0 when even the first character does not fit */
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -2223,7 +2223,15 @@ static void expand_subject(struct qn_rules *rs, const struct rule *r, const char
             continue;
         }
         if (t[i] != '{') {
-            out[len++] = t[i++];
+            /* a whole character or nothing: the cut must leave valid UTF-8 */
+            n = 1;
+            while (n < 4 && ((unsigned char)t[i + n] & 0xc0) == 0x80)
+                n++;
+            if (n > cap - 1 - len)
+                break;
+            memcpy(out + len, t + i, n);
+            len += n;
+            i += n;
             continue;
         }
         n = strcspn(t + i + 1, "}");
@@ -2242,8 +2250,12 @@ static void expand_subject(struct qn_rules *rs, const struct rule *r, const char
         }
         i += n + (t[i + 1 + n] == '}' ? 2 : 1);
         n = strlen(v);
-        if (n > cap - 1 - len)
+        if (n > cap - 1 - len) {
             n = cut_utf8(v, n, cap - 1 - len);
+            memcpy(out + len, v, n);
+            len += n;
+            break; /* nothing after a cut value */
+        }
         memcpy(out + len, v, n);
         len += n;
     }

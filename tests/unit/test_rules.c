@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "rules.h"
+#include "text.h"
 
 #ifndef QN_SOURCE_DIR
 #define QN_SOURCE_DIR "."
@@ -473,6 +474,76 @@ static void test_exclude_vetoes_and_captures_come_from_the_regex(void **state)
     assert_int_equal(feed_at(rs, 3, "MESSAGE=job db failed", NULL), 1);
     assert_string_equal(got.text[1], "x count=1 name=db code= subject=[db failed () on  {literal} "
                                      "rule x x1]");
+    qn_rules_free(rs);
+}
+
+static char last_subject[QN_RULES_SUBJECT_MAX * 2];
+
+static enum qn_status keep_subject(void *ctx, const struct qn_rules_alert *a)
+{
+    (void)ctx;
+    assert_true(strlen(a->subject) < sizeof(last_subject));
+    strcpy(last_subject, a->subject);
+    return QN_OK;
+}
+
+static size_t feed_message(struct qn_rules *rs, const char *message)
+{
+    struct fake_entry e;
+    struct qn_rules_entry en;
+    char field[QN_RULES_MESSAGE_MAX];
+    size_t fired = 99;
+
+    snprintf(field, sizeof(field), "MESSAGE=%s", message);
+    memset(&e, 0, sizeof(e));
+    e.fields[e.n++] = field;
+    memset(&en, 0, sizeof(en));
+    en.get = fake_get;
+    en.ctx = &e;
+    en.time_usec = SEC;
+    last_subject[0] = '\0';
+    assert_int_equal(qn_rules_feed(rs, &en, keep_subject, NULL, &fired), QN_OK);
+    return fired;
+}
+
+/* The expanded subject keeps rules.h's cap (found by fuzz_rules) and is cut between
+ * characters, never inside one, whether the cut falls in a value or in the template. */
+static void test_expanded_subject_is_capped_between_characters(void **state)
+{
+    struct qn_rules *rs;
+    char msg[4 * QN_RULES_CAPTURE_MAX];
+    size_t i;
+
+    (void)state;
+    /* four captures of 255 bytes would make 1,020 */
+    rs = parse_ok("[rule s]\nregex = ^(?<a>\\S+) (?<b>\\S+) (?<c>\\S+) (?<d>\\S+)$\n"
+                  "subject = {a}{b}{c}{d}\n");
+    memset(msg, 'x', sizeof(msg));
+    for (i = 1; i < 4; i++)
+        msg[i * QN_RULES_CAPTURE_MAX - 1] = ' ';
+    msg[sizeof(msg) - 1] = '\0';
+    assert_int_equal(feed_message(rs, msg), 1);
+    assert_int_equal(strlen(last_subject), QN_RULES_SUBJECT_MAX - 1);
+    qn_rules_free(rs);
+
+    /* a value of two-byte characters: the cut leaves whole characters */
+    rs = parse_ok("[rule s]\nregex = ^(?<v>.*)$\nsubject = xy{v}\n");
+    msg[0] = '\0';
+    for (i = 0; i < 200; i++)
+        strcat(msg, "\xc3\xa9");
+    assert_int_equal(feed_message(rs, msg), 1);
+    /* the capture keeps 127 characters (254 bytes); 253 bytes are left after "xy" */
+    assert_int_equal(strlen(last_subject), QN_RULES_SUBJECT_MAX - 2); /* "xy" + 126 × 2 */
+    assert_true(qn_text_utf8_valid(last_subject, strlen(last_subject)));
+    qn_rules_free(rs);
+
+    /* a template character that no longer fits is left out whole */
+    rs = parse_ok("[rule s]\nregex = ^(?<v>.*)$\nsubject = {v}\xe6\x97\xa5 tail\n");
+    memset(msg, 'y', QN_RULES_SUBJECT_MAX - 3);
+    msg[QN_RULES_SUBJECT_MAX - 3] = '\0';
+    assert_int_equal(feed_message(rs, msg), 1);
+    assert_int_equal(strlen(last_subject), QN_RULES_SUBJECT_MAX - 3);
+    assert_true(qn_text_utf8_valid(last_subject, strlen(last_subject)));
     qn_rules_free(rs);
 }
 
@@ -1540,6 +1611,7 @@ int main(void)
         cmocka_unit_test(test_empty_match_value_matches_only_an_empty_field),
         cmocka_unit_test(test_priority_bounds),
         cmocka_unit_test(test_exclude_vetoes_and_captures_come_from_the_regex),
+        cmocka_unit_test(test_expanded_subject_is_capped_between_characters),
         cmocka_unit_test(test_duplicate_group_names_take_the_group_that_matched),
         cmocka_unit_test(test_unit_is_unit_then_user_unit_then_systemd_unit),
         cmocka_unit_test(test_patterns_see_bytes_not_only_utf8),
