@@ -8,7 +8,9 @@
  *   or reused), fsync'd, then renamed to its final name and the destination
  *   directory is fsync'd.  rename(2) within one file system is atomic, so
  *   a queue holds complete files only; a crash leaves a stale tmp/ file,
- *   which qn_spool_clean_tmp() removes after a day.
+ *   which qn_spool_clean_tmp() removes after a day.  The one exception is
+ *   qn_spool_put_event_nowait(), which starts the writeback instead of
+ *   waiting for it (spool.h says what that costs).
  *
  * - No path is resolved twice.  qn_spool_open() opens the directory and its
  *   subdirectories once with O_DIRECTORY|O_NOFOLLOW; everything afterwards
@@ -222,13 +224,30 @@ static enum qn_status make_id(char *out)
 }
 
 /*
+ * Ask the kernel to write FD's pages now without waiting for the disk (the
+ * data then goes out with, not after, the file system's next commit).  A
+ * file system without the call (EINVAL, ESPIPE, ENOSYS) is no error: its
+ * own writeback does the same later.
+ */
+static int start_writeback(int fd)
+{
+    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
+        return 0;
+    return errno == EINVAL || errno == ESPIPE || errno == ENOSYS ? 0 : -1;
+}
+
+/*
  * Write A and B (ALEN, BLEN bytes) to a new file TMP_NAME in TMP_FD, make it
  * QN_SPOOL_FILE_MODE, fsync, rename it to DST_NAME in DST_FD and fsync that
- * directory.  On failure the temporary file is removed (best effort: a
- * leftover is a stale tmp/ file, cleaned later) and errno kept.
+ * directory.  With WAIT false the two fsyncs are replaced by starting the
+ * file's writeback (sync_file_range, which does not wait for the disk); see
+ * qn_spool_put_event_nowait().  On failure the temporary file is removed
+ * (best effort: a leftover is a stale tmp/ file, cleaned later) and errno
+ * kept.
  */
-static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, const char *dst_name,
-                                 const void *a, size_t alen, const void *b, size_t blen)
+static enum qn_status place_file_how(int tmp_fd, const char *tmp_name, int dst_fd,
+                                     const char *dst_name, const void *a, size_t alen,
+                                     const void *b, size_t blen, bool wait)
 {
     int fd, saved, rc;
 
@@ -239,13 +258,15 @@ static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, c
     /* The umask may have removed group read (the sender needs it) or a
      * caller's umask may be 0: set the mode exactly. */
     if (fchmod(fd, QN_SPOOL_FILE_MODE) != 0 || write_all(fd, a, alen) != 0 ||
-        write_all(fd, b, blen) != 0 || fsync(fd) != 0)
+        write_all(fd, b, blen) != 0)
+        goto fail;
+    if (wait ? fsync(fd) != 0 : start_writeback(fd) != 0)
         goto fail;
     rc = close(fd);
     fd = -1;
     if (rc != 0 || renameat(tmp_fd, tmp_name, dst_fd, dst_name) != 0)
         goto fail;
-    if (fsync(dst_fd) != 0)
+    if (wait && fsync(dst_fd) != 0)
         return QN_EIO; /* in place but maybe not durable: report it, keep the file */
     return QN_OK;
 
@@ -255,6 +276,13 @@ fail:
     (void)unlinkat(tmp_fd, tmp_name, 0); /* best effort, see above */
     errno = saved;
     return QN_EIO;
+}
+
+/* place_file_how() waiting for the disk: durable when it returns. */
+static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, const char *dst_name,
+                                 const void *a, size_t alen, const void *b, size_t blen)
+{
+    return place_file_how(tmp_fd, tmp_name, dst_fd, dst_name, a, alen, b, blen, true);
 }
 
 /* ---- ids ---- */
@@ -412,7 +440,7 @@ static long long now_seconds(void)
 
 /* Producers: build nothing on disk until the whole entry is known to fit. */
 static enum qn_status put_entry(const char *dir, const struct header *h, const void *payload,
-                                size_t max_size, char *ret_id)
+                                size_t max_size, bool wait, char *ret_id)
 {
     struct qn_buf head;
     char id[QN_SPOOL_ID_MAX];
@@ -437,7 +465,7 @@ static enum qn_status put_entry(const char *dir, const struct header *h, const v
     if (r == QN_OK)
         r = make_id(id);
     if (r == QN_OK)
-        r = place_file(tmp, id, new_fd, id, head.data, head.len, payload, h->size);
+        r = place_file_how(tmp, id, new_fd, id, head.data, head.len, payload, h->size, wait);
     if (r == QN_OK && ret_id != NULL)
         memcpy(ret_id, id, strlen(id) + 1);
 out:
@@ -448,8 +476,8 @@ out:
     return r;
 }
 
-enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
-                                  char *ret_id)
+static enum qn_status put_event(const char *dir, const struct qn_event *ev, size_t max_size,
+                                bool wait, char *ret_id)
 {
     struct header h = {.type = QN_SPOOL_EVENT, .last_error = "", .diagnosis = ""};
     struct qn_buf payload;
@@ -462,10 +490,22 @@ enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, si
     if (r == QN_OK) {
         h.queued = now_seconds();
         h.size = payload.len;
-        r = put_entry(dir, &h, payload.data, max_size, ret_id);
+        r = put_entry(dir, &h, payload.data, max_size, wait, ret_id);
     }
     qn_buf_free(&payload);
     return r;
+}
+
+enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
+                                  char *ret_id)
+{
+    return put_event(dir, ev, max_size, true, ret_id);
+}
+
+enum qn_status qn_spool_put_event_nowait(const char *dir, const struct qn_event *ev,
+                                         size_t max_size, char *ret_id)
+{
+    return put_event(dir, ev, max_size, false, ret_id);
 }
 
 enum qn_status qn_spool_put_message(const char *dir, const char *sender, const char *const rcpt[],
@@ -493,7 +533,7 @@ enum qn_status qn_spool_put_message(const char *dir, const char *sender, const c
     h.n_rcpt = n_rcpt;
     h.queued = now_seconds();
     h.size = len;
-    return put_entry(dir, &h, msg, max_size, ret_id);
+    return put_entry(dir, &h, msg, max_size, true, ret_id);
 }
 
 /* ---- entry format: reading ---- */

@@ -16,7 +16,9 @@
  * to an O_DIRECTORY|O_NOFOLLOW fd of tmp/, written, fsync'd, renamed into
  * new/, and new/ is fsync'd: a reader never sees a partial entry, and a
  * crash at any point leaves either nothing or a complete entry (a stale
- * file in tmp/ at worst, which the sender removes after a day).  Entry ids
+ * file in tmp/ at worst, which the sender removes after a day);
+ * qn_spool_put_event_nowait() keeps the first promise and trades the second
+ * for not waiting on the disk (below).  Entry ids
  * are "<seconds>.<microseconds>.<pid>.<16 hex random>": they sort by
  * creation time and cannot be guessed (getrandom).  Every fd is O_CLOEXEC
  * and closed before returning.
@@ -124,6 +126,18 @@
  */
 enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
                                   char *ret_id);
+
+/*
+ * qn_spool_put_event() without waiting for the disk, for producers that
+ * must not wait on it (the PAM module inside a login).  The entry is as
+ * complete and atomic for the sender as with qn_spool_put_event() (written
+ * in tmp/, renamed into new/), and its writeback is started before the
+ * rename, but neither the file nor new/ is fsync'd: a power cut before the
+ * file system's next commit (ext4: 5 s) or before the sender handles the
+ * entry may lose it; a crash of the caller loses nothing.  The same errors.
+ */
+enum qn_status qn_spool_put_event_nowait(const char *dir, const struct qn_event *ev,
+                                         size_t max_size, char *ret_id);
 
 /*
  * Put one RFC 5322 message (MSG, LEN bytes, any bytes, copied as given)

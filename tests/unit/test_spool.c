@@ -478,6 +478,49 @@ static void test_event_entry_has_the_documented_bytes_and_round_trips(void **sta
     qn_spool_entry_clear(&e);
 }
 
+/* qn_spool_put_event_nowait writes the same entry, with the same mode, as qn_spool_put_event
+ * (it only does not wait for the disk; tests/pam checks which calls each makes). */
+static void test_nowait_event_entry_is_the_same_entry(void **state)
+{
+    struct fixture *f = *state;
+    char id1[QN_SPOOL_ID_MAX], id2[QN_SPOOL_ID_MAX], path[512];
+    struct qn_spool_entry e1, e2;
+    struct qn_event ev;
+    struct stat st;
+    size_t len1, len2;
+    char *raw1, *raw2;
+
+    make_event(&ev);
+    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id1), QN_OK);
+    assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 0, id2), QN_OK);
+    assert_string_not_equal(id1, id2);
+    memset(&e1, 0, sizeof(e1));
+    memset(&e2, 0, sizeof(e2));
+    assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id1, 0, &e1), QN_OK);
+    assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id2, 0, &e2), QN_OK);
+    path_of(f, path, sizeof(path), "new", id2);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, QN_SPOOL_FILE_MODE);
+    raw2 = slurp(path, &len2);
+    path_of(f, path, sizeof(path), "new", id1);
+    raw1 = slurp(path, &len1);
+    if (e1.queued == e2.queued) { /* the same second: the same bytes */
+        assert_int_equal(len1, len2);
+        assert_memory_equal(raw1, raw2, len1);
+    }
+    assert_string_equal(e2.event.kind, e1.event.kind);
+    assert_int_equal(e2.event.n_fields, e1.event.n_fields);
+    assert_string_equal(qn_event_get(&e2.event, "rhost"), "203.0.113.9");
+    assert_int_equal(qn_spool_put_event_nowait("/nonexistent/qqnotify-spool", &ev, 0, NULL),
+                     QN_ENOTFOUND);
+    assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 16, NULL), QN_ETOOBIG);
+    free(raw1);
+    free(raw2);
+    qn_spool_entry_clear(&e1);
+    qn_spool_entry_clear(&e2);
+}
+
 static void test_envelope_is_checked(void **state)
 {
     struct fixture *f = *state;
@@ -759,6 +802,9 @@ static void test_symlink_as_tmp_or_new_is_refused(void **state)
         replace_with_symlink(f, subs[i], target, sizeof(target));
         errno = 0;
         assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, NULL), QN_EIO);
+        assert_int_equal(errno, ELOOP);
+        errno = 0;
+        assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 0, NULL), QN_EIO);
         assert_int_equal(errno, ELOOP);
         assert_int_equal(qn_spool_put_message(f->dir, "", two_rcpt, 1, "m", 1, 0, NULL), QN_EIO);
         assert_int_equal(errno, ELOOP);
@@ -1394,6 +1440,7 @@ int main(void)
         T(test_message_round_trip_keeps_every_byte),
         T(test_empty_message_and_null_sender_round_trip),
         T(test_event_entry_has_the_documented_bytes_and_round_trips),
+        T(test_nowait_event_entry_is_the_same_entry),
         T(test_envelope_is_checked),
         T(test_entry_size_bound_is_exact),
         T(test_every_truncation_of_a_message_entry_is_detected),
