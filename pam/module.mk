@@ -37,6 +37,8 @@ install: install-pam
 # tests; it puts itself under pam_wrapper.  The probe stands in for `qqnotify flush`.
 PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o
 PAM_TEST_HELPERS := $(B)/tests/pam/qqnotify-probe
+# test_pam counts the module's fsync and sync_file_range calls with its own definitions
+PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range
 
 PAM_WRAPPER_LIB := $(strip $(shell $(PKG_CONFIG) --libs pam_wrapper 2>/dev/null))
 PAM_WRAPPER_MODULES := $(strip $(shell $(PKG_CONFIG) --variable=modules pam_wrapper 2>/dev/null))
@@ -49,7 +51,7 @@ $(B)/tests/test_pam: $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
 		$(B)/pam_qqnotify.so $(PAM_TEST_HELPERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
-		$(PAM_LIBS) -ldl $(CMOCKA_LIBS)
+		$(PAM_LIBS) -ldl $(CMOCKA_LIBS) $(PAM_TEST_EXPORTS)
 
 $(B)/tests/pam/qqnotify-probe: $(B)/obj/tests/pam/probe.o
 	@mkdir -p $(dir $@)

@@ -5,7 +5,10 @@
  *
  * The module runs inside sshd, sudo, su and login, so it is built to be
  * invisible to them:
- *   - It writes one spool entry and returns.  No network, no DNS, no
+ *   - It writes one spool entry and returns.  It does not wait for the
+ *     disk either (qn_spool_put_event_nowait: an fsync waits for the file
+ *     system's whole journal commit, which a busy or failing disk can stretch
+ *     to seconds); `sync` makes it wait.  No network, no DNS, no
  *     OpenSSL, no mail configuration: the sender (`qqnotify flush`) does all
  *     that later, started by qqnotify-flush.path or, with flush=spawn, by a
  *     double fork from here.  The shared object links libc and libpam only,
@@ -90,6 +93,7 @@ struct qn_pam_args {
     unsigned events; /* enum qn_pam_hook bits; 0 until event= is seen */
     enum qn_pam_flush flush;
     bool only_remote;
+    bool sync; /* wait until the entry is on the disk (two fsyncs) before returning */
     bool debug;
     bool unusable; /* an argument was refused in a way that forbids writing an event */
 };
@@ -174,6 +178,8 @@ static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct q
             args->debug = true;
         } else if (strcmp(a, "only_remote") == 0) {
             args->only_remote = true;
+        } else if (strcmp(a, "sync") == 0) {
+            args->sync = true;
         } else if ((v = arg_value(a, "services")) != NULL) {
             args->services = v;
         } else if ((v = arg_value(a, "skip_users")) != NULL) {
@@ -559,7 +565,8 @@ static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const c
     }
 
     errno = 0;
-    st = qn_spool_put_event(args.spool_dir, &ev, 0, id);
+    st = args.sync ? qn_spool_put_event(args.spool_dir, &ev, 0, id)
+                   : qn_spool_put_event_nowait(args.spool_dir, &ev, 0, id);
     if (st != QN_OK) {
         e = errno;
         /* errno names the cause (EACCES, ENOSPC, ELOOP for a symlink...) when a system call

@@ -771,6 +771,75 @@ static void test_injected_items_are_sanitised_and_capped(void **state)
 
 /* ---- arguments ---- */
 
+/*
+ * The module's calls to fsync and sync_file_range, counted while SYNCS.ON: this
+ * program exports both symbols (default visibility here, and pam/module.mk), so the module's references bind
+ * here first; each passes on to libc's.
+ */
+static struct {
+    bool on;
+    unsigned fsyncs, writebacks;
+} syncs;
+
+__attribute__((visibility("default"))) int fsync(int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+
+    if (syncs.on)
+        syncs.fsyncs++;
+    if (real == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real(fd);
+}
+
+__attribute__((visibility("default"))) int sync_file_range(int fd, off_t offset, off_t nbytes,
+                                                      unsigned int flags)
+{
+    int (*real)(int, off_t, off_t, unsigned int) =
+        (int (*)(int, off_t, off_t, unsigned int))dlsym(RTLD_NEXT, "sync_file_range");
+
+    if (syncs.on)
+        syncs.writebacks++;
+    if (real == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real(fd, offset, nbytes, flags);
+}
+
+/* By default the login does not wait for the disk (the writeback is started, nothing is
+ * fsync'd); with `sync` the file and new/ are fsync'd.  The entry is the same either way. */
+static void test_the_login_waits_for_the_disk_only_with_sync(void **state)
+{
+    struct qn_pamhost_call call = {.service = "sshd", .user = "root", .ops = QN_PAMHOST_OPEN};
+    struct qn_event evs[MAX_EVENTS];
+
+    (void)state;
+    memset(&syncs, 0, sizeof(syncs));
+    syncs.on = true;
+    run_quiet(&call, &res);
+    syncs.on = false;
+    assert_int_equal(res.rc_open, PAM_SUCCESS);
+    assert_int_equal(syncs.fsyncs, 0);
+    assert_int_equal(syncs.writebacks, 1);
+    assert_int_equal(take_events(g.spool, evs, NULL), 1);
+    assert_string_equal(evs[0].kind, "login");
+
+    call.service = "qn-sync";
+    memset(&syncs, 0, sizeof(syncs));
+    syncs.on = true;
+    run_quiet(&call, &res);
+    syncs.on = false;
+    assert_int_equal(res.rc_open, PAM_SUCCESS);
+    assert_int_equal(syncs.fsyncs, 2); /* the entry, then new/ */
+    assert_int_equal(syncs.writebacks, 0);
+    assert_int_equal(take_events(g.spool, evs, NULL), 1);
+    assert_string_equal(evs[0].kind, "login");
+    assert_spool_empty();
+}
+
 static void test_bad_arguments_are_logged_and_the_event_still_written(void **state)
 {
     struct qn_pamhost_call call = {.service = "qn-badargs", .user = "root", .ops = QN_PAMHOST_OPEN};
@@ -1564,6 +1633,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_auth_without_event_authfail_records_nothing, empty_spool),
         cmocka_unit_test_setup(test_authfail_attacker_chosen_user_is_sanitised, empty_spool),
         cmocka_unit_test_setup(test_injected_items_are_sanitised_and_capped, empty_spool),
+        cmocka_unit_test_setup(test_the_login_waits_for_the_disk_only_with_sync, empty_spool),
         cmocka_unit_test_setup(test_bad_arguments_are_logged_and_the_event_still_written,
                                empty_spool),
         cmocka_unit_test_setup(test_relative_spool_is_refused_with_one_log_line, empty_spool),
