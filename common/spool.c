@@ -1365,8 +1365,8 @@ enum qn_status qn_spool_state_read(struct qn_spool *sp, const char *name, char *
     return r;
 }
 
-enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
-                                    size_t len)
+static enum qn_status state_write(struct qn_spool *sp, const char *name, const void *data,
+                                  size_t len, bool wait)
 {
     char tmp_name[QN_SPOOL_ID_MAX];
     enum qn_status r;
@@ -1378,8 +1378,20 @@ enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const
     r = make_id(tmp_name);
     if (r != QN_OK)
         return r;
-    return place_file(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
-                      data != NULL ? data : "", len, "", 0);
+    return place_file_how(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
+                          data != NULL ? data : "", len, "", 0, wait);
+}
+
+enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
+                                    size_t len)
+{
+    return state_write(sp, name, data, len, true);
+}
+
+enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name,
+                                           const void *data, size_t len)
+{
+    return state_write(sp, name, data, len, false);
 }
 
 /* ---- consumer: housekeeping ---- */

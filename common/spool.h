@@ -340,11 +340,19 @@ enum qn_status qn_spool_drop(struct qn_spool *sp, const char *id);
  * qn_spool_state_write: replace the file atomically (written in tmp/,
  * fsync'd, renamed into state/, state/ fsync'd; mode 0640) with LEN bytes
  * at DATA.  QN_ETOOBIG past QN_SPOOL_STATE_MAX, QN_EIO.
+ *
+ * qn_spool_state_write_nowait: the same replacement, atomic for every
+ * reader and after a crash of the caller, without waiting for the disk
+ * (writeback started, no fsync): after a power cut the file may be the
+ * previous version.  For a state that only has to lag, never lead, what
+ * is already durable.
  */
 enum qn_status qn_spool_state_read(struct qn_spool *sp, const char *name, char *buf, size_t bufsz,
                                    size_t *ret_len);
 enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
                                     size_t len);
+enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name,
+                                           const void *data, size_t len);
 
 /*
  * Remove files in tmp/ not modified for MAX_AGE seconds (0 =

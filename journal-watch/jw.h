@@ -127,7 +127,7 @@ long long jw_parse_since(const char *s);
 /* state.c */
 enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *alert);
 int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size);
-int jw_state_save(struct jw *w);
+int jw_state_save(struct jw *w, bool durable);
 void jw_state_name(const struct jw_options *opt, char *out, size_t outsz);
 
 #endif

@@ -15,10 +15,17 @@
  *
  * "cursor" is the last entry whose effects the file records, "time" its
  * timestamp, and the rest the rules' threshold state after that entry
- * (qn_rules_state_save).  It is replaced atomically (qn_spool_state_write:
- * written in tmp/, fsync'd, renamed, directory fsync'd) right after every
- * entry that raised an alert, once that alert is itself durably in the
- * spool; at idle and on exit otherwise.
+ * (qn_rules_state_save).  It is replaced atomically (written in tmp/,
+ * renamed into state/) right after every entry that raised an alert, once
+ * that alert is itself durably in the spool (fsync'd, with new/): a crash
+ * of the daemon then repeats at most that one alert and never skips one.
+ * That replacement does not wait for the disk (qn_spool_state_write_nowait):
+ * the file only has to lag the alerts, never lead them, and it cannot lead
+ * them since each alert was durable before the file named its entry.
+ * After a power cut it may be an earlier version, so the alerts since the
+ * last durable save can come again (never fewer).  The saves at start, at
+ * idle (JW_IDLE_SAVE_*) and on exit wait for the disk
+ * (qn_spool_state_write).
  */
 #include <errno.h>
 #include <limits.h>
@@ -143,12 +150,13 @@ out:
 /*
  * Write the position w->cursor (the caller has just set it to the entry
  * the threshold state was last fed, or it is the position loaded or found
- * at the start with nothing fed since) and the threshold state.  Nothing
+ * at the start with nothing fed since) and the threshold state, waiting
+ * for the disk when DURABLE (see the top of this file).  Nothing
  * to write before the first entry is known.  A failure is logged and the
  * daemon carries on: the alert is already safe, and the worst outcome of a
  * stale position is that a restart repeats work.
  */
-int jw_state_save(struct jw *w)
+int jw_state_save(struct jw *w, bool durable)
 {
     struct qn_buf b;
     enum qn_status r;
@@ -161,7 +169,8 @@ int jw_state_save(struct jw *w)
     if (r == QN_OK)
         r = qn_rules_state_save(w->rules, w->cursor_time, JW_STATE_RULES_BUDGET, &b);
     if (r == QN_OK)
-        r = qn_spool_state_write(w->spool, w->state_name, b.data, b.len);
+        r = durable ? qn_spool_state_write(w->spool, w->state_name, b.data, b.len)
+                    : qn_spool_state_write_nowait(w->spool, w->state_name, b.data, b.len);
     if (r != QN_OK) {
         qn_log(&w->log, LOG_ERR, _("cannot save the journal position in %s/state/%s: %s%s%s"),
                w->cfg.spool_dir, w->state_name, _(qn_strerror(r)), r == QN_EIO ? ": " : "",

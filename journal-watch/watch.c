@@ -185,7 +185,8 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
             qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
             return 0;
         }
-        jw_state_save(w);
+        /* The alert is durable already; the position only has to follow it (state.c). */
+        jw_state_save(w, false);
         if (fired > 0)
             status(w);
     }
@@ -260,7 +261,7 @@ static void idle_save(struct jw *w)
         return;
     if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
         (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
-        jw_state_save(w);
+        jw_state_save(w, true);
 }
 
 int jw_run(struct jw *w)
@@ -297,7 +298,7 @@ int jw_run(struct jw *w)
     /* A first start at the tail: record where we began, so a crash before the first
      * alert does not move the start to a later tail. */
     if (!w->have_saved)
-        jw_state_save(w);
+        jw_state_save(w, true);
     qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
            w->opt.source_path != NULL ? w->opt.source_path : _("the local journal"),
            qn_rules_count(w->rules), w->opt.rules_dir,
@@ -363,7 +364,7 @@ int jw_run(struct jw *w)
     /* Exit: the position of the last entry read, with the counts it led to. */
     sd_notify(0, "STOPPING=1");
     if (w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
-        jw_state_save(w);
+        jw_state_save(w, true);
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);

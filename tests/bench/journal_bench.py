@@ -568,8 +568,8 @@ def main():
         return r + (int(m.group(1)), "%d alerts (%s lines)" % (alerts, m.group(2)))
 
     # The same run with the spool on a tmpfs, where fsync costs nothing: the difference is
-    # the price of durability (4 fsyncs per alert: the event and the position, each file and
-    # directory), the rest is the reading and matching.
+    # the price of durability (2 fsyncs per alert: the event file and new/; the position
+    # after it is renamed into place without waiting), the rest is the reading and matching.
     tmpfs_spool = tmpfs_conf = None
     if a.tmpfs and os.path.isdir(a.tmpfs) and subprocess.run(
             ["stat", "-f", "-c", "%T", a.tmpfs], stdout=subprocess.PIPE).stdout.strip() == \

@@ -1321,10 +1321,15 @@ static void test_state_files_round_trip_atomically_and_bounded(void **state)
     assert_int_equal(qn_spool_state_write(f->sp, "empty", NULL, 0), QN_OK);
     assert_int_equal(qn_spool_state_read(f->sp, "empty", buf, sizeof(buf), &len), QN_OK);
     assert_int_equal(len, 0);
+    /* the variant that does not wait for the disk replaces the file the same way */
+    assert_int_equal(qn_spool_state_write_nowait(f->sp, "journal.cursor", "s=e;i=2", 7), QN_OK);
+    assert_int_equal(qn_spool_state_read(f->sp, "journal.cursor", buf, sizeof(buf), &len), QN_OK);
+    assert_string_equal(buf, "s=e;i=2");
     assert_int_equal(count(f, "tmp"), 0);
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(qn_spool_state_write(f->sp, bad[i], "x", 1), QN_EINVAL);
+        assert_int_equal(qn_spool_state_write_nowait(f->sp, bad[i], "x", 1), QN_EINVAL);
         assert_int_equal(qn_spool_state_read(f->sp, bad[i], buf, sizeof(buf), &len), QN_EINVAL);
     }
     big = calloc(1, QN_SPOOL_STATE_MAX + 1);
