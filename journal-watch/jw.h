@@ -5,19 +5,22 @@
  *   watch.c   the loop: read, match, wait; signals, sd_notify, reload
  *   source.c  sd-journal: open, filter, position, field getter, memory
  *   state.c   alerts to spool events; the state file (cursor + thresholds)
+ *   writer.c  the thread that spools the events and then writes the state
  *
  * Position and delivery (the contract the tests check): an alert is
  * durably in the spool before the state file says its entry was seen, so
  * a crash between the two repeats at most that alert and never skips one.
  * The state file holds the cursor of the last entry whose effects it
  * records and the rules' threshold state at that entry, written together
- * atomically (qn_spool_state_write): replaying from the cursor rebuilds
- * exactly what was lost.
+ * atomically: replaying from the cursor rebuilds exactly what was lost.
+ * Both writes happen in the writer thread, in entry order, so reading
+ * never waits for the disk.
  */
 #ifndef QN_JW_H
 #define QN_JW_H
 
 #include <libintl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +42,7 @@
 #define JW_CHECK_EVERY        1024         /* entries between looks at signals and the watchdog */
 #define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
 #define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
+#define JW_QUEUE_MAX          64           /* entries with alerts waiting for the writer */
 
 enum {
     JW_EXIT_OK = 0,
@@ -69,6 +73,24 @@ struct jw_options {
     bool check;
 };
 
+/* The spool writer thread (writer.c); every field under MU. */
+struct jw_job;
+struct jw_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* the thread waits: a job, finish or abandon */
+    pthread_cond_t cv_done; /* the reader waits: a job done, or the thread gone */
+    struct jw_job *head, *tail;
+    size_t queued;        /* jobs not finished, the one being written included */
+    bool started;         /* (reader only) the thread exists */
+    bool running;         /* the thread has not returned */
+    bool retrying;        /* the thread waits to try a failing spool again */
+    bool finish;          /* write what is queued, then return */
+    bool abandon;         /* write nothing more */
+    unsigned long long alerts; /* events put into the spool */
+    int done_fd;               /* eventfd: a job finished (the reader polls it) */
+};
+
 struct jw {
     struct jw_options opt;
     struct qn_log log;
@@ -89,13 +111,17 @@ struct jw {
 
     char time_text[24]; /* the getter's answer for __REALTIME_TIMESTAMP */
 
+    /* alerts of the entry being fed, handed to the writer with the state after it */
+    struct qn_event **pending;
+    size_t n_pending, cap_pending;
+    struct jw_writer writer;
+
     /* signals seen */
     bool stop;
     bool reload;
 
     /* counters for STATUS= and the final log line */
     unsigned long long entries;
-    unsigned long long alerts;
     unsigned long long status_alerts; /* what the last STATUS= said */
     size_t status_rules;
     bool status_sent;
@@ -126,8 +152,23 @@ long long jw_parse_since(const char *s);
 
 /* state.c */
 enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *alert);
+void jw_drop_pending(struct jw *w);
 int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size);
-int jw_state_save(struct jw *w, bool durable);
+enum qn_status jw_state_text(struct jw *w, char **ret, size_t *ret_len);
+void jw_state_report_error(struct jw *w, enum qn_status r);
+void jw_state_mark_saved(struct jw *w, int rc);
+int jw_state_save(struct jw *w);
 void jw_state_name(const struct jw_options *opt, char *out, size_t outsz);
+
+/* writer.c: the spool writer thread (its top comment says why and how) */
+int jw_writer_start(struct jw *w);
+/* Hand on EVENTS (N_EVENTS, malloc'd, as the array) and STATE (malloc'd or NULL): taken in
+ * every case.  -1: not queued (out of memory, or a stop while the queue was full). */
+int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, char *state,
+                     size_t state_len);
+bool jw_writer_drain(struct jw *w); /* false: abandoned on a stop request */
+void jw_writer_stop(struct jw *w);
+unsigned long long jw_writer_alerts(struct jw *w);
+void jw_writer_clear_wake(struct jw *w);
 
 #endif

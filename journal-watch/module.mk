@@ -13,11 +13,11 @@ SYSTEMD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 $(B)/obj/common/rules.o: EXTRA_CFLAGS += $(PCRE2_CFLAGS)
-$(B)/obj/journal-watch/%.o: EXTRA_CFLAGS += $(SYSTEMD_CFLAGS) $(PCRE2_CFLAGS)
+$(B)/obj/journal-watch/%.o: EXTRA_CFLAGS += $(SYSTEMD_CFLAGS) $(PCRE2_CFLAGS) -pthread
 
 # --as-needed: the core may reference OpenSSL elsewhere; only what is used is linked.
 $(B)/qqnotify-journal: $(JW_OBJS) $(B)/libqqnotify.a
-	$(CC) $(LDFLAGS) -o $@ $(JW_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
+	$(CC) $(LDFLAGS) -pthread -o $@ $(JW_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
 		$(SYSTEMD_LIBS) $(OPENSSL_LIBS)
 
 all: $(B)/qqnotify-journal

@@ -17,8 +17,9 @@
  * timestamp, and the rest the rules' threshold state after that entry
  * (qn_rules_state_save).  It is replaced atomically (written in tmp/,
  * renamed into state/) right after every entry that raised an alert, once
- * that alert is itself durably in the spool (fsync'd, with new/): a crash
- * of the daemon then repeats at most that one alert and never skips one.
+ * that alert is itself durably in the spool (fsync'd, with new/), by the
+ * writer thread (writer.c): a crash of the daemon then repeats at most the
+ * alerts of one entry and never skips one.
  * That replacement does not wait for the disk (qn_spool_state_write_nowait):
  * the file only has to lag the alerts, never lead them, and it cannot lead
  * them since each alert was durable before the file named its entry.
@@ -148,44 +149,77 @@ out:
 }
 
 /*
- * Write the position w->cursor (the caller has just set it to the entry
- * the threshold state was last fed, or it is the position loaded or found
- * at the start with nothing fed since) and the threshold state, waiting
- * for the disk when DURABLE (see the top of this file).  Nothing
- * to write before the first entry is known.  A failure is logged and the
- * daemon carries on: the alert is already safe, and the worst outcome of a
- * stale position is that a restart repeats work.
+ * The state text for the position w->cursor (the caller has just set it to
+ * the entry the threshold state was last fed, or it is the position loaded
+ * or found at the start with nothing fed since) and the threshold state,
+ * into *RET (malloc'd, the caller frees; *RET_LEN bytes).  QN_EINVAL when
+ * no position is known yet (nothing to write), QN_ENOMEM.
  */
-int jw_state_save(struct jw *w, bool durable)
+enum qn_status jw_state_text(struct jw *w, char **ret, size_t *ret_len)
 {
     struct qn_buf b;
     enum qn_status r;
-    int rc = 0;
 
+    *ret = NULL;
+    *ret_len = 0;
     if (w->cursor[0] == '\0')
-        return 0;
+        return QN_EINVAL;
     qn_buf_init(&b, QN_SPOOL_STATE_MAX);
     r = qn_buf_printf(&b, STATE_HEADER "\ncursor %s\ntime %lld\n", w->cursor, w->cursor_time);
     if (r == QN_OK)
         r = qn_rules_state_save(w->rules, w->cursor_time, JW_STATE_RULES_BUDGET, &b);
-    if (r == QN_OK)
-        r = durable ? qn_spool_state_write(w->spool, w->state_name, b.data, b.len)
-                    : qn_spool_state_write_nowait(w->spool, w->state_name, b.data, b.len);
-    if (r != QN_OK) {
-        qn_log(&w->log, LOG_ERR, _("cannot save the journal position in %s/state/%s: %s%s%s"),
-               w->cfg.spool_dir, w->state_name, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
-               r == QN_EIO ? strerror(errno) : "");
-        /* Paced like a success: a failing write (its own ERR line is a new journal
-         * entry) must not be retried on every entry. */
-        w->last_save_mono = mono_seconds();
-        rc = -1;
-    } else {
-        w->have_saved = true;
-        w->unsaved = 0;
-        w->last_save_mono = mono_seconds();
+    if (r == QN_OK) {
+        *ret = qn_buf_steal(&b, ret_len);
+        if (*ret == NULL)
+            r = QN_ENOMEM;
     }
     qn_buf_free(&b);
-    return rc;
+    return r;
+}
+
+void jw_state_report_error(struct jw *w, enum qn_status r)
+{
+    qn_log(&w->log, LOG_ERR, _("cannot save the journal position in %s/state/%s: %s%s%s"),
+           w->cfg.spool_dir, w->state_name, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
+           r == QN_EIO ? strerror(errno) : "");
+}
+
+/* Note that the position was handed on (to the disk or to the writer): RC 0 or -1. */
+void jw_state_mark_saved(struct jw *w, int rc)
+{
+    /* A failure is paced like a success: a failing write (its own ERR line is a new
+     * journal entry) must not be retried on every entry. */
+    w->last_save_mono = mono_seconds();
+    if (rc == 0) {
+        w->have_saved = true;
+        w->unsaved = 0;
+    }
+}
+
+/*
+ * Write the position and threshold state (jw_state_text), waiting for the
+ * disk.  The caller has made sure no alert before it is still queued
+ * (jw_writer_drain).  Nothing to write before the first entry is known.  A
+ * failure is logged and the daemon carries on: the alerts are already
+ * safe, and the worst outcome of a stale position is that a restart
+ * repeats work.
+ */
+int jw_state_save(struct jw *w)
+{
+    enum qn_status r;
+    size_t len;
+    char *text;
+
+    r = jw_state_text(w, &text, &len);
+    if (r == QN_EINVAL)
+        return 0;
+    if (r == QN_OK)
+        r = qn_spool_state_write(w->spool, w->state_name, text, len);
+    free(text);
+    if (r != QN_OK)
+        jw_state_report_error(w, r);
+    jw_state_mark_saved(w, r == QN_OK ? 0 : -1);
+    return r == QN_OK ? 0 : -1;
 }
 
 static void set_field(struct qn_event *ev, const char *key, const char *value)
@@ -229,61 +263,37 @@ static void build_event(const struct qn_rules_alert *a, struct qn_event *ev)
 }
 
 /*
- * The matcher's alert callback: put the event into the spool, durably,
- * before anything else happens.  A spool that cannot take it (full disk,
- * missing directory, permissions) is retried with growing pauses, for
- * ever: reading on would move the position past an alert that is not
- * safe.  SIGTERM during the wait gives up without saving the position,
- * so the next start reads the entry again.
+ * The matcher's alert callback: the event joins the alerts of the current
+ * entry, which handle_entry() hands to the writer thread (writer.c) with
+ * the state after the entry.
  */
 enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *a)
 {
     struct jw *w = ctx;
-    char id[QN_SPOOL_ID_MAX];
-    struct qn_event *ev;
-    int pause_ms = 1000;
-    enum qn_status r;
+    struct qn_event **grown, *ev;
 
+    if (w->n_pending == w->cap_pending) {
+        size_t cap = w->cap_pending != 0 ? w->cap_pending * 2 : 4;
+        grown = realloc(w->pending, cap * sizeof(*grown));
+        if (grown == NULL)
+            return QN_ENOMEM;
+        w->pending = grown;
+        w->cap_pending = cap;
+    }
     ev = malloc(sizeof(*ev));
     if (ev == NULL)
         return QN_ENOMEM;
     build_event(a, ev);
-    for (;;) {
-        r = qn_spool_put_event(w->cfg.spool_dir, ev, w->cfg.max_entry_size, id);
-        if (r == QN_OK)
-            break;
-        if (r == QN_ETOOBIG || r == QN_EINVAL) {
-            /* Cannot get better by waiting (an event is bounded by construction,
-             * so this means a [spool] max_entry_size below one event): say so. */
-            qn_log(&w->log, LOG_ERR,
-                   _("the alert of rule %s cannot be spooled (%s): raise [spool] "
-                     "max_entry_size in the configuration; this alert is lost"),
-                   a->rule, _(qn_strerror(r)));
-            break;
-        }
-        qn_log(&w->log, LOG_ERR,
-               _("cannot spool the alert of rule %s in %s: %s%s%s; retrying "
-                 "in %d s"),
-               a->rule, w->cfg.spool_dir, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
-               r == QN_EIO ? strerror(errno) : "", pause_ms / 1000);
-        /* Waiting for the spool is alive, not hung: keep the watchdog fed and
-         * never sleep longer than half its period. */
-        jw_watchdog_ping(w, true);
-        jw_poll_signals(w, w->watchdog_usec > 0 && pause_ms > (int)(w->watchdog_usec / 2000)
-                               ? (int)(w->watchdog_usec / 2000)
-                               : pause_ms);
-        if (w->stop)
-            goto out;
-        if (pause_ms < 60000)
-            pause_ms *= 2;
-    }
-    if (r == QN_OK) {
-        w->alerts++;
-        qn_log(&w->log, LOG_INFO, _("rule %s fired on %s (%lu matching entries): spooled as %s"),
-               a->rule, a->host[0] ? a->host : "-", a->count, id);
-    }
-    r = QN_OK;
-out:
-    free(ev);
-    return r;
+    w->pending[w->n_pending++] = ev;
+    return QN_OK;
+}
+
+/* Drop the alerts of the current entry that were not handed on (an error or a stop). */
+void jw_drop_pending(struct jw *w)
+{
+    size_t i;
+
+    for (i = 0; i < w->n_pending; i++)
+        free(w->pending[i]);
+    w->n_pending = 0;
 }

@@ -85,12 +85,14 @@ bool jw_poll_signals(struct jw *w, int timeout_ms)
  * must not become a stream of identical ones. */
 static void status(struct jw *w)
 {
-    if (w->status_alerts == w->alerts && w->status_rules == qn_rules_count(w->rules) &&
+    unsigned long long alerts = jw_writer_alerts(w);
+
+    if (w->status_alerts == alerts && w->status_rules == qn_rules_count(w->rules) &&
         w->status_sent)
         return;
     sd_notifyf(0, _("STATUS=Following the journal: %zu rules loaded, %llu alerts sent"),
-               qn_rules_count(w->rules), w->alerts);
-    w->status_alerts = w->alerts;
+               qn_rules_count(w->rules), alerts);
+    w->status_alerts = alerts;
     w->status_rules = qn_rules_count(w->rules);
     w->status_sent = true;
 }
@@ -173,20 +175,39 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
     }
     r = qn_rules_feed(w->rules, entry, jw_on_alert, w, &fired);
     if (r != QN_OK) {
-        /* Only a stop request while the spool was failing gets here: leave the position
-         * before this entry, so the next start reads it again. */
+        /* Out of memory for an alert: leave the position before this entry, so the next
+         * start reads it again. */
+        jw_drop_pending(w);
         return -1;
     }
     w->entries++;
     w->unsaved++;
-    /* Before the first save, one try right after start; idle_save paces the rest. */
-    if (fired > 0 || (!w->have_saved && w->unsaved == 1)) {
-        if (jw_source_current_cursor(w) < 0) {
+    /* Alerts go to the writer with the state after this entry (writer.c); before the
+     * first save, one try right after start; idle_save paces the rest. */
+    if (w->n_pending > 0 || (!w->have_saved && w->unsaved == 1)) {
+        struct qn_event **events = NULL;
+        size_t n_events = w->n_pending, len = 0;
+        char *text = NULL;
+
+        if (jw_source_current_cursor(w) < 0)
             qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
-            return 0;
+        else if ((r = jw_state_text(w, &text, &len)) != QN_OK && r != QN_EINVAL)
+            jw_state_report_error(w, r);
+        if (n_events > 0) {
+            events = w->pending; /* the writer takes the array; a new one for the next */
+            w->pending = NULL;
+            w->n_pending = w->cap_pending = 0;
         }
-        /* The alert is durable already; the position only has to follow it (state.c). */
-        jw_state_save(w, false);
+        if ((n_events > 0 || text != NULL) &&
+            jw_writer_submit(w, events, n_events, text, len) != 0) {
+            /* Stopped while the writer was stuck on a failing spool, or out of memory:
+             * the entry is read again at the next start. */
+            if (!w->stop)
+                qn_log(&w->log, LOG_ERR, "%s", _("cannot queue an alert: out of memory"));
+            return -1;
+        }
+        if (text != NULL)
+            jw_state_mark_saved(w, 0);
         if (fired > 0)
             status(w);
     }
@@ -196,7 +217,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
 /* Sleep until the journal changes or a signal comes. */
 static int wait_for_journal(struct jw *w)
 {
-    struct pollfd p[2];
+    struct pollfd p[3];
     uint64_t timeout = (uint64_t)-1;
     int timeout_ms = -1, r, fd, events;
 
@@ -226,7 +247,10 @@ static int wait_for_journal(struct jw *w)
     p[1].fd = w->signal_fd;
     p[1].events = POLLIN;
     p[1].revents = 0;
-    r = poll(p, 2, timeout_ms);
+    p[2].fd = w->writer.done_fd; /* the writer finished a job: STATUS= may change */
+    p[2].events = POLLIN;
+    p[2].revents = 0;
+    r = poll(p, 3, timeout_ms);
     if (r < 0 && errno != EINTR) {
         qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
         return JW_EXIT_OSERR;
@@ -234,6 +258,8 @@ static int wait_for_journal(struct jw *w)
     jw_watchdog_ping(w, false);
     if (p[1].revents != 0)
         jw_poll_signals(w, 0);
+    if (p[2].revents != 0)
+        jw_writer_clear_wake(w);
     /* sd_journal_process also catches up after a timeout (file systems without inotify). */
     r = sd_journal_process(w->j);
     if (r < 0) {
@@ -260,8 +286,11 @@ static void idle_save(struct jw *w)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return;
     if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
-        (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
-        jw_state_save(w, true);
+        (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS) {
+        /* after every alert queued before it, waiting for the disk */
+        if (jw_writer_drain(w))
+            jw_state_save(w);
+    }
 }
 
 int jw_run(struct jw *w)
@@ -298,7 +327,11 @@ int jw_run(struct jw *w)
     /* A first start at the tail: record where we began, so a crash before the first
      * alert does not move the start to a later tail. */
     if (!w->have_saved)
-        jw_state_save(w, true);
+        jw_state_save(w);
+    if (jw_writer_start(w) != 0) {
+        rc = JW_EXIT_OSERR;
+        goto out;
+    }
     qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
            w->opt.source_path != NULL ? w->opt.source_path : _("the local journal"),
            qn_rules_count(w->rules), w->opt.rules_dir,
@@ -363,17 +396,23 @@ int jw_run(struct jw *w)
     }
     /* Exit: the position of the last entry read, with the counts it led to. */
     sd_notify(0, "STOPPING=1");
-    if (w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
-        jw_state_save(w, true);
+    /* Every queued alert first; nothing is saved past alerts given up on a stop. */
+    if (jw_writer_drain(w) && w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
+        jw_state_save(w);
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);
         qn_log(&w->log, LOG_INFO,
                _("stopped: %llu entries read, %llu matched a rule, %llu alerts "
                  "sent"),
-               w->entries, st.matches, w->alerts);
+               w->entries, st.matches, jw_writer_alerts(w));
     }
 out:
+    jw_writer_stop(w);
+    jw_drop_pending(w);
+    free(w->pending);
+    w->pending = NULL;
+    w->cap_pending = 0;
     free(cursor);
     jw_source_close(w);
     w->spool = qn_spool_close(w->spool);

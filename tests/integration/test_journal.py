@@ -217,6 +217,17 @@ class JournalCase(unittest.TestCase):
             time.sleep(0.01)
         return self.events()
 
+    def follow(self, rules_text):
+        """A daemon following j.journal (one history entry) with RULES_TEXT: (daemon,
+        the Export that wrote the entry, the journal's path)."""
+        self.custom_rules(rules_text)
+        x = Export(start=time.time() - 3600, step=0.001)
+        path = os.path.join(self.jdir, "j.journal")
+        write_journal(path, x.entry("start"))
+        d = self.start_jw()
+        time.sleep(0.3)
+        return d, x, path
+
     def assertRan(self, p, code=0):
         self.assertEqual(p.returncode, code, "exit %s\nstdout:\n%s\nstderr:\n%s" % (
             p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")))
@@ -582,12 +593,7 @@ class FollowCase(JournalCase):
         self.assertEqual(d.wait(timeout=10), 0)
 
     def test_sighup_reloads_rules_and_keeps_the_position(self):
-        self.custom_rules("[rule one]\nregex = ^ONE (?<id>\\d+)$\n")
-        x = Export(start=time.time() - 3600, step=0.001)
-        path = os.path.join(self.jdir, "j.journal")
-        write_journal(path, x.entry("start"))
-        d = self.start_jw()
-        time.sleep(0.3)
+        d, x, path = self.follow("[rule one]\nregex = ^ONE (?<id>\\d+)$\n")
         write_journal(path, x.entry("ONE 1") + x.entry("TWO 1"))
         self.assertEqual(len(self.wait_events(1)), 1)
         # a broken rules file: the old rules stay
@@ -674,6 +680,70 @@ class RestartCase(JournalCase):
         sys.stderr.write("\n    restart: %d runs killed with SIGKILL, %d duplicates, 0 lost\n"
                          % (kills, duplicates))
         self.assertEqual(kills, self.KILLS, "every run should have been killed mid-way")
+
+
+class FailingSpoolCase(JournalCase):
+    """The spool writer thread (journal-watch/writer.c) against a spool that fails."""
+
+    def break_new(self):
+        new = os.path.join(self.spool, "new")
+        os.rename(new, new + ".away")
+        with open(new, "w") as f:  # a file where the queue should be: every put fails
+            f.write("x")
+
+    def mend_new(self):
+        new = os.path.join(self.spool, "new")
+        os.unlink(new)
+        os.rename(new + ".away", new)
+
+    def wait_stderr(self, p, text, timeout=10.0):
+        """Read P's stderr (non-blocking) until TEXT shows; what was read."""
+        os.set_blocking(p.stderr.fileno(), False)
+        got = b""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout and text.encode() not in got:
+            chunk = p.stderr.read()
+            if chunk:
+                got += chunk
+            time.sleep(0.02)
+        return got.decode(errors="replace")
+
+    def follow_into_a_failing_spool(self, marks):
+        """A following daemon whose spool fails once MARK 1..MARKS are written; it."""
+        d, x, path = self.follow("[rule mark]\nregex = ^MARK (?<id>\\d+)$\n")
+        self.break_new()
+        write_journal(path, b"".join(x.entry("MARK %d" % i) for i in range(1, marks + 1)))
+        err = self.wait_stderr(d, "retrying")
+        self.assertIn("cannot spool the alert of rule mark", err)
+        return d
+
+    def test_retries_until_the_spool_is_back_and_loses_nothing(self):
+        d = self.follow_into_a_failing_spool(3)
+        self.assertIsNone(d.poll())
+        self.mend_new()
+        ev = self.wait_events(3, timeout=15)
+        self.assertEqual([e["fields"]["id"] for e in ev], ["1", "2", "3"])
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(timeout=10), 0)
+        p = self.run_jw("--once")
+        self.assertRan(p)
+        self.assertEqual(len(self.event_files()), 3, "a restart read something twice")
+
+    def test_sigterm_while_the_spool_fails_exits_and_the_alerts_come_at_the_next_start(self):
+        d = self.follow_into_a_failing_spool(2)
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(timeout=10), 0)
+        self.assertLess(time.monotonic() - t0, 5.0, "SIGTERM waited for the spool")
+        self.mend_new()
+        self.assertEqual(self.event_files(), [])
+        # the position was not saved past the alerts given up: they come now, once
+        p = self.run_jw("--once")
+        self.assertRan(p)
+        self.assertEqual([e["fields"]["id"] for e in self.events()], ["1", "2"])
+        p = self.run_jw("--once")
+        self.assertRan(p)
+        self.assertEqual(len(self.event_files()), 2)
 
 
 class HostsCase(JournalCase):
