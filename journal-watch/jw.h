@@ -73,7 +73,8 @@ struct jw_options {
     bool check;
 };
 
-/* The spool writer thread (writer.c); every field under MU. */
+/* The spool writer thread (writer.c); every field under MU, except THREAD, STARTED and
+ * DONE_FD, which are set before the thread starts and cleared after it is joined. */
 struct jw_job;
 struct jw_writer {
     pthread_t thread;
@@ -87,6 +88,7 @@ struct jw_writer {
     bool retrying;        /* the thread waits to try a failing spool again */
     bool finish;          /* write what is queued, then return */
     bool abandon;         /* write nothing more */
+    bool state_failed;    /* a state write failed since the reader last asked */
     unsigned long long alerts; /* events put into the spool */
     int done_fd;               /* eventfd: a job finished (the reader polls it) */
 };
@@ -167,6 +169,8 @@ int jw_writer_start(struct jw *w);
 int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, char *state,
                      size_t state_len);
 bool jw_writer_drain(struct jw *w); /* false: abandoned on a stop request */
+bool jw_writer_idle(struct jw *w);  /* nothing queued (does not wait) */
+bool jw_writer_take_state_failure(struct jw *w);
 void jw_writer_stop(struct jw *w);
 unsigned long long jw_writer_alerts(struct jw *w);
 void jw_writer_clear_wake(struct jw *w);

@@ -279,6 +279,13 @@ static void idle_save(struct jw *w)
 {
     struct timespec ts;
 
+    /* After every alert queued before it.  Following, never wait for the writer here
+     * (a failing spool must not stop the reading): its eventfd brings us back when it
+     * is done.  With --once the end is here: wait. */
+    if (w->opt.once ? !jw_writer_drain(w) : !jw_writer_idle(w))
+        return;
+    if (jw_writer_take_state_failure(w))
+        w->unsaved++; /* the writer could not write a position: this save makes up */
     if (w->unsaved == 0)
         return;
     if (jw_source_current_cursor(w) < 0)
@@ -286,11 +293,8 @@ static void idle_save(struct jw *w)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return;
     if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
-        (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS) {
-        /* after every alert queued before it, waiting for the disk */
-        if (jw_writer_drain(w))
-            jw_state_save(w);
-    }
+        (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
+        jw_state_save(w);
 }
 
 int jw_run(struct jw *w)
@@ -298,6 +302,7 @@ int jw_run(struct jw *w)
     struct qn_rules_entry entry;
     char *cursor = NULL;
     unsigned long long n = 0, since_trim = 0;
+    bool entry_failed = false;
     int rc, r;
 
     if (setup_signals(w) != 0)
@@ -368,7 +373,8 @@ int jw_run(struct jw *w)
                     qn_log(&w->log, LOG_ERR, "%s",
                            _("stopping: an alert could not be handled (out of memory?)"));
                 rc = w->stop ? JW_EXIT_OK : JW_EXIT_SOFTWARE;
-                goto out;
+                entry_failed = true;
+                break;
             }
             if (++n % JW_CHECK_EVERY == 0) {
                 jw_poll_signals(w, 0);
@@ -382,6 +388,8 @@ int jw_run(struct jw *w)
         }
         /* the end of the journal */
         idle_save(w);
+        if (w->stop || w->reload)
+            continue; /* read while waiting for the writer (--once) */
         /* A trickle of entries must not cost a look at /proc per entry. */
         if (since_trim >= JW_TRIM_EVERY / 8) {
             jw_source_trim(w);
@@ -396,9 +404,14 @@ int jw_run(struct jw *w)
     }
     /* Exit: the position of the last entry read, with the counts it led to. */
     sd_notify(0, "STOPPING=1");
-    /* Every queued alert first; nothing is saved past alerts given up on a stop. */
-    if (jw_writer_drain(w) && w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
-        jw_state_save(w);
+    /* Every queued alert first; nothing is saved past alerts given up on a stop, nor
+     * past an entry whose alerts could not be handled. */
+    if (!entry_failed && jw_writer_drain(w)) {
+        if (jw_writer_take_state_failure(w))
+            w->unsaved++;
+        if (w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
+            jw_state_save(w);
+    }
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);

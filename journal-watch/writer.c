@@ -17,7 +17,11 @@
  * The queue is bounded (JW_QUEUE_MAX): a reader that gets that far ahead
  * waits, feeding the watchdog and watching for signals.  Saves that must be
  * durable (at start, idle and exit) first wait until the queue is empty
- * (jw_writer_drain), so they too follow every alert before them.  A stop
+ * (jw_writer_drain at exit and with --once; at idle the save is simply put
+ * off while jobs are queued, jw_writer_idle, so that a failing spool never
+ * stops the reading), so they too follow every alert before them.  A state
+ * write that fails here is logged and flagged for the reader, whose next
+ * save makes up for it (jw_writer_take_state_failure).  A stop
  * request while the spool is failing abandons the queue (nothing more is
  * written, the state file stays where the last finished job left it).
  *
@@ -122,8 +126,7 @@ static bool put_one(struct jw *w, struct qn_event *ev)
                    rule);
             return false;
         }
-        if (pause_ms < 60000)
-            pause_ms *= 2;
+        pause_ms = pause_ms * 2 < 60000 ? pause_ms * 2 : 60000;
     }
     pthread_mutex_lock(&q->mu);
     q->alerts++;
@@ -141,8 +144,12 @@ static void write_state(struct jw *w, const struct jw_job *job)
         return;
     /* The job's alerts are durable already; the position only has to follow them. */
     r = qn_spool_state_write_nowait(w->spool, w->state_name, job->state, job->state_len);
-    if (r != QN_OK)
+    if (r != QN_OK) {
         jw_state_report_error(w, r);
+        pthread_mutex_lock(&w->writer.mu);
+        w->writer.state_failed = true; /* the reader saves again (idle_save) */
+        pthread_mutex_unlock(&w->writer.mu);
+    }
 }
 
 /* Wake the reader's poll (an eventfd cannot overflow at one add per job). */
@@ -284,9 +291,9 @@ static bool wait_below(struct jw *w, size_t limit)
             break;
         }
         if (w->stop && q->retrying) {
-            q->abandon = true;
+            q->abandon = true; /* the thread lets go; jw_writer_stop joins it */
             pthread_cond_broadcast(&q->cv);
-            continue; /* until the thread has let go */
+            continue;
         }
         deadline_in(&until, 250);
         pthread_cond_timedwait(&q->cv_done, &q->mu, &until);
@@ -331,6 +338,33 @@ int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, ch
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return 0;
+}
+
+bool jw_writer_idle(struct jw *w)
+{
+    struct jw_writer *q = &w->writer;
+    bool idle;
+
+    if (!q->started)
+        return true;
+    pthread_mutex_lock(&q->mu);
+    idle = q->queued == 0 && !q->abandon;
+    pthread_mutex_unlock(&q->mu);
+    return idle;
+}
+
+bool jw_writer_take_state_failure(struct jw *w)
+{
+    struct jw_writer *q = &w->writer;
+    bool failed;
+
+    if (!q->started)
+        return false;
+    pthread_mutex_lock(&q->mu);
+    failed = q->state_failed;
+    q->state_failed = false;
+    pthread_mutex_unlock(&q->mu);
+    return failed;
 }
 
 bool jw_writer_drain(struct jw *w)

@@ -730,20 +730,26 @@ class FailingSpoolCase(JournalCase):
         self.assertEqual(len(self.event_files()), 3, "a restart read something twice")
 
     def test_sigterm_while_the_spool_fails_exits_and_the_alerts_come_at_the_next_start(self):
-        d = self.follow_into_a_failing_spool(2)
+        # more entries with alerts than the writer's queue holds (64): the reader waits too
+        d = self.follow_into_a_failing_spool(80)
+        time.sleep(0.3)
         t0 = time.monotonic()
         d.send_signal(signal.SIGTERM)
         self.assertEqual(d.wait(timeout=10), 0)
         self.assertLess(time.monotonic() - t0, 5.0, "SIGTERM waited for the spool")
+        err = d.stderr.read().decode(errors="replace")
+        self.assertIn("not spooled: it is raised again at the next start", err)
+        self.assertIn("stopped: ", err)  # the normal exit path, not a bail-out
         self.mend_new()
         self.assertEqual(self.event_files(), [])
         # the position was not saved past the alerts given up: they come now, once
         p = self.run_jw("--once")
         self.assertRan(p)
-        self.assertEqual([e["fields"]["id"] for e in self.events()], ["1", "2"])
+        self.assertEqual([e["fields"]["id"] for e in self.events()],
+                         [str(i) for i in range(1, 81)])
         p = self.run_jw("--once")
         self.assertRan(p)
-        self.assertEqual(len(self.event_files()), 2)
+        self.assertEqual(len(self.event_files()), 80)
 
 
 class HostsCase(JournalCase):
