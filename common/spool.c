@@ -225,15 +225,16 @@ static enum qn_status make_id(char *out)
 
 /*
  * Ask the kernel to write FD's pages now without waiting for the disk (the
- * data then goes out with, not after, the file system's next commit).  A
- * file system without the call (EINVAL, ESPIPE, ENOSYS) is no error: its
- * own writeback does the same later.
+ * data then goes out with, not after, the file system's next commit).  Only
+ * EIO is an error (the device refused the data); anything else (a file
+ * system without the call: EINVAL, ESPIPE; ENOSYS; a seccomp filter's
+ * EPERM) only means the file system's own writeback does it a little later.
  */
 static int start_writeback(int fd)
 {
-    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
+    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0 || errno != EIO)
         return 0;
-    return errno == EINVAL || errno == ESPIPE || errno == ENOSYS ? 0 : -1;
+    return -1;
 }
 
 /*
