@@ -38,7 +38,10 @@
 #define JW_DEFAULT_RULES_DIR  "/etc/qqnotify/rules.d" /* beside QN_CONFIG_DEFAULT_PATH */
 #define JW_CURSOR_MAX         1024                    /* sd-journal cursors are ~150 bytes */
 #define JW_STATE_RULES_BUDGET (200 * 1024) /* bytes of threshold state in the state file */
-#define JW_TRIM_EVERY         16384        /* entries between releases of journal file pages */
+#define JW_MAPPED_MAX         (40u << 20)  /* journal file pages kept mapped, bytes ... */
+#define JW_MAPPED_IDLE_MAX    (4u << 20)   /* ... and when idle */
+#define JW_MAPPED_LOOK_EVERY  256          /* entries between looks at /proc/self/statm */
+#define JW_TRIM_EVERY         16384        /* entries between releases without /proc */
 #define JW_CHECK_EVERY        1024         /* entries between looks at signals and the watchdog */
 #define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
 #define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
@@ -101,6 +104,8 @@ struct jw {
     struct qn_spool *spool;
     sd_journal *j;
     int signal_fd;
+    int statm_fd;           /* /proc/self/statm, or -1 (see jw_source_over_budget) */
+    long long mapped_base;  /* file-backed resident bytes right after opening the journal */
     char state_name[QN_SPOOL_STATE_NAME_MAX];
 
     /* position */
@@ -147,6 +152,7 @@ int jw_source_apply_filter(struct jw *w);
 int jw_source_position(struct jw *w, const char *cursor);
 int jw_source_current_cursor(struct jw *w);
 void jw_source_trim(struct jw *w);
+bool jw_source_over_budget(struct jw *w, size_t budget, unsigned long long entries);
 int jw_source_get_field(void *ctx, const char *field, const void **ret_value, size_t *ret_len);
 void jw_source_offer_fields(struct jw *w);
 long long jw_source_time(sd_journal *j);

@@ -5,14 +5,50 @@
  * resident memory of mapped journal files bounded.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "jw.h"
+
+/* File-backed resident bytes of this process ("shared" in /proc/self/statm), or -1. */
+static long long file_resident(struct jw *w)
+{
+    char buf[256];
+    unsigned long long size, resident, shared;
+    ssize_t n;
+
+    n = pread(w->statm_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+        return -1;
+    return (long long)shared * sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Whether the journal pages mapped now (file-backed resident bytes beyond
+ * what the program and its libraries held right after the journal was
+ * opened) exceed BUDGET: then jw_source_trim() should run.  A byte budget,
+ * not a number of entries, so that large entries (a flood of 60 KB lines)
+ * cannot grow the resident size between two trims.  Without /proc: whether
+ * ENTRIES (read since the last trim) reached JW_TRIM_EVERY.
+ */
+bool jw_source_over_budget(struct jw *w, size_t budget, unsigned long long entries)
+{
+    long long now;
+
+    if (w->statm_fd < 0)
+        return entries >= JW_TRIM_EVERY;
+    now = file_resident(w);
+    return now < 0 ? entries >= JW_TRIM_EVERY : now - w->mapped_base > (long long)budget;
+}
 
 int jw_source_open(struct jw *w)
 {
@@ -42,6 +78,15 @@ int jw_source_open(struct jw *w)
     r = sd_journal_set_data_threshold(w->j, QN_RULES_MESSAGE_MAX);
     if (r < 0)
         qn_log(&w->log, LOG_WARNING, "sd_journal_set_data_threshold: %s", strerror(-r));
+    /* Without it, pages are given back every JW_TRIM_EVERY entries instead. */
+    w->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    w->mapped_base = 0;
+    if (w->statm_fd < 0 || (w->mapped_base = file_resident(w)) < 0) {
+        qn_log(&w->log, LOG_DEBUG, "/proc/self/statm: %s", strerror(errno));
+        if (w->statm_fd >= 0)
+            close(w->statm_fd);
+        w->statm_fd = -1;
+    }
     return JW_EXIT_OK;
 }
 
@@ -50,6 +95,9 @@ void jw_source_close(struct jw *w)
     if (w->j != NULL)
         sd_journal_close(w->j);
     w->j = NULL;
+    if (w->statm_fd >= 0)
+        close(w->statm_fd);
+    w->statm_fd = -1;
 }
 
 static int add_match(void *ctx, const char *data, size_t len)
@@ -240,7 +288,8 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
  * page back from the page cache with the same (current) contents, so
  * sd-journal's pointers and behaviour are unchanged.  Only mappings that
  * are shared, not writable and of a *.journal / *.journal~ file are
- * touched.  Costs one read of /proc/self/maps every JW_TRIM_EVERY entries.
+ * touched.  Costs one read of /proc/self/maps each time the pages mapped
+ * exceed JW_MAPPED_MAX (jw_source_over_budget).
  */
 void jw_source_trim(struct jw *w)
 {

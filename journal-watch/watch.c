@@ -380,7 +380,8 @@ int jw_run(struct jw *w)
                 jw_poll_signals(w, 0);
                 jw_watchdog_ping(w, false);
             }
-            if (++since_trim >= JW_TRIM_EVERY) {
+            if (++since_trim % JW_MAPPED_LOOK_EVERY == 0 &&
+                jw_source_over_budget(w, JW_MAPPED_MAX, since_trim)) {
                 jw_source_trim(w);
                 since_trim = 0;
             }
@@ -390,8 +391,8 @@ int jw_run(struct jw *w)
         idle_save(w);
         if (w->stop || w->reload)
             continue; /* read while waiting for the writer (--once) */
-        /* A trickle of entries must not cost a look at /proc per entry. */
-        if (since_trim >= JW_TRIM_EVERY / 8) {
+        /* Idle: keep less mapped (without /proc: as if 8 times as many entries). */
+        if (since_trim > 0 && jw_source_over_budget(w, JW_MAPPED_IDLE_MAX, since_trim * 8)) {
             jw_source_trim(w);
             since_trim = 0;
         }
