@@ -8,9 +8,10 @@
  *   or reused), fsync'd, then renamed to its final name and the destination
  *   directory is fsync'd.  rename(2) within one file system is atomic, so
  *   a queue holds complete files only; a crash leaves a stale tmp/ file,
- *   which qn_spool_clean_tmp() removes after a day.  The one exception is
- *   qn_spool_put_event_nowait(), which starts the writeback instead of
- *   waiting for it (spool.h says what that costs).
+ *   which qn_spool_clean_tmp() removes after a day.  Two exceptions, for
+ *   callers that must not wait (spool.h says what each costs):
+ *   qn_spool_put_event_nowait() starts the writeback instead of waiting for
+ *   it, and qn_spool_state_write_nowait() fsyncs the file but not state/.
  *
  * - No path is resolved twice.  qn_spool_open() opens the directory and its
  *   subdirectories once with O_DIRECTORY|O_NOFOLLOW; everything afterwards
@@ -224,31 +225,37 @@ static enum qn_status make_id(char *out)
 }
 
 /*
- * Ask the kernel to write FD's pages now without waiting for the disk (the
- * data then goes out with, not after, the file system's next commit).  Only
- * EIO is an error (the device refused the data); anything else (a file
- * system without the call: EINVAL, ESPIPE; ENOSYS; a seccomp filter's
- * EPERM) only means the file system's own writeback does it a little later.
+ * Ask the kernel to write FD's pages now without waiting for the write to
+ * complete (it may still block briefly on a saturated device).  Only the
+ * call being unavailable (EINVAL, ESPIPE: a file system without it; ENOSYS;
+ * EPERM from a seccomp filter) is ignored: the file system's own writeback
+ * does the same a little later.  Anything else (EIO, ENOSPC...) means the
+ * data may never reach the disk, and fails the entry.
  */
 static int start_writeback(int fd)
 {
-    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0 || errno != EIO)
+    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
         return 0;
-    return -1;
+    return errno == EINVAL || errno == ESPIPE || errno == ENOSYS || errno == EPERM ? 0 : -1;
 }
+
+/* How place_file_how() makes a file durable. */
+enum place_sync {
+    PLACE_SYNC_ALL,  /* fsync the file, rename, fsync the directory: durable on return */
+    PLACE_SYNC_DATA, /* fsync the file, rename: after a power cut the old or the new file */
+    PLACE_SYNC_NONE, /* start the writeback, rename: nothing waited for */
+};
 
 /*
  * Write A and B (ALEN, BLEN bytes) to a new file TMP_NAME in TMP_FD, make it
- * QN_SPOOL_FILE_MODE, fsync, rename it to DST_NAME in DST_FD and fsync that
- * directory.  With WAIT false the two fsyncs are replaced by starting the
- * file's writeback (sync_file_range, which does not wait for the disk); see
- * qn_spool_put_event_nowait().  On failure the temporary file is removed
- * (best effort: a leftover is a stale tmp/ file, cleaned later) and errno
- * kept.
+ * QN_SPOOL_FILE_MODE, then as HOW says: fsync, rename it to DST_NAME in
+ * DST_FD, fsync that directory (see enum place_sync and spool.h for what
+ * the lighter ways cost).  On failure the temporary file is removed (best
+ * effort: a leftover is a stale tmp/ file, cleaned later) and errno kept.
  */
 static enum qn_status place_file_how(int tmp_fd, const char *tmp_name, int dst_fd,
                                      const char *dst_name, const void *a, size_t alen,
-                                     const void *b, size_t blen, bool wait)
+                                     const void *b, size_t blen, enum place_sync how)
 {
     int fd, saved, rc;
 
@@ -261,13 +268,13 @@ static enum qn_status place_file_how(int tmp_fd, const char *tmp_name, int dst_f
     if (fchmod(fd, QN_SPOOL_FILE_MODE) != 0 || write_all(fd, a, alen) != 0 ||
         write_all(fd, b, blen) != 0)
         goto fail;
-    if (wait ? fsync(fd) != 0 : start_writeback(fd) != 0)
+    if (how == PLACE_SYNC_NONE ? start_writeback(fd) != 0 : fsync(fd) != 0)
         goto fail;
     rc = close(fd);
     fd = -1;
     if (rc != 0 || renameat(tmp_fd, tmp_name, dst_fd, dst_name) != 0)
         goto fail;
-    if (wait && fsync(dst_fd) != 0)
+    if (how == PLACE_SYNC_ALL && fsync(dst_fd) != 0)
         return QN_EIO; /* in place but maybe not durable: report it, keep the file */
     return QN_OK;
 
@@ -283,7 +290,7 @@ fail:
 static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, const char *dst_name,
                                  const void *a, size_t alen, const void *b, size_t blen)
 {
-    return place_file_how(tmp_fd, tmp_name, dst_fd, dst_name, a, alen, b, blen, true);
+    return place_file_how(tmp_fd, tmp_name, dst_fd, dst_name, a, alen, b, blen, PLACE_SYNC_ALL);
 }
 
 /* ---- ids ---- */
@@ -466,7 +473,8 @@ static enum qn_status put_entry(const char *dir, const struct header *h, const v
     if (r == QN_OK)
         r = make_id(id);
     if (r == QN_OK)
-        r = place_file_how(tmp, id, new_fd, id, head.data, head.len, payload, h->size, wait);
+        r = place_file_how(tmp, id, new_fd, id, head.data, head.len, payload, h->size,
+                           wait ? PLACE_SYNC_ALL : PLACE_SYNC_NONE);
     if (r == QN_OK && ret_id != NULL)
         memcpy(ret_id, id, strlen(id) + 1);
 out:
@@ -1380,7 +1388,8 @@ static enum qn_status state_write(struct qn_spool *sp, const char *name, const v
     if (r != QN_OK)
         return r;
     return place_file_how(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
-                          data != NULL ? data : "", len, "", 0, wait);
+                          data != NULL ? data : "", len, "", 0,
+                          wait ? PLACE_SYNC_ALL : PLACE_SYNC_DATA);
 }
 
 enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,

@@ -132,9 +132,15 @@ enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, si
  * must not wait on it (the PAM module inside a login).  The entry is as
  * complete and atomic for the sender as with qn_spool_put_event() (written
  * in tmp/, renamed into new/), and its writeback is started before the
- * rename, but neither the file nor new/ is fsync'd: a power cut before the
- * file system's next commit (ext4: 5 s) or before the sender handles the
- * entry may lose it; a crash of the caller loses nothing.  The same errors.
+ * rename (sync_file_range: not waited for, though it may block briefly on
+ * a saturated device), but neither the file nor new/ is fsync'd.  A crash
+ * of the caller loses nothing.  A power cut or kernel crash before the
+ * file system's next commit (ext4: 5 s) or before the sender handled the
+ * entry may lose it, or, on file systems that do not write a file's data
+ * before its rename (XFS; ext4 with data=writeback), leave it empty or
+ * cut, which the sender then moves to failed/ as damaged.  The same errors,
+ * plus QN_EIO when the writeback cannot start for a reason other than the
+ * call being unavailable.
  */
 enum qn_status qn_spool_put_event_nowait(const char *dir, const struct qn_event *ev,
                                          size_t max_size, char *ret_id);
@@ -342,10 +348,10 @@ enum qn_status qn_spool_drop(struct qn_spool *sp, const char *id);
  * at DATA.  QN_ETOOBIG past QN_SPOOL_STATE_MAX, QN_EIO.
  *
  * qn_spool_state_write_nowait: the same replacement, atomic for every
- * reader and after a crash of the caller, without waiting for the disk
- * (writeback started, no fsync): after a power cut the file may be the
- * previous version.  For a state that only has to lag, never lead, what
- * is already durable.
+ * reader and after a crash of the caller, with the file fsync'd but not
+ * state/: after a power cut the file is the new version or the previous
+ * one, complete either way.  For a state that only has to lag, never
+ * lead, what is already durable.
  */
 enum qn_status qn_spool_state_read(struct qn_spool *sp, const char *name, char *buf, size_t bufsz,
                                    size_t *ret_len);

@@ -82,7 +82,10 @@ int jw_source_open(struct jw *w)
     w->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     w->mapped_base = 0;
     if (w->statm_fd < 0 || (w->mapped_base = file_resident(w)) < 0) {
-        qn_log(&w->log, LOG_DEBUG, "/proc/self/statm: %s", strerror(errno));
+        qn_log(&w->log, LOG_DEBUG,
+               "/proc/self/statm cannot be read: journal pages are given back every %d "
+               "entries instead",
+               JW_TRIM_EVERY);
         if (w->statm_fd >= 0)
             close(w->statm_fd);
         w->statm_fd = -1;
@@ -325,6 +328,13 @@ void jw_source_trim(struct jw *w)
             qn_log(&w->log, LOG_DEBUG, "madvise: %s", strerror(errno));
     }
     fclose(f);
+    /* What stays resident now is the program's own (libraries, locale files loaded
+     * since the start): the new base, so that it never counts as journal pages. */
+    if (w->statm_fd >= 0) {
+        long long base = file_resident(w);
+        if (base >= 0)
+            w->mapped_base = base;
+    }
 }
 
 /* --since: "@SECONDS", "YYYY-MM-DD[ HH:MM[:SS]]" (local time, 'T' also accepted),

@@ -20,7 +20,7 @@
  * that alert is itself durably in the spool (fsync'd, with new/), by the
  * writer thread (writer.c): a crash of the daemon then repeats at most the
  * alerts of one entry and never skips one.
- * That replacement does not wait for the disk (qn_spool_state_write_nowait):
+ * That replacement fsyncs the file but not state/ (qn_spool_state_write_nowait):
  * the file only has to lag the alerts, never lead them, and it cannot lead
  * them since each alert was durable before the file named its entry.
  * After a power cut it may be an earlier version, so the alerts since the

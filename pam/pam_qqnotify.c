@@ -571,8 +571,10 @@ static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const c
         e = errno;
         /* errno names the cause (EACCES, ENOSPC, ELOOP for a symlink...) when a system call
          * failed; the status only when none did (an entry too large) */
-        pam_syslog(pamh, LOG_ERR, "cannot queue the %s event in %.200s: %s", ev.kind,
-                   args.spool_dir, e != 0 ? ERRTEXT(e, ebuf) : qn_strerror(st));
+        pam_syslog(pamh, LOG_ERR,
+                   "cannot queue the %s event in %.200s: %s; it will not be mailed (check "
+                   "that the spool and its tmp/ and new/ exist, are writable and have space)",
+                   ev.kind, args.spool_dir, e != 0 ? ERRTEXT(e, ebuf) : qn_strerror(st));
         return PAM_IGNORE;
     }
     if (args.debug)

@@ -779,6 +779,7 @@ static void test_injected_items_are_sanitised_and_capped(void **state)
 static struct {
     bool on;
     unsigned fsyncs, writebacks;
+    int writeback_errno; /* non-zero: sync_file_range fails with it (while ON) */
 } syncs;
 
 __attribute__((visibility("default"))) int fsync(int fd)
@@ -802,6 +803,10 @@ __attribute__((visibility("default"))) int sync_file_range(int fd, off_t offset,
 
     if (syncs.on)
         syncs.writebacks++;
+    if (syncs.on && syncs.writeback_errno != 0) {
+        errno = syncs.writeback_errno;
+        return -1;
+    }
     if (real == NULL) {
         errno = ENOSYS;
         return -1;
@@ -837,6 +842,36 @@ static void test_the_login_waits_for_the_disk_only_with_sync(void **state)
     assert_int_equal(syncs.writebacks, 0);
     assert_int_equal(take_events(g.spool, evs, NULL), 1);
     assert_string_equal(evs[0].kind, "login");
+    assert_spool_empty();
+}
+
+/* A writeback that cannot start because the call is unavailable (a seccomp filter's EPERM,
+ * a file system without it) costs nothing; one that fails (EIO) means the data may never
+ * reach the disk: no entry, one log line, and the login still succeeds. */
+static void test_writeback_errors_unavailable_is_ignored_eio_is_not(void **state)
+{
+    struct qn_pamhost_call call = {.service = "sshd", .user = "root", .ops = QN_PAMHOST_OPEN};
+    struct qn_event evs[MAX_EVENTS];
+
+    (void)state;
+    memset(&syncs, 0, sizeof(syncs));
+    syncs.writeback_errno = EPERM;
+    syncs.on = true;
+    run_quiet(&call, &res);
+    syncs.on = false;
+    assert_int_equal(res.rc_open, PAM_SUCCESS);
+    assert_int_equal(syncs.writebacks, 1);
+    assert_int_equal(take_events(g.spool, evs, NULL), 1);
+
+    memset(&syncs, 0, sizeof(syncs));
+    syncs.writeback_errno = EIO;
+    syncs.on = true;
+    assert_int_equal(qn_pamhost_run(&call, &res), 0);
+    syncs.on = false;
+    assert_int_equal(res.rc_open, PAM_SUCCESS);
+    assert_true(res.fds_unchanged);
+    if (res.log_lines != 1 || strstr(res.log, "cannot queue the login event") == NULL)
+        fail_msg("expected one log line about the event:\n%s", res.log);
     assert_spool_empty();
 }
 
@@ -1634,6 +1669,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_authfail_attacker_chosen_user_is_sanitised, empty_spool),
         cmocka_unit_test_setup(test_injected_items_are_sanitised_and_capped, empty_spool),
         cmocka_unit_test_setup(test_the_login_waits_for_the_disk_only_with_sync, empty_spool),
+        cmocka_unit_test_setup(test_writeback_errors_unavailable_is_ignored_eio_is_not,
+                               empty_spool),
         cmocka_unit_test_setup(test_bad_arguments_are_logged_and_the_event_still_written,
                                empty_spool),
         cmocka_unit_test_setup(test_relative_spool_is_refused_with_one_log_line, empty_spool),
