@@ -958,6 +958,21 @@ static void redact(char *text, size_t len, const char *needle, size_t n)
     }
 }
 
+/* The AUTH PLAIN response before base64, "\0user\0secret" (RFC 4616, empty authorization
+ * identity), into RAW (room for 2 + QN_ADDR_MAX + SECRET_MAX bytes); its length. */
+static size_t plain_response(unsigned char *raw, const char *user, size_t user_len,
+                             const char *secret, size_t secret_len)
+{
+    size_t n = 0;
+
+    raw[n++] = '\0';
+    memcpy(raw + n, user, user_len);
+    n += user_len;
+    raw[n++] = '\0';
+    memcpy(raw + n, secret, secret_len);
+    return n + secret_len;
+}
+
 /*
  * A server that quotes the credentials in its refusal (some echo the AUTH line back)
  * must not carry them into ERR, which is printed, logged and kept in the spool: the
@@ -969,14 +984,9 @@ static void redact_credentials(struct qn_smtp *s, struct qn_error *err, const ch
     unsigned char raw[2 + QN_ADDR_MAX + SECRET_MAX];
     char b64[BASE64_LEN(sizeof raw) + 1];
     const char *forms[3];
-    size_t lens[3], n = 0, i;
+    size_t lens[3], n, i;
 
-    raw[n++] = '\0';
-    memcpy(raw + n, user, user_len);
-    n += user_len;
-    raw[n++] = '\0';
-    memcpy(raw + n, secret, secret_len);
-    n += secret_len;
+    n = plain_response(raw, user, user_len, secret, secret_len);
     forms[0] = secret;
     lens[0] = secret_len;
     forms[1] = b64;
@@ -1001,15 +1011,10 @@ static enum qn_status auth_plain(struct qn_smtp *s, const char *user, size_t use
     /* "\0user\0secret" (RFC 4616, empty authorization identity) */
     unsigned char raw[2 + QN_ADDR_MAX + SECRET_MAX];
     char line[sizeof "AUTH PLAIN \r\n" + BASE64_LEN(sizeof raw)];
-    size_t n = 0, len;
+    size_t n, len;
     enum qn_status r;
 
-    raw[n++] = '\0';
-    memcpy(raw + n, user, user_len);
-    n += user_len;
-    raw[n++] = '\0';
-    memcpy(raw + n, secret, secret_len);
-    n += secret_len;
+    n = plain_response(raw, user, user_len, secret, secret_len);
     memcpy(line, "AUTH PLAIN ", 11);
     len = 11 + base64(raw, n, line + 11);
     memcpy(line + len, "\r\n", 2);
