@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
+
 #define FUZZ_ASSERT(cond, what)                                                                    \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
@@ -229,6 +231,20 @@ static inline char *fz_strndup(const char *s, size_t n)
         memcpy(d, s, n);
     d[n] = '\0';
     return d;
+}
+
+/* Same event: equal strings (bytes after a NUL do not count) and numbers. */
+static inline bool fz_same_event(const struct qn_event *a, const struct qn_event *b)
+{
+    if (strcmp(a->kind, b->kind) != 0 || a->time != b->time || strcmp(a->host, b->host) != 0 ||
+        strcmp(a->subject, b->subject) != 0 || a->n_fields != b->n_fields)
+        return false;
+    for (size_t i = 0; i < a->n_fields && i < QN_EVENT_FIELDS_MAX; i++) {
+        if (strcmp(a->fields[i].key, b->fields[i].key) != 0 ||
+            strcmp(a->fields[i].value, b->fields[i].value) != 0)
+            return false;
+    }
+    return true;
 }
 
 #endif

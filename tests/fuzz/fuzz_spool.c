@@ -132,25 +132,11 @@ static void check_entry(const struct qn_spool_entry *e, size_t file_size)
                 "message bytes");
 }
 
-/* Same event: equal strings (bytes after a NUL do not count) and numbers. */
-static bool same_event(const struct qn_event *a, const struct qn_event *b)
-{
-    if (strcmp(a->kind, b->kind) != 0 || a->time != b->time || strcmp(a->host, b->host) != 0 ||
-        strcmp(a->subject, b->subject) != 0 || a->n_fields != b->n_fields)
-        return false;
-    for (size_t i = 0; i < a->n_fields && i < QN_EVENT_FIELDS_MAX; i++) {
-        if (strcmp(a->fields[i].key, b->fields[i].key) != 0 ||
-            strcmp(a->fields[i].value, b->fields[i].value) != 0)
-            return false;
-    }
-    return true;
-}
-
 static void same_payload(const struct qn_spool_entry *a, const struct qn_spool_entry *b)
 {
     FUZZ_ASSERT(a->type == b->type, "type changed");
     if (a->type == QN_SPOOL_EVENT) {
-        FUZZ_ASSERT(same_event(&a->event, &b->event), "event changed");
+        FUZZ_ASSERT(fz_same_event(&a->event, &b->event), "event changed");
         return;
     }
     FUZZ_ASSERT(strcmp(a->sender, b->sender) == 0 && a->n_rcpt == b->n_rcpt, "envelope changed");
