@@ -82,6 +82,22 @@ class Result:
                    self.elapsed, self.stdout, self.stderr))
 
 
+def run_bounded(argv, stdin, env, cwd, timeout):
+    """Run ARGV in its own session with STDIN (bytes); killed after TIMEOUT seconds
+    (Result.timed_out set then)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
+    timed_out = False
+    try:
+        out, err = p.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        p.kill()
+        out, err = p.communicate()
+    return Result(argv, p.returncode, out, err, time.monotonic() - t0, timed_out)
+
+
 class QNTestCase(unittest.TestCase):
     """Base class: tests that run the binary."""
 
@@ -185,17 +201,7 @@ class QNTestCase(unittest.TestCase):
             e["CREDENTIALS_DIRECTORY"] = self.creds_dir or self.write_secret()
         if env:
             e.update(env)
-        t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=e, cwd=self.tmp, start_new_session=True)
-        timed_out = False
-        try:
-            out, err = p.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            p.kill()
-            out, err = p.communicate()
-        return Result(argv, p.returncode, out, err, time.monotonic() - t0, timed_out)
+        return run_bounded(argv, stdin, e, self.tmp, timeout)
 
     # -- assertions --------------------------------------------------------------
     def assertExit(self, res, code, msg=""):

@@ -23,12 +23,11 @@ import glob
 import os
 import re
 import shutil
-import subprocess
 import time
 import unittest
 
 import faultserver as fs
-from harness import EX_NOPERM, EX_OK, EX_PROTOCOL, QNTestCase
+from harness import EX_NOPERM, EX_OK, EX_PROTOCOL, QNTestCase, run_bounded
 
 VALGRIND = shutil.which("valgrind") or "/usr/bin/valgrind"
 VG_ARGS = ["--error-exitcode=99", "--leak-check=full",
@@ -90,22 +89,12 @@ class MemcheckCase(QNTestCase):
         if not self.asan:
             argv = [VALGRIND] + VG_ARGS + ["--log-file=" + os.path.join(logdir, "vg.%p.log")] \
                 + argv
-        t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.env(), cwd=self.tmp,
-                             start_new_session=True)
-        timed_out = False
-        try:
-            out, err = p.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            p.kill()
-            out, err = p.communicate()
+        r = run_bounded(argv, stdin, self.env(), self.tmp, timeout)
         logs = []
         for name in sorted(glob.glob(os.path.join(logdir, "vg.*.log"))):
             with open(name, encoding="utf-8", errors="replace") as f:
                 logs.append(f.read())
-        return Result(argv, p.returncode, out, err, time.monotonic() - t0, timed_out, logs)
+        return Result(argv, r.rc, r.stdout_b, r.stderr_b, r.elapsed, r.timed_out, logs)
 
     def assertClean(self, res, code):
         """Exit CODE, and valgrind (or the sanitizers) found nothing."""
