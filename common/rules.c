@@ -299,15 +299,27 @@ static int field_index(struct qn_rules *rs, const char *name, size_t len)
     return (int)rs->n_fields++;
 }
 
-/* The cached value of field I for the current entry, fetched on first use.  NULL: absent. */
-static const struct field *fetch(struct qn_rules *rs, const struct qn_rules_entry *entry, int i)
+static const struct field *fetch_new(struct qn_rules *rs, const struct qn_rules_entry *entry,
+                                     struct field *f);
+
+/* The cached value of field I for the current entry, fetched on first use.  NULL: absent.
+ * Inline: every rule asks for MESSAGE on every entry, and it is cached after the first. */
+static inline const struct field *fetch(struct qn_rules *rs, const struct qn_rules_entry *entry,
+                                        int i)
 {
     struct field *f = &rs->fields[i];
-    const void *v = NULL;
-    size_t n = 0;
 
     if (f->gen == rs->gen)
         return f->present ? f : NULL;
+    return fetch_new(rs, entry, f);
+}
+
+static const struct field *fetch_new(struct qn_rules *rs, const struct qn_rules_entry *entry,
+                                     struct field *f)
+{
+    const void *v = NULL;
+    size_t n = 0;
+
     f->gen = rs->gen;
     f->present = false;
     if (entry->get(entry->ctx, f->name, &v, &n) <= 0 || v == NULL)
@@ -1160,7 +1172,10 @@ static bool contains(const char *s, size_t len, const struct rule *r)
         const char *hit = memchr(p, rare, (size_t)(end - p));
         if (hit == NULL)
             return false;
-        if (memcmp(hit - r->rare_at, r->literal, r->literal_len) == 0)
+        const char *at = hit - r->rare_at;
+        /* the ends first: a common rare byte (" error") has many false hits */
+        if (at[0] == r->literal[0] && at[r->literal_len - 1] == r->literal[r->literal_len - 1] &&
+            memcmp(at, r->literal, r->literal_len) == 0)
             return true;
         p = hit + 1;
     }
@@ -2090,13 +2105,36 @@ static int entry_priority(struct qn_rules *rs, const struct qn_rules_entry *entr
     return f->value[0] - '0';
 }
 
+/* Whether MSG can match R's pattern as far as the literal tells (true: no literal). */
+static bool literal_ok(const struct rule *r, const struct field *msg)
+{
+    if (r->literal_len == 0)
+        return true;
+    if (r->literal_anchored) /* the first byte alone rejects nearly every entry */
+        return msg->len >= r->literal_len && msg->value[0] == r->literal[0] &&
+               memcmp(msg->value, r->literal, r->literal_len) == 0;
+    return contains(msg->value, msg->len, r);
+}
+
 static bool rule_matches(struct qn_rules *rs, const struct rule *r,
                          const struct qn_rules_entry *entry)
 {
     uint32_t checked = 0; /* bit per match line that starts a group already checked */
     const struct field *msg;
+    bool screened = false;
     size_t i;
 
+    /* Once MESSAGE is fetched (by the first rule with a pattern), the literal is the
+     * cheapest test and rejects the most: before the field conditions. */
+    if (r->re != NULL && rs->fields[F_MESSAGE].gen == rs->gen) {
+        if (!rs->fields[F_MESSAGE].present)
+            return false;
+        if (!literal_ok(r, &rs->fields[F_MESSAGE])) {
+            rs->stats.prefiltered++;
+            return false;
+        }
+        screened = true;
+    }
     /* Fields already fetched for this entry cost nothing: check them before the pattern. */
     for (i = 0; i < r->n_matches;) {
         size_t start = i;
@@ -2115,13 +2153,9 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
         msg = fetch(rs, entry, F_MESSAGE);
         if (msg == NULL)
             return false;
-        if (r->literal_len > 0) {
-            if (r->literal_anchored ? msg->len < r->literal_len ||
-                                          memcmp(msg->value, r->literal, r->literal_len) != 0
-                                    : !contains(msg->value, msg->len, r)) {
-                rs->stats.prefiltered++;
-                return false;
-            }
+        if (!screened && !literal_ok(r, msg)) {
+            rs->stats.prefiltered++;
+            return false;
         }
         if (!run(rs, r->re, r->re_jit, msg, rs->md))
             return false;

@@ -189,8 +189,9 @@ const char *qn_rules_name(const struct qn_rules *rs, size_t i);
  * entries never need their time.
  */
 #define QN_RULES_TIME_ASK (-1LL)
+typedef int qn_rules_get_fn(void *ctx, const char *field, const void **ret_value, size_t *ret_len);
 struct qn_rules_entry {
-    int (*get)(void *ctx, const char *field, const void **ret_value, size_t *ret_len);
+    qn_rules_get_fn *get;
     void *ctx;
     long long time_usec;
 };

@@ -155,6 +155,12 @@ out:
     status(w);
 }
 
+/* See qn_rules_reads_fields_always(): one walk over all fields, or lookups. */
+static qn_rules_get_fn *getter(const struct jw *w)
+{
+    return qn_rules_reads_fields_always(w->rules) ? NULL : jw_source_get_field;
+}
+
 /* The entry under the read position: feed it and save after an alert.  Non-zero: stop. */
 static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
 {
@@ -351,14 +357,15 @@ int jw_run(struct jw *w)
     jw_watchdog_ping(w, true);
 
     entry.ctx = w;
+    entry.get = getter(w);
     entry.time_usec = QN_RULES_TIME_ASK;
     for (;;) {
         if (w->stop)
             break;
-        if (w->reload)
+        if (w->reload) {
             reload(w);
-        /* See qn_rules_reads_fields_always(): one walk over all fields, or lookups. */
-        entry.get = qn_rules_reads_fields_always(w->rules) ? NULL : jw_source_get_field;
+            entry.get = getter(w);
+        }
         r = sd_journal_next(w->j);
         if (r < 0) {
             qn_log(&w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
