@@ -133,6 +133,8 @@ struct rule {
     size_t literal_len;                 /* 0: none known */
     bool literal_anchored;              /* ... at the start of MESSAGE */
     size_t rare_at;                     /* the literal's least common byte, searched first */
+    bool has_first;                     /* first: the bytes a match can start with */
+    uint8_t first[32];                  /* (see find_first_bytes), bit c of byte c / 8 */
     size_t n_captures;
     struct capture captures[QN_RULES_CAPTURES_MAX];
 
@@ -1320,6 +1322,43 @@ static void find_literal(struct rule *r, const char *pat)
     }
 }
 
+/*
+ * The bytes a match of an anchored pattern can start with, from PCRE2's own
+ * analysis rather than ours: for alternatives with different prefixes
+ * ("^(?:EXT4-fs|XFS|BTRFS)") the literal above finds nothing, and the
+ * pattern would run on every entry.  PCRE2 computes that set
+ * (PCRE2_INFO_FIRSTBITMAP) only for patterns that are not anchored, so the
+ * pattern is compiled once more without its leading '^': a match of "^X"
+ * is a match of "X" starting at the first byte of MESSAGE, so that byte is
+ * in X's set.  No set when PCRE2 has none (X can match the empty string, or
+ * starts with anything) or the pattern is not anchored by that '^'.
+ */
+static void find_first_bytes(struct rule *r, const char *pat)
+{
+    const uint8_t *map = NULL;
+    uint32_t opts = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code *bare;
+    int code = 0;
+
+    if (r->literal_len > 0 && r->literal_anchored)
+        return; /* the literal already tests the first byte */
+    if (pat[0] != '^' || pat[1] == '\0' || strchr("*+?{", pat[1]) != NULL)
+        return;
+    if (pcre2_pattern_info(r->re, PCRE2_INFO_ALLOPTIONS, &opts) != 0 ||
+        (opts & PCRE2_ANCHORED) == 0 || (opts & PCRE2_MULTILINE) != 0)
+        return;
+    bare = pcre2_compile((PCRE2_SPTR)(pat + 1), PCRE2_ZERO_TERMINATED,
+                         PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C, &code, &off, NULL);
+    if (bare == NULL)
+        return; /* out of memory (or odd): no screen, the pattern still decides */
+    if (pcre2_pattern_info(bare, PCRE2_INFO_FIRSTBITMAP, &map) == 0 && map != NULL) {
+        memcpy(r->first, map, sizeof(r->first));
+        r->has_first = true;
+    }
+    pcre2_code_free(bare);
+}
+
 static int capture_index(const struct rule *r, const char *name, size_t n)
 {
     size_t i;
@@ -1531,6 +1570,7 @@ static void finish_rule(struct parser *p)
         if (r->re == NULL || !collect_captures(p, r))
             goto out;
         find_literal(r, d->regex);
+        find_first_bytes(r, d->regex);
     }
     if (d->exclude != NULL) {
         r->ex = compile(p, d->key_line[K_EXCLUDE], d->exclude, &r->ex_jit);
@@ -2105,9 +2145,14 @@ static int entry_priority(struct qn_rules *rs, const struct qn_rules_entry *entr
     return f->value[0] - '0';
 }
 
-/* Whether MSG can match R's pattern as far as the literal tells (true: no literal). */
+/* Whether MSG can match R's pattern as far as its literal and first bytes tell. */
 static bool literal_ok(const struct rule *r, const struct field *msg)
 {
+    if (r->has_first && msg->len > 0) {
+        unsigned char c = (unsigned char)msg->value[0];
+        if ((r->first[c >> 3] & (1u << (c & 7))) == 0)
+            return false;
+    }
     if (r->literal_len == 0)
         return true;
     if (r->literal_anchored) /* the first byte alone rejects nearly every entry */

@@ -646,6 +646,20 @@ static void test_prefilter_never_hides_a_match(void **state)
         {"a.b.c.d", "a1b2c3d", "abcd"},
         {"^\\s*(?<u>\\S+) : (?<n>\\d+) incorrect password attempts? ;",
          "   al : 3 incorrect password attempt ;", "al : x incorrect password attempt ;"},
+        /* first bytes (alternatives with different prefixes) */
+        {"^(?:EXT4|XFS|BTRFS) x", "XFS x", "ZFS x"},
+        {"^(?:EXT4|XFS|BTRFS) x", "BTRFS x", " XFS x"},
+        {"^(?i)(?:abc|xyz)", "XYZ", "def"},
+        {"^[a-c]+z", "bz", "dz"},
+        {"^\\d*x", "x", "yx"},
+        {"^\\d*x", "42x", "-42x"},
+        {"^(?:ab|c)*$", "", "x"},
+        {"^(?:ab|cd)?ef", "ef", "gef"},
+        {"^(?:ab|cd)?ef", "cdef", "abcdef"},
+        {"^(?=[xy])(?:x1|y2)", "y2", "z2"},
+        {"^(?:\\xc3\\xa9t\\xc3\\xa9|hiver)", "\xc3\xa9t\xc3\xa9", "printemps"},
+        {"^(?m)(?:ab|cd)", "cd", "x\nab"},
+        {"(?m)^(?:ab|cd)", "x\nab", "x\nef"},
     };
     char text[512];
     size_t i;
@@ -686,6 +700,42 @@ static void test_prefilter_saves_pattern_runs_on_the_default_rules(void **state)
     qn_rules_stats(rs, &st);
     assert_true(st.prefiltered >= 6);
     qn_rules_free(rs);
+}
+
+/* Alternatives with different prefixes have no literal: the first bytes PCRE2 finds for
+ * them decide instead, and only where '^' anchors the pattern. */
+static void test_first_bytes_screen_anchored_alternatives(void **state)
+{
+    static const struct {
+        const char *pattern, *line;
+        unsigned long long prefiltered;
+    } cases[] = {
+        {"^(?:EXT4-fs error|XFS \\(|BTRFS error)", "ZFS: pool degraded", 1},
+        {"^(?:EXT4-fs error|XFS \\(|BTRFS error)", "XFS: mounted", 0},
+        {"^(?:ab|cd)?ef", "gef", 1},
+        {"^(?:ab|c)*$", "x", 0},  /* can match the empty string: no set */
+        {"(?m)^(?:ab|cd)", "x\nef", 0}, /* '^' after a line break: not anchored */
+        {"^\\S+ x", " a x", 1}, /* \\S cannot start with a space */
+        {"^\\S+ x", "a x", 0},
+    };
+    struct qn_rules_stats st;
+    char text[256], line[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qn_rules *rs;
+
+        snprintf(text, sizeof(text), "[rule p]\nregex = %s\n", cases[i].pattern);
+        rs = parse_ok(text);
+        snprintf(line, sizeof(line), "MESSAGE=%s", cases[i].line);
+        feed_at(rs, 1, line, NULL);
+        qn_rules_stats(rs, &st);
+        if (st.prefiltered != cases[i].prefiltered)
+            fail_msg("case %zu: /%s/ on \"%s\": %llu pattern runs saved, expected %llu", i,
+                     cases[i].pattern, cases[i].line, st.prefiltered, cases[i].prefiltered);
+        qn_rules_free(rs);
+    }
 }
 
 static void test_fields_are_fetched_lazily_message_first(void **state)
@@ -1618,6 +1668,7 @@ int main(void)
         cmocka_unit_test(test_a_runaway_pattern_is_bounded_and_counted),
         cmocka_unit_test(test_prefilter_never_hides_a_match),
         cmocka_unit_test(test_prefilter_saves_pattern_runs_on_the_default_rules),
+        cmocka_unit_test(test_first_bytes_screen_anchored_alternatives),
         cmocka_unit_test(test_fields_are_fetched_lazily_message_first),
         cmocka_unit_test(test_the_time_is_asked_for_only_when_a_rule_matched),
         cmocka_unit_test(test_offering_fields_gives_the_same_answers),
