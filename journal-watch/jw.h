@@ -6,6 +6,8 @@
  *   source.c  sd-journal: open, filter, position, field getter, memory
  *   state.c   alerts to spool events; the state file (cursor + thresholds)
  *   writer.c  the thread that spools the events and then writes the state
+ *   pages.c   journal-file pages mapped by sd-journal: measured, given back
+ *             (its own header: the journal benchmark's floor links it too)
  *
  * Position and delivery (the contract the tests check): an alert is
  * durably in the spool before the state file says its entry was seen, so
@@ -29,6 +31,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "pages.h"
 #include "rules.h"
 #include "spool.h"
 
@@ -104,8 +107,7 @@ struct jw {
     struct qn_spool *spool;
     sd_journal *j;
     int signal_fd;
-    int statm_fd;           /* /proc/self/statm, or -1 (see jw_source_over_budget) */
-    long long mapped_base;  /* file-backed resident bytes right after opening the journal */
+    struct jw_pages pages;  /* journal pages mapped (see jw_source_over_budget) */
     char state_name[QN_SPOOL_STATE_NAME_MAX];
 
     /* position */

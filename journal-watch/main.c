@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         return JW_EXIT_OSERR;
     }
     w->signal_fd = -1;
-    w->statm_fd = -1;
+    w->pages.statm_fd = -1;
     w->opt.config_path = QN_CONFIG_DEFAULT_PATH;
     w->opt.rules_dir = JW_DEFAULT_RULES_DIR;
     w->opt.since_usec = -1;

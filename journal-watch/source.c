@@ -5,32 +5,14 @@
  * resident memory of mapped journal files bounded.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jw.h"
-
-/* File-backed resident bytes of this process ("shared" in /proc/self/statm), or -1. */
-static long long file_resident(struct jw *w)
-{
-    char buf[256];
-    unsigned long long size, resident, shared;
-    ssize_t n;
-
-    n = pread(w->statm_fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
-        return -1;
-    return (long long)shared * sysconf(_SC_PAGESIZE);
-}
 
 /*
  * Whether the journal pages mapped now (file-backed resident bytes beyond
@@ -42,12 +24,9 @@ static long long file_resident(struct jw *w)
  */
 bool jw_source_over_budget(struct jw *w, size_t budget, unsigned long long entries)
 {
-    long long now;
+    long long mapped = jw_pages_mapped(&w->pages);
 
-    if (w->statm_fd < 0)
-        return entries >= JW_TRIM_EVERY;
-    now = file_resident(w);
-    return now < 0 ? entries >= JW_TRIM_EVERY : now - w->mapped_base > (long long)budget;
+    return mapped < 0 ? entries >= JW_TRIM_EVERY : mapped > (long long)budget;
 }
 
 int jw_source_open(struct jw *w)
@@ -79,17 +58,12 @@ int jw_source_open(struct jw *w)
     if (r < 0)
         qn_log(&w->log, LOG_WARNING, "sd_journal_set_data_threshold: %s", strerror(-r));
     /* Without it, pages are given back every JW_TRIM_EVERY entries instead. */
-    w->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    w->mapped_base = 0;
-    if (w->statm_fd < 0 || (w->mapped_base = file_resident(w)) < 0) {
+    r = jw_pages_open(&w->pages);
+    if (r < 0)
         qn_log(&w->log, LOG_DEBUG,
-               "/proc/self/statm cannot be read: journal pages are given back every %d "
+               "/proc/self/statm cannot be read (%s): journal pages are given back every %d "
                "entries instead",
-               JW_TRIM_EVERY);
-        if (w->statm_fd >= 0)
-            close(w->statm_fd);
-        w->statm_fd = -1;
-    }
+               strerror(-r), JW_TRIM_EVERY);
     return JW_EXIT_OK;
 }
 
@@ -98,9 +72,7 @@ void jw_source_close(struct jw *w)
     if (w->j != NULL)
         sd_journal_close(w->j);
     w->j = NULL;
-    if (w->statm_fd >= 0)
-        close(w->statm_fd);
-    w->statm_fd = -1;
+    jw_pages_close(&w->pages);
 }
 
 static int add_match(void *ctx, const char *data, size_t len)
@@ -269,72 +241,18 @@ void jw_source_offer_fields(struct jw *w)
     qn_rules_entry_end(w->rules);
 }
 
-static bool ends_with(const char *s, size_t n, const char *suffix)
-{
-    size_t k = strlen(suffix);
-
-    return n >= k && memcmp(s + n - k, suffix, k) == 0;
-}
-
-/*
- * Give back the journal file pages mapped in our address space.
- *
- * Why: sd-journal reads journal files through an mmap cache that keeps many
- * windows of several MiB mapped per file and never unmaps a window while
- * the file is open.  Every page read stays resident in this process, so
- * the RSS of any sd-journal reader grows with the journal it has read
- * (about 400 MB after 1 M entries, floor included).  The pages are the
- * kernel's page cache, shared and reclaimable, but they are what `top`
- * shows, and a watcher that looks like it leaks is a watcher someone
- * kills.  MADV_DONTNEED on a shared read-only file mapping only drops our
- * page table entries: the mapping stays valid, the next access faults the
- * page back from the page cache with the same (current) contents, so
- * sd-journal's pointers and behaviour are unchanged.  Only mappings that
- * are shared, not writable and of a *.journal / *.journal~ file are
- * touched.  Costs one read of /proc/self/maps each time the pages mapped
- * exceed JW_MAPPED_MAX (jw_source_over_budget).
- */
+/* Give back the journal file pages mapped in our address space (see pages.h).  Costs one
+ * read of /proc/self/maps each time the pages mapped exceed the budget
+ * (jw_source_over_budget). */
 void jw_source_trim(struct jw *w)
 {
-    char line[4096 + 256];
-    FILE *f;
+    int e = 0;
+    int r = jw_pages_release(&w->pages, &e);
 
-    f = fopen("/proc/self/maps", "re");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        unsigned long long start, end;
-        char perms[8];
-        int path_at = 0;
-        size_t n;
-        char *path;
-
-        n = strlen(line);
-        if (n == 0 || line[n - 1] != '\n')
-            continue; /* cut: a path longer than we read; leave it */
-        line[--n] = '\0';
-        if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &start, &end, perms, &path_at) < 3 ||
-            path_at == 0)
-            continue;
-        if (perms[0] != 'r' || perms[1] != '-' || perms[3] != 's')
-            continue;
-        path = line + path_at;
-        n = strlen(path);
-        if (ends_with(path, n, " (deleted)"))
-            n -= strlen(" (deleted)");
-        if (!ends_with(path, n, ".journal") && !ends_with(path, n, ".journal~"))
-            continue;
-        if (madvise((void *)(uintptr_t)start, (size_t)(end - start), MADV_DONTNEED) != 0)
-            qn_log(&w->log, LOG_DEBUG, "madvise: %s", strerror(errno));
-    }
-    fclose(f);
-    /* What stays resident now is the program's own (libraries, locale files loaded
-     * since the start): the new base, so that it never counts as journal pages. */
-    if (w->statm_fd >= 0) {
-        long long base = file_resident(w);
-        if (base >= 0)
-            w->mapped_base = base;
-    }
+    if (r < 0)
+        qn_log(&w->log, LOG_DEBUG, "/proc/self/maps: %s", strerror(-r));
+    else if (e != 0)
+        qn_log(&w->log, LOG_DEBUG, "madvise: %s", strerror(e));
 }
 
 /* --since: "@SECONDS", "YYYY-MM-DD[ HH:MM[:SS]]" (local time, 'T' also accepted),
