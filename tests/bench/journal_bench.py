@@ -40,7 +40,9 @@ sd-journal, which the kernel can drop at any time), both sampled from
 
 Then qqnotify-journal runs again over --big-entries entries (the same
 generator, five times the size, in a second directory) to show that its
-memory does not grow with the input.
+memory does not grow with the input.  Last, the floor runs again giving
+the journal pages back every N entries (the daemon's code, --release-every):
+what a smaller resident size costs any sd-journal reader.
 
 Prints tables; never passes or fails on time.  Exit status non-zero only
 when a row did not work (a tool failed, or qqnotify-journal found fewer
@@ -460,9 +462,10 @@ class Sampler(threading.Thread):
             self.stop.wait(0.01)
 
 
-def run_pipeline(cmds, env=None):
+def run_pipeline(cmds, env=None, faults=None):
     """Run CMDS as a pipeline.  Returns (seconds, [peak RSS KiB], [peak anon KiB], stdout,
-    stderr of the last, [exit codes])."""
+    stderr of the last, [exit codes], CPU seconds); appends the minor page faults of all
+    processes to the list FAULTS when given."""
     procs = []
     prev = None
     # The last process writes into files, not pipes: a pipe nobody reads while the other is
@@ -480,7 +483,7 @@ def run_pipeline(cmds, env=None):
         procs.append(p)
     sampler = Sampler([p.pid for p in procs])
     sampler.start()
-    rcs, cpu = [], 0.0
+    rcs, cpu, minflt = [], 0.0, 0
     for p in procs:
         # wait without reaping, so the last /proc sample sees the process whole
         os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
@@ -489,6 +492,9 @@ def run_pipeline(cmds, env=None):
         p.returncode = os.waitstatus_to_exitcode(status)
         rcs.append(p.returncode)
         cpu += ru.ru_utime + ru.ru_stime
+        minflt += ru.ru_minflt
+    if faults is not None:
+        faults.append(minflt)
     seconds = time.monotonic() - t0
     sampler.stop.set()
     sampler.join()
@@ -687,6 +693,34 @@ def main():
                 print("| %s | %s | %s | %s | %s | %s |" % (
                     name, "{:,}".format(r[7]), "{:,}".format(int(r[7] / r[0])),
                     "{:,}".format(int(r[7] / r[6])), mb(sum(r[1])), mb(sum(r[2]))))
+    # Why not fewer pages: what a plain reader pays to keep its resident size small, with the
+    # daemon's own give-back (journal-watch/pages.c).  Reading an entry touches about 20
+    # data objects; the values shared by many entries (host, unit, command line, ...) are
+    # scattered over the file, and each page fault maps up to 64 KiB around the page (the
+    # kernel's fault-around), so the pages an entry needs come back at a price each time.
+    print()
+    print("what giving journal pages back costs the floor itself (one run per row; "
+          "%% of floor: rate per CPU-second over the first row's):")
+    print()
+    print("| pages given back | entries/s | CPU s | % of floor | peak RSS MB | minor faults |")
+    print("|---|---:|---:|---:|---:|---:|")
+    first = None
+    for every in (0, 16384, 4096, 1024, 256, 64):
+        faults = []
+        argv = [floor, "--directory", small]
+        if every:
+            argv[1:1] = ["--release-every", str(every)]
+        r = run_pipeline([argv], env, faults)
+        if r[5][0] != 0:
+            raise RuntimeError("floor failed: %s" % r[4].decode())
+        n = int(r[3].split()[1])
+        if first is None:
+            first = n / r[6]
+        print("| %s | %s | %.2f | %.0f %% | %s | %s |" % (
+            "every %s entries" % "{:,}".format(every) if every else "never",
+            "{:,}".format(int(n / r[0])), r[6], 100.0 * (n / r[6]) / first, mb(sum(r[1])),
+            "{:,}".format(faults[0])))
+
     if not a.keep:
         for d in (small, big):
             if d:
