@@ -699,27 +699,35 @@ def main():
     # scattered over the file, and each page fault maps up to 64 KiB around the page (the
     # kernel's fault-around), so the pages an entry needs come back at a price each time.
     print()
-    print("what giving journal pages back costs the floor itself (one run per row; "
-          "%% of floor: rate per CPU-second over the first row's):")
+    print("what giving journal pages back costs the floor itself (medians of %d rounds; "
+          "%% of floor: rate per CPU-second over the first row's in the same round):" % a.runs)
     print()
     print("| pages given back | entries/s | CPU s | % of floor | peak RSS MB | minor faults |")
     print("|---|---:|---:|---:|---:|---:|")
-    first = None
-    for every in (0, 16384, 4096, 1024, 256, 64):
-        faults = []
-        argv = [floor, "--directory", small]
-        if every:
-            argv[1:1] = ["--release-every", str(every)]
-        r = run_pipeline([argv], env, faults)
-        if r[5][0] != 0:
-            raise RuntimeError("floor failed: %s" % r[4].decode())
-        n = int(r[3].split()[1])
-        if first is None:
-            first = n / r[6]
+    everies = (0, 16384, 4096, 1024, 256, 64)
+    rel = {every: [] for every in everies}
+    for k in range(a.runs):
+        sys.stderr.write("giving pages back, round %d of %d ...\n" % (k + 1, a.runs))
+        first = None
+        for every in everies:
+            faults = []
+            argv = [floor, "--directory", small]
+            if every:
+                argv[1:1] = ["--release-every", str(every)]
+            r = run_pipeline([argv], env, faults)
+            if r[5][0] != 0:
+                raise RuntimeError("floor failed: %s" % r[4].decode())
+            n = int(r[3].split()[1])
+            if first is None:
+                first = n / r[6]
+            rel[every].append((n / r[0], r[6], (n / r[6]) / first, sum(r[1]), faults[0]))
+    for every in everies:
+        v = rel[every]
         print("| %s | %s | %.2f | %.0f %% | %s | %s |" % (
             "every %s entries" % "{:,}".format(every) if every else "never",
-            "{:,}".format(int(n / r[0])), r[6], 100.0 * (n / r[6]) / first, mb(sum(r[1])),
-            "{:,}".format(faults[0])))
+            "{:,}".format(int(median([x[0] for x in v]))), median([x[1] for x in v]),
+            100.0 * median([x[2] for x in v]), mb(max(x[3] for x in v)),
+            "{:,}".format(int(median([x[4] for x in v])))))
 
     if not a.keep:
         for d in (small, big):
