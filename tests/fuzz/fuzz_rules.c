@@ -2,8 +2,8 @@
  * fuzz_rules — the journal rules parser, matcher and threshold state
  * (common/rules.h).
  *
- * Input: byte 0 chooses the mode; the rest is text.
- *  - bit 0 clear: the text is a rules file.  qn_rules_parse() returns QN_OK
+ * Input: byte 0 chooses the mode (its two low bits); the rest is text.
+ *  - 0: the text is a rules file.  qn_rules_parse() returns QN_OK
  *    exactly when it reported no problem, QN_ECONFIG otherwise; every
  *    problem has a msgid, a clean detail and NUL-terminated strings, and at
  *    most QN_RULES_ERRORS_MAX are stored; rule names are [A-Za-z0-9_.-].
@@ -13,13 +13,13 @@
  *    QN_RULES_CAPTURES_MAX captures.  The state saved after them loads
  *    into a second set parsed from the same text and saves again to the
  *    same bytes.
- *  - bit 0 set: the text is a saved state, loaded into a fixed rule set:
+ *  - 1 or 3: the text is a saved state, loaded into a fixed rule set:
  *    QN_OK or QN_EINVAL, and whatever was loaded saves to text that loads
  *    again and saves the same.
- *  - bits 0-1 = 2: the text is "PATTERN\nMESSAGE".  A rule with that
- *    pattern alone fires on MESSAGE exactly when PCRE2 matches it: the
- *    screens that spare pattern runs (required literal, first bytes) never
- *    hide a match.
+ *  - 2: the text is "PATTERN\nMESSAGE".  A rule with that pattern (and a
+ *    field condition the entry meets) fires on MESSAGE exactly when PCRE2
+ *    matches it: the screens that spare pattern runs (required literal,
+ *    first bytes) never hide a match nor make one up.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -174,16 +174,47 @@ static enum qn_status count_alert(void *ctx, const struct qn_rules_alert *a)
     return QN_OK;
 }
 
-/* Mode 2: the rules engine decides as PCRE2 alone does (see the top). */
+/* Feed one entry (MESSAGE, SYSLOG_IDENTIFIER=fz) to RS through the getter or, with OFFER,
+ * through the offer interface; the number of alerts it raised. */
+static size_t feed_one(struct qn_rules *rs, const char *msg, size_t mlen, bool offer)
+{
+    static char item[QN_RULES_MESSAGE_MAX + 16];
+    struct entry e;
+    struct qn_rules_entry entry = {.get = get_field, .ctx = &e, .time_usec = 1764180000000000LL};
+    size_t alerts = 0, fired = 0;
+
+    e.n = 0;
+    e.f[e.n++] = (struct field){"MESSAGE", msg, mlen};
+    e.f[e.n++] = (struct field){"SYSLOG_IDENTIFIER", "fz", 2};
+    if (offer) {
+        qn_rules_entry_begin(rs);
+        for (size_t i = 0; i < e.n; i++) {
+            size_t n = strlen(e.f[i].name);
+            memcpy(item, e.f[i].name, n);
+            item[n] = '=';
+            memcpy(item + n + 1, e.f[i].value, e.f[i].len);
+            qn_rules_entry_offer(rs, item, n + 1 + e.f[i].len);
+        }
+        qn_rules_entry_end(rs);
+        entry.get = NULL;
+    }
+    FUZZ_ASSERT(qn_rules_feed(rs, &entry, count_alert, &alerts, &fired) == QN_OK, "feed");
+    return fired;
+}
+
+/*
+ * Mode 2: the rules engine decides as PCRE2 alone does (see the top).  A first
+ * rule reads MESSAGE and never matches, so the rule under test meets MESSAGE
+ * already read (its screens then run before its field condition, which the
+ * entry meets); the entry goes through the getter and through the offer
+ * interface, each into a fresh rule set.  The reference is JIT-compiled like
+ * the engine's patterns, so the two differ only by the screens.
+ */
 static void screens_agree(const char *text, size_t len)
 {
     static char rules[2048];
     const char *nl = memchr(text, '\n', len);
-    size_t plen, mlen, alerts = 0, fired = 0;
-    struct qn_rules *rs = NULL;
-    struct qn_rules_stats st;
-    struct entry e;
-    struct qn_rules_entry entry = {.get = get_field, .ctx = &e, .time_usec = 1764180000000000LL};
+    size_t plen, mlen;
     pcre2_code *re;
     pcre2_match_data *md;
     pcre2_match_context *mc;
@@ -199,36 +230,45 @@ static void screens_agree(const char *text, size_t len)
         memchr(text, '\r', plen) != NULL || text[0] == ' ' || text[0] == '\t' ||
         text[plen - 1] == ' ' || text[plen - 1] == '\t')
         return;
-    snprintf(rules, sizeof rules, "[rule p]\nregex = %.*s\n", (int)plen, text);
-    FUZZ_ASSERT(qn_rules_new(&rs) == QN_OK, "new");
-    if (qn_rules_parse(rs, rules, strlen(rules), "fuzz.conf", NULL) != QN_OK) {
-        qn_rules_free(rs);
-        return;
-    }
+    if (mlen > QN_RULES_MESSAGE_MAX)
+        mlen = QN_RULES_MESSAGE_MAX; /* what the patterns see */
+    snprintf(rules, sizeof rules,
+             "[rule reads-message]\nregex = (?!)\n"
+             "[rule p]\nmatch = SYSLOG_IDENTIFIER=fz\nregex = %.*s\n",
+             (int)plen, text);
     re = pcre2_compile((PCRE2_SPTR)text, plen, PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C, &code,
                        &off, NULL);
-    FUZZ_ASSERT(re != NULL, "a pattern the rules accept does not compile");
+    if (re == NULL)
+        return;
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* without JIT: the interpreter, as there */
     md = pcre2_match_data_create_from_pattern(re, NULL);
     mc = pcre2_match_context_create(NULL);
     FUZZ_ASSERT(md != NULL && mc != NULL, "match data");
     pcre2_set_match_limit(mc, QN_RULES_MATCH_LIMIT);
     pcre2_set_depth_limit(mc, QN_RULES_DEPTH_LIMIT);
-    if (mlen > QN_RULES_MESSAGE_MAX)
-        mlen = QN_RULES_MESSAGE_MAX; /* what the patterns see */
     rc = pcre2_match(re, (PCRE2_SPTR)(nl + 1), mlen, 0, 0, md, mc);
 
-    e.n = 0;
-    e.f[e.n++] = (struct field){"MESSAGE", nl + 1, mlen};
-    FUZZ_ASSERT(qn_rules_feed(rs, &entry, count_alert, &alerts, &fired) == QN_OK, "feed");
-    qn_rules_stats(rs, &st);
-    /* a pattern that hits a limit answers "no" in either; JIT and interpreter may differ
-     * on where the limit falls, so only clear answers are compared */
-    if (st.match_errors == 0 && (rc >= 0 || rc == PCRE2_ERROR_NOMATCH))
-        FUZZ_ASSERT((fired == 1) == (rc >= 0), "the screens hid a match, or made one up");
+    for (int offer = 0; offer < 2; offer++) {
+        struct qn_rules *rs = NULL;
+        struct qn_rules_stats st;
+        size_t fired;
+
+        FUZZ_ASSERT(qn_rules_new(&rs) == QN_OK, "new");
+        if (qn_rules_parse(rs, rules, strlen(rules), "fuzz.conf", NULL) != QN_OK) {
+            qn_rules_free(rs);
+            break;
+        }
+        fired = feed_one(rs, nl + 1, mlen, offer);
+        qn_rules_stats(rs, &st);
+        /* a pattern that hits a limit answers "no" in the engine; only clear answers of
+         * both sides are compared */
+        if (st.match_errors == 0 && (rc >= 0 || rc == PCRE2_ERROR_NOMATCH))
+            FUZZ_ASSERT((fired == 1) == (rc >= 0), "the screens hid a match, or made one up");
+        qn_rules_free(rs);
+    }
     pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
     pcre2_code_free(re);
-    qn_rules_free(rs);
 }
 
 static bool name_ok(const char *s)

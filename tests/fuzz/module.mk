@@ -40,7 +40,8 @@ endif
 ifeq ($(words $(wildcard common/rules.c tests/fuzz/fuzz_rules.c)),2)
 FUZZ_MODULES_rules := rules text buf
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
-$(B)/fuzz/obj/common/rules.o: FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
+$(B)/fuzz/obj/common/rules.o $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
+	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 FUZZ_TARGETS += rules
 endif
 
