@@ -1353,8 +1353,14 @@ static void find_first_bytes(struct rule *r, const char *pat)
     if (bare == NULL)
         return; /* out of memory (or odd): no screen, the pattern still decides */
     if (pcre2_pattern_info(bare, PCRE2_INFO_FIRSTBITMAP, &map) == 0 && map != NULL) {
-        memcpy(r->first, map, sizeof(r->first));
-        r->has_first = true;
+        size_t i;
+        for (i = 0; i < sizeof(r->first) && map[i] == 0xff; i++)
+            ;
+        /* every byte allowed: a test that can only cost */
+        if (i < sizeof(r->first)) {
+            memcpy(r->first, map, sizeof(r->first));
+            r->has_first = true;
+        }
     }
     pcre2_code_free(bare);
 }

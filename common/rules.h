@@ -308,7 +308,7 @@ struct qn_rules_stats {
     unsigned long long suppressed;   /* matches held back by cooldowns */
     unsigned long long evicted;      /* keys evicted from full tables */
     unsigned long long match_errors; /* pattern runs that hit a limit or failed */
-    unsigned long long prefiltered;  /* pattern runs saved: no required literal or first byte */
+    unsigned long long prefiltered;  /* rule tests ended by the literal or first-byte screen */
     size_t state_bytes;              /* bytes allocated for threshold tables */
     bool jit;                        /* every pattern is JIT-compiled */
 };
