@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* File-backed resident bytes of this process ("shared" in /proc/self/statm), or -1. */
+/* File-backed resident bytes of this process ("shared" in /proc/self/statm), or -errno. */
 static long long file_resident(int statm_fd)
 {
     char buf[256];
@@ -20,32 +20,34 @@ static long long file_resident(int statm_fd)
     ssize_t n;
 
     if (statm_fd < 0)
-        return -1;
+        return -EBADF;
     n = pread(statm_fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return -1;
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return -EIO;
     buf[n] = '\0';
     if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
-        return -1;
+        return -EIO;
     return (long long)shared * sysconf(_SC_PAGESIZE);
 }
 
 int jw_pages_open(struct jw_pages *p)
 {
-    int e;
+    long long base;
 
     p->base = 0;
+    p->maps_errno = 0;
     p->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (p->statm_fd < 0)
         return -errno;
-    p->base = file_resident(p->statm_fd);
-    if (p->base < 0) {
-        e = errno != 0 ? errno : EIO;
+    base = file_resident(p->statm_fd);
+    if (base < 0) {
         close(p->statm_fd);
         p->statm_fd = -1;
-        p->base = 0;
-        return -e;
+        return (int)base;
     }
+    p->base = base;
     return 0;
 }
 
@@ -79,9 +81,14 @@ int jw_pages_release(struct jw_pages *p, int *ret_errno)
 
     if (ret_errno != NULL)
         *ret_errno = 0;
+    if (p->maps_errno != 0)
+        return -p->maps_errno; /* no /proc: it will not come back */
     f = fopen("/proc/self/maps", "re");
-    if (f == NULL)
+    if (f == NULL) {
+        if (errno == ENOENT || errno == EACCES || errno == EPERM)
+            p->maps_errno = errno;
         return -errno;
+    }
     while (fgets(line, sizeof(line), f) != NULL) {
         unsigned long long start, end;
         char perms[8];

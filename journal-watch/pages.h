@@ -29,6 +29,7 @@
 struct jw_pages {
     int statm_fd;   /* /proc/self/statm, or -1 */
     long long base; /* file-backed resident bytes that are the program's own */
+    int maps_errno; /* /proc/self/maps could not be opened for good (ENOENT, EACCES) */
 };
 
 /* Open /proc/self/statm and take the current file-backed resident size as the
@@ -44,7 +45,9 @@ long long jw_pages_mapped(const struct jw_pages *p);
 
 /* Give back every resident page of the journal files mapped in this process,
  * then take what stays resident as the new base.  Returns the number of
- * mappings given back, or -errno when /proc/self/maps cannot be read.  A
+ * mappings given back, or -errno when /proc/self/maps cannot be read (once
+ * it could not be opened for lack of /proc or of permission, later calls
+ * return that error at once without trying again).  A
  * mapping that madvise() refuses is left as it is; *RET_ERRNO (when not
  * NULL) gets the last such errno, 0 if none. */
 int jw_pages_release(struct jw_pages *p, int *ret_errno);

@@ -246,9 +246,11 @@ void jw_source_offer_fields(struct jw *w)
  * (jw_source_over_budget). */
 void jw_source_trim(struct jw *w)
 {
-    int e = 0;
-    int r = jw_pages_release(&w->pages, &e);
+    int e = 0, r;
 
+    if (w->pages.maps_errno != 0)
+        return; /* said once already */
+    r = jw_pages_release(&w->pages, &e);
     if (r < 0)
         qn_log(&w->log, LOG_DEBUG, "/proc/self/maps: %s", strerror(-r));
     else if (e != 0)
