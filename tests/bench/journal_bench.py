@@ -40,9 +40,11 @@ sd-journal, which the kernel can drop at any time), both sampled from
 
 Then qqnotify-journal runs again over --big-entries entries (the same
 generator, five times the size, in a second directory) to show that its
-memory does not grow with the input.  Last, the floor runs again giving
-the journal pages back every N entries (the daemon's code, --release-every):
-what a smaller resident size costs any sd-journal reader.
+memory does not grow with the input.  Last (unless --no-give-back), the
+floor runs again giving the journal pages back every N entries (the
+daemon's code, --release-every): what a smaller resident size costs any
+sd-journal reader.  It gives them back at fixed intervals, without the
+daemon's look at /proc/self/statm every 256 entries.
 
 Prints tables; never passes or fails on time.  Exit status non-zero only
 when a row did not work (a tool failed, or qqnotify-journal found fewer
@@ -523,6 +525,8 @@ def main():
                     help="rounds (every row once each); medians are shown")
     ap.add_argument("--tmpfs", default="/dev/shm",
                     help="a tmpfs for the second qqnotify-journal row (skipped if not tmpfs)")
+    ap.add_argument("--no-give-back", action="store_true",
+                    help="skip the last table (the floor giving journal pages back)")
     ap.add_argument("--keep", action="store_true",
                     help="reuse journals written by an earlier run with the same sizes")
     a = ap.parse_args()
@@ -698,15 +702,9 @@ def main():
     # data objects; the values shared by many entries (host, unit, command line, ...) are
     # scattered over the file, and each page fault maps up to 64 KiB around the page (the
     # kernel's fault-around), so the pages an entry needs come back at a price each time.
-    print()
-    print("what giving journal pages back costs the floor itself (medians of %d rounds; "
-          "%% of floor: rate per CPU-second over the first row's in the same round):" % a.runs)
-    print()
-    print("| pages given back | entries/s | CPU s | % of floor | peak RSS MB | minor faults |")
-    print("|---|---:|---:|---:|---:|---:|")
-    everies = (0, 16384, 4096, 1024, 256, 64)
+    everies = () if a.no_give_back else (0, 16384, 4096, 1024, 256, 64)
     rel = {every: [] for every in everies}
-    for k in range(a.runs):
+    for k in range(a.runs if everies else 0):
         sys.stderr.write("giving pages back, round %d of %d ...\n" % (k + 1, a.runs))
         first = None
         for every in everies:
@@ -718,9 +716,18 @@ def main():
             if r[5][0] != 0:
                 raise RuntimeError("floor failed: %s" % r[4].decode())
             n = int(r[3].split()[1])
+            cpu = max(r[6], 1e-3)  # a clock tick at least: never a division by zero
             if first is None:
-                first = n / r[6]
-            rel[every].append((n / r[0], r[6], (n / r[6]) / first, sum(r[1]), faults[0]))
+                first = n / cpu
+            rel[every].append((n / r[0], r[6], (n / cpu) / first, sum(r[1]), faults[0]))
+    if everies:
+        print()
+        print("what giving journal pages back costs the floor itself (medians of %d rounds; "
+              "%% of floor: rate per CPU-second over the first row's in the same round; peak "
+              "RSS: the highest of the rounds):" % a.runs)
+        print()
+        print("| pages given back | entries/s | CPU s | % of floor | peak RSS MB | minor faults |")
+        print("|---|---:|---:|---:|---:|---:|")
     for every in everies:
         v = rel[every]
         print("| %s | %s | %.2f | %.0f %% | %s | %s |" % (

@@ -12,6 +12,7 @@
  * Prints "entries N messages M bytes B" on stdout.  The byte count is
  * printed so the compiler cannot drop the reads.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,9 @@ int main(int argc, char **argv)
 
     if (argc == 5 && strcmp(argv[1], "--release-every") == 0) {
         char *end = NULL;
+        errno = 0;
         every = strtoull(argv[2], &end, 10);
-        if (argv[2][0] < '1' || argv[2][0] > '9' || *end != '\0')
+        if (argv[2][0] < '1' || argv[2][0] > '9' || *end != '\0' || errno != 0)
             return usage();
         argv += 2;
         argc -= 2;
