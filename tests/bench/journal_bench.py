@@ -660,11 +660,18 @@ def main():
         v = sorted(v)
         return v[len(v) // 2]
 
+    def pct(ratios):
+        """The median ratio in percent, and the lowest and highest rounds when they differ."""
+        lo, hi = 100.0 * min(ratios), 100.0 * max(ratios)
+        if round(lo) == round(hi):
+            return "%.0f %%" % (100.0 * median(ratios))
+        return "%.0f %% (%.0f-%.0f)" % (100.0 * median(ratios), lo, hi)
+
     print()
     print("journal: %d entries, %s (%s)" % (a.entries, small, subprocess.run(
         ["du", "-sh", small], stdout=subprocess.PIPE).stdout.decode().split()[0]))
-    print("medians of %d rounds; %% of floor: the ratio to the floor's run of the same round;" %
-          a.runs)
+    print("medians of %d rounds; %% of floor: the ratio to the floor's run of the same round "
+          "(in brackets: the lowest and highest round);" % a.runs)
     print("RSS = peak resident set (VmHWM; for a pipeline the sum of its processes); anon = "
           "peak RssAnon:\nthe program's own memory, without the journal file pages sd-journal "
           "maps")
@@ -676,9 +683,9 @@ def main():
         rs_ = results[name]
         wall = median([r[7] / r[0] for r, _, _ in rs_])
         cpu = median([r[7] / r[6] for r, _, _ in rs_])
-        print("| %s | %s | %.0f %% | %s | %.0f %% | %s | %s | %s |" % (
-            name, "{:,}".format(int(wall)), 100.0 * median([w for _, w, _ in rs_]),
-            "{:,}".format(int(cpu)), 100.0 * median([c for _, _, c in rs_]),
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, "{:,}".format(int(wall)), pct([w for _, w, _ in rs_]),
+            "{:,}".format(int(cpu)), pct([c for _, _, c in rs_]),
             mb(max(sum(r[1]) for r, _, _ in rs_)), mb(max(sum(r[2]) for r, _, _ in rs_)),
             rs_[-1][0][8]))
     if not f2b:
