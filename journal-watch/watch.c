@@ -281,6 +281,18 @@ static int wait_for_journal(struct jw *w)
     return JW_EXIT_OK;
 }
 
+/* Whether the writer has no job left (waiting for it when WAIT), so that a save now
+ * follows every alert queued before it; a position the writer could not write counts as
+ * unsaved, so that this save makes up for it.  False: not yet, or abandoned on a stop. */
+static bool writer_caught_up(struct jw *w, bool wait)
+{
+    if (wait ? !jw_writer_drain(w) : !jw_writer_idle(w))
+        return false;
+    if (jw_writer_take_state_failure(w))
+        w->unsaved++;
+    return true;
+}
+
 static void idle_save(struct jw *w)
 {
     struct timespec ts;
@@ -288,10 +300,8 @@ static void idle_save(struct jw *w)
     /* After every alert queued before it.  Following, never wait for the writer here
      * (a failing spool must not stop the reading): its eventfd brings us back when it
      * is done.  With --once the end is here: wait. */
-    if (w->opt.once ? !jw_writer_drain(w) : !jw_writer_idle(w))
+    if (!writer_caught_up(w, w->opt.once))
         return;
-    if (jw_writer_take_state_failure(w))
-        w->unsaved++; /* the writer could not write a position: this save makes up */
     if (w->unsaved == 0)
         return;
     if (jw_source_current_cursor(w) < 0)
@@ -414,12 +424,9 @@ int jw_run(struct jw *w)
     sd_notify(0, "STOPPING=1");
     /* Every queued alert first; nothing is saved past alerts given up on a stop, nor
      * past an entry whose alerts could not be handled. */
-    if (!entry_failed && jw_writer_drain(w)) {
-        if (jw_writer_take_state_failure(w))
-            w->unsaved++;
-        if (w->unsaved > 0 && jw_source_current_cursor(w) >= 0)
-            jw_state_save(w);
-    }
+    if (!entry_failed && writer_caught_up(w, true) && w->unsaved > 0 &&
+        jw_source_current_cursor(w) >= 0)
+        jw_state_save(w);
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);
