@@ -814,6 +814,20 @@ __attribute__((visibility("default"))) int sync_file_range(int fd, off_t offset,
     return real(fd, offset, nbytes, flags);
 }
 
+/* Run CALL with the fsync and writeback calls counted, sync_file_range failing with
+ * WRITEBACK_ERRNO when non-zero; run_quiet's checks when QUIET. */
+static void run_counting_syncs(const struct qn_pamhost_call *call, int writeback_errno, bool quiet)
+{
+    memset(&syncs, 0, sizeof(syncs));
+    syncs.writeback_errno = writeback_errno;
+    syncs.on = true;
+    if (quiet)
+        run_quiet(call, &res);
+    else
+        assert_int_equal(qn_pamhost_run(call, &res), 0);
+    syncs.on = false;
+}
+
 /* By default the login does not wait for the disk (the writeback is started, nothing is
  * fsync'd); with `sync` the file and new/ are fsync'd.  The entry is the same either way. */
 static void test_the_login_waits_for_the_disk_only_with_sync(void **state)
@@ -822,10 +836,7 @@ static void test_the_login_waits_for_the_disk_only_with_sync(void **state)
     struct qn_event evs[MAX_EVENTS];
 
     (void)state;
-    memset(&syncs, 0, sizeof(syncs));
-    syncs.on = true;
-    run_quiet(&call, &res);
-    syncs.on = false;
+    run_counting_syncs(&call, 0, true);
     assert_int_equal(res.rc_open, PAM_SUCCESS);
     assert_int_equal(syncs.fsyncs, 0);
     assert_int_equal(syncs.writebacks, 1);
@@ -833,10 +844,7 @@ static void test_the_login_waits_for_the_disk_only_with_sync(void **state)
     assert_string_equal(evs[0].kind, "login");
 
     call.service = "qn-sync";
-    memset(&syncs, 0, sizeof(syncs));
-    syncs.on = true;
-    run_quiet(&call, &res);
-    syncs.on = false;
+    run_counting_syncs(&call, 0, true);
     assert_int_equal(res.rc_open, PAM_SUCCESS);
     assert_int_equal(syncs.fsyncs, 2); /* the entry, then new/ */
     assert_int_equal(syncs.writebacks, 0);
@@ -854,20 +862,12 @@ static void test_writeback_errors_unavailable_is_ignored_eio_is_not(void **state
     struct qn_event evs[MAX_EVENTS];
 
     (void)state;
-    memset(&syncs, 0, sizeof(syncs));
-    syncs.writeback_errno = EPERM;
-    syncs.on = true;
-    run_quiet(&call, &res);
-    syncs.on = false;
+    run_counting_syncs(&call, EPERM, true);
     assert_int_equal(res.rc_open, PAM_SUCCESS);
     assert_int_equal(syncs.writebacks, 1);
     assert_int_equal(take_events(g.spool, evs, NULL), 1);
 
-    memset(&syncs, 0, sizeof(syncs));
-    syncs.writeback_errno = EIO;
-    syncs.on = true;
-    assert_int_equal(qn_pamhost_run(&call, &res), 0);
-    syncs.on = false;
+    run_counting_syncs(&call, EIO, false);
     assert_int_equal(res.rc_open, PAM_SUCCESS);
     assert_true(res.fds_unchanged);
     if (res.log_lines != 1 || strstr(res.log, "cannot queue the login event") == NULL)
