@@ -2,38 +2,18 @@
  * cli — shared pieces of the `qqnotify` command: options common to every
  * subcommand, translation, and the mapping from failures to exit codes.
  *
- * Exit codes follow sysexits(3): 0 done; 64 usage; 65 bad input;
- * 69 permanent rejection (5xx); 74 local I/O error; 75 temporary failure
- * (4xx, network, timeout); 76 TLS or protocol failure (STARTTLS missing
- * included); 77 authentication failed; 78 configuration error.
+ * Exit codes: the table of exit.h (sysexits(3)).
  */
 #ifndef QN_CLI_H
 #define QN_CLI_H
 
-#include <libintl.h>
 #include <stdbool.h>
 
 #include "config.h"
 #include "diag.h"
+#include "exit.h"
+#include "i18n.h"
 #include "log.h"
-
-#define _(s) gettext(s)
-#define N_(s) (s)
-
-enum {
-    QN_EXIT_OK = 0,
-    QN_EXIT_USAGE = 64,
-    QN_EXIT_DATAERR = 65,
-    QN_EXIT_UNAVAILABLE = 69,
-    QN_EXIT_SOFTWARE = 70,
-    QN_EXIT_OSERR = 71,
-    QN_EXIT_CANTCREAT = 73,
-    QN_EXIT_IOERR = 74,
-    QN_EXIT_TEMPFAIL = 75,
-    QN_EXIT_PROTOCOL = 76,
-    QN_EXIT_NOPERM = 77,
-    QN_EXIT_CONFIG = 78,
-};
 
 struct qn_cli {
     const char *config_path; /* -c, or the default */

@@ -18,9 +18,15 @@
 #ifndef QN_I18N_H
 #define QN_I18N_H
 
+#include <libintl.h>
 #include <stdbool.h>
 
 #include "config.h"
+
+/* The one translation macro of the programs: _() translates a msgid now,
+ * N_() only marks one for xgettext (tables translated when printed). */
+#define _(s)  gettext(s)
+#define N_(s) (s)
 
 /* Bind the "qqnotify" text domain, UTF-8: the build tree's locale/ next to the
  * executable when there is one (so build/ binaries speak Chinese before they

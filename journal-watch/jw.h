@@ -21,7 +21,6 @@
 #ifndef QN_JW_H
 #define QN_JW_H
 
-#include <libintl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,13 +29,13 @@
 #include <systemd/sd-journal.h>
 
 #include "config.h"
+#include "exit.h"
+#include "i18n.h"
 #include "log.h"
 #include "pages.h"
 #include "rules.h"
 #include "spool.h"
 
-#define _(s)  gettext(s)
-#define N_(s) (s)
 
 #define JW_DEFAULT_RULES_DIR  "/etc/qqnotify/rules.d" /* beside QN_CONFIG_DEFAULT_PATH */
 #define JW_CURSOR_MAX         1024                    /* sd-journal cursors are ~150 bytes */
@@ -49,17 +48,6 @@
 #define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
 #define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
 #define JW_QUEUE_MAX          64           /* entries with alerts waiting for the writer */
-
-enum {
-    JW_EXIT_OK = 0,
-    JW_EXIT_USAGE = 64,
-    JW_EXIT_DATAERR = 65,
-    JW_EXIT_NOINPUT = 66,
-    JW_EXIT_SOFTWARE = 70,
-    JW_EXIT_OSERR = 71,
-    JW_EXIT_IOERR = 74,
-    JW_EXIT_CONFIG = 78,
-};
 
 enum jw_source_kind {
     JW_SOURCE_LOCAL = 0, /* the local system journal */

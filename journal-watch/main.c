@@ -49,20 +49,20 @@ static int load_config(struct jw *w)
     memset(&cerr, 0, sizeof(cerr));
     r = qn_config_load(&w->cfg, w->opt.config_path, &cerr);
     if (r == QN_OK)
-        return JW_EXIT_OK;
+        return QN_EXIT_OK;
     if (r == QN_ENOTFOUND && !w->opt.config_explicit) {
         /* No configuration: the defaults name the spool; the sender needs the file anyway. */
         qn_config_defaults(&w->cfg);
-        return JW_EXIT_OK;
+        return QN_EXIT_OK;
     }
     if (r == QN_ENOTFOUND) {
         qn_log(&w->log, LOG_ERR, _("configuration file %s does not exist"), w->opt.config_path);
-        return JW_EXIT_CONFIG;
+        return QN_EXIT_CONFIG;
     }
     if (r == QN_EIO) {
         qn_log(&w->log, LOG_ERR, _("cannot read configuration file %s: %s"), w->opt.config_path,
                strerror(cerr.sys_errno ? cerr.sys_errno : errno));
-        return JW_EXIT_CONFIG;
+        return QN_EXIT_CONFIG;
     }
     qn_log(&w->log, LOG_ERR, "%s:%u: %s%s%s%s%s%s%s", cerr.file[0] ? cerr.file : w->opt.config_path,
            cerr.line, cerr.what ? _(cerr.what) : _(qn_strerror(r)), cerr.key[0] ? " (" : "",
@@ -70,7 +70,7 @@ static int load_config(struct jw *w)
            cerr.value[0] ? "'" : "");
     if (cerr.fix != NULL)
         qn_log(&w->log, LOG_ERR, _("  fix: %s"), _(cerr.fix));
-    return JW_EXIT_CONFIG;
+    return QN_EXIT_CONFIG;
 }
 
 static void report_rule_error(const struct jw *w, const struct qn_rules_error *e, bool to_stderr)
@@ -100,13 +100,13 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool to_stderr)
     struct qn_rules_errors *errs = NULL;
     struct qn_rules *rs = NULL;
     enum qn_status r;
-    int rc = JW_EXIT_CONFIG;
+    int rc = QN_EXIT_CONFIG;
     size_t i;
 
     errs = calloc(1, sizeof(*errs));
     if (errs == NULL || qn_rules_new(&rs) != QN_OK) {
         qn_log(&w->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
-        rc = JW_EXIT_OSERR;
+        rc = QN_EXIT_OSERR;
         goto out;
     }
     r = qn_rules_load_dir(rs, w->opt.rules_dir, errs);
@@ -124,7 +124,7 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool to_stderr)
     }
     if (r == QN_ENOMEM) {
         qn_log(&w->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
-        rc = JW_EXIT_OSERR;
+        rc = QN_EXIT_OSERR;
         goto out;
     }
     if (r != QN_OK)
@@ -136,7 +136,7 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool to_stderr)
     }
     *ret = rs;
     rs = NULL;
-    rc = JW_EXIT_OK;
+    rc = QN_EXIT_OK;
 out:
     qn_rules_free(rs);
     free(errs);
@@ -150,14 +150,14 @@ static int check(struct jw *w)
     int rc;
 
     rc = jw_load_rules(w, &rs, true);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         return rc;
     qn_rules_stats(rs, &st);
     printf(_("%s: %zu rules OK (threshold state at most %zu KiB%s)\n"), w->opt.rules_dir,
            qn_rules_count(rs), st.state_bytes / 1024,
            st.jit ? "" : _("; JIT not available, patterns are interpreted"));
     qn_rules_free(rs);
-    return JW_EXIT_OK;
+    return QN_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     w = calloc(1, sizeof(*w));
     if (w == NULL) {
         fprintf(stderr, "qqnotify-journal: out of memory\n");
-        return JW_EXIT_OSERR;
+        return QN_EXIT_OSERR;
     }
     w->signal_fd = -1;
     w->pages.statm_fd = -1;
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
         case OPT_FILE:
             if (w->opt.source != JW_SOURCE_LOCAL) {
                 fprintf(stderr, "%s\n", _("qqnotify-journal: give --directory or --file once"));
-                rc = JW_EXIT_USAGE;
+                rc = QN_EXIT_USAGE;
                 goto out;
             }
             w->opt.source = c == OPT_DIRECTORY ? JW_SOURCE_DIRECTORY : JW_SOURCE_FILE;
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
                           "[HH:MM[:SS]]\", \"@SECONDS\", \"-DURATION\" (e.g. -2h), \"today\" or "
                           "\"yesterday\"\n"),
                         optarg);
-                rc = JW_EXIT_USAGE;
+                rc = QN_EXIT_USAGE;
                 goto out;
             }
             break;
@@ -240,7 +240,7 @@ int main(int argc, char **argv)
             if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
                 fprintf(stderr, _("qqnotify-journal: unknown language '%s': use zh_CN or en\n"),
                         optarg);
-                rc = JW_EXIT_USAGE;
+                rc = QN_EXIT_USAGE;
                 goto out;
             }
             lang_arg = optarg;
@@ -251,28 +251,28 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
-            rc = JW_EXIT_OK;
+            rc = QN_EXIT_OK;
             goto out;
         case 'V':
             printf("qqnotify-journal %s\n", QN_VERSION);
-            rc = JW_EXIT_OK;
+            rc = QN_EXIT_OK;
             goto out;
         default:
             usage(stderr);
-            rc = JW_EXIT_USAGE;
+            rc = QN_EXIT_USAGE;
             goto out;
         }
     }
     if (optind < argc) {
         usage(stderr);
-        rc = JW_EXIT_USAGE;
+        rc = QN_EXIT_USAGE;
         goto out;
     }
     if (verbose)
         w->log.max_priority = LOG_DEBUG;
 
     rc = load_config(w);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     qn_i18n_set_language(lang_arg, w->cfg.language);
     if (w->opt.check) {
@@ -280,7 +280,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = jw_load_rules(w, &w->rules, false);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     rc = jw_run(w);
 out:

@@ -51,7 +51,7 @@ int jw_source_open(struct jw *w)
         w->j = NULL;
         qn_log(&w->log, LOG_ERR, _("cannot open the journal %s: %s"),
                w->opt.source_path != NULL ? w->opt.source_path : _("(local)"), strerror(-r));
-        return r == -ENOENT ? JW_EXIT_NOINPUT : JW_EXIT_IOERR;
+        return r == -ENOENT ? QN_EXIT_NOINPUT : QN_EXIT_IOERR;
     }
     /* The matcher sees at most this much of a field; decompressing more is wasted. */
     r = sd_journal_set_data_threshold(w->j, QN_RULES_MESSAGE_MAX);
@@ -64,7 +64,7 @@ int jw_source_open(struct jw *w)
                "/proc/self/statm cannot be read (%s): journal pages are given back every %d "
                "entries instead",
                strerror(-r), JW_TRIM_EVERY);
-    return JW_EXIT_OK;
+    return QN_EXIT_OK;
 }
 
 void jw_source_close(struct jw *w)
@@ -127,36 +127,36 @@ int jw_source_position(struct jw *w, const char *cursor)
         r = sd_journal_seek_cursor(w->j, cursor);
         if (r < 0) {
             qn_log(&w->log, LOG_ERR, _("cannot seek to the saved cursor: %s"), strerror(-r));
-            return JW_EXIT_IOERR;
+            return QN_EXIT_IOERR;
         }
         if (cursor != w->cursor)
             snprintf(w->cursor, sizeof(w->cursor), "%s", cursor);
         w->skip_check = true;
-        return JW_EXIT_OK;
+        return QN_EXIT_OK;
     }
     if (w->opt.since_usec >= 0) {
         r = sd_journal_seek_realtime_usec(w->j, (uint64_t)w->opt.since_usec);
         if (r < 0) {
             qn_log(&w->log, LOG_ERR, "sd_journal_seek_realtime_usec: %s", strerror(-r));
-            return JW_EXIT_IOERR;
+            return QN_EXIT_IOERR;
         }
-        return JW_EXIT_OK;
+        return QN_EXIT_OK;
     }
     r = sd_journal_seek_tail(w->j);
     if (r < 0) {
         qn_log(&w->log, LOG_ERR, "sd_journal_seek_tail: %s", strerror(-r));
-        return JW_EXIT_IOERR;
+        return QN_EXIT_IOERR;
     }
     /* Step onto the last entry so that next() returns what comes after it, and remember
      * it: the state file then holds a position from the very start. */
     r = sd_journal_previous(w->j);
     if (r < 0) {
         qn_log(&w->log, LOG_ERR, "sd_journal_previous: %s", strerror(-r));
-        return JW_EXIT_IOERR;
+        return QN_EXIT_IOERR;
     }
     if (r > 0)
         jw_source_current_cursor(w);
-    return JW_EXIT_OK;
+    return QN_EXIT_OK;
 }
 
 /* Store the cursor and time of the current entry in w->cursor / w->cursor_time. */

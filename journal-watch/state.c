@@ -90,12 +90,12 @@ int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size)
     const char *p, *end, *nl;
     char *buf;
     enum qn_status r;
-    int rc = JW_EXIT_OK;
+    int rc = QN_EXIT_OK;
 
     ret_cursor[0] = '\0';
     buf = malloc(cap);
     if (buf == NULL)
-        return JW_EXIT_OSERR;
+        return QN_EXIT_OSERR;
     r = qn_spool_state_read(w->spool, w->state_name, buf, cap, &len);
     if (r == QN_ENOTFOUND)
         goto out;
@@ -103,7 +103,7 @@ int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size)
         qn_log(&w->log, LOG_ERR, _("cannot read the journal position %s/state/%s: %s%s%s"),
                w->cfg.spool_dir, w->state_name, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
                r == QN_EIO ? strerror(errno) : "");
-        rc = JW_EXIT_IOERR;
+        rc = QN_EXIT_IOERR;
         goto out;
     }
     w->have_saved = true;

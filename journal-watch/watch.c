@@ -121,7 +121,7 @@ static int reposition(struct jw *w, bool matches_changed)
         return jw_source_position(w, w->cursor);
     if (matches_changed)
         return jw_source_position(w, NULL);
-    return JW_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
+    return QN_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
 }
 
 static void reload(struct jw *w)
@@ -132,7 +132,7 @@ static void reload(struct jw *w)
     w->reload = false;
     sd_notify(0, "RELOADING=1");
     qn_log(&w->log, LOG_INFO, _("reloading the rules from %s"), w->opt.rules_dir);
-    if (jw_load_rules(w, &fresh, false) != JW_EXIT_OK) {
+    if (jw_load_rules(w, &fresh, false) != QN_EXIT_OK) {
         qn_log(&w->log, LOG_ERR, "%s", _("the new rules have errors: keeping the rules in use"));
         goto out;
     }
@@ -146,7 +146,7 @@ static void reload(struct jw *w)
     qn_rules_free(old);
     /* New rules, new matches: the read position must be set again. */
     jw_source_apply_filter(w);
-    if (reposition(w, true) != JW_EXIT_OK)
+    if (reposition(w, true) != QN_EXIT_OK)
         w->stop = true;
     qn_log(&w->log, LOG_INFO, _("%zu rules loaded"), qn_rules_count(w->rules));
 out:
@@ -230,7 +230,7 @@ static int wait_for_journal(struct jw *w)
     fd = sd_journal_get_fd(w->j);
     if (fd < 0) {
         qn_log(&w->log, LOG_ERR, "sd_journal_get_fd: %s", strerror(-fd));
-        return JW_EXIT_IOERR;
+        return QN_EXIT_IOERR;
     }
     events = sd_journal_get_events(w->j);
     if (events < 0)
@@ -259,7 +259,7 @@ static int wait_for_journal(struct jw *w)
     r = poll(p, 3, timeout_ms);
     if (r < 0 && errno != EINTR) {
         qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
-        return JW_EXIT_OSERR;
+        return QN_EXIT_OSERR;
     }
     jw_watchdog_ping(w, false);
     if (p[1].revents != 0)
@@ -270,7 +270,7 @@ static int wait_for_journal(struct jw *w)
     r = sd_journal_process(w->j);
     if (r < 0) {
         qn_log(&w->log, LOG_ERR, "sd_journal_process: %s", strerror(-r));
-        return JW_EXIT_IOERR;
+        return QN_EXIT_IOERR;
     }
     if (r == SD_JOURNAL_INVALIDATE) {
         qn_log(&w->log, LOG_DEBUG,
@@ -278,7 +278,7 @@ static int wait_for_journal(struct jw *w)
                "last position");
         return reposition(w, false);
     }
-    return JW_EXIT_OK;
+    return QN_EXIT_OK;
 }
 
 /* Whether the writer has no job left (waiting for it when WAIT), so that a save now
@@ -322,35 +322,35 @@ int jw_run(struct jw *w)
     int rc, r;
 
     if (setup_signals(w) != 0)
-        return JW_EXIT_OSERR;
+        return QN_EXIT_OSERR;
     if (qn_spool_open(w->cfg.spool_dir, QN_SPOOL_CREATE, 0, &w->spool) != QN_OK) {
         qn_log(&w->log, LOG_ERR, _("cannot open the spool %s: %s"), w->cfg.spool_dir,
                strerror(errno));
-        rc = JW_EXIT_IOERR;
+        rc = QN_EXIT_IOERR;
         goto out;
     }
     jw_state_name(&w->opt, w->state_name, sizeof(w->state_name));
     rc = jw_source_open(w);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     cursor = malloc(JW_CURSOR_MAX);
     if (cursor == NULL) {
-        rc = JW_EXIT_OSERR;
+        rc = QN_EXIT_OSERR;
         goto out;
     }
     rc = jw_state_load(w, cursor, JW_CURSOR_MAX);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     jw_source_apply_filter(w);
     rc = jw_source_position(w, cursor);
-    if (rc != JW_EXIT_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     /* A first start at the tail: record where we began, so a crash before the first
      * alert does not move the start to a later tail. */
     if (!w->have_saved)
         jw_state_save(w);
     if (jw_writer_start(w) != 0) {
-        rc = JW_EXIT_OSERR;
+        rc = QN_EXIT_OSERR;
         goto out;
     }
     qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
@@ -379,7 +379,7 @@ int jw_run(struct jw *w)
         r = sd_journal_next(w->j);
         if (r < 0) {
             qn_log(&w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
-            rc = JW_EXIT_IOERR;
+            rc = QN_EXIT_IOERR;
             break;
         }
         if (r > 0) {
@@ -389,7 +389,7 @@ int jw_run(struct jw *w)
                 if (!w->stop)
                     qn_log(&w->log, LOG_ERR, "%s",
                            _("stopping: an alert could not be handled (out of memory?)"));
-                rc = w->stop ? JW_EXIT_OK : JW_EXIT_SOFTWARE;
+                rc = w->stop ? QN_EXIT_OK : QN_EXIT_SOFTWARE;
                 entry_failed = true;
                 break;
             }
@@ -417,7 +417,7 @@ int jw_run(struct jw *w)
             break;
         status(w);
         rc = wait_for_journal(w);
-        if (rc != JW_EXIT_OK)
+        if (rc != QN_EXIT_OK)
             break;
     }
     /* Exit: the position of the last entry read, with the counts it led to. */

@@ -23,14 +23,13 @@
  * never goes to argv or the environment of any process; stdout gets it
  * only from `get`, and only when stdout is not a terminal or with --force.
  *
- * Exit codes (sysexits(3)): 0 done; 1 no secret stored (get, erase,
+ * Exit codes (exit.h, sysexits(3)): 0 done; 1 no secret stored (get, erase,
  * status); 64 usage; 65 bad input; 69 backend unavailable; 71 system
  * error; 74 I/O error; 75 temporary (locked keyring, timeout); 77 needs
  * root; 78 configuration.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libintl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,21 +39,17 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "config.h"
+#include "exit.h"
 #include "i18n.h"
 #include "input.h"
 #include "secmem.h"
 #include "status.h"
 
-#define _(s)  gettext(s)
-#define N_(s) (s)
-
 #define PROG              "qqnotify-secret"
-#define EXIT_NOT_FOUND    1
 #define DEFAULT_TIMEOUT_S 60
 #define MAX_TIMEOUT_S     600
 
@@ -124,7 +119,7 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
 
     switch (r) {
     case QNS_OK:
-        return EX_OK;
+        return QN_EXIT_OK;
     case QNS_NOT_FOUND:
         if (b == BACKEND_CREDS) {
             (void)qns_creds_path(&p->target, path, sizeof(path));
@@ -140,7 +135,7 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
             fprintf(stderr, _("  fix: store it: qqnotify-secret set --user %s --host %s\n"),
                     p->user, p->host);
         }
-        return EXIT_NOT_FOUND;
+        return QN_EXIT_NOT_FOUND;
     case QNS_NO_BUS:
         fprintf(stderr, _("%s: there is no D-Bus session bus, so no Secret Service either\n"),
                 PROG);
@@ -148,14 +143,14 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
         print_fix(_("run this inside your desktop session (or under dbus-run-session with a "
                     "keyring daemon); on a server, run it as root: the secret then goes to "
                     "systemd-creds"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_BUS_UNREACHABLE:
         fprintf(stderr, _("%s: cannot connect to the D-Bus session bus\n"), PROG);
         print_detail(err);
         print_fix(_("check that the session bus of this login runs (systemctl --user status "
                     "dbus); a DBUS_SESSION_BUS_ADDRESS left over from another session must be "
                     "unset"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_NO_SERVICE:
         fprintf(stderr, _("%s: no Secret Service on the session bus (no keyring daemon runs)\n"),
                 PROG);
@@ -163,20 +158,20 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
         print_fix(_("install and start a keyring: gnome-keyring (apt install gnome-keyring / dnf "
                     "install gnome-keyring, then log in again) or KeePassXC with \"Secret Service "
                     "integration\" on; on a server use systemd-creds as root"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_NO_COLLECTION:
         fprintf(stderr, _("%s: the Secret Service has no default keyring\n"), PROG);
         print_detail(err);
         print_fix(_("create a keyring and make it the default (Seahorse \"Passwords and Keys\", "
                     "or KeePassXC's Secret Service settings), then retry"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_LOCKED:
         fprintf(stderr, _("%s: the keyring is locked\n"), PROG);
         print_detail(err);
         print_fix(_("unlock it (log in to the desktop, or unlock the \"Login\" keyring in "
                     "Seahorse or the database in KeePassXC) and retry; an unlock prompt may be "
                     "waiting on the screen"));
-        return EX_TEMPFAIL;
+        return QN_EXIT_TEMPFAIL;
     case QNS_TIMEOUT:
         fprintf(stderr, _("%s: %s did not answer within %u seconds\n"), PROG, backend_name(b),
                 p->target.timeout_s);
@@ -187,56 +182,56 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
         else
             print_fix(_("an unlock prompt may be waiting on the screen: answer it and retry, or "
                         "give more time with --timeout"));
-        return EX_TEMPFAIL;
+        return QN_EXIT_TEMPFAIL;
     case QNS_SERVICE_ERROR:
         fprintf(stderr, _("%s: the Secret Service failed\n"), PROG);
         print_detail(err);
         print_fix(_("see the keyring daemon's log (journalctl --user) and retry"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_NOT_ROOT:
         fprintf(stderr, _("%s: systemd-creds needs root\n"), PROG);
         print_detail(err);
         print_fix(_("run it with sudo (the credential file and the host key "
                     "/var/lib/systemd/credential.secret belong to root), or use --backend "
                     "libsecret in a desktop session"));
-        return EX_NOPERM;
+        return QN_EXIT_NOPERM;
     case QNS_NO_TOOL:
         fprintf(stderr, _("%s: systemd-creds is not installed\n"), PROG);
         print_detail(err);
         print_fix(_("install systemd 250 or newer, which provides it: apt install systemd "
                     "(Debian 12, Ubuntu 22.04 and later), dnf install systemd (Fedora, RHEL 9 "
                     "and later); or use --backend libsecret in a desktop session"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_TOOL_FAILED:
         fprintf(stderr, _("%s: systemd-creds failed\n"), PROG);
         print_detail(err);
         print_fix(_("a credential made on another machine, or before the host key "
                     "/var/lib/systemd/credential.secret changed, cannot be decrypted: store it "
                     "again with sudo qqnotify-secret set"));
-        return EX_UNAVAILABLE;
+        return QN_EXIT_UNAVAILABLE;
     case QNS_IO:
         fprintf(stderr, _("%s: a local file operation failed\n"), PROG);
         print_detail(err);
-        return EX_IOERR;
+        return QN_EXIT_IOERR;
     case QNS_TOO_BIG:
         fprintf(stderr, _("%s: the secret is too long\n"), PROG);
         print_detail(err);
-        return EX_DATAERR;
+        return QN_EXIT_DATAERR;
     case QNS_NO_MEMORY:
         fprintf(stderr, _("%s: out of memory\n"), PROG);
-        return EX_OSERR;
+        return QN_EXIT_OSERR;
     }
-    return EX_SOFTWARE;
+    return QN_EXIT_SOFTWARE;
 }
 
 static int report_input(enum qns_input_result r, const struct qns_request *req, unsigned timeout_s)
 {
     switch (r) {
     case QNS_INPUT_OK:
-        return EX_OK;
+        return QN_EXIT_OK;
     case QNS_INPUT_EMPTY:
         fprintf(stderr, _("%s: the secret is empty; nothing was stored\n"), PROG);
-        return EX_DATAERR;
+        return QN_EXIT_DATAERR;
     case QNS_INPUT_TOO_BIG:
         if (req != NULL && req->bad_key[0] != '\0')
             fprintf(stderr, _("%s: the value of \"%s\" on standard input is too long\n"), PROG,
@@ -246,7 +241,7 @@ static int report_input(enum qns_input_result r, const struct qns_request *req, 
                     _("%s: the input is too long (the secret may have at most %d "
                       "bytes)\n"),
                     PROG, QNS_SECRET_MAX);
-        return EX_DATAERR;
+        return QN_EXIT_DATAERR;
     case QNS_INPUT_INVALID:
         if (req != NULL && req->bad_key[0] != '\0')
             fprintf(stderr,
@@ -258,19 +253,19 @@ static int report_input(enum qns_input_result r, const struct qns_request *req, 
                     _("%s: the secret contains a control character; nothing was "
                       "stored\n"),
                     PROG);
-        return EX_DATAERR;
+        return QN_EXIT_DATAERR;
     case QNS_INPUT_MISMATCH:
         fprintf(stderr, _("%s: the two entries differ; nothing was stored\n"), PROG);
-        return EX_DATAERR;
+        return QN_EXIT_DATAERR;
     case QNS_INPUT_TIMEOUT:
         fprintf(stderr, _("%s: nothing complete arrived on standard input within %u seconds\n"),
                 PROG, timeout_s);
-        return EX_TEMPFAIL;
+        return QN_EXIT_TEMPFAIL;
     case QNS_INPUT_IO:
         fprintf(stderr, _("%s: cannot read standard input: %s\n"), PROG, strerror(errno));
-        return EX_IOERR;
+        return QN_EXIT_IOERR;
     }
-    return EX_SOFTWARE;
+    return QN_EXIT_SOFTWARE;
 }
 
 /* ---- account ------------------------------------------------------------ */
@@ -290,7 +285,7 @@ static int report_config(const struct program *p, enum qn_status r,
     fputc('\n', stderr);
     if (cerr->fix != NULL)
         print_fix(_(cerr->fix));
-    return EX_CONFIG;
+    return QN_EXIT_CONFIG;
 }
 
 /* A user or host name we can put into keyring attributes and messages. */
@@ -336,7 +331,7 @@ static int resolve_account(struct program *p, const struct qns_request *req)
             print_fix(_("give the account: qqnotify-secret --user 123456789@qq.com ... (and "
                         "--host when it is not smtp.qq.com), or write [smtp] user in the "
                         "configuration file"));
-            return EX_CONFIG;
+            return QN_EXIT_CONFIG;
         } else {
             return report_config(p, r, &cerr);
         }
@@ -347,17 +342,17 @@ static int resolve_account(struct program *p, const struct qns_request *req)
     }
     if (!field_ok(host)) {
         fprintf(stderr, _("%s: the server name \"%s\" is not usable\n"), PROG, host);
-        return EX_USAGE;
+        return QN_EXIT_USAGE;
     }
     if (!field_ok(user)) {
         fprintf(stderr, _("%s: the account \"%s\" is not usable\n"), PROG, user);
-        return EX_USAGE;
+        return QN_EXIT_USAGE;
     }
     snprintf(p->host, sizeof(p->host), "%s", host);
     snprintf(p->user, sizeof(p->user), "%s", user);
     p->target.host = p->host;
     p->target.user = p->user;
-    return EX_OK;
+    return QN_EXIT_OK;
 }
 
 /* ---- backend choice ----------------------------------------------------- */
@@ -486,7 +481,7 @@ static int read_request(const struct program *p, struct qns_request *req)
 
     if (isatty(STDIN_FILENO)) {
         memset(req, 0, sizeof(*req));
-        return EX_OK;
+        return QN_EXIT_OK;
     }
     r = qns_request_read(STDIN_FILENO, p->opt.timeout_s, req);
     return report_input(r, req, p->opt.timeout_s);
@@ -505,18 +500,18 @@ static int cmd_get(struct program *p)
     memset(&secret, 0, sizeof(secret));
     memset(&line, 0, sizeof(line));
     rc = read_request(p, &req);
-    if (rc != EX_OK || !request_is_ours(&req))
+    if (rc != QN_EXIT_OK || !request_is_ours(&req))
         goto out;
     /* Refuse before the secret is in memory at all. */
     if (isatty(STDOUT_FILENO) && !p->opt.force) {
         fprintf(stderr, _("%s: refusing to print the secret on a terminal\n"), PROG);
         print_fix(_("`get` is for programs (it answers on a pipe); check for a secret with "
                     "qqnotify-secret status, or add --force if you really want to see it"));
-        rc = EX_USAGE;
+        rc = QN_EXIT_USAGE;
         goto out;
     }
     rc = resolve_account(p, &req);
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     n = backends_to_search(p, order);
     if (n == 0) {
@@ -538,11 +533,11 @@ static int cmd_get(struct program *p)
     if (i == n) {
         /* Say what each backend answered; the exit code is that of the
          * first real failure ("locked" says more than "not found"). */
-        rc = EX_OK;
+        rc = QN_EXIT_OK;
         for (i = 0; i < n; i++) {
             int code = report(p, order[i], results[i], &errs[i]);
 
-            if (rc == EX_OK || (rc == EXIT_NOT_FOUND && code != EXIT_NOT_FOUND))
+            if (rc == QN_EXIT_OK || (rc == QN_EXIT_NOT_FOUND && code != QN_EXIT_NOT_FOUND))
                 rc = code;
         }
         goto out;
@@ -554,7 +549,7 @@ static int cmd_get(struct program *p)
                 _("%s: the stored secret contains a control character; store it again with "
                   "qqnotify-secret set\n"),
                 PROG);
-        rc = EX_DATAERR;
+        rc = QN_EXIT_DATAERR;
         goto out;
     }
     if (qns_secret_append(&line, "password=", 9) < 0 ||
@@ -566,10 +561,10 @@ static int cmd_get(struct program *p)
     /* One write(2) from locked memory: no stdio buffer ever holds it. */
     if (write_all(STDOUT_FILENO, line.data, line.len) < 0) {
         fprintf(stderr, _("%s: cannot write to standard output: %s\n"), PROG, strerror(errno));
-        rc = EX_IOERR;
+        rc = QN_EXIT_IOERR;
         goto out;
     }
-    rc = EX_OK;
+    rc = QN_EXIT_OK;
 out:
     qns_secret_free(&line);
     qns_secret_free(&secret);
@@ -591,18 +586,18 @@ static int cmd_store(struct program *p)
         fprintf(stderr, _("%s: `store` reads a credential (key=value lines) on standard input\n"),
                 PROG);
         print_fix(_("to type the secret yourself, use qqnotify-secret set"));
-        return EX_USAGE;
+        return QN_EXIT_USAGE;
     }
     rc = read_request(p, &req);
-    if (rc != EX_OK || !request_is_ours(&req))
+    if (rc != QN_EXIT_OK || !request_is_ours(&req))
         goto out;
     if (req.password.len == 0) {
         fprintf(stderr, _("%s: `store` got no password= line on standard input\n"), PROG);
-        rc = EX_DATAERR;
+        rc = QN_EXIT_DATAERR;
         goto out;
     }
     rc = resolve_account(p, &req);
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     memset(&err, 0, sizeof(err));
     r = choose_backend(p, &b, &why, &err);
@@ -624,14 +619,14 @@ static int cmd_erase(struct program *p)
     enum qns_result r;
     bool interactive = isatty(STDIN_FILENO);
     bool erased = false;
-    int rc, worst = EX_OK;
+    int rc, worst = QN_EXIT_OK;
     size_t n, i;
 
     rc = read_request(p, &req);
-    if (rc != EX_OK || !request_is_ours(&req))
+    if (rc != QN_EXIT_OK || !request_is_ours(&req))
         goto out;
     rc = resolve_account(p, &req);
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     n = backends_to_search(p, order);
     if (n == 0) {
@@ -654,16 +649,16 @@ static int cmd_erase(struct program *p)
             worst = report(p, order[i], r, &err);
         }
     }
-    if (worst != EX_OK) {
+    if (worst != QN_EXIT_OK) {
         rc = worst;
     } else if (erased) {
-        rc = EX_OK;
+        rc = QN_EXIT_OK;
     } else if (interactive) {
         fprintf(stderr, _("%s: no secret was stored for %s on %s; nothing to erase\n"), PROG,
                 p->user, p->host);
-        rc = EXIT_NOT_FOUND;
+        rc = QN_EXIT_NOT_FOUND;
     } else {
-        rc = EX_OK; /* git's erase: nothing there is not a failure */
+        rc = QN_EXIT_OK; /* git's erase: nothing there is not a failure */
     }
 out:
     qns_request_free(&req);
@@ -684,7 +679,7 @@ static int cmd_set(struct program *p)
     memset(&secret, 0, sizeof(secret));
     memset(&err, 0, sizeof(err));
     rc = resolve_account(p, NULL);
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         goto out;
     r = choose_backend(p, &b, &why, &err);
     if (r != QNS_OK) {
@@ -732,7 +727,7 @@ static int cmd_set(struct program *p)
         fprintf(stderr, _("%s: stored the secret for %s on %s in the Secret Service\n"), PROG,
                 p->user, p->host);
     }
-    rc = EX_OK;
+    rc = QN_EXIT_OK;
 out:
     qns_secret_free(&secret);
     return rc;
@@ -792,7 +787,7 @@ static int cmd_status(struct program *p)
     int rc;
 
     rc = resolve_account(p, NULL);
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         return rc;
     printf(_("account: %s on %s\n"), p->user, p->host);
     memset(&err, 0, sizeof(err));
@@ -809,9 +804,9 @@ static int cmd_status(struct program *p)
     if (!found) {
         printf(_("no backend holds a secret for this account; store it with: qqnotify-secret "
                  "set\n"));
-        return EXIT_NOT_FOUND;
+        return QN_EXIT_NOT_FOUND;
     }
-    return EX_OK;
+    return QN_EXIT_OK;
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -858,11 +853,11 @@ static int harden(void)
 
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
         fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
-        return EX_OSERR;
+        return QN_EXIT_OSERR;
     }
     if (setrlimit(RLIMIT_CORE, &no_core) < 0) {
         fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
-        return EX_OSERR;
+        return QN_EXIT_OSERR;
     }
     umask(077);
     /* A reader that goes away (systemd-creds, the caller of get) must give
@@ -871,9 +866,9 @@ static int harden(void)
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
         fprintf(stderr, "%s: sigaction: %s\n", PROG, strerror(errno));
-        return EX_OSERR;
+        return QN_EXIT_OSERR;
     }
-    return EX_OK;
+    return QN_EXIT_OK;
 }
 
 static bool parse_timeout(const char *s, unsigned *ret)
@@ -948,13 +943,13 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             } else {
                 fprintf(stderr, _("%s: unknown backend '%s': use libsecret or systemd-creds\n"),
                         PROG, optarg);
-                return EX_USAGE;
+                return QN_EXIT_USAGE;
             }
             break;
         case OPT_CREDSTORE:
             if (optarg[0] != '/') {
                 fprintf(stderr, _("%s: --credstore needs an absolute directory\n"), PROG);
-                return EX_USAGE;
+                return QN_EXIT_USAGE;
             }
             p->opt.credstore = optarg;
             break;
@@ -962,7 +957,7 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             if (!with_key_ok(optarg)) {
                 fprintf(stderr, _("%s: unknown key '%s': use host, auto, tpm2 or host+tpm2\n"),
                         PROG, optarg);
-                return EX_USAGE;
+                return QN_EXIT_USAGE;
             }
             p->opt.with_key = optarg;
             break;
@@ -970,7 +965,7 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             if (!parse_timeout(optarg, &p->opt.timeout_s)) {
                 fprintf(stderr, _("%s: --timeout takes whole seconds from 1 to %d\n"), PROG,
                         MAX_TIMEOUT_S);
-                return EX_USAGE;
+                return QN_EXIT_USAGE;
             }
             break;
         case OPT_FORCE:
@@ -979,7 +974,7 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
         case OPT_LANG:
             if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
                 fprintf(stderr, _("%s: unknown language '%s': use zh_CN or en\n"), PROG, optarg);
-                return EX_USAGE;
+                return QN_EXIT_USAGE;
             }
             p->opt.lang = optarg;
             set_language(p);
@@ -994,7 +989,7 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             return -1;
         default:
             usage(stderr);
-            return EX_USAGE;
+            return QN_EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
@@ -1004,10 +999,10 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             fprintf(stderr, _("%s: one command only, got '%s' after '%s'\n"), PROG,
                     argv[optind + 1], argv[optind]);
         usage(stderr);
-        return EX_USAGE;
+        return QN_EXIT_USAGE;
     }
     *ret_cmd = argv[optind];
-    return EX_OK;
+    return QN_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -1018,7 +1013,7 @@ int main(int argc, char **argv)
     int rc;
 
     rc = harden();
-    if (rc != EX_OK)
+    if (rc != QN_EXIT_OK)
         return rc;
     qn_i18n_bind(QN_LOCALEDIR);
     p->opt.config_path = QN_CONFIG_DEFAULT_PATH;
@@ -1030,8 +1025,8 @@ int main(int argc, char **argv)
 
     rc = parse_args(p, argc, argv, &cmd);
     if (rc < 0)
-        return EX_OK; /* --help, --version */
-    if (rc != EX_OK)
+        return QN_EXIT_OK; /* --help, --version */
+    if (rc != QN_EXIT_OK)
         return rc;
     p->target.credstore = p->opt.credstore;
     p->target.with_key = p->opt.with_key;
@@ -1049,14 +1044,14 @@ int main(int argc, char **argv)
         return cmd_status(p);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
-        return EX_OK;
+        return QN_EXIT_OK;
     }
     /* gitcredentials(7): a helper ignores operations it does not know (git
      * may add some); git never runs it with stdin on a terminal. */
     if (!isatty(STDIN_FILENO)) {
         fprintf(stderr, _("%s: unknown command '%s' ignored\n"), PROG, cmd);
-        return EX_OK;
+        return QN_EXIT_OK;
     }
     fprintf(stderr, _("%s: unknown command '%s'; run 'qqnotify-secret --help'\n"), PROG, cmd);
-    return EX_USAGE;
+    return QN_EXIT_USAGE;
 }
