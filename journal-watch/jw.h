@@ -4,6 +4,7 @@
  *   main.c    command line, configuration, language, --check
  *   watch.c   the loop: read, match, wait; signals, sd_notify, reload
  *   source.c  sd-journal: open, filter, position, field getter, memory
+ *             (its own header and struct: source.h)
  *   state.c   alerts to spool events; the state file (cursor + thresholds)
  *   writer.c  the thread that spools the events and then writes the state
  *   pages.c   journal-file pages mapped by sd-journal: measured, given back
@@ -26,13 +27,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <systemd/sd-journal.h>
 
 #include "config.h"
 #include "exit.h"
 #include "i18n.h"
 #include "log.h"
-#include "pages.h"
 #include "rules.h"
 #include "spool.h"
 
@@ -43,7 +42,6 @@
 #define JW_MAPPED_MAX         (40u << 20)  /* journal file pages kept mapped, bytes ... */
 #define JW_MAPPED_IDLE_MAX    (4u << 20)   /* ... and when idle */
 #define JW_MAPPED_LOOK_EVERY  256          /* entries between looks at /proc/self/statm */
-#define JW_TRIM_EVERY         16384        /* entries between releases without /proc */
 #define JW_CHECK_EVERY        1024         /* entries between looks at signals and the watchdog */
 #define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
 #define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
@@ -93,20 +91,16 @@ struct jw {
     struct qn_config cfg;
     struct qn_rules *rules;
     struct qn_spool *spool;
-    sd_journal *j;
+    struct jw_source *source;
     int signal_fd;
-    struct jw_pages pages;  /* journal pages mapped (see jw_source_over_budget) */
     char state_name[QN_SPOOL_STATE_NAME_MAX];
 
     /* position */
     char cursor[JW_CURSOR_MAX]; /* of the last entry processed whose cursor we know, or "" */
     long long cursor_time;      /* its realtime timestamp */
-    bool skip_check;            /* the next entry may be the one under the saved cursor */
     bool have_saved;            /* a state file exists (or was written) */
     unsigned long long unsaved; /* entries processed since the state was last written */
     long long last_save_mono;   /* CLOCK_MONOTONIC seconds of the last write */
-
-    char time_text[24]; /* the getter's answer for __REALTIME_TIMESTAMP */
 
     /* alerts of the entry being fed, handed to the writer with the state after it */
     struct qn_event **pending;
@@ -134,19 +128,6 @@ int jw_run(struct jw *w);
 /* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
 void jw_watchdog_ping(struct jw *w, bool force);
 bool jw_poll_signals(struct jw *w, int timeout_ms);
-
-/* source.c */
-int jw_source_open(struct jw *w);
-void jw_source_close(struct jw *w);
-int jw_source_apply_filter(struct jw *w);
-int jw_source_position(struct jw *w, const char *cursor);
-int jw_source_current_cursor(struct jw *w);
-void jw_source_trim(struct jw *w);
-bool jw_source_over_budget(struct jw *w, size_t budget, unsigned long long entries);
-int jw_source_get_field(void *ctx, const char *field, const void **ret_value, size_t *ret_len);
-void jw_source_offer_fields(struct jw *w);
-long long jw_source_time(sd_journal *j);
-long long jw_parse_since(const char *s);
 
 /* state.c */
 enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *alert);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "i18n.h"
@@ -39,6 +40,63 @@ static void usage(FILE *out)
               "  -h, --help          this help\n"
               "  -V, --version       version\n"),
             QN_CONFIG_DEFAULT_PATH, JW_DEFAULT_RULES_DIR);
+}
+
+/* --since: "@SECONDS", "YYYY-MM-DD[ HH:MM[:SS]]" (local time, 'T' also accepted),
+ * "-DURATION", "today", "yesterday", "now".  Microseconds since the epoch, or -1. */
+static long long parse_since(const char *s)
+{
+    static const char *const formats[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                                          "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t i;
+
+    if (s == NULL || *s == '\0' || now == (time_t)-1)
+        return -1;
+    if (s[0] == '@') {
+        char *end = NULL;
+        long long v;
+        errno = 0;
+        v = strtoll(s + 1, &end, 10);
+        if (s[1] < '0' || s[1] > '9' || errno != 0 || *end != '\0' || v > 253402300799LL)
+            return -1;
+        return v * 1000000LL;
+    }
+    if (s[0] == '-') {
+        long long secs = 0;
+        if (qn_rules_parse_duration(s + 1, &secs) != QN_OK)
+            return -1;
+        return ((long long)now - secs) * 1000000LL;
+    }
+    if (strcmp(s, "now") == 0)
+        return (long long)now * 1000000LL;
+    if (strcmp(s, "today") == 0 || strcmp(s, "yesterday") == 0) {
+        time_t t;
+        if (localtime_r(&now, &tm) == NULL)
+            return -1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        if (s[0] == 'y')
+            tm.tm_mday--;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+        return t == (time_t)-1 ? -1 : (long long)t * 1000000LL;
+    }
+    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        const char *end;
+        time_t t;
+
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(s, formats[i], &tm);
+        if (end == NULL || *end != '\0')
+            continue;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+        if (t == (time_t)-1)
+            return -1;
+        return (long long)t * 1000000LL;
+    }
+    return -1;
 }
 
 static int load_config(struct jw *w)
@@ -189,7 +247,6 @@ int main(int argc, char **argv)
         return QN_EXIT_OSERR;
     }
     w->signal_fd = -1;
-    w->pages.statm_fd = -1;
     w->opt.config_path = QN_CONFIG_DEFAULT_PATH;
     w->opt.rules_dir = JW_DEFAULT_RULES_DIR;
     w->opt.since_usec = -1;
@@ -219,7 +276,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SINCE:
             w->opt.since = optarg;
-            w->opt.since_usec = jw_parse_since(optarg);
+            w->opt.since_usec = parse_since(optarg);
             if (w->opt.since_usec < 0) {
                 fprintf(stderr,
                         _("qqnotify-journal: --since '%s' is not a time: write \"YYYY-MM-DD "

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "jw.h"
+#include "source.h"
 
 static long long mono_usec(void)
 {
@@ -110,6 +111,38 @@ void jw_watchdog_ping(struct jw *w, bool force)
     }
 }
 
+/* The current entry becomes the position the next save records. */
+static int note_position(struct jw *w)
+{
+    char cursor[JW_CURSOR_MAX];
+    long long t;
+    int r;
+
+    r = jw_source_cursor(w->source, cursor, sizeof(cursor), &t);
+    if (r < 0)
+        return r;
+    snprintf(w->cursor, sizeof(w->cursor), "%s", cursor);
+    if (t >= 0)
+        w->cursor_time = t;
+    return 0;
+}
+
+/* Read after CURSOR, or from where a first start begins when it is NULL or "". */
+static int position(struct jw *w, const char *cursor)
+{
+    bool on_entry = false;
+    int rc;
+
+    rc = jw_source_position(w->source, cursor, &on_entry);
+    if (rc != QN_EXIT_OK)
+        return rc;
+    if (cursor != NULL && cursor[0] != '\0' && cursor != w->cursor)
+        snprintf(w->cursor, sizeof(w->cursor), "%s", cursor);
+    if (on_entry)
+        note_position(w);
+    return QN_EXIT_OK;
+}
+
 /*
  * Set the read position again after the set of journal files changed, or
  * the matches did (MATCHES_CHANGED: sd-journal's own position may then be
@@ -118,9 +151,9 @@ void jw_watchdog_ping(struct jw *w, bool force)
 static int reposition(struct jw *w, bool matches_changed)
 {
     if (w->cursor[0] != '\0')
-        return jw_source_position(w, w->cursor);
+        return position(w, w->cursor);
     if (matches_changed)
-        return jw_source_position(w, NULL);
+        return position(w, NULL);
     return QN_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
 }
 
@@ -139,13 +172,13 @@ static void reload(struct jw *w)
     /* The position to come back to is the entry read last, which may be past the last
      * save: take it now, before the matches change. */
     if (w->unsaved > 0)
-        jw_source_current_cursor(w);
+        note_position(w);
     qn_rules_state_adopt(fresh, w->rules);
     old = w->rules;
     w->rules = fresh;
     qn_rules_free(old);
     /* New rules, new matches: the read position must be set again. */
-    jw_source_apply_filter(w);
+    jw_source_apply_filter(w->source, w->rules);
     if (reposition(w, true) != QN_EXIT_OK)
         w->stop = true;
     qn_log(&w->log, LOG_INFO, _("%zu rules loaded"), qn_rules_count(w->rules));
@@ -167,15 +200,9 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
     size_t fired = 0;
     enum qn_status r;
 
-    if (w->skip_check) {
-        w->skip_check = false;
-        /* The entry under the saved cursor was handled before the restart. */
-        if (sd_journal_test_cursor(w->j, w->cursor) > 0)
-            return 0;
-    }
     if (entry->get == NULL) {
-        jw_source_offer_fields(w);
-        entry->time_usec = jw_source_time(w->j);
+        jw_source_offer_fields(w->source, w->rules);
+        entry->time_usec = jw_source_time(w->source);
     } else {
         entry->time_usec = QN_RULES_TIME_ASK;
     }
@@ -195,7 +222,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
         size_t n_events = w->n_pending, len = 0;
         char *text = NULL;
 
-        if (jw_source_current_cursor(w) < 0)
+        if (note_position(w) < 0)
             qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
         else if ((r = jw_state_text(w, &text, &len)) != QN_OK && r != QN_EINVAL)
             jw_state_report_error(w, r);
@@ -224,22 +251,16 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
 static int wait_for_journal(struct jw *w)
 {
     struct pollfd p[3];
-    uint64_t timeout = (uint64_t)-1;
-    int timeout_ms = -1, r, fd, events;
+    uint64_t deadline = UINT64_MAX;
+    int timeout_ms = -1, r;
+    bool invalidated = false;
 
-    fd = sd_journal_get_fd(w->j);
-    if (fd < 0) {
-        qn_log(&w->log, LOG_ERR, "sd_journal_get_fd: %s", strerror(-fd));
-        return QN_EXIT_IOERR;
-    }
-    events = sd_journal_get_events(w->j);
-    if (events < 0)
-        events = POLLIN;
-    /* (uint64_t)-1: inotify works, no timeout; else a poll interval for file systems
-     * without inotify (sd-journal decides). */
-    if (sd_journal_get_timeout(w->j, &timeout) >= 0 && timeout != (uint64_t)-1) {
+    r = jw_source_wait_for(w->source, &p[0], &deadline);
+    if (r != QN_EXIT_OK)
+        return r;
+    if (deadline != UINT64_MAX) {
         long long now = mono_usec();
-        long long left = (long long)timeout - now;
+        long long left = (long long)deadline - now;
         timeout_ms = left <= 0 ? 0 : (int)((left + 999) / 1000);
     }
     if (w->watchdog_usec > 0) {
@@ -247,9 +268,6 @@ static int wait_for_journal(struct jw *w)
         if (timeout_ms < 0 || wd_ms < timeout_ms)
             timeout_ms = wd_ms;
     }
-    p[0].fd = fd;
-    p[0].events = (short)events;
-    p[0].revents = 0;
     p[1].fd = w->signal_fd;
     p[1].events = POLLIN;
     p[1].revents = 0;
@@ -266,13 +284,10 @@ static int wait_for_journal(struct jw *w)
         jw_poll_signals(w, 0);
     if (p[2].revents != 0)
         jw_writer_clear_wake(w);
-    /* sd_journal_process also catches up after a timeout (file systems without inotify). */
-    r = sd_journal_process(w->j);
-    if (r < 0) {
-        qn_log(&w->log, LOG_ERR, "sd_journal_process: %s", strerror(-r));
-        return QN_EXIT_IOERR;
-    }
-    if (r == SD_JOURNAL_INVALIDATE) {
+    r = jw_source_process(w->source, &invalidated);
+    if (r != QN_EXIT_OK)
+        return r;
+    if (invalidated) {
         qn_log(&w->log, LOG_DEBUG,
                "journal files were added or removed: reading on from the "
                "last position");
@@ -304,7 +319,7 @@ static void idle_save(struct jw *w)
         return;
     if (w->unsaved == 0)
         return;
-    if (jw_source_current_cursor(w) < 0)
+    if (note_position(w) < 0)
         return;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return;
@@ -330,7 +345,7 @@ int jw_run(struct jw *w)
         goto out;
     }
     jw_state_name(&w->opt, w->state_name, sizeof(w->state_name));
-    rc = jw_source_open(w);
+    rc = jw_source_open(&w->source, w->opt.source, w->opt.source_path, w->opt.since_usec, &w->log);
     if (rc != QN_EXIT_OK)
         goto out;
     cursor = malloc(JW_CURSOR_MAX);
@@ -341,8 +356,8 @@ int jw_run(struct jw *w)
     rc = jw_state_load(w, cursor, JW_CURSOR_MAX);
     if (rc != QN_EXIT_OK)
         goto out;
-    jw_source_apply_filter(w);
-    rc = jw_source_position(w, cursor);
+    jw_source_apply_filter(w->source, w->rules);
+    rc = position(w, cursor);
     if (rc != QN_EXIT_OK)
         goto out;
     /* A first start at the tail: record where we began, so a crash before the first
@@ -366,7 +381,7 @@ int jw_run(struct jw *w)
     status(w);
     jw_watchdog_ping(w, true);
 
-    entry.ctx = w;
+    entry.ctx = w->source;
     entry.get = getter(w);
     entry.time_usec = QN_RULES_TIME_ASK;
     for (;;) {
@@ -376,7 +391,7 @@ int jw_run(struct jw *w)
             reload(w);
             entry.get = getter(w);
         }
-        r = sd_journal_next(w->j);
+        r = jw_source_next(w->source);
         if (r < 0) {
             qn_log(&w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
             rc = QN_EXIT_IOERR;
@@ -398,8 +413,8 @@ int jw_run(struct jw *w)
                 jw_watchdog_ping(w, false);
             }
             if (++since_trim % JW_MAPPED_LOOK_EVERY == 0 &&
-                jw_source_over_budget(w, JW_MAPPED_MAX, since_trim)) {
-                jw_source_trim(w);
+                jw_source_over_budget(w->source, JW_MAPPED_MAX, since_trim)) {
+                jw_source_trim(w->source);
                 since_trim = 0;
             }
             continue;
@@ -409,8 +424,9 @@ int jw_run(struct jw *w)
         if (w->stop || w->reload)
             continue; /* read while waiting for the writer (--once) */
         /* Idle: keep less mapped (without /proc: as if 8 times as many entries). */
-        if (since_trim > 0 && jw_source_over_budget(w, JW_MAPPED_IDLE_MAX, since_trim * 8)) {
-            jw_source_trim(w);
+        if (since_trim > 0 &&
+            jw_source_over_budget(w->source, JW_MAPPED_IDLE_MAX, since_trim * 8)) {
+            jw_source_trim(w->source);
             since_trim = 0;
         }
         if (w->opt.once)
@@ -424,8 +440,7 @@ int jw_run(struct jw *w)
     sd_notify(0, "STOPPING=1");
     /* Every queued alert first; nothing is saved past alerts given up on a stop, nor
      * past an entry whose alerts could not be handled. */
-    if (!entry_failed && writer_caught_up(w, true) && w->unsaved > 0 &&
-        jw_source_current_cursor(w) >= 0)
+    if (!entry_failed && writer_caught_up(w, true) && w->unsaved > 0 && note_position(w) >= 0)
         jw_state_save(w);
     {
         struct qn_rules_stats st;
@@ -442,7 +457,7 @@ out:
     w->pending = NULL;
     w->cap_pending = 0;
     free(cursor);
-    jw_source_close(w);
+    w->source = jw_source_close(w->source);
     w->spool = qn_spool_close(w->spool);
     if (w->signal_fd >= 0)
         close(w->signal_fd);
