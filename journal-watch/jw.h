@@ -5,7 +5,8 @@
  *   watch.c   the loop: read, match, wait; signals, sd_notify, reload
  *   source.c  sd-journal: open, filter, position, field getter, memory
  *             (its own header and struct: source.h)
- *   state.c   alerts to spool events; the state file (cursor + thresholds)
+ *   state.c   the position and the state file (cursor + thresholds): state.h
+ *   alerts.c  the alerts of the entry being fed, as spool events: alerts.h
  *   writer.c  the thread that spools the events and then writes the state
  *   pages.c   journal-file pages mapped by sd-journal: measured, given back
  *             (its own header: the journal benchmark's floor links it too)
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alerts.h"
 #include "config.h"
 #include "exit.h"
 #include "i18n.h"
@@ -38,7 +40,6 @@
 
 #define JW_DEFAULT_RULES_DIR  "/etc/qqnotify/rules.d" /* beside QN_CONFIG_DEFAULT_PATH */
 #define JW_CURSOR_MAX         1024                    /* sd-journal cursors are ~150 bytes */
-#define JW_STATE_RULES_BUDGET (200 * 1024) /* bytes of threshold state in the state file */
 #define JW_MAPPED_MAX         (40u << 20)  /* journal file pages kept mapped, bytes ... */
 #define JW_MAPPED_IDLE_MAX    (4u << 20)   /* ... and when idle */
 #define JW_MAPPED_LOOK_EVERY  256          /* entries between looks at /proc/self/statm */
@@ -90,21 +91,16 @@ struct jw {
     struct qn_log log;
     struct qn_config cfg;
     struct qn_rules *rules;
-    struct qn_spool *spool;
     struct jw_source *source;
+    struct jw_state *state;
     int signal_fd;
-    char state_name[QN_SPOOL_STATE_NAME_MAX];
 
-    /* position */
-    char cursor[JW_CURSOR_MAX]; /* of the last entry processed whose cursor we know, or "" */
-    long long cursor_time;      /* its realtime timestamp */
-    bool have_saved;            /* a state file exists (or was written) */
+    /* saves */
     unsigned long long unsaved; /* entries processed since the state was last written */
     long long last_save_mono;   /* CLOCK_MONOTONIC seconds of the last write */
 
     /* alerts of the entry being fed, handed to the writer with the state after it */
-    struct qn_event **pending;
-    size_t n_pending, cap_pending;
+    struct jw_alerts alerts;
     struct jw_writer writer;
 
     /* signals seen */
@@ -128,16 +124,6 @@ int jw_run(struct jw *w);
 /* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
 void jw_watchdog_ping(struct jw *w, bool force);
 bool jw_poll_signals(struct jw *w, int timeout_ms);
-
-/* state.c */
-enum qn_status jw_on_alert(void *ctx, const struct qn_rules_alert *alert);
-void jw_drop_pending(struct jw *w);
-int jw_state_load(struct jw *w, char *ret_cursor, size_t cursor_size);
-enum qn_status jw_state_text(struct jw *w, char **ret, size_t *ret_len);
-void jw_state_report_error(struct jw *w, enum qn_status r);
-void jw_state_mark_saved(struct jw *w, int rc);
-int jw_state_save(struct jw *w);
-void jw_state_name(const struct jw_options *opt, char *out, size_t outsz);
 
 /* writer.c: the spool writer thread (its top comment says why and how) */
 int jw_writer_start(struct jw *w);

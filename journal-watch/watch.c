@@ -29,6 +29,7 @@
 
 #include "jw.h"
 #include "source.h"
+#include "state.h"
 
 static long long mono_usec(void)
 {
@@ -121,10 +122,28 @@ static int note_position(struct jw *w)
     r = jw_source_cursor(w->source, cursor, sizeof(cursor), &t);
     if (r < 0)
         return r;
-    snprintf(w->cursor, sizeof(w->cursor), "%s", cursor);
-    if (t >= 0)
-        w->cursor_time = t;
+    jw_state_set_position(w->state, cursor, t);
     return 0;
+}
+
+/* The position was handed on (to the disk or to the writer), or failed to be (!OK).  A
+ * failure is paced like a success: a failing write (its own ERR line is a new journal
+ * entry) must not be retried on every entry. */
+static void saved(struct jw *w, bool ok)
+{
+    w->last_save_mono = mono_usec() / 1000000;
+    if (ok)
+        w->unsaved = 0;
+}
+
+/* Save the position now, waiting for the disk (nothing to save before the first entry is
+ * known).  The writer has no job left: see writer_caught_up(). */
+static void save(struct jw *w)
+{
+    enum qn_status r = jw_state_save(w->state, w->rules);
+
+    if (r != QN_EINVAL)
+        saved(w, r == QN_OK);
 }
 
 /* Read after CURSOR, or from where a first start begins when it is NULL or "". */
@@ -136,8 +155,6 @@ static int position(struct jw *w, const char *cursor)
     rc = jw_source_position(w->source, cursor, &on_entry);
     if (rc != QN_EXIT_OK)
         return rc;
-    if (cursor != NULL && cursor[0] != '\0' && cursor != w->cursor)
-        snprintf(w->cursor, sizeof(w->cursor), "%s", cursor);
     if (on_entry)
         note_position(w);
     return QN_EXIT_OK;
@@ -150,8 +167,10 @@ static int position(struct jw *w, const char *cursor)
  */
 static int reposition(struct jw *w, bool matches_changed)
 {
-    if (w->cursor[0] != '\0')
-        return position(w, w->cursor);
+    const char *cursor = jw_state_cursor(w->state);
+
+    if (cursor[0] != '\0')
+        return position(w, cursor);
     if (matches_changed)
         return position(w, NULL);
     return QN_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
@@ -206,31 +225,27 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
     } else {
         entry->time_usec = QN_RULES_TIME_ASK;
     }
-    r = qn_rules_feed(w->rules, entry, jw_on_alert, w, &fired);
+    r = qn_rules_feed(w->rules, entry, jw_alerts_add, &w->alerts, &fired);
     if (r != QN_OK) {
         /* Out of memory for an alert: leave the position before this entry, so the next
          * start reads it again. */
-        jw_drop_pending(w);
+        jw_alerts_drop(&w->alerts);
         return -1;
     }
     w->entries++;
     w->unsaved++;
     /* Alerts go to the writer with the state after this entry (writer.c); before the
      * first save, one try right after start; idle_save paces the rest. */
-    if (w->n_pending > 0 || (!w->have_saved && w->unsaved == 1)) {
-        struct qn_event **events = NULL;
-        size_t n_events = w->n_pending, len = 0;
+    if (w->alerts.n > 0 || (w->unsaved == 1 && !jw_state_saved(w->state))) {
+        struct qn_event **events;
+        size_t n_events = 0, len = 0;
         char *text = NULL;
 
         if (note_position(w) < 0)
             qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
-        else if ((r = jw_state_text(w, &text, &len)) != QN_OK && r != QN_EINVAL)
-            jw_state_report_error(w, r);
-        if (n_events > 0) {
-            events = w->pending; /* the writer takes the array; a new one for the next */
-            w->pending = NULL;
-            w->n_pending = w->cap_pending = 0;
-        }
+        else
+            (void)jw_state_text(w->state, w->rules, &text, &len); /* a failure is logged */
+        events = jw_alerts_take(&w->alerts, &n_events);
         if ((n_events > 0 || text != NULL) &&
             jw_writer_submit(w, events, n_events, text, len) != 0) {
             /* Stopped while the writer was stuck on a failing spool, or out of memory:
@@ -239,8 +254,10 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
                 qn_log(&w->log, LOG_ERR, "%s", _("cannot queue an alert: out of memory"));
             return -1;
         }
-        if (text != NULL)
-            jw_state_mark_saved(w, 0);
+        if (text != NULL) {
+            jw_state_handed_on(w->state);
+            saved(w, true);
+        }
         if (fired > 0)
             status(w);
     }
@@ -325,45 +342,36 @@ static void idle_save(struct jw *w)
         return;
     if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
         (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
-        jw_state_save(w);
+        save(w);
 }
 
 int jw_run(struct jw *w)
 {
     struct qn_rules_entry entry;
-    char *cursor = NULL;
     unsigned long long n = 0, since_trim = 0;
-    bool entry_failed = false;
+    bool entry_failed = false, from_saved;
     int rc, r;
 
     if (setup_signals(w) != 0)
         return QN_EXIT_OSERR;
-    if (qn_spool_open(w->cfg.spool_dir, QN_SPOOL_CREATE, 0, &w->spool) != QN_OK) {
-        qn_log(&w->log, LOG_ERR, _("cannot open the spool %s: %s"), w->cfg.spool_dir,
-               strerror(errno));
-        rc = QN_EXIT_IOERR;
+    rc = jw_state_open(&w->state, w->cfg.spool_dir, w->opt.source, w->opt.source_path, &w->log);
+    if (rc != QN_EXIT_OK)
         goto out;
-    }
-    jw_state_name(&w->opt, w->state_name, sizeof(w->state_name));
     rc = jw_source_open(&w->source, w->opt.source, w->opt.source_path, w->opt.since_usec, &w->log);
     if (rc != QN_EXIT_OK)
         goto out;
-    cursor = malloc(JW_CURSOR_MAX);
-    if (cursor == NULL) {
-        rc = QN_EXIT_OSERR;
-        goto out;
-    }
-    rc = jw_state_load(w, cursor, JW_CURSOR_MAX);
+    rc = jw_state_load(w->state, w->rules);
     if (rc != QN_EXIT_OK)
         goto out;
+    from_saved = jw_state_cursor(w->state)[0] != '\0';
     jw_source_apply_filter(w->source, w->rules);
-    rc = position(w, cursor);
+    rc = position(w, jw_state_cursor(w->state));
     if (rc != QN_EXIT_OK)
         goto out;
     /* A first start at the tail: record where we began, so a crash before the first
      * alert does not move the start to a later tail. */
-    if (!w->have_saved)
-        jw_state_save(w);
+    if (!jw_state_saved(w->state))
+        save(w);
     if (jw_writer_start(w) != 0) {
         rc = QN_EXIT_OSERR;
         goto out;
@@ -371,7 +379,7 @@ int jw_run(struct jw *w)
     qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
            w->opt.source_path != NULL ? w->opt.source_path : _("the local journal"),
            qn_rules_count(w->rules), w->opt.rules_dir,
-           cursor[0] != '\0'        ? _("the saved position")
+           from_saved               ? _("the saved position")
            : w->opt.since_usec >= 0 ? _("--since")
                                     : _("the end of the journal"),
            w->cfg.spool_dir);
@@ -441,7 +449,7 @@ int jw_run(struct jw *w)
     /* Every queued alert first; nothing is saved past alerts given up on a stop, nor
      * past an entry whose alerts could not be handled. */
     if (!entry_failed && writer_caught_up(w, true) && w->unsaved > 0 && note_position(w) >= 0)
-        jw_state_save(w);
+        save(w);
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);
@@ -452,13 +460,9 @@ int jw_run(struct jw *w)
     }
 out:
     jw_writer_stop(w);
-    jw_drop_pending(w);
-    free(w->pending);
-    w->pending = NULL;
-    w->cap_pending = 0;
-    free(cursor);
+    jw_alerts_free(&w->alerts);
     w->source = jw_source_close(w->source);
-    w->spool = qn_spool_close(w->spool);
+    w->state = jw_state_close(w->state);
     if (w->signal_fd >= 0)
         close(w->signal_fd);
     w->signal_fd = -1;

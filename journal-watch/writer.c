@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "jw.h"
+#include "state.h"
 
 struct jw_job {
     struct qn_event **events;
@@ -138,14 +139,9 @@ static bool put_one(struct jw *w, struct qn_event *ev)
 
 static void write_state(struct jw *w, const struct jw_job *job)
 {
-    enum qn_status r;
-
     if (job->state == NULL)
         return;
-    /* The job's alerts are durable already; the position only has to follow them. */
-    r = qn_spool_state_write_nowait(w->spool, w->state_name, job->state, job->state_len);
-    if (r != QN_OK) {
-        jw_state_report_error(w, r);
+    if (jw_state_write_nowait(w->state, job->state, job->state_len) != QN_OK) {
         pthread_mutex_lock(&w->writer.mu);
         w->writer.state_failed = true; /* the reader saves again (idle_save) */
         pthread_mutex_unlock(&w->writer.mu);
