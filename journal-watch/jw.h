@@ -7,7 +7,7 @@
  *             (its own header and struct: source.h)
  *   state.c   the position and the state file (cursor + thresholds): state.h
  *   alerts.c  the alerts of the entry being fed, as spool events: alerts.h
- *   writer.c  the thread that spools the events and then writes the state
+ *   writer.c  the thread that spools the events and then writes the state: writer.h
  *   pages.c   journal-file pages mapped by sd-journal: measured, given back
  *             (its own header: the journal benchmark's floor links it too)
  *
@@ -23,7 +23,6 @@
 #ifndef QN_JW_H
 #define QN_JW_H
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,7 +45,6 @@
 #define JW_CHECK_EVERY        1024         /* entries between looks at signals and the watchdog */
 #define JW_IDLE_SAVE_ENTRIES  100000       /* save at idle after this many entries ... */
 #define JW_IDLE_SAVE_SECONDS  30           /* ... or this long since the last save */
-#define JW_QUEUE_MAX          64           /* entries with alerts waiting for the writer */
 
 enum jw_source_kind {
     JW_SOURCE_LOCAL = 0, /* the local system journal */
@@ -66,26 +64,6 @@ struct jw_options {
     bool check;
 };
 
-/* The spool writer thread (writer.c); every field under MU, except THREAD, STARTED and
- * DONE_FD, which are set before the thread starts and cleared after it is joined. */
-struct jw_job;
-struct jw_writer {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* the thread waits: a job, finish or abandon */
-    pthread_cond_t cv_done; /* the reader waits: a job done, or the thread gone */
-    struct jw_job *head, *tail;
-    size_t queued;        /* jobs not finished, the one being written included */
-    bool started;         /* (reader only) the thread exists */
-    bool running;         /* the thread has not returned */
-    bool retrying;        /* the thread waits to try a failing spool again */
-    bool finish;          /* write what is queued, then return */
-    bool abandon;         /* write nothing more */
-    bool state_failed;    /* a state write failed since the reader last asked */
-    unsigned long long alerts; /* events put into the spool */
-    int done_fd;               /* eventfd: a job finished (the reader polls it) */
-};
-
 struct jw {
     struct jw_options opt;
     struct qn_log log;
@@ -101,7 +79,7 @@ struct jw {
 
     /* alerts of the entry being fed, handed to the writer with the state after it */
     struct jw_alerts alerts;
-    struct jw_writer writer;
+    struct jw_writer *writer;
 
     /* signals seen */
     bool stop;
@@ -121,21 +99,5 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool report_all);
 
 /* watch.c */
 int jw_run(struct jw *w);
-/* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
-void jw_watchdog_ping(struct jw *w, bool force);
-bool jw_poll_signals(struct jw *w, int timeout_ms);
-
-/* writer.c: the spool writer thread (its top comment says why and how) */
-int jw_writer_start(struct jw *w);
-/* Hand on EVENTS (N_EVENTS, malloc'd, as the array) and STATE (malloc'd or NULL): taken in
- * every case.  -1: not queued (out of memory, or a stop while the queue was full). */
-int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, char *state,
-                     size_t state_len);
-bool jw_writer_drain(struct jw *w); /* false: abandoned on a stop request */
-bool jw_writer_idle(struct jw *w);  /* nothing queued (does not wait) */
-bool jw_writer_take_state_failure(struct jw *w);
-void jw_writer_stop(struct jw *w);
-unsigned long long jw_writer_alerts(struct jw *w);
-void jw_writer_clear_wake(struct jw *w);
 
 #endif

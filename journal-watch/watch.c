@@ -30,6 +30,7 @@
 #include "jw.h"
 #include "source.h"
 #include "state.h"
+#include "writer.h"
 
 static long long mono_usec(void)
 {
@@ -63,7 +64,7 @@ static int setup_signals(struct jw *w)
 }
 
 /* Wait up to TIMEOUT_MS (0: just look, -1: for ever) for signals; set the flags. */
-bool jw_poll_signals(struct jw *w, int timeout_ms)
+static bool poll_signals(struct jw *w, int timeout_ms)
 {
     struct pollfd p = {.fd = w->signal_fd, .events = POLLIN};
     struct signalfd_siginfo si;
@@ -87,7 +88,7 @@ bool jw_poll_signals(struct jw *w, int timeout_ms)
  * must not become a stream of identical ones. */
 static void status(struct jw *w)
 {
-    unsigned long long alerts = jw_writer_alerts(w);
+    unsigned long long alerts = jw_writer_alerts(w->writer);
 
     if (w->status_alerts == alerts && w->status_rules == qn_rules_count(w->rules) &&
         w->status_sent)
@@ -99,7 +100,8 @@ static void status(struct jw *w)
     w->status_sent = true;
 }
 
-void jw_watchdog_ping(struct jw *w, bool force)
+/* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
+static void watchdog_ping(struct jw *w, bool force)
 {
     long long now;
 
@@ -247,7 +249,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
             (void)jw_state_text(w->state, w->rules, &text, &len); /* a failure is logged */
         events = jw_alerts_take(&w->alerts, &n_events);
         if ((n_events > 0 || text != NULL) &&
-            jw_writer_submit(w, events, n_events, text, len) != 0) {
+            jw_writer_submit(w->writer, events, n_events, text, len) != 0) {
             /* Stopped while the writer was stuck on a failing spool, or out of memory:
              * the entry is read again at the next start. */
             if (!w->stop)
@@ -288,7 +290,7 @@ static int wait_for_journal(struct jw *w)
     p[1].fd = w->signal_fd;
     p[1].events = POLLIN;
     p[1].revents = 0;
-    p[2].fd = w->writer.done_fd; /* the writer finished a job: STATUS= may change */
+    p[2].fd = jw_writer_wake_fd(w->writer); /* a job finished: STATUS= may change */
     p[2].events = POLLIN;
     p[2].revents = 0;
     r = poll(p, 3, timeout_ms);
@@ -296,11 +298,11 @@ static int wait_for_journal(struct jw *w)
         qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
         return QN_EXIT_OSERR;
     }
-    jw_watchdog_ping(w, false);
+    watchdog_ping(w, false);
     if (p[1].revents != 0)
-        jw_poll_signals(w, 0);
+        poll_signals(w, 0);
     if (p[2].revents != 0)
-        jw_writer_clear_wake(w);
+        jw_writer_clear_wake(w->writer);
     r = jw_source_process(w->source, &invalidated);
     if (r != QN_EXIT_OK)
         return r;
@@ -318,9 +320,9 @@ static int wait_for_journal(struct jw *w)
  * unsaved, so that this save makes up for it.  False: not yet, or abandoned on a stop. */
 static bool writer_caught_up(struct jw *w, bool wait)
 {
-    if (wait ? !jw_writer_drain(w) : !jw_writer_idle(w))
+    if (wait ? !jw_writer_drain(w->writer) : !jw_writer_idle(w->writer))
         return false;
-    if (jw_writer_take_state_failure(w))
+    if (jw_writer_take_state_failure(w->writer))
         w->unsaved++;
     return true;
 }
@@ -343,6 +345,38 @@ static void idle_save(struct jw *w)
     if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
         (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
         save(w);
+}
+
+/* While the reader waits for the writer (writer.h): a stop ends the wait for a failing
+ * spool; the watchdog and the signals are looked after meanwhile. */
+static bool stop_requested(void *ctx)
+{
+    const struct jw *w = ctx;
+
+    return w->stop;
+}
+
+static void keep_alive(void *ctx)
+{
+    struct jw *w = ctx;
+
+    watchdog_ping(w, false);
+    poll_signals(w, 0);
+}
+
+static int start_writer(struct jw *w)
+{
+    struct jw_writer_setup setup = {
+        .spool_dir = w->cfg.spool_dir,
+        .max_entry_size = w->cfg.max_entry_size,
+        .state = w->state,
+        .log = &w->log,
+        .stop_requested = stop_requested,
+        .keep_alive = keep_alive,
+        .reader_ctx = w,
+    };
+
+    return jw_writer_start(&w->writer, &setup);
 }
 
 int jw_run(struct jw *w)
@@ -372,7 +406,7 @@ int jw_run(struct jw *w)
      * alert does not move the start to a later tail. */
     if (!jw_state_saved(w->state))
         save(w);
-    if (jw_writer_start(w) != 0) {
+    if (start_writer(w) != 0) {
         rc = QN_EXIT_OSERR;
         goto out;
     }
@@ -387,7 +421,7 @@ int jw_run(struct jw *w)
         w->watchdog_usec = 0;
     sd_notify(0, "READY=1");
     status(w);
-    jw_watchdog_ping(w, true);
+    watchdog_ping(w, true);
 
     entry.ctx = w->source;
     entry.get = getter(w);
@@ -417,8 +451,8 @@ int jw_run(struct jw *w)
                 break;
             }
             if (++n % JW_CHECK_EVERY == 0) {
-                jw_poll_signals(w, 0);
-                jw_watchdog_ping(w, false);
+                poll_signals(w, 0);
+                watchdog_ping(w, false);
             }
             if (++since_trim % JW_MAPPED_LOOK_EVERY == 0 &&
                 jw_source_over_budget(w->source, JW_MAPPED_MAX, since_trim)) {
@@ -456,10 +490,10 @@ int jw_run(struct jw *w)
         qn_log(&w->log, LOG_INFO,
                _("stopped: %llu entries read, %llu matched a rule, %llu alerts "
                  "sent"),
-               w->entries, st.matches, jw_writer_alerts(w));
+               w->entries, st.matches, jw_writer_alerts(w->writer));
     }
 out:
-    jw_writer_stop(w);
+    w->writer = jw_writer_stop(w->writer);
     jw_alerts_free(&w->alerts);
     w->source = jw_source_close(w->source);
     w->state = jw_state_close(w->state);

@@ -1,39 +1,10 @@
 /*
- * writer — the thread that puts alerts into the spool, so that reading the
- * journal never waits for the disk.
- *
- * An alert has to be durable (fsync'd, with new/) before the state file
- * names its entry; that takes one to several milliseconds per alert on a
- * real disk, and seconds on a busy or failing one.  The reader used to wait
- * for it; now it hands each entry that raised alerts to this thread as a
- * job: the events, and the state text (cursor + threshold state) right
- * after that entry.  The thread, in order: puts every event of the job
- * into the spool (retrying a spool that fails, with growing pauses), then
- * replaces the state file with the job's text.  So the state file still
- * never leads the alerts, a SIGKILL repeats at most the alerts of the job
- * being written and never skips one, and the jobs still queued are simply
- * read again at the next start.
- *
- * The queue is bounded (JW_QUEUE_MAX): a reader that gets that far ahead
- * waits, feeding the watchdog and watching for signals.  Saves that must be
- * durable (at start, idle and exit) first wait until the queue is empty
- * (jw_writer_drain at exit and with --once; at idle the save is simply put
- * off while jobs are queued, jw_writer_idle, so that a failing spool never
- * stops the reading), so they too follow every alert before them.  A state
- * write that fails here is logged and flagged for the reader, whose next
- * save makes up for it (jw_writer_take_state_failure).  A stop
- * request while the spool is failing abandons the queue (nothing more is
- * written, the state file stays where the last finished job left it).
- *
- * After each job the thread bumps an eventfd (done_fd) that the reader
- * polls while idle, so STATUS= follows the alerts without a timer.
- *
- * Everything shared is under one mutex; the thread touches only its jobs,
- * the spool directory (qn_spool_put_event opens its own descriptors), the
- * spool handle for state writes (the reader uses it only when the queue is
- * empty) and the log (one write(2) per line).
+ * writer — see writer.h.
  */
+#include "writer.h"
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jw.h"
-#include "state.h"
+#include "i18n.h"
+#include "spool.h"
+
+#define QUEUE_MAX 64 /* jobs: entries with alerts waiting to be written */
 
 struct jw_job {
     struct qn_event **events;
@@ -50,6 +23,25 @@ struct jw_job {
     char *state; /* NULL: no state to write (the cursor could not be read) */
     size_t state_len;
     struct jw_job *next;
+};
+
+/* Every field under MU, except SETUP, THREAD and DONE_FD, which are set before the thread
+ * starts and left alone until it is joined. */
+struct jw_writer {
+    struct jw_writer_setup setup;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* the thread waits: a job, finish or abandon */
+    pthread_cond_t cv_done; /* the reader waits: a job done, or the thread gone */
+    struct jw_job *head, *tail;
+    size_t queued;             /* jobs not finished, the one being written included */
+    bool running;              /* the thread has not returned */
+    bool retrying;             /* the thread waits to try a failing spool again */
+    bool finish;               /* write what is queued, then return */
+    bool abandon;              /* write nothing more */
+    bool state_failed;         /* a state write failed since the reader last asked */
+    unsigned long long alerts; /* events put into the spool */
+    int done_fd;               /* eventfd: a job finished (the reader polls it) */
 };
 
 static void job_free(struct jw_job *job)
@@ -77,9 +69,9 @@ static void deadline_in(struct timespec *ts, long ms)
 }
 
 /* Put EV into the spool, retrying a failing spool.  False: abandoned (stop). */
-static bool put_one(struct jw *w, struct qn_event *ev)
+static bool put_one(struct jw_writer *q, struct qn_event *ev)
 {
-    struct jw_writer *q = &w->writer;
+    const struct qn_log *log = q->setup.log;
     const char *rule = qn_event_get(ev, "rule");
     const char *count = qn_event_get(ev, "count");
     char id[QN_SPOOL_ID_MAX];
@@ -92,22 +84,22 @@ static bool put_one(struct jw *w, struct qn_event *ev)
         struct timespec until;
         bool give_up;
 
-        r = qn_spool_put_event(w->cfg.spool_dir, ev, w->cfg.max_entry_size, id);
+        r = qn_spool_put_event(q->setup.spool_dir, ev, q->setup.max_entry_size, id);
         if (r == QN_OK)
             break;
         if (r == QN_ETOOBIG || r == QN_EINVAL) {
             /* Cannot get better by waiting (an event is bounded by construction,
              * so this means a [spool] max_entry_size below one event): say so. */
-            qn_log(&w->log, LOG_ERR,
+            qn_log(log, LOG_ERR,
                    _("the alert of rule %s cannot be spooled (%s): raise [spool] "
                      "max_entry_size in the configuration; this alert is lost"),
                    rule, _(qn_strerror(r)));
             return true;
         }
-        qn_log(&w->log, LOG_ERR,
+        qn_log(log, LOG_ERR,
                _("cannot spool the alert of rule %s in %s: %s%s%s; retrying "
                  "in %ld s"),
-               rule, w->cfg.spool_dir, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
+               rule, q->setup.spool_dir, _(qn_strerror(r)), r == QN_EIO ? ": " : "",
                r == QN_EIO ? strerror(errno) : "", pause_ms / 1000);
         deadline_in(&until, pause_ms);
         pthread_mutex_lock(&q->mu);
@@ -121,7 +113,7 @@ static bool put_one(struct jw *w, struct qn_event *ev)
         q->retrying = false;
         pthread_mutex_unlock(&q->mu);
         if (give_up) {
-            qn_log(&w->log, LOG_WARNING,
+            qn_log(log, LOG_WARNING,
                    _("stopping with the alert of rule %s not spooled: it is raised again "
                      "at the next start"),
                    rule);
@@ -132,19 +124,19 @@ static bool put_one(struct jw *w, struct qn_event *ev)
     pthread_mutex_lock(&q->mu);
     q->alerts++;
     pthread_mutex_unlock(&q->mu);
-    qn_log(&w->log, LOG_INFO, _("rule %s fired on %s (%s matching entries): spooled as %s"), rule,
+    qn_log(log, LOG_INFO, _("rule %s fired on %s (%s matching entries): spooled as %s"), rule,
            ev->host[0] ? ev->host : "-", count != NULL ? count : "1", id);
     return true;
 }
 
-static void write_state(struct jw *w, const struct jw_job *job)
+static void write_state(struct jw_writer *q, const struct jw_job *job)
 {
     if (job->state == NULL)
         return;
-    if (jw_state_write_nowait(w->state, job->state, job->state_len) != QN_OK) {
-        pthread_mutex_lock(&w->writer.mu);
-        w->writer.state_failed = true; /* the reader saves again (idle_save) */
-        pthread_mutex_unlock(&w->writer.mu);
+    if (jw_state_write_nowait(q->setup.state, job->state, job->state_len) != QN_OK) {
+        pthread_mutex_lock(&q->mu);
+        q->state_failed = true; /* the reader saves again (jw_writer_take_state_failure) */
+        pthread_mutex_unlock(&q->mu);
     }
 }
 
@@ -157,19 +149,22 @@ static void wake_reader(struct jw_writer *q)
         return; /* nothing better to do: the reader still sees the count at its next wake */
 }
 
-/* The reader's side: clear the eventfd after poll said it is readable. */
-void jw_writer_clear_wake(struct jw *w)
+int jw_writer_wake_fd(const struct jw_writer *q)
+{
+    return q->done_fd;
+}
+
+void jw_writer_clear_wake(struct jw_writer *q)
 {
     uint64_t n;
 
-    if (read(w->writer.done_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        qn_log(&w->log, LOG_DEBUG, "eventfd read: %s", strerror(errno));
+    if (read(q->done_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        qn_log(q->setup.log, LOG_DEBUG, "eventfd read: %s", strerror(errno));
 }
 
 static void *writer_main(void *arg)
 {
-    struct jw *w = arg;
-    struct jw_writer *q = &w->writer;
+    struct jw_writer *q = arg;
 
     pthread_mutex_lock(&q->mu);
     for (;;) {
@@ -188,9 +183,9 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&q->mu);
 
         for (i = 0; i < job->n_events && done; i++)
-            done = put_one(w, job->events[i]);
+            done = put_one(q, job->events[i]);
         if (done)
-            write_state(w, job);
+            write_state(q, job);
         job_free(job);
 
         pthread_mutex_lock(&q->mu);
@@ -216,13 +211,19 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int jw_writer_start(struct jw *w)
+int jw_writer_start(struct jw_writer **ret, const struct jw_writer_setup *setup)
 {
-    struct jw_writer *q = &w->writer;
+    struct jw_writer *q;
     pthread_condattr_t ca;
     int e;
 
-    memset(q, 0, sizeof(*q));
+    q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        qn_log(setup->log, LOG_ERR, _("cannot start the spool writer thread: %s"),
+               strerror(ENOMEM));
+        return -1;
+    }
+    q->setup = *setup;
     q->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (q->done_fd < 0) {
         e = errno;
@@ -244,12 +245,12 @@ int jw_writer_start(struct jw *w)
     pthread_condattr_destroy(&ca);
     q->running = true;
     /* The signals are blocked already (signalfd): the thread inherits the mask. */
-    if ((e = pthread_create(&q->thread, NULL, writer_main, w)) != 0) {
+    if ((e = pthread_create(&q->thread, NULL, writer_main, q)) != 0) {
         q->running = false;
         pthread_cond_destroy(&q->cv_done);
         goto fail_cv;
     }
-    q->started = true;
+    *ret = q;
     return 0;
 
 fail_cv:
@@ -258,20 +259,19 @@ fail_mu:
     pthread_mutex_destroy(&q->mu);
 fail_fd:
     close(q->done_fd);
-    q->done_fd = -1;
 fail:
-    qn_log(&w->log, LOG_ERR, _("cannot start the spool writer thread: %s"), strerror(e));
+    qn_log(setup->log, LOG_ERR, _("cannot start the spool writer thread: %s"), strerror(e));
+    free(q);
     return -1;
 }
 
 /*
  * Wait (on the reader's side) until the queue has fewer than LIMIT jobs,
- * feeding the watchdog and reading signals.  A stop request while the
- * writer retries a failing spool abandons the queue.  False: abandoned.
+ * keeping the reader alive (KEEP_ALIVE).  A stop request while the writer
+ * retries a failing spool abandons the queue.  False: abandoned.
  */
-static bool wait_below(struct jw *w, size_t limit)
+static bool wait_below(struct jw_writer *q, size_t limit)
 {
-    struct jw_writer *q = &w->writer;
     bool ok;
 
     pthread_mutex_lock(&q->mu);
@@ -286,7 +286,7 @@ static bool wait_below(struct jw *w, size_t limit)
             ok = true;
             break;
         }
-        if (w->stop && q->retrying) {
+        if (q->retrying && q->setup.stop_requested(q->setup.reader_ctx)) {
             q->abandon = true; /* the thread lets go; jw_writer_stop joins it */
             pthread_cond_broadcast(&q->cv);
             continue;
@@ -294,18 +294,16 @@ static bool wait_below(struct jw *w, size_t limit)
         deadline_in(&until, 250);
         pthread_cond_timedwait(&q->cv_done, &q->mu, &until);
         pthread_mutex_unlock(&q->mu);
-        jw_watchdog_ping(w, false);
-        jw_poll_signals(w, 0);
+        q->setup.keep_alive(q->setup.reader_ctx);
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
     return ok;
 }
 
-int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, char *state,
+int jw_writer_submit(struct jw_writer *q, struct qn_event **events, size_t n_events, char *state,
                      size_t state_len)
 {
-    struct jw_writer *q = &w->writer;
     struct jw_job *job;
 
     job = calloc(1, sizeof(*job));
@@ -320,7 +318,7 @@ int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, ch
     job->n_events = n_events;
     job->state = state;
     job->state_len = state_len;
-    if (!wait_below(w, JW_QUEUE_MAX)) {
+    if (!wait_below(q, QUEUE_MAX)) {
         job_free(job);
         return -1;
     }
@@ -336,12 +334,11 @@ int jw_writer_submit(struct jw *w, struct qn_event **events, size_t n_events, ch
     return 0;
 }
 
-bool jw_writer_idle(struct jw *w)
+bool jw_writer_idle(struct jw_writer *q)
 {
-    struct jw_writer *q = &w->writer;
     bool idle;
 
-    if (!q->started)
+    if (q == NULL)
         return true;
     pthread_mutex_lock(&q->mu);
     idle = q->queued == 0 && !q->abandon;
@@ -349,12 +346,11 @@ bool jw_writer_idle(struct jw *w)
     return idle;
 }
 
-bool jw_writer_take_state_failure(struct jw *w)
+bool jw_writer_take_state_failure(struct jw_writer *q)
 {
-    struct jw_writer *q = &w->writer;
     bool failed;
 
-    if (!q->started)
+    if (q == NULL)
         return false;
     pthread_mutex_lock(&q->mu);
     failed = q->state_failed;
@@ -363,39 +359,36 @@ bool jw_writer_take_state_failure(struct jw *w)
     return failed;
 }
 
-bool jw_writer_drain(struct jw *w)
+bool jw_writer_drain(struct jw_writer *q)
 {
-    if (!w->writer.started)
+    if (q == NULL)
         return true;
-    return wait_below(w, 1);
+    return wait_below(q, 1);
 }
 
-void jw_writer_stop(struct jw *w)
+struct jw_writer *jw_writer_stop(struct jw_writer *q)
 {
-    struct jw_writer *q = &w->writer;
-
-    if (!q->started)
-        return;
+    if (q == NULL)
+        return NULL;
     pthread_mutex_lock(&q->mu);
     q->finish = true;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
-    q->started = false;
     pthread_cond_destroy(&q->cv_done);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     close(q->done_fd);
-    q->done_fd = -1;
+    free(q);
+    return NULL;
 }
 
-unsigned long long jw_writer_alerts(struct jw *w)
+unsigned long long jw_writer_alerts(struct jw_writer *q)
 {
-    struct jw_writer *q = &w->writer;
     unsigned long long n;
 
-    if (!q->started)
-        return q->alerts;
+    if (q == NULL)
+        return 0;
     pthread_mutex_lock(&q->mu);
     n = q->alerts;
     pthread_mutex_unlock(&q->mu);
