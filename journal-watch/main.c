@@ -2,8 +2,11 @@
  * qqnotify-journal — follow the systemd journal and spool an alert for each
  * entry that matches a rule (qqnotify-journal(8), qqnotify-rules(5)).
  *
- * This file: the command line, the configuration (spool and language come
- * from the same file as the CLI's), translations, and --check.
+ * This file is the program around the loop (watch.h): the command line,
+ * the configuration (spool and language come from the same file as the
+ * CLI's), translations, the rules loader (also what SIGHUP runs), and
+ * --check.  It owns the options, the log and the configuration for the
+ * life of the process, and hands the loop what it needs of them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +16,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "exit.h"
 #include "i18n.h"
 #include "jw.h"
+#include "log.h"
+#include "rules.h"
+#include "watch.h"
+
+#define JW_DEFAULT_RULES_DIR "/etc/qqnotify/rules.d" /* beside QN_CONFIG_DEFAULT_PATH */
+
+struct options {
+    const char *config_path;
+    bool config_explicit;
+    const char *rules_dir;
+    enum jw_source_kind source;
+    const char *source_path;
+    long long since_usec; /* parsed --since, or -1 */
+    bool once;
+    bool check;
+};
+
+/* The program's state: the configuration is tens of KiB, so it lives on the heap. */
+struct jw_main {
+    struct options opt;
+    struct qn_log log;
+    struct qn_config cfg;
+};
 
 static void usage(FILE *out)
 {
@@ -99,39 +127,40 @@ static long long parse_since(const char *s)
     return -1;
 }
 
-static int load_config(struct jw *w)
+static int load_config(struct jw_main *m)
 {
     struct qn_config_error cerr;
     enum qn_status r;
 
     memset(&cerr, 0, sizeof(cerr));
-    r = qn_config_load(&w->cfg, w->opt.config_path, &cerr);
+    r = qn_config_load(&m->cfg, m->opt.config_path, &cerr);
     if (r == QN_OK)
         return QN_EXIT_OK;
-    if (r == QN_ENOTFOUND && !w->opt.config_explicit) {
+    if (r == QN_ENOTFOUND && !m->opt.config_explicit) {
         /* No configuration: the defaults name the spool; the sender needs the file anyway. */
-        qn_config_defaults(&w->cfg);
+        qn_config_defaults(&m->cfg);
         return QN_EXIT_OK;
     }
     if (r == QN_ENOTFOUND) {
-        qn_log(&w->log, LOG_ERR, _("configuration file %s does not exist"), w->opt.config_path);
+        qn_log(&m->log, LOG_ERR, _("configuration file %s does not exist"), m->opt.config_path);
         return QN_EXIT_CONFIG;
     }
     if (r == QN_EIO) {
-        qn_log(&w->log, LOG_ERR, _("cannot read configuration file %s: %s"), w->opt.config_path,
+        qn_log(&m->log, LOG_ERR, _("cannot read configuration file %s: %s"), m->opt.config_path,
                strerror(cerr.sys_errno ? cerr.sys_errno : errno));
         return QN_EXIT_CONFIG;
     }
-    qn_log(&w->log, LOG_ERR, "%s:%u: %s%s%s%s%s%s%s", cerr.file[0] ? cerr.file : w->opt.config_path,
+    qn_log(&m->log, LOG_ERR, "%s:%u: %s%s%s%s%s%s%s", cerr.file[0] ? cerr.file : m->opt.config_path,
            cerr.line, cerr.what ? _(cerr.what) : _(qn_strerror(r)), cerr.key[0] ? " (" : "",
            cerr.key, cerr.key[0] ? ")" : "", cerr.value[0] ? ": '" : "", cerr.value,
            cerr.value[0] ? "'" : "");
     if (cerr.fix != NULL)
-        qn_log(&w->log, LOG_ERR, _("  fix: %s"), _(cerr.fix));
+        qn_log(&m->log, LOG_ERR, _("  fix: %s"), _(cerr.fix));
     return QN_EXIT_CONFIG;
 }
 
-static void report_rule_error(const struct jw *w, const struct qn_rules_error *e, bool to_stderr)
+static void report_rule_error(const struct jw_main *m, const struct qn_rules_error *e,
+                              bool to_stderr)
 {
     char where[512];
 
@@ -143,7 +172,7 @@ static void report_rule_error(const struct jw *w, const struct qn_rules_error *e
         fprintf(stderr, "%s: %s%s%s%s%s%s\n", where, e->rule[0] ? "[rule " : "", e->rule,
                 e->rule[0] ? "] " : "", _(e->what), e->detail[0] ? ": " : "", e->detail);
     else
-        qn_log(&w->log, LOG_ERR, "%s: %s%s%s%s%s%s", where, e->rule[0] ? "[rule " : "", e->rule,
+        qn_log(&m->log, LOG_ERR, "%s: %s%s%s%s%s%s", where, e->rule[0] ? "[rule " : "", e->rule,
                e->rule[0] ? "] " : "", _(e->what), e->detail[0] ? ": " : "", e->detail);
 }
 
@@ -153,7 +182,7 @@ static void report_rule_error(const struct jw *w, const struct qn_rules_error *e
  * one that says it cannot start); every problem is reported, on stderr for
  * --check (TO_STDERR) and through the log otherwise.
  */
-int jw_load_rules(struct jw *w, struct qn_rules **ret, bool to_stderr)
+static int load_rules(const struct jw_main *m, struct qn_rules **ret, bool to_stderr)
 {
     struct qn_rules_errors *errs = NULL;
     struct qn_rules *rs = NULL;
@@ -163,33 +192,33 @@ int jw_load_rules(struct jw *w, struct qn_rules **ret, bool to_stderr)
 
     errs = calloc(1, sizeof(*errs));
     if (errs == NULL || qn_rules_new(&rs) != QN_OK) {
-        qn_log(&w->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
+        qn_log(&m->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
         rc = QN_EXIT_OSERR;
         goto out;
     }
-    r = qn_rules_load_dir(rs, w->opt.rules_dir, errs);
+    r = qn_rules_load_dir(rs, m->opt.rules_dir, errs);
     for (i = 0; i < errs->n; i++)
-        report_rule_error(w, &errs->e[i], to_stderr);
+        report_rule_error(m, &errs->e[i], to_stderr);
     if (errs->dropped > 0) {
         if (to_stderr)
             fprintf(stderr, _("... and %zu more problems\n"), errs->dropped);
         else
-            qn_log(&w->log, LOG_ERR, _("... and %zu more problems"), errs->dropped);
+            qn_log(&m->log, LOG_ERR, _("... and %zu more problems"), errs->dropped);
     }
     if (r == QN_ENOTFOUND) {
-        qn_log(&w->log, LOG_ERR, _("the rules directory %s does not exist"), w->opt.rules_dir);
+        qn_log(&m->log, LOG_ERR, _("the rules directory %s does not exist"), m->opt.rules_dir);
         goto out;
     }
     if (r == QN_ENOMEM) {
-        qn_log(&w->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
+        qn_log(&m->log, LOG_ERR, "%s", _(qn_strerror(QN_ENOMEM)));
         rc = QN_EXIT_OSERR;
         goto out;
     }
     if (r != QN_OK)
         goto out;
     if (qn_rules_count(rs) == 0) {
-        qn_log(&w->log, LOG_ERR, _("no rules in %s (files named *.conf with [rule NAME] sections)"),
-               w->opt.rules_dir);
+        qn_log(&m->log, LOG_ERR, _("no rules in %s (files named *.conf with [rule NAME] sections)"),
+               m->opt.rules_dir);
         goto out;
     }
     *ret = rs;
@@ -201,21 +230,46 @@ out:
     return rc;
 }
 
-static int check(struct jw *w)
+/* The loader the loop calls on SIGHUP (jw_rules_load_fn). */
+static int reload_rules(void *ctx, struct qn_rules **ret)
+{
+    return load_rules(ctx, ret, false);
+}
+
+static int check(const struct jw_main *m)
 {
     struct qn_rules *rs = NULL;
     struct qn_rules_stats st;
     int rc;
 
-    rc = jw_load_rules(w, &rs, true);
+    rc = load_rules(m, &rs, true);
     if (rc != QN_EXIT_OK)
         return rc;
     qn_rules_stats(rs, &st);
-    printf(_("%s: %zu rules OK (threshold state at most %zu KiB%s)\n"), w->opt.rules_dir,
+    printf(_("%s: %zu rules OK (threshold state at most %zu KiB%s)\n"), m->opt.rules_dir,
            qn_rules_count(rs), st.state_bytes / 1024,
            st.jit ? "" : _("; JIT not available, patterns are interpreted"));
     qn_rules_free(rs);
     return QN_EXIT_OK;
+}
+
+/* Follow the journal with RULES (taken) as the options and the configuration say. */
+static int watch(struct jw_main *m, struct qn_rules *rules)
+{
+    const struct jw_watch_setup setup = {
+        .log = &m->log,
+        .source = m->opt.source,
+        .source_path = m->opt.source_path,
+        .since_usec = m->opt.since_usec,
+        .once = m->opt.once,
+        .spool_dir = m->cfg.spool_dir,
+        .max_entry_size = m->cfg.max_entry_size,
+        .rules_dir = m->opt.rules_dir,
+        .load_rules = reload_rules,
+        .load_ctx = m,
+    };
+
+    return jw_watch_run(&setup, rules);
 }
 
 int main(int argc, char **argv)
@@ -236,48 +290,46 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *lang_arg = NULL;
-    struct jw *w;
+    struct qn_rules *rules = NULL;
+    struct jw_main *m;
     bool verbose = false;
     int c, rc;
 
-    /* struct jw holds the configuration (tens of KiB): on the heap, not the stack. */
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) {
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
         fprintf(stderr, "qqnotify-journal: out of memory\n");
         return QN_EXIT_OSERR;
     }
-    w->signal_fd = -1;
-    w->opt.config_path = QN_CONFIG_DEFAULT_PATH;
-    w->opt.rules_dir = JW_DEFAULT_RULES_DIR;
-    w->opt.since_usec = -1;
-    qn_config_defaults(&w->cfg);
-    qn_log_init(&w->log, "qqnotify-journal", STDERR_FILENO);
+    m->opt.config_path = QN_CONFIG_DEFAULT_PATH;
+    m->opt.rules_dir = JW_DEFAULT_RULES_DIR;
+    m->opt.since_usec = -1;
+    qn_config_defaults(&m->cfg);
+    qn_log_init(&m->log, "qqnotify-journal", STDERR_FILENO);
     qn_i18n_bind(QN_LOCALEDIR);
     qn_i18n_set_language(NULL, QN_LANG_AUTO);
 
     while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            w->opt.config_path = optarg;
-            w->opt.config_explicit = true;
+            m->opt.config_path = optarg;
+            m->opt.config_explicit = true;
             break;
         case OPT_RULES:
-            w->opt.rules_dir = optarg;
+            m->opt.rules_dir = optarg;
             break;
         case OPT_DIRECTORY:
         case OPT_FILE:
-            if (w->opt.source != JW_SOURCE_LOCAL) {
+            if (m->opt.source != JW_SOURCE_LOCAL) {
                 fprintf(stderr, "%s\n", _("qqnotify-journal: give --directory or --file once"));
                 rc = QN_EXIT_USAGE;
                 goto out;
             }
-            w->opt.source = c == OPT_DIRECTORY ? JW_SOURCE_DIRECTORY : JW_SOURCE_FILE;
-            w->opt.source_path = optarg;
+            m->opt.source = c == OPT_DIRECTORY ? JW_SOURCE_DIRECTORY : JW_SOURCE_FILE;
+            m->opt.source_path = optarg;
             break;
         case OPT_SINCE:
-            w->opt.since = optarg;
-            w->opt.since_usec = parse_since(optarg);
-            if (w->opt.since_usec < 0) {
+            m->opt.since_usec = parse_since(optarg);
+            if (m->opt.since_usec < 0) {
                 fprintf(stderr,
                         _("qqnotify-journal: --since '%s' is not a time: write \"YYYY-MM-DD "
                           "[HH:MM[:SS]]\", \"@SECONDS\", \"-DURATION\" (e.g. -2h), \"today\" or "
@@ -288,10 +340,10 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_ONCE:
-            w->opt.once = true;
+            m->opt.once = true;
             break;
         case OPT_CHECK:
-            w->opt.check = true;
+            m->opt.check = true;
             break;
         case OPT_LANG:
             if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
@@ -326,22 +378,23 @@ int main(int argc, char **argv)
         goto out;
     }
     if (verbose)
-        w->log.max_priority = LOG_DEBUG;
+        m->log.max_priority = LOG_DEBUG;
 
-    rc = load_config(w);
+    rc = load_config(m);
     if (rc != QN_EXIT_OK)
         goto out;
-    qn_i18n_set_language(lang_arg, w->cfg.language);
-    if (w->opt.check) {
-        rc = check(w);
+    qn_i18n_set_language(lang_arg, m->cfg.language);
+    if (m->opt.check) {
+        rc = check(m);
         goto out;
     }
-    rc = jw_load_rules(w, &w->rules, false);
+    rc = load_rules(m, &rules, false);
     if (rc != QN_EXIT_OK)
         goto out;
-    rc = jw_run(w);
+    rc = watch(m, rules); /* RULES taken */
+    rules = NULL;
 out:
-    qn_rules_free(w->rules);
-    free(w);
+    qn_rules_free(rules);
+    free(m);
     return rc;
 }

@@ -13,7 +13,7 @@
 #include "i18n.h"
 #include "pages.h"
 
-#define TRIM_EVERY 16384 /* entries between releases without /proc */
+#define JW_TRIM_EVERY 16384 /* entries between releases without /proc */
 
 struct jw_source {
     sd_journal *j;
@@ -31,13 +31,13 @@ struct jw_source {
  * opened) exceed BUDGET: then jw_source_trim() should run.  A byte budget,
  * not a number of entries, so that large entries (a flood of 60 KB lines)
  * cannot grow the resident size between two trims.  Without /proc: whether
- * ENTRIES (read since the last trim) reached TRIM_EVERY.
+ * ENTRIES (read since the last trim) reached JW_TRIM_EVERY.
  */
 bool jw_source_over_budget(struct jw_source *s, size_t budget, unsigned long long entries)
 {
     long long mapped = jw_pages_mapped(&s->pages);
 
-    return mapped < 0 ? entries >= TRIM_EVERY : mapped > (long long)budget;
+    return mapped < 0 ? entries >= JW_TRIM_EVERY : mapped > (long long)budget;
 }
 
 int jw_source_open(struct jw_source **ret, enum jw_source_kind kind, const char *path,
@@ -78,13 +78,13 @@ int jw_source_open(struct jw_source **ret, enum jw_source_kind kind, const char 
     r = sd_journal_set_data_threshold(s->j, QN_RULES_MESSAGE_MAX);
     if (r < 0)
         qn_log(log, LOG_WARNING, "sd_journal_set_data_threshold: %s", strerror(-r));
-    /* Without it, pages are given back every TRIM_EVERY entries instead. */
+    /* Without it, pages are given back every JW_TRIM_EVERY entries instead. */
     r = jw_pages_open(&s->pages);
     if (r < 0)
         qn_log(log, LOG_DEBUG,
                "/proc/self/statm cannot be read (%s): journal pages are given back every %d "
                "entries instead",
-               strerror(-r), TRIM_EVERY);
+               strerror(-r), JW_TRIM_EVERY);
     *ret = s;
     return QN_EXIT_OK;
 }

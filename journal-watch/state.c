@@ -14,8 +14,8 @@
 #include "i18n.h"
 #include "spool.h"
 
-#define STATE_HEADER       "qqnotify-journal-state 1"
-#define STATE_RULES_BUDGET (200 * 1024) /* bytes of threshold state in the file */
+#define STATE_HEADER          "qqnotify-journal-state 1"
+#define JW_STATE_RULES_BUDGET (200 * 1024) /* bytes of threshold state in the file */
 
 struct jw_state {
     struct qn_spool *spool;
@@ -190,7 +190,7 @@ enum qn_status jw_state_text(const struct jw_state *st, const struct qn_rules *r
     qn_buf_init(&b, QN_SPOOL_STATE_MAX);
     r = qn_buf_printf(&b, STATE_HEADER "\ncursor %s\ntime %lld\n", st->cursor, st->cursor_time);
     if (r == QN_OK)
-        r = qn_rules_state_save(rules, st->cursor_time, STATE_RULES_BUDGET, &b);
+        r = qn_rules_state_save(rules, st->cursor_time, JW_STATE_RULES_BUDGET, &b);
     if (r == QN_OK) {
         *ret = qn_buf_steal(&b, ret_len);
         if (*ret == NULL)

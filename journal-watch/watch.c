@@ -1,24 +1,12 @@
 /*
- * watch — the daemon's loop.
- *
- *   read entries with sd_journal_next() and feed each to the rules; after
- *   an entry that raised an alert, save the position (state.c);
- *   at the end of the journal: --once stops; otherwise save the position
- *   if much was read, and sleep in poll() on the journal's inotify fd and
- *   a signalfd, with no timeout unless systemd asked for watchdog pings;
- *   SD_JOURNAL_INVALIDATE (files added or removed: rotation, vacuum) re-
- *   seeks to the last entry read, so a file vanishing under the read
- *   position cannot lose or repeat anything;
- *   SIGHUP reloads the rules (all or nothing), keeping the position and
- *   the counts of unchanged rules; SIGTERM and SIGINT save and exit.
- *
- * Signals arrive through a signalfd (blocked otherwise), so there is no
- * handler, no global flag and no race between checking a flag and
- * sleeping.  While catching up on a long backlog the loop looks at the
- * signalfd every JW_CHECK_EVERY entries.
+ * watch — see watch.h.
  */
+#include "watch.h"
+
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +15,46 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jw.h"
+#include "alerts.h"
+#include "exit.h"
+#include "i18n.h"
 #include "source.h"
 #include "state.h"
 #include "writer.h"
+
+#define JW_MAPPED_MAX        (40u << 20) /* journal file pages kept mapped, bytes ... */
+#define JW_MAPPED_IDLE_MAX   (4u << 20)  /* ... and when idle */
+#define JW_MAPPED_LOOK_EVERY 256         /* entries between looks at /proc/self/statm */
+#define JW_CHECK_EVERY       1024        /* entries between looks at signals and the watchdog */
+#define JW_IDLE_SAVE_ENTRIES 100000      /* save at idle after this many entries ... */
+#define JW_IDLE_SAVE_SECONDS 30          /* ... or this long since the last save */
+
+struct jw_watch {
+    const struct jw_watch_setup *setup;
+    const struct qn_log *log;
+    struct qn_rules *rules;
+    struct jw_source *source;
+    struct jw_state *state;
+    struct jw_writer *writer;
+    struct jw_alerts alerts; /* of the entry being fed, handed on with the position after it */
+    int signal_fd;
+
+    /* signals seen */
+    bool stop;
+    bool reload;
+
+    /* saves */
+    unsigned long long unsaved; /* entries processed since the position was last saved */
+    long long last_save_mono;   /* CLOCK_MONOTONIC seconds of the last save */
+
+    /* counters for STATUS= and the final log line */
+    unsigned long long entries;
+    unsigned long long status_alerts; /* what the last STATUS= said */
+    size_t status_rules;
+    bool status_sent;
+    uint64_t watchdog_usec; /* 0: no watchdog */
+    long long last_ping_usec;
+};
 
 static long long mono_usec(void)
 {
@@ -41,7 +65,7 @@ static long long mono_usec(void)
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
-static int setup_signals(struct jw *w)
+static int setup_signals(struct jw_watch *w)
 {
     sigset_t set;
 
@@ -50,12 +74,12 @@ static int setup_signals(struct jw *w)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
-        qn_log(&w->log, LOG_ERR, "sigprocmask: %s", strerror(errno));
+        qn_log(w->log, LOG_ERR, "sigprocmask: %s", strerror(errno));
         return -1;
     }
     w->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (w->signal_fd < 0) {
-        qn_log(&w->log, LOG_ERR, "signalfd: %s", strerror(errno));
+        qn_log(w->log, LOG_ERR, "signalfd: %s", strerror(errno));
         return -1;
     }
     /* A closed stdout/stderr pipe must be a failed write, not a death. */
@@ -64,7 +88,7 @@ static int setup_signals(struct jw *w)
 }
 
 /* Wait up to TIMEOUT_MS (0: just look, -1: for ever) for signals; set the flags. */
-static bool poll_signals(struct jw *w, int timeout_ms)
+static bool poll_signals(struct jw_watch *w, int timeout_ms)
 {
     struct pollfd p = {.fd = w->signal_fd, .events = POLLIN};
     struct signalfd_siginfo si;
@@ -86,7 +110,7 @@ static bool poll_signals(struct jw *w, int timeout_ms)
 
 /* STATUS= when what it says changed: systemd reads every datagram, and a busy journal
  * must not become a stream of identical ones. */
-static void status(struct jw *w)
+static void status(struct jw_watch *w)
 {
     unsigned long long alerts = jw_writer_alerts(w->writer);
 
@@ -101,7 +125,7 @@ static void status(struct jw *w)
 }
 
 /* Tell systemd's watchdog we are alive (at most every quarter period unless FORCE). */
-static void watchdog_ping(struct jw *w, bool force)
+static void watchdog_ping(struct jw_watch *w, bool force)
 {
     long long now;
 
@@ -115,7 +139,7 @@ static void watchdog_ping(struct jw *w, bool force)
 }
 
 /* The current entry becomes the position the next save records. */
-static int note_position(struct jw *w)
+static int note_position(struct jw_watch *w)
 {
     char cursor[JW_CURSOR_MAX];
     long long t;
@@ -131,7 +155,7 @@ static int note_position(struct jw *w)
 /* The position was handed on (to the disk or to the writer), or failed to be (!OK).  A
  * failure is paced like a success: a failing write (its own ERR line is a new journal
  * entry) must not be retried on every entry. */
-static void saved(struct jw *w, bool ok)
+static void saved(struct jw_watch *w, bool ok)
 {
     w->last_save_mono = mono_usec() / 1000000;
     if (ok)
@@ -140,7 +164,7 @@ static void saved(struct jw *w, bool ok)
 
 /* Save the position now, waiting for the disk (nothing to save before the first entry is
  * known).  The writer has no job left: see writer_caught_up(). */
-static void save(struct jw *w)
+static void save(struct jw_watch *w)
 {
     enum qn_status r = jw_state_save(w->state, w->rules);
 
@@ -149,7 +173,7 @@ static void save(struct jw *w)
 }
 
 /* Read after CURSOR, or from where a first start begins when it is NULL or "". */
-static int position(struct jw *w, const char *cursor)
+static int position(struct jw_watch *w, const char *cursor)
 {
     bool on_entry = false;
     int rc;
@@ -167,7 +191,7 @@ static int position(struct jw *w, const char *cursor)
  * the matches did (MATCHES_CHANGED: sd-journal's own position may then be
  * meaningless, so without a cursor we start over as at startup).
  */
-static int reposition(struct jw *w, bool matches_changed)
+static int reposition(struct jw_watch *w, bool matches_changed)
 {
     const char *cursor = jw_state_cursor(w->state);
 
@@ -178,16 +202,16 @@ static int reposition(struct jw *w, bool matches_changed)
     return QN_EXIT_OK; /* nothing read yet: sd-journal's own position is all there is */
 }
 
-static void reload(struct jw *w)
+static void reload(struct jw_watch *w)
 {
     struct qn_rules *fresh = NULL;
     struct qn_rules *old;
 
     w->reload = false;
     sd_notify(0, "RELOADING=1");
-    qn_log(&w->log, LOG_INFO, _("reloading the rules from %s"), w->opt.rules_dir);
-    if (jw_load_rules(w, &fresh, false) != QN_EXIT_OK) {
-        qn_log(&w->log, LOG_ERR, "%s", _("the new rules have errors: keeping the rules in use"));
+    qn_log(w->log, LOG_INFO, _("reloading the rules from %s"), w->setup->rules_dir);
+    if (w->setup->load_rules(w->setup->load_ctx, &fresh) != QN_EXIT_OK) {
+        qn_log(w->log, LOG_ERR, "%s", _("the new rules have errors: keeping the rules in use"));
         goto out;
     }
     /* The position to come back to is the entry read last, which may be past the last
@@ -202,7 +226,7 @@ static void reload(struct jw *w)
     jw_source_apply_filter(w->source, w->rules);
     if (reposition(w, true) != QN_EXIT_OK)
         w->stop = true;
-    qn_log(&w->log, LOG_INFO, _("%zu rules loaded"), qn_rules_count(w->rules));
+    qn_log(w->log, LOG_INFO, _("%zu rules loaded"), qn_rules_count(w->rules));
 out:
     sd_notify(0, "READY=1");
     w->status_sent = false;
@@ -210,13 +234,13 @@ out:
 }
 
 /* See qn_rules_reads_fields_always(): one walk over all fields, or lookups. */
-static qn_rules_get_fn *getter(const struct jw *w)
+static qn_rules_get_fn *getter(const struct jw_watch *w)
 {
     return qn_rules_reads_fields_always(w->rules) ? NULL : jw_source_get_field;
 }
 
 /* The entry under the read position: feed it and save after an alert.  Non-zero: stop. */
-static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
+static int handle_entry(struct jw_watch *w, struct qn_rules_entry *entry)
 {
     size_t fired = 0;
     enum qn_status r;
@@ -244,7 +268,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
         char *text = NULL;
 
         if (note_position(w) < 0)
-            qn_log(&w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
+            qn_log(w->log, LOG_ERR, "%s", _("cannot read the cursor of the current entry"));
         else
             (void)jw_state_text(w->state, w->rules, &text, &len); /* a failure is logged */
         events = jw_alerts_take(&w->alerts, &n_events);
@@ -253,7 +277,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
             /* Stopped while the writer was stuck on a failing spool, or out of memory:
              * the entry is read again at the next start. */
             if (!w->stop)
-                qn_log(&w->log, LOG_ERR, "%s", _("cannot queue an alert: out of memory"));
+                qn_log(w->log, LOG_ERR, "%s", _("cannot queue an alert: out of memory"));
             return -1;
         }
         if (text != NULL) {
@@ -267,7 +291,7 @@ static int handle_entry(struct jw *w, struct qn_rules_entry *entry)
 }
 
 /* Sleep until the journal changes or a signal comes. */
-static int wait_for_journal(struct jw *w)
+static int wait_for_journal(struct jw_watch *w)
 {
     struct pollfd p[3];
     uint64_t deadline = UINT64_MAX;
@@ -295,7 +319,7 @@ static int wait_for_journal(struct jw *w)
     p[2].revents = 0;
     r = poll(p, 3, timeout_ms);
     if (r < 0 && errno != EINTR) {
-        qn_log(&w->log, LOG_ERR, "poll: %s", strerror(errno));
+        qn_log(w->log, LOG_ERR, "poll: %s", strerror(errno));
         return QN_EXIT_OSERR;
     }
     watchdog_ping(w, false);
@@ -307,7 +331,7 @@ static int wait_for_journal(struct jw *w)
     if (r != QN_EXIT_OK)
         return r;
     if (invalidated) {
-        qn_log(&w->log, LOG_DEBUG,
+        qn_log(w->log, LOG_DEBUG,
                "journal files were added or removed: reading on from the "
                "last position");
         return reposition(w, false);
@@ -318,7 +342,7 @@ static int wait_for_journal(struct jw *w)
 /* Whether the writer has no job left (waiting for it when WAIT), so that a save now
  * follows every alert queued before it; a position the writer could not write counts as
  * unsaved, so that this save makes up for it.  False: not yet, or abandoned on a stop. */
-static bool writer_caught_up(struct jw *w, bool wait)
+static bool writer_caught_up(struct jw_watch *w, bool wait)
 {
     if (wait ? !jw_writer_drain(w->writer) : !jw_writer_idle(w->writer))
         return false;
@@ -327,14 +351,14 @@ static bool writer_caught_up(struct jw *w, bool wait)
     return true;
 }
 
-static void idle_save(struct jw *w)
+static void idle_save(struct jw_watch *w)
 {
     struct timespec ts;
 
     /* After every alert queued before it.  Following, never wait for the writer here
      * (a failing spool must not stop the reading): its eventfd brings us back when it
      * is done.  With --once the end is here: wait. */
-    if (!writer_caught_up(w, w->opt.once))
+    if (!writer_caught_up(w, w->setup->once))
         return;
     if (w->unsaved == 0)
         return;
@@ -342,7 +366,7 @@ static void idle_save(struct jw *w)
         return;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return;
-    if (w->opt.once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
+    if (w->setup->once || w->unsaved >= JW_IDLE_SAVE_ENTRIES ||
         (long long)ts.tv_sec - w->last_save_mono >= JW_IDLE_SAVE_SECONDS)
         save(w);
 }
@@ -351,26 +375,26 @@ static void idle_save(struct jw *w)
  * spool; the watchdog and the signals are looked after meanwhile. */
 static bool stop_requested(void *ctx)
 {
-    const struct jw *w = ctx;
+    const struct jw_watch *w = ctx;
 
     return w->stop;
 }
 
 static void keep_alive(void *ctx)
 {
-    struct jw *w = ctx;
+    struct jw_watch *w = ctx;
 
     watchdog_ping(w, false);
     poll_signals(w, 0);
 }
 
-static int start_writer(struct jw *w)
+static int start_writer(struct jw_watch *w)
 {
     struct jw_writer_setup setup = {
-        .spool_dir = w->cfg.spool_dir,
-        .max_entry_size = w->cfg.max_entry_size,
+        .spool_dir = w->setup->spool_dir,
+        .max_entry_size = w->setup->max_entry_size,
         .state = w->state,
-        .log = &w->log,
+        .log = w->log,
         .stop_requested = stop_requested,
         .keep_alive = keep_alive,
         .reader_ctx = w,
@@ -379,7 +403,7 @@ static int start_writer(struct jw *w)
     return jw_writer_start(&w->writer, &setup);
 }
 
-int jw_run(struct jw *w)
+static int run(struct jw_watch *w)
 {
     struct qn_rules_entry entry;
     unsigned long long n = 0, since_trim = 0;
@@ -388,10 +412,12 @@ int jw_run(struct jw *w)
 
     if (setup_signals(w) != 0)
         return QN_EXIT_OSERR;
-    rc = jw_state_open(&w->state, w->cfg.spool_dir, w->opt.source, w->opt.source_path, &w->log);
+    rc = jw_state_open(&w->state, w->setup->spool_dir, w->setup->source, w->setup->source_path,
+                       w->log);
     if (rc != QN_EXIT_OK)
         goto out;
-    rc = jw_source_open(&w->source, w->opt.source, w->opt.source_path, w->opt.since_usec, &w->log);
+    rc = jw_source_open(&w->source, w->setup->source, w->setup->source_path, w->setup->since_usec,
+                        w->log);
     if (rc != QN_EXIT_OK)
         goto out;
     rc = jw_state_load(w->state, w->rules);
@@ -410,13 +436,13 @@ int jw_run(struct jw *w)
         rc = QN_EXIT_OSERR;
         goto out;
     }
-    qn_log(&w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
-           w->opt.source_path != NULL ? w->opt.source_path : _("the local journal"),
-           qn_rules_count(w->rules), w->opt.rules_dir,
-           from_saved               ? _("the saved position")
-           : w->opt.since_usec >= 0 ? _("--since")
-                                    : _("the end of the journal"),
-           w->cfg.spool_dir);
+    qn_log(w->log, LOG_INFO, _("following %s with %zu rules from %s, starting at %s; spool %s"),
+           w->setup->source_path != NULL ? w->setup->source_path : _("the local journal"),
+           qn_rules_count(w->rules), w->setup->rules_dir,
+           from_saved                  ? _("the saved position")
+           : w->setup->since_usec >= 0 ? _("--since")
+                                       : _("the end of the journal"),
+           w->setup->spool_dir);
     if (sd_watchdog_enabled(0, &w->watchdog_usec) <= 0)
         w->watchdog_usec = 0;
     sd_notify(0, "READY=1");
@@ -435,7 +461,7 @@ int jw_run(struct jw *w)
         }
         r = jw_source_next(w->source);
         if (r < 0) {
-            qn_log(&w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
+            qn_log(w->log, LOG_ERR, _("cannot read the journal: %s"), strerror(-r));
             rc = QN_EXIT_IOERR;
             break;
         }
@@ -444,7 +470,7 @@ int jw_run(struct jw *w)
                 /* Position not saved on purpose: see handle_entry.  Anything but a
                  * stop request is a failure, so that Restart=on-failure applies. */
                 if (!w->stop)
-                    qn_log(&w->log, LOG_ERR, "%s",
+                    qn_log(w->log, LOG_ERR, "%s",
                            _("stopping: an alert could not be handled (out of memory?)"));
                 rc = w->stop ? QN_EXIT_OK : QN_EXIT_SOFTWARE;
                 entry_failed = true;
@@ -471,7 +497,7 @@ int jw_run(struct jw *w)
             jw_source_trim(w->source);
             since_trim = 0;
         }
-        if (w->opt.once)
+        if (w->setup->once)
             break;
         status(w);
         rc = wait_for_journal(w);
@@ -487,7 +513,7 @@ int jw_run(struct jw *w)
     {
         struct qn_rules_stats st;
         qn_rules_stats(w->rules, &st);
-        qn_log(&w->log, LOG_INFO,
+        qn_log(w->log, LOG_INFO,
                _("stopped: %llu entries read, %llu matched a rule, %llu alerts "
                  "sent"),
                w->entries, st.matches, jw_writer_alerts(w->writer));
@@ -500,5 +526,20 @@ out:
     if (w->signal_fd >= 0)
         close(w->signal_fd);
     w->signal_fd = -1;
+    return rc;
+}
+
+int jw_watch_run(const struct jw_watch_setup *setup, struct qn_rules *rules)
+{
+    struct jw_watch w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.setup = setup;
+    w.log = setup->log;
+    w.rules = rules;
+    w.signal_fd = -1;
+    rc = run(&w);
+    qn_rules_free(w.rules); /* RULES, or what a reload put in its place */
     return rc;
 }

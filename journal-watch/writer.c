@@ -15,7 +15,7 @@
 #include "i18n.h"
 #include "spool.h"
 
-#define QUEUE_MAX 64 /* jobs: entries with alerts waiting to be written */
+#define JW_QUEUE_MAX 64 /* jobs: entries with alerts waiting to be written */
 
 struct jw_job {
     struct qn_event **events;
@@ -318,7 +318,7 @@ int jw_writer_submit(struct jw_writer *q, struct qn_event **events, size_t n_eve
     job->n_events = n_events;
     job->state = state;
     job->state_len = state_len;
-    if (!wait_below(q, QUEUE_MAX)) {
+    if (!wait_below(q, JW_QUEUE_MAX)) {
         job_free(job);
         return -1;
     }
