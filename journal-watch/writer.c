@@ -29,7 +29,7 @@
  * polls while idle, so STATUS= follows the alerts without a timer.
  *
  * Everything shared is under one mutex; the thread touches only its jobs,
- * the spool directory (qn_spool_put_event opens its own descriptors), the
+ * the spool directory (qn_enqueue_event opens its own descriptors), the
  * spool handle for state writes (the reader uses it only when the queue is
  * empty) and the log (one write(2) per line).
  */
@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enqueue.h"
 #include "jw.h"
 
 struct jw_job {
@@ -91,7 +92,7 @@ static bool put_one(struct jw *w, struct qn_event *ev)
         struct timespec until;
         bool give_up;
 
-        r = qn_spool_put_event(w->cfg.spool_dir, ev, w->cfg.max_entry_size, id);
+        r = qn_enqueue_event(w->cfg.spool_dir, ev, w->cfg.max_entry_size, id);
         if (r == QN_OK)
             break;
         if (r == QN_ETOOBIG || r == QN_EINVAL) {

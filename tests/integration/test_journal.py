@@ -54,7 +54,7 @@ def unescape(value):
 
 
 def read_event(path):
-    """One spool entry (spool.h) -> {"kind", "time", "host", "subject", "fields"}."""
+    """One spool entry (enqueue.h) -> {"kind", "time", "host", "subject", "fields"}."""
     with open(path, "rb") as f:
         raw = f.read()
     head, sep, payload = raw.partition(b"\nend\n")

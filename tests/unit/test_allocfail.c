@@ -61,6 +61,7 @@
 #include "config.h"
 #include "cred.h"
 #include "diag.h"
+#include "enqueue.h"
 #include "event.h"
 #include "header.h"
 #include "mime.h"
@@ -766,15 +767,14 @@ static enum qn_status run_spool(bool reference, char *bad)
     enum qn_status r;
 
     (void)reference;
-    r = qn_spool_put_message(spool_dir, "root@web-01", rcpt, 2, message, strlen(message), 0,
-                             id_msg);
+    r = qn_enqueue_message(spool_dir, "root@web-01", rcpt, 2, message, strlen(message), 0, id_msg);
     if (r != QN_OK) {
         if (files_in(spool_dir, "tmp") != 0 || files_in(spool_dir, "new") != 0)
             BAD("a failed put left a file in the spool");
         return r;
     }
     make_event(&ev);
-    r = qn_spool_put_event(spool_dir, &ev, 0, id_ev);
+    r = qn_enqueue_event(spool_dir, &ev, 0, id_ev);
     if (r != QN_OK) {
         if (files_in(spool_dir, "tmp") != 0 || files_in(spool_dir, "new") != 1)
             BAD("a failed put left a file in the spool");
