@@ -9,7 +9,8 @@
 #                                   deterministic: what CI can afford)
 #   make fuzz-one FUZZ_TARGET=text  run one target
 #
-# The targets compile the core sources they need straight from common/ with
+# The targets compile the sources they need straight from common/ (FUZZ_MODULES_target)
+# and from a program's folder (FUZZ_SOURCES_target: paths without .c) with
 # -fsanitize=fuzzer-no-link (no -fPIC archive), into $(B)/fuzz/obj.  Also here: the
 # allocation-failure test's link options (tests/unit/test_allocfail.c).
 
@@ -37,11 +38,12 @@ FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit
 ifeq ($(words $(wildcard common/header.c tests/fuzz/fuzz_header.c)),2)
 FUZZ_TARGETS += header
 endif
-ifeq ($(words $(wildcard common/rules.c tests/fuzz/fuzz_rules.c)),2)
-FUZZ_MODULES_rules := rules text buf
+ifeq ($(words $(wildcard journal-watch/rules.c tests/fuzz/fuzz_rules.c)),2)
+FUZZ_MODULES_rules := text buf
+FUZZ_SOURCES_rules := journal-watch/rules
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
-$(B)/fuzz/obj/common/rules.o $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
-	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
+$(FUZZ_SOURCES_rules:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
+	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null) -iquote journal-watch
 FUZZ_TARGETS += rules
 endif
 
@@ -54,7 +56,8 @@ $(B)/fuzz/obj/%.o: %.c
 -include $(shell find $(B)/fuzz/obj -name '*.d' 2>/dev/null)
 
 define fuzz_link
-$(B)/fuzz/fuzz_$(1): $(B)/fuzz/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_MODULES_$(1):%=$(B)/fuzz/obj/common/%.o)
+$(B)/fuzz/fuzz_$(1): $(B)/fuzz/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_MODULES_$(1):%=$(B)/fuzz/obj/common/%.o) \
+		$(FUZZ_SOURCES_$(1):%=$(B)/fuzz/obj/%.o)
 	$$(FUZZ_CC) $$(FUZZ_SANITIZE) -fsanitize=fuzzer -o $$@ $$^ $$(OPENSSL_LIBS) $$(FUZZ_LIBS_$(1))
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
@@ -102,11 +105,13 @@ ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
 ALLOCFAIL_PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 
 # An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, and the
-# rules engine forced in (its symbols are weak references in the test) with PCRE2.  It
-# links every time (a second): a binary the pattern rule linked without the wrappers
-# would otherwise look up to date.
+# rules engine (journal-watch/module.mk's RULES_OBJS; its symbols are weak references in the
+# test) with PCRE2.  It links every time (a second): a binary the pattern rule linked
+# without the wrappers would otherwise look up to date.
 .PHONY: allocfail-relink
-$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(B)/libqqnotify.a allocfail-relink
+$(B)/obj/tests/unit/test_allocfail.o: EXTRA_CFLAGS += -iquote journal-watch
+$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) $(B)/libqqnotify.a \
+		allocfail-relink
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -Wl,--undefined=qn_rules_new -o $@ $< \
+	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) \
 		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)

@@ -72,10 +72,10 @@
 #include "text.h"
 
 /*
- * The rules engine needs PCRE2 at link time.  Weak references do not pull rules.o
- * out of the archive: the explicit link rule in tests/fuzz/module.mk forces it in
- * (--undefined) and adds -lpcre2-8; the generic unit-test rule leaves it out, and this
- * file still links (the test then fails, having no --wrap either).
+ * The rules engine (journal-watch/rules.c, not in libqqnotify.a) needs PCRE2 at link
+ * time: the explicit link rule in tests/fuzz/module.mk adds its objects and -lpcre2-8;
+ * the generic unit-test rule leaves them out, and with weak references this file still
+ * links (the test then fails, having no --wrap either).
  */
 #pragma weak qn_rules_new
 #pragma weak qn_rules_free

@@ -80,6 +80,9 @@
  * Memory: a struct qn_rules owns everything it holds; alerts point into
  * it and are valid only during the callback.  Not thread-safe: one set is
  * used by one thread at a time.  No global state.
+ *
+ * Built with qqnotify-journal, its one program (not in libqqnotify.a); it
+ * needs PCRE2 (-lpcre2-8) and nothing of libsystemd.
  */
 #ifndef QN_RULES_H
 #define QN_RULES_H
