@@ -862,7 +862,7 @@ class ManPageCase(unittest.TestCase):
             self.assertEqual(p.stderr.decode(), "", page)
 
     def test_rules_page_documents_every_key(self):
-        with open(os.path.join(REPO, "journal-watch", "rules.c")) as f:
+        with open(os.path.join(REPO, "journal-watch", "rules_parse.c")) as f:
             src = f.read()
         keys = re.search(r"key_names\[K_COUNT\] = \{(.*?)\};", src, re.S).group(1)
         keys = re.findall(r'"(\w+)"', keys)

@@ -72,7 +72,7 @@
 #include "text.h"
 
 /*
- * The rules engine (journal-watch/rules.c, not in libqqnotify.a) needs PCRE2 at link
+ * The rules engine (journal-watch/rules_*.c, not in libqqnotify.a) needs PCRE2 at link
  * time: the explicit link rule in tests/fuzz/module.mk adds its objects and -lpcre2-8;
  * the generic unit-test rule leaves them out, and with weak references this file still
  * links (the test then fails, having no --wrap either).
