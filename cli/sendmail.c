@@ -5,7 +5,7 @@
  * main() with every argument its own.
  *
  * The message is read from standard input (bounded by [spool]
- * max_entry_size), rewritten for the account (common/header.h: From is
+ * max_entry_size), rewritten for the account (header.h: From is
  * the account, the original sender stays visible, Bcc removed, 8-bit
  * headers and bodies encoded), put into the spool with the envelope, and
  * the exit status is 0 once it is durably there.  Then `qqnotify flush` is

@@ -31,11 +31,13 @@ FUZZ_MODULES_config := config text buf
 FUZZ_MODULES_cred := cred diag text buf status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool enqueue event text buf
-FUZZ_MODULES_header := header mime text buf
+FUZZ_MODULES_header := mime text buf
+FUZZ_SOURCES_header := cli/header
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit
 # Targets for modules written by others, built once their module exists.
-ifeq ($(words $(wildcard common/header.c tests/fuzz/fuzz_header.c)),2)
+ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
+$(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
 FUZZ_TARGETS += header
 endif
 ifeq ($(words $(wildcard journal-watch/rules_parse.c tests/fuzz/fuzz_rules.c)),2)
@@ -105,14 +107,15 @@ ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
 	-Wl,--wrap=fdopendir,--wrap=closedir
 ALLOCFAIL_PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 
-# An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, and the
-# rules engine (journal-watch/module.mk's RULES_OBJS; its symbols are weak references in the
-# test) with PCRE2.  It links every time (a second): a binary the pattern rule linked
-# without the wrappers would otherwise look up to date.
+# An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, the rules
+# engine (journal-watch/module.mk's RULES_OBJS) with PCRE2 and sendmail's header rewriting
+# (cli/module.mk's SENDMAIL_HEADER_OBJS), whose symbols are weak references in the test.
+# It links every time (a second): a binary the pattern rule linked without the wrappers
+# would otherwise look up to date.
 .PHONY: allocfail-relink
-$(B)/obj/tests/unit/test_allocfail.o: EXTRA_CFLAGS += -iquote journal-watch
-$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) $(B)/libqqnotify.a \
-		allocfail-relink
+$(B)/obj/tests/unit/test_allocfail.o: EXTRA_CFLAGS += -iquote journal-watch -iquote cli
+$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) \
+		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a allocfail-relink
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) \
+	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
 		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)

@@ -72,10 +72,11 @@
 #include "text.h"
 
 /*
- * The rules engine (journal-watch/rules_*.c, not in libqqnotify.a) needs PCRE2 at link
- * time: the explicit link rule in tests/fuzz/module.mk adds its objects and -lpcre2-8;
- * the generic unit-test rule leaves them out, and with weak references this file still
- * links (the test then fails, having no --wrap either).
+ * The rules engine (journal-watch/rules_*.c) and sendmail's header rewriting
+ * (cli/header.c) are not in libqqnotify.a, and the rules engine needs PCRE2 at link
+ * time: the explicit link rule in tests/fuzz/module.mk adds their objects and
+ * -lpcre2-8; the generic unit-test rule leaves them out, and with weak references this
+ * file still links (the test then fails, having no --wrap either).
  */
 #pragma weak qn_rules_new
 #pragma weak qn_rules_free
@@ -84,6 +85,7 @@
 #pragma weak qn_rules_count
 #pragma weak qn_rules_state_save
 #pragma weak qn_rules_state_load
+#pragma weak qn_header_rewrite
 
 /* ---- the wrappers ----------------------------------------------------------------------- */
 

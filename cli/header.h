@@ -102,6 +102,9 @@
  * Memory: OUT and *RET belong to the caller; nothing is kept.  Message-ID
  * randomness from OpenSSL's RAND_bytes.  Thread-safe; library code: never
  * logs or exits.
+ *
+ * Built with `qqnotify` for its one user, cli/sendmail.c (not in
+ * libqqnotify.a).
  */
 #ifndef QN_HEADER_H
 #define QN_HEADER_H
