@@ -32,7 +32,7 @@ FUZZ_MODULES_cred := cred diag text buf status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool enqueue event text buf
 FUZZ_MODULES_header := mime text buf
-FUZZ_SOURCES_header := cli/header
+FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit
 # Targets for modules written by others, built once their module exists.
