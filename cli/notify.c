@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "event.h"
-#include "spool.h"
+#include "enqueue.h"
 
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
 {
@@ -97,7 +97,7 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
         return QN_EXIT_USAGE;
     }
     qn_cli_prepare_spool(cli);
-    r = qn_spool_put_event(cli->cfg.spool_dir, &ev, cli->cfg.max_entry_size, id);
+    r = qn_enqueue_event(cli->cfg.spool_dir, &ev, cli->cfg.max_entry_size, id);
     if (r != QN_OK)
         return qn_cli_spool_error(cli, "qqnotify notify", r, errno);
     qn_log(&cli->log, LOG_INFO, _("queued event %s"), id);

@@ -5,7 +5,7 @@
  * main() with every argument its own.
  *
  * The message is read from standard input (bounded by [spool]
- * max_entry_size), rewritten for the account (common/header.h: From is
+ * max_entry_size), rewritten for the account (header.h: From is
  * the account, the original sender stays visible, Bcc removed, 8-bit
  * headers and bodies encoded), put into the spool with the envelope, and
  * the exit status is 0 once it is durably there.  Then `qqnotify flush` is
@@ -48,7 +48,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "header.h"
-#include "spool.h"
+#include "enqueue.h"
 
 #define HOST_MAX       256
 
@@ -393,8 +393,8 @@ int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv)
     /* Creates missing subdirectories when this user may; errors come from the put. */
     qn_cli_prepare_spool(cli);
     /* The envelope sender is the account: QQ refuses MAIL FROM any other address. */
-    r = qn_spool_put_message(cli->cfg.spool_dir, cli->cfg.user, rcpt, res->n_rcpt, out.data,
-                             out.len, cli->cfg.max_entry_size, id);
+    r = qn_enqueue_message(cli->cfg.spool_dir, cli->cfg.user, rcpt, res->n_rcpt, out.data, out.len,
+                           cli->cfg.max_entry_size, id);
     if (r != QN_OK) {
         err = errno;
         rc = qn_cli_spool_error(cli, "sendmail", r, err);

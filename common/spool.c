@@ -1,17 +1,16 @@
 /*
- * spool — the durable queue; contract, layout and entry format in spool.h.
+ * spool — the consumer's half of the durable queue; contract and layout in
+ * spool.h, the entry format and the write protocol in enqueue.h (which
+ * writes every file this half writes too: rewrites, quarantine notes and
+ * state files).
  *
  * How the pieces keep their promises:
  *
- * - Durability.  Every file is written under a fresh, unguessable name in
- *   tmp/ (O_CREAT|O_EXCL|O_NOFOLLOW: nothing planted there can be followed
- *   or reused), fsync'd, then renamed to its final name and the destination
- *   directory is fsync'd.  rename(2) within one file system is atomic, so
- *   a queue holds complete files only; a crash leaves a stale tmp/ file,
- *   which qn_spool_clean_tmp() removes after a day.  Two exceptions, for
- *   callers that must not wait (spool.h says what each costs):
- *   qn_spool_put_event_nowait() starts the writeback instead of waiting for
- *   it, and qn_spool_state_write_nowait() fsyncs the file but not state/.
+ * - Durability.  Every file is placed as enqueue.h says (a fresh name in
+ *   tmp/, fsync, rename, fsync of the directory), so a queue holds complete
+ *   files only; a crash leaves a stale tmp/ file, which
+ *   qn_spool_clean_tmp() removes after a day.  qn_spool_state_write_nowait()
+ *   fsyncs the file but not state/ (spool.h says what that costs).
  *
  * - No path is resolved twice.  qn_spool_open() opens the directory and its
  *   subdirectories once with O_DIRECTORY|O_NOFOLLOW; everything afterwards
@@ -27,8 +26,8 @@
  * - errno.  QN_EIO always leaves the failing call's errno in place: error
  *   paths save it before cleaning up and restore it after.
  *
- * libc only (plus event.c, text.c, buf.c, which are libc only): the PAM
- * module links the producer half.  No global mutable state.
+ * libc only, like enqueue.c, though only the programs that send link it.
+ * No global mutable state.
  */
 #include "spool.h"
 
@@ -41,18 +40,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "enqueue.h"
 #include "text.h"
 
-#define FORMAT_VERSION_LINE "qqnotify-spool 1"
-#define LOCK_NAME           "flush.lock"
-#define REASON_SUFFIX       ".reason"
-#define RANDOM_BYTES        8
+#define LOCK_NAME     "flush.lock"
+#define REASON_SUFFIX ".reason"
 
 enum subdir { SUB_TMP, SUB_NEW, SUB_DEFERRED, SUB_FAILED, SUB_STATE, N_SUBDIRS };
 
@@ -65,43 +62,6 @@ struct qn_spool {
 };
 
 /* ---- small system helpers ---- */
-
-/* close() that leaves errno alone, for error paths that must report the first failure. */
-static void close_keep_errno(int fd)
-{
-    int saved = errno;
-
-    if (fd >= 0)
-        (void)close(fd); /* nothing useful to do with a second error */
-    errno = saved;
-}
-
-/* The status for a failed system call: a missing file is QN_ENOTFOUND. */
-static enum qn_status sys_status(void)
-{
-    return errno == ENOENT ? QN_ENOTFOUND : QN_EIO;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Read up to N bytes; returns the count (less than N only at end of file) or -1. */
 static ssize_t read_full(int fd, void *p, size_t n)
@@ -121,176 +81,6 @@ static ssize_t read_full(int fd, void *p, size_t n)
         got += (size_t)r;
     }
     return (ssize_t)got;
-}
-
-/*
- * Open directory NAME relative to AT, never through a symlink.  Linux says
- * ENOTDIR for a symlink under O_DIRECTORY|O_NOFOLLOW; it is told apart and
- * reported as ELOOP, so a program can say "is a symbolic link" rather than
- * "is not a directory".
- */
-static enum qn_status open_dir_at(int at, const char *name, int *ret_fd)
-{
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-
-    if (fd < 0) {
-        int saved = errno;
-
-        if (saved != ENOTDIR)
-            return sys_status();
-        if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-            saved = ELOOP;
-        errno = saved;
-        return QN_EIO;
-    }
-    *ret_fd = fd;
-    return QN_OK;
-}
-
-/*
- * Open the spool directory itself.  Trailing slashes are stripped first:
- * with one, the kernel resolves a final symlink even under O_NOFOLLOW.
- */
-static enum qn_status open_top(const char *dir, int *ret_fd)
-{
-    char path[PATH_MAX];
-    size_t len;
-
-    if (dir == NULL)
-        return QN_EINVAL;
-    len = strnlen(dir, sizeof(path));
-    if (len == 0 || len == sizeof(path))
-        return QN_EINVAL;
-    memcpy(path, dir, len + 1);
-    while (len > 1 && path[len - 1] == '/')
-        path[--len] = '\0';
-    return open_dir_at(AT_FDCWD, path, ret_fd);
-}
-
-static enum qn_status random_bytes(unsigned char *p, size_t n)
-{
-    size_t got = 0;
-    unsigned flags = GRND_NONBLOCK;
-
-    while (got < n) {
-        ssize_t r = getrandom(p + got, n - got, flags);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-#ifdef GRND_INSECURE
-        /* Early at boot the pool may not be ready; a login must not wait for
-         * it, and the name only has to be unique (O_EXCL guards the rest). */
-        if (r < 0 && errno == EAGAIN && flags == GRND_NONBLOCK) {
-            flags = GRND_INSECURE;
-            continue;
-        }
-#endif
-        if (r < 0)
-            return QN_EIO;
-        got += (size_t)r;
-    }
-    return QN_OK;
-}
-
-/* A fresh id "<seconds>.<microseconds>.<pid>.<16 hex>" into OUT (QN_SPOOL_ID_MAX). */
-static enum qn_status make_id(char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char rnd[RANDOM_BYTES];
-    char rhex[2 * RANDOM_BYTES + 1];
-    struct timespec ts;
-    enum qn_status r;
-    size_t i;
-    int n;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-        return QN_EIO;
-    r = random_bytes(rnd, sizeof(rnd));
-    if (r != QN_OK)
-        return r;
-    for (i = 0; i < sizeof(rnd); i++) {
-        rhex[2 * i] = hex[rnd[i] >> 4];
-        rhex[2 * i + 1] = hex[rnd[i] & 0xf];
-    }
-    rhex[sizeof(rhex) - 1] = '\0';
-    n = snprintf(out, QN_SPOOL_ID_MAX, "%lld.%06ld.%ld.%s", (long long)ts.tv_sec,
-                 (long)(ts.tv_nsec / 1000), (long)getpid(), rhex);
-    /* A clock before 1970 would make an id the reader refuses: fail now, not later. */
-    if (n < 0 || n >= QN_SPOOL_ID_MAX || !qn_spool_id_valid(out)) {
-        errno = EINVAL;
-        return QN_EIO;
-    }
-    return QN_OK;
-}
-
-/*
- * Ask the kernel to write FD's pages now without waiting for the write to
- * complete (it may still block briefly on a saturated device).  Only the
- * call being unavailable (EINVAL, ESPIPE: a file system without it; ENOSYS;
- * EPERM from a seccomp filter) is ignored: the file system's own writeback
- * does the same a little later.  Anything else (EIO, ENOSPC...) means the
- * data may never reach the disk, and fails the entry.
- */
-static int start_writeback(int fd)
-{
-    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
-        return 0;
-    return errno == EINVAL || errno == ESPIPE || errno == ENOSYS || errno == EPERM ? 0 : -1;
-}
-
-/* How place_file_how() makes a file durable. */
-enum place_sync {
-    PLACE_SYNC_ALL,  /* fsync the file, rename, fsync the directory: durable on return */
-    PLACE_SYNC_DATA, /* fsync the file, rename: after a power cut the old or the new file */
-    PLACE_SYNC_NONE, /* start the writeback, rename: nothing waited for */
-};
-
-/*
- * Write A and B (ALEN, BLEN bytes) to a new file TMP_NAME in TMP_FD, make it
- * QN_SPOOL_FILE_MODE, then as HOW says: fsync, rename it to DST_NAME in
- * DST_FD, fsync that directory (see enum place_sync and spool.h for what
- * the lighter ways cost).  On failure the temporary file is removed (best
- * effort: a leftover is a stale tmp/ file, cleaned later) and errno kept.
- */
-static enum qn_status place_file_how(int tmp_fd, const char *tmp_name, int dst_fd,
-                                     const char *dst_name, const void *a, size_t alen,
-                                     const void *b, size_t blen, enum place_sync how)
-{
-    int fd, saved, rc;
-
-    fd = openat(tmp_fd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                QN_SPOOL_FILE_MODE);
-    if (fd < 0)
-        return QN_EIO;
-    /* The umask may have removed group read (the sender needs it) or a
-     * caller's umask may be 0: set the mode exactly. */
-    if (fchmod(fd, QN_SPOOL_FILE_MODE) != 0 || write_all(fd, a, alen) != 0 ||
-        write_all(fd, b, blen) != 0)
-        goto fail;
-    if (how == PLACE_SYNC_NONE ? start_writeback(fd) != 0 : fsync(fd) != 0)
-        goto fail;
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0 || renameat(tmp_fd, tmp_name, dst_fd, dst_name) != 0)
-        goto fail;
-    if (how == PLACE_SYNC_ALL && fsync(dst_fd) != 0)
-        return QN_EIO; /* in place but maybe not durable: report it, keep the file */
-    return QN_OK;
-
-fail:
-    saved = errno;
-    close_keep_errno(fd);
-    (void)unlinkat(tmp_fd, tmp_name, 0); /* best effort, see above */
-    errno = saved;
-    return QN_EIO;
-}
-
-/* place_file_how() waiting for the disk: durable when it returns. */
-static enum qn_status place_file(int tmp_fd, const char *tmp_name, int dst_fd, const char *dst_name,
-                                 const void *a, size_t alen, const void *b, size_t blen)
-{
-    return place_file_how(tmp_fd, tmp_name, dst_fd, dst_name, a, alen, b, blen, PLACE_SYNC_ALL);
 }
 
 /* ---- ids ---- */
@@ -334,9 +124,9 @@ bool qn_spool_id_valid(const char *id)
         return false;
     /* random */
     p = dot + 1;
-    if (len - (size_t)(p - id) != 2 * RANDOM_BYTES)
+    if (len - (size_t)(p - id) != QN_SPOOL_ID_RANDOM_DIGITS)
         return false;
-    for (i = 0; i < 2 * RANDOM_BYTES; i++) {
+    for (i = 0; i < QN_SPOOL_ID_RANDOM_DIGITS; i++) {
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
             return false;
     }
@@ -353,199 +143,7 @@ static int id_compare(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* ---- entry format: writing ---- */
-
-static bool needs_escape(unsigned char c)
-{
-    return c == '%' || c < 0x20 || c == 0x7f;
-}
-
-/* Append "NAME VALUE\n" with VALUE (N bytes) escaped (spool.h). */
-static enum qn_status put_line(struct qn_buf *out, const char *name, const char *value, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    enum qn_status r;
-    size_t i;
-
-    r = qn_buf_puts(out, name);
-    if (r == QN_OK)
-        r = qn_buf_putc(out, ' ');
-    for (i = 0; r == QN_OK && i < n; i++) {
-        unsigned char c = (unsigned char)value[i];
-        char esc[3] = {'%', hex[c >> 4], hex[c & 0xf]};
-
-        r = needs_escape(c) ? qn_buf_append(out, esc, sizeof(esc)) : qn_buf_putc(out, (char)c);
-    }
-    if (r == QN_OK)
-        r = qn_buf_putc(out, '\n');
-    return r;
-}
-
-/* An envelope address: QN_EINVAL for a forbidden byte, QN_ETOOBIG when too long. */
-static enum qn_status address_check(const char *a, bool may_be_empty)
-{
-    size_t i, n = strnlen(a, QN_SPOOL_ADDRESS_MAX);
-
-    if (n == QN_SPOOL_ADDRESS_MAX)
-        return QN_ETOOBIG;
-    if (n == 0 && !may_be_empty)
-        return QN_EINVAL;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)a[i];
-
-        /* SMTP puts the address between < > on a command line: no blank,
-         * no control byte and no angle bracket may end or split it. */
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>')
-            return QN_EINVAL;
-    }
-    return QN_OK;
-}
-
-/* Everything an entry's header says; strings are NUL-terminated and checked. */
-struct header {
-    enum qn_spool_type type;
-    long long queued;
-    unsigned attempts;
-    long long next_try;
-    const char *last_error;
-    const char *diagnosis;
-    const char *sender;                  /* message only */
-    const char *rcpt[QN_SPOOL_RCPT_MAX]; /* message only */
-    size_t n_rcpt;
-    size_t size; /* payload bytes */
-};
-
-static enum qn_status write_header(const struct header *h, struct qn_buf *out)
-{
-    enum qn_status r;
-    size_t i;
-
-    r = qn_buf_printf(out,
-                      FORMAT_VERSION_LINE "\ntype %s\nqueued %lld\nattempts %u\n"
-                                          "next-try %lld\n",
-                      h->type == QN_SPOOL_EVENT ? "event" : "message", h->queued, h->attempts,
-                      h->next_try);
-    if (r == QN_OK)
-        r = put_line(out, "last-error", h->last_error, strlen(h->last_error));
-    if (r == QN_OK)
-        r = put_line(out, "diagnosis", h->diagnosis, strlen(h->diagnosis));
-    if (r == QN_OK && h->type == QN_SPOOL_MESSAGE) {
-        r = put_line(out, "sender", h->sender, strlen(h->sender));
-        for (i = 0; r == QN_OK && i < h->n_rcpt; i++)
-            r = put_line(out, "rcpt", h->rcpt[i], strlen(h->rcpt[i]));
-    }
-    if (r == QN_OK)
-        r = qn_buf_printf(out, "size %zu\nend\n", h->size);
-    return r;
-}
-
-static long long now_seconds(void)
-{
-    time_t t = time(NULL);
-
-    return t == (time_t)-1 ? 0 : (long long)t;
-}
-
-/* Producers: build nothing on disk until the whole entry is known to fit. */
-static enum qn_status put_entry(const char *dir, const struct header *h, const void *payload,
-                                size_t max_size, bool wait, char *ret_id)
-{
-    struct qn_buf head;
-    char id[QN_SPOOL_ID_MAX];
-    int top = -1, tmp = -1, new_fd = -1;
-    enum qn_status r;
-
-    qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
-    if (max_size == 0)
-        max_size = QN_SPOOL_DEFAULT_MAX_ENTRY;
-    r = write_header(h, &head);
-    if (r != QN_OK)
-        goto out;
-    if (h->size > max_size || head.len > max_size - h->size) {
-        r = QN_ETOOBIG;
-        goto out;
-    }
-    r = open_top(dir, &top);
-    if (r == QN_OK)
-        r = open_dir_at(top, subdir_names[SUB_TMP], &tmp);
-    if (r == QN_OK)
-        r = open_dir_at(top, subdir_names[SUB_NEW], &new_fd);
-    if (r == QN_OK)
-        r = make_id(id);
-    if (r == QN_OK)
-        r = place_file_how(tmp, id, new_fd, id, head.data, head.len, payload, h->size,
-                           wait ? PLACE_SYNC_ALL : PLACE_SYNC_NONE);
-    if (r == QN_OK && ret_id != NULL)
-        memcpy(ret_id, id, strlen(id) + 1);
-out:
-    close_keep_errno(new_fd);
-    close_keep_errno(tmp);
-    close_keep_errno(top);
-    qn_buf_free(&head);
-    return r;
-}
-
-static enum qn_status put_event(const char *dir, const struct qn_event *ev, size_t max_size,
-                                bool wait, char *ret_id)
-{
-    struct header h = {.type = QN_SPOOL_EVENT, .last_error = "", .diagnosis = ""};
-    struct qn_buf payload;
-    enum qn_status r;
-
-    if (ev == NULL)
-        return QN_EINVAL;
-    qn_buf_init(&payload, max_size != 0 ? max_size : QN_SPOOL_DEFAULT_MAX_ENTRY);
-    r = qn_event_write(ev, &payload);
-    if (r == QN_OK) {
-        h.queued = now_seconds();
-        h.size = payload.len;
-        r = put_entry(dir, &h, payload.data, max_size, wait, ret_id);
-    }
-    qn_buf_free(&payload);
-    return r;
-}
-
-enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
-                                  char *ret_id)
-{
-    return put_event(dir, ev, max_size, true, ret_id);
-}
-
-enum qn_status qn_spool_put_event_nowait(const char *dir, const struct qn_event *ev,
-                                         size_t max_size, char *ret_id)
-{
-    return put_event(dir, ev, max_size, false, ret_id);
-}
-
-enum qn_status qn_spool_put_message(const char *dir, const char *sender, const char *const rcpt[],
-                                    size_t n_rcpt, const void *msg, size_t len, size_t max_size,
-                                    char *ret_id)
-{
-    struct header h = {.type = QN_SPOOL_MESSAGE, .last_error = "", .diagnosis = ""};
-    enum qn_status r;
-    size_t i;
-
-    if ((msg == NULL && len > 0) || n_rcpt == 0 || rcpt == NULL)
-        return QN_EINVAL;
-    if (n_rcpt > QN_SPOOL_RCPT_MAX)
-        return QN_ETOOBIG;
-    h.sender = sender != NULL ? sender : "";
-    r = address_check(h.sender, true);
-    for (i = 0; r == QN_OK && i < n_rcpt; i++) {
-        if (rcpt[i] == NULL)
-            return QN_EINVAL;
-        r = address_check(rcpt[i], false);
-        h.rcpt[i] = rcpt[i];
-    }
-    if (r != QN_OK)
-        return r;
-    h.n_rcpt = n_rcpt;
-    h.queued = now_seconds();
-    h.size = len;
-    return put_entry(dir, &h, msg, max_size, true, ret_id);
-}
-
-/* ---- entry format: reading ---- */
+/* ---- entry format: reading (enqueue.h) ---- */
 
 struct cursor {
     const char *p;
@@ -585,7 +183,7 @@ static bool expect(struct cursor *c, const char *name, const char **ret_v, size_
     return true;
 }
 
-/* Undo put_line's escaping of V (VN bytes) into DST (DSTSZ, NUL-terminated). */
+/* Undo the writer's escaping (enqueue.h) of V (VN bytes) into DST (DSTSZ, NUL-terminated). */
 static bool unescape(const char *v, size_t vn, char *dst, size_t dstsz, size_t *ret_len)
 {
     size_t i, len = 0;
@@ -630,7 +228,7 @@ static bool read_address(const char *v, size_t vn, char *dst, bool may_be_empty)
     size_t len;
 
     return unescape(v, vn, dst, QN_SPOOL_ADDRESS_MAX, &len) &&
-           address_check(dst, may_be_empty) == QN_OK;
+           qn_enqueue_address_check(dst, may_be_empty) == QN_OK;
 }
 
 /* Decimal without sign or leading zeros, at most MAX. */
@@ -663,8 +261,8 @@ static bool parse_header(const char *data, size_t len, struct qn_spool_entry *e,
     const char *v;
     size_t vn;
 
-    if (!next_line(&c, &v, &vn) || vn != strlen(FORMAT_VERSION_LINE) ||
-        memcmp(v, FORMAT_VERSION_LINE, vn) != 0)
+    if (!next_line(&c, &v, &vn) || vn != strlen(QN_SPOOL_VERSION_LINE) ||
+        memcmp(v, QN_SPOOL_VERSION_LINE, vn) != 0)
         return false;
     if (!expect(&c, "type", &v, &vn))
         return false;
@@ -719,10 +317,10 @@ struct qn_spool *qn_spool_close(struct qn_spool *sp)
     if (sp == NULL)
         return NULL;
     /* Closing the fd releases the flock. */
-    close_keep_errno(sp->lock_fd);
+    qn_enqueue_close_keep_errno(sp->lock_fd);
     for (i = 0; i < N_SUBDIRS; i++)
-        close_keep_errno(sp->sub_fd[i]);
-    close_keep_errno(sp->dir_fd);
+        qn_enqueue_close_keep_errno(sp->sub_fd[i]);
+    qn_enqueue_close_keep_errno(sp->dir_fd);
     free(sp);
     return NULL;
 }
@@ -734,22 +332,22 @@ static enum qn_status open_subdir(struct qn_spool *sp, size_t i, bool create, mo
     enum qn_status r;
     int fd;
 
-    r = open_dir_at(sp->dir_fd, name, &sp->sub_fd[i]);
+    r = qn_enqueue_open_dir(sp->dir_fd, name, &sp->sub_fd[i]);
     if (r != QN_ENOTFOUND || !create)
         return r;
     if (mkdirat(sp->dir_fd, name, mode & 0777) != 0) {
         if (errno != EEXIST)
             return QN_EIO;
         /* Made by someone else meanwhile: theirs to set up, just open it. */
-        return open_dir_at(sp->dir_fd, name, &sp->sub_fd[i]);
+        return qn_enqueue_open_dir(sp->dir_fd, name, &sp->sub_fd[i]);
     }
-    r = open_dir_at(sp->dir_fd, name, &fd);
+    r = qn_enqueue_open_dir(sp->dir_fd, name, &fd);
     if (r != QN_OK)
         return r;
     /* mkdir applies the umask and drops the set-group-ID bit: set the mode
      * exactly, on the fd just opened (never on a path someone could swap). */
     if (fchmod(fd, mode) != 0) {
-        close_keep_errno(fd);
+        qn_enqueue_close_keep_errno(fd);
         return QN_EIO;
     }
     sp->sub_fd[i] = fd;
@@ -775,7 +373,7 @@ enum qn_status qn_spool_open(const char *dir, unsigned flags, mode_t dir_mode,
     for (i = 0; i < N_SUBDIRS; i++)
         sp->sub_fd[i] = -1;
 
-    r = open_top(dir, &sp->dir_fd);
+    r = qn_enqueue_open_spool(dir, &sp->dir_fd);
     for (i = 0; r == QN_OK && i < N_SUBDIRS; i++)
         r = open_subdir(sp, i, (flags & QN_SPOOL_CREATE) != 0, dir_mode);
     if (r != QN_OK) {
@@ -828,7 +426,7 @@ enum qn_status qn_spool_lock(struct qn_spool *sp, bool *ret_locked)
     return QN_OK;
 
 fail:
-    close_keep_errno(fd);
+    qn_enqueue_close_keep_errno(fd);
     return QN_EIO;
 }
 
@@ -836,7 +434,7 @@ void qn_spool_unlock(struct qn_spool *sp)
 {
     if (sp == NULL || sp->lock_fd < 0)
         return;
-    close_keep_errno(sp->lock_fd);
+    qn_enqueue_close_keep_errno(sp->lock_fd);
     sp->lock_fd = -1;
 }
 
@@ -865,7 +463,7 @@ static DIR *open_stream(int fd)
         return NULL;
     d = fdopendir(own);
     if (d == NULL)
-        close_keep_errno(own);
+        qn_enqueue_close_keep_errno(own);
     return d;
 }
 
@@ -949,14 +547,14 @@ static enum qn_status open_entry(struct qn_spool *sp, enum qn_spool_queue queue,
         /* ELOOP: a symlink; ENXIO: a socket.  Both are things to quarantine. */
         if (errno == ELOOP || errno == ENXIO)
             return QN_EINVAL;
-        return sys_status();
+        return qn_enqueue_errno_status();
     }
     if (fstat(fd, ret_st) != 0) {
-        close_keep_errno(fd);
+        qn_enqueue_close_keep_errno(fd);
         return QN_EIO;
     }
     if (!S_ISREG(ret_st->st_mode)) {
-        close_keep_errno(fd);
+        qn_enqueue_close_keep_errno(fd);
         errno = EINVAL;
         return QN_EINVAL;
     }
@@ -1029,7 +627,7 @@ enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, con
     *ret_entry = *e;
     r = QN_OK;
 out:
-    close_keep_errno(fd);
+    qn_enqueue_close_keep_errno(fd);
     free(data);
     free(e);
     return r;
@@ -1063,7 +661,7 @@ enum qn_status qn_spool_remove(struct qn_spool *sp, enum qn_spool_queue queue, c
     if (unlinkat(qfd, id, 0) != 0) {
         /* A directory planted under an entry's name (quarantined, then dropped). */
         if (errno != EISDIR || unlinkat(qfd, id, AT_REMOVEDIR) != 0)
-            r = sys_status();
+            r = qn_enqueue_errno_status();
     }
     if (r != QN_OK && r != QN_ENOTFOUND)
         return r;
@@ -1085,7 +683,7 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
 {
     char error[QN_SPOOL_ERROR_MAX], diag[QN_SPOOL_DIAGNOSIS_MAX], tmp_name[QN_SPOOL_ID_MAX];
     char reason[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)];
-    struct header h = {.last_error = error, .diagnosis = diag};
+    struct qn_enqueue_header h = {.last_error = error, .diagnosis = diag};
     struct qn_buf head, event;
     const void *payload = NULL;
     int from_fd, to_fd;
@@ -1122,9 +720,9 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
             (entry->message == NULL && entry->message_len > 0))
             goto out;
         /* The entry is the caller's to change: check its envelope like a producer's. */
-        r = address_check(entry->sender, true);
+        r = qn_enqueue_address_check(entry->sender, true);
         for (i = 0; r == QN_OK && i < entry->n_rcpt; i++) {
-            r = address_check(entry->rcpt[i], false);
+            r = qn_enqueue_address_check(entry->rcpt[i], false);
             h.rcpt[i] = entry->rcpt[i];
         }
         h.sender = entry->sender;
@@ -1134,12 +732,12 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
     }
     if (r != QN_OK)
         goto out;
-    r = write_header(&h, &head);
+    r = qn_enqueue_write_header(&h, &head);
     if (r == QN_OK)
-        r = make_id(tmp_name);
+        r = qn_enqueue_new_id(tmp_name);
     if (r == QN_OK)
-        r = place_file(sp->sub_fd[SUB_TMP], tmp_name, to_fd, entry->id, head.data, head.len,
-                       payload, h.size);
+        r = qn_enqueue_place(sp->sub_fd[SUB_TMP], tmp_name, to_fd, entry->id, head.data, head.len,
+                             payload, h.size, QN_ENQUEUE_SYNC_ALL);
     if (r != QN_OK)
         goto out;
     /* Now in TO: from here on a failure can only leave a duplicate, never a loss. */
@@ -1209,14 +807,15 @@ enum qn_status qn_spool_quarantine(struct qn_spool *sp, enum qn_spool_queue from
         return QN_EINVAL;
     failed_fd = sp->sub_fd[SUB_FAILED];
     if (fstatat(from_fd, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return sys_status();
+        return qn_enqueue_errno_status();
     len =
         qn_text_sanitize_line(reason, reason != NULL ? strlen(reason) : 0, text, sizeof(text) - 1);
     text[len++] = '\n';
     reason_name(id, name, sizeof(name));
-    r = make_id(tmp_name);
+    r = qn_enqueue_new_id(tmp_name);
     if (r == QN_OK)
-        r = place_file(sp->sub_fd[SUB_TMP], tmp_name, failed_fd, name, text, len, "", 0);
+        r = qn_enqueue_place(sp->sub_fd[SUB_TMP], tmp_name, failed_fd, name, text, len, "", 0,
+                             QN_ENQUEUE_SYNC_ALL);
     if (r != QN_OK)
         return r;
     /* renameat moves a symlink itself and never follows it; same path = nothing to do. */
@@ -1225,7 +824,7 @@ enum qn_status qn_spool_quarantine(struct qn_spool *sp, enum qn_spool_queue from
 
         (void)unlinkat(failed_fd, name, 0); /* the entry is gone: drop its note too */
         errno = saved;
-        return sys_status();
+        return qn_enqueue_errno_status();
     }
     if (fsync(failed_fd) != 0 || fsync(from_fd) != 0)
         return QN_EIO;
@@ -1248,7 +847,7 @@ static enum qn_status read_small(int dir_fd, const char *name, char *buf, size_t
 
     fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return errno == ELOOP || errno == ENXIO ? QN_EINVAL : sys_status();
+        return errno == ELOOP || errno == ENXIO ? QN_EINVAL : qn_enqueue_errno_status();
     if (fstat(fd, &st) != 0)
         goto out;
     if (!S_ISREG(st.st_mode)) {
@@ -1273,7 +872,7 @@ static enum qn_status read_small(int dir_fd, const char *name, char *buf, size_t
     *ret_len = (size_t)got;
     r = QN_OK;
 out:
-    close_keep_errno(fd);
+    qn_enqueue_close_keep_errno(fd);
     return r;
 }
 
@@ -1307,7 +906,7 @@ enum qn_status qn_spool_retry(struct qn_spool *sp, enum qn_spool_queue from, con
         return QN_EINVAL;
     new_fd = sp->sub_fd[SUB_NEW];
     if (renameat(from_fd, id, new_fd, id) != 0)
-        return sys_status();
+        return qn_enqueue_errno_status();
     if (fsync(new_fd) != 0)
         return QN_EIO;
     if (from == QN_SPOOL_FAILED) {
@@ -1384,12 +983,12 @@ static enum qn_status state_write(struct qn_spool *sp, const char *name, const v
         return QN_EINVAL;
     if (len > QN_SPOOL_STATE_MAX)
         return QN_ETOOBIG;
-    r = make_id(tmp_name);
+    r = qn_enqueue_new_id(tmp_name);
     if (r != QN_OK)
         return r;
-    return place_file_how(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
-                          data != NULL ? data : "", len, "", 0,
-                          wait ? PLACE_SYNC_ALL : PLACE_SYNC_DATA);
+    return qn_enqueue_place(sp->sub_fd[SUB_TMP], tmp_name, sp->sub_fd[SUB_STATE], name,
+                            data != NULL ? data : "", len, "", 0,
+                            wait ? QN_ENQUEUE_SYNC_ALL : QN_ENQUEUE_SYNC_DATA);
 }
 
 enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
@@ -1405,6 +1004,13 @@ enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name
 }
 
 /* ---- consumer: housekeeping ---- */
+
+static long long now_seconds(void)
+{
+    time_t t = time(NULL);
+
+    return t == (time_t)-1 ? 0 : (long long)t;
+}
 
 enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed)
 {

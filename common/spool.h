@@ -1,8 +1,8 @@
 /*
  * spool — the durable queue between producers (PAM module, journal
  * watcher, `qqnotify sendmail` and `notify`) and the one sender
- * (`qqnotify flush`).  Layout, write protocol and retry policy: DESIGN.md
- * section 4.
+ * (`qqnotify flush`): this is the consumer's half.  Layout, write protocol
+ * and retry policy: DESIGN.md section 4.
  *
  *   DIR/tmp/       entries being written
  *   DIR/new/       complete entries waiting for the sender
@@ -10,66 +10,15 @@
  *   DIR/failed/    permanent failures and corrupt entries, with the reason
  *   DIR/state/     rate-limit counters, journal cursor, the sender's lock
  *
- * Producer API (this part): needs only the spool directory — no network,
- * no OpenSSL, no mail configuration; libc only, so the PAM module can link
- * it.  An entry is created in tmp/ with O_CREAT|O_EXCL|O_NOFOLLOW relative
- * to an O_DIRECTORY|O_NOFOLLOW fd of tmp/, written, fsync'd, renamed into
- * new/, and new/ is fsync'd: a reader never sees a partial entry, and a
- * crash at any point leaves either nothing or a complete entry (a stale
- * file in tmp/ at worst, which the sender removes after a day);
- * qn_spool_put_event_nowait() keeps the first promise and trades the second
- * for not waiting on the disk (below).  Entry ids
- * are "<seconds>.<microseconds>.<pid>.<16 hex random>": they sort by
- * creation time and cannot be guessed (getrandom).  Every fd is O_CLOEXEC
- * and closed before returning.
+ * The producers' half is enqueue.h (qn_enqueue_event, qn_enqueue_message:
+ * libc only, all the PAM module links): it defines the entry file format,
+ * entry ids, the file modes and the write protocol (tmp/, fsync, rename,
+ * fsync), and this half reads that format and writes with that protocol.
+ * Permissions and symbolic links: enqueue.h; in addition, an entry that is
+ * a symlink or not a regular file is reported as corrupt (QN_EINVAL) so it
+ * can be quarantined instead of blocking the queue.
  *
- * Permissions.  The spool directory is root:qqnotify 2770 (tmpfiles.d);
- * its subdirectories are 2770 too, so every file created in them gets the
- * qqnotify group whoever writes it (root in the PAM module, the qqnotify
- * user in the daemons).  Entry and state files are set to exactly 0640 with
- * fchmod, whatever the umask: a PAM module running under umask 077 would
- * otherwise write entries the sender (group qqnotify) cannot read, and
- * umask 000 must not make them world-readable.  Group members can rename
- * and remove entries (directory write permission), which is all the sender
- * needs; nobody but the writer can change an entry in place.
- *
- * Symbolic links.  The spool directory (its last component) and every
- * subdirectory are opened with O_DIRECTORY|O_NOFOLLOW, entries with
- * O_NOFOLLOW: a symlink planted as tmp/, new/ or an entry is never
- * followed.  Opening fails with QN_EIO and errno ELOOP (or ENOTDIR for a
- * file where a directory should be); an entry that is a symlink or not a
- * regular file is reported as corrupt (QN_EINVAL) so it can be quarantined
- * instead of blocking the queue.
- *
- * Entry file format, version 1.  Lines end in a single '\n'; a value is
- * the rest of its line after "name ", with '%', every byte below 0x20 and
- * 0x7f written as %XX (upper-case hex), so no value can contain a line
- * break and forge another line; the lines come in exactly this order, each
- * exactly once unless marked:
- *
- *     qqnotify-spool 1
- *     type event                   ("event" or "message")
- *     queued 1764180000            (seconds since the epoch, when spooled)
- *     attempts 0                   (delivery attempts so far)
- *     next-try 0                   (not before this time; 0 = at once)
- *     last-error <text>            (sanitised one-line text, may be empty)
- *     diagnosis <id>               (qn_diagnosis id of the last failure, may be empty)
- *     sender <address>             (message only; may be empty: null sender)
- *     rcpt <address>               (message only; 1..QN_SPOOL_RCPT_MAX lines)
- *     size 1234                    (decimal byte count of the payload)
- *     end
- *     <exactly size bytes of payload>
- *
- * The payload of an event is its spool form (event.h, qn_event_write); of
- * a message, the RFC 5322 message as raw bytes (any bytes, NUL included;
- * never interpreted by the spool).  Numbers are decimal without sign or
- * leading zeros.  Addresses hold no byte below 0x21, no 0x7f, '<' or '>'.
- * The file must end exactly after the payload: a file cut anywhere, or with
- * bytes appended, is corrupt.  An unknown version, an unknown or missing
- * line, a line out of order, a bad escape or number: corrupt (QN_EINVAL).
- * A future format change gets a new version number.
- *
- * Consumer API (the rest): for `qqnotify flush` and `qqnotify queue`.  A
+ * Consumer API: for `qqnotify flush` and `qqnotify queue`.  A
  * struct qn_spool holds O_CLOEXEC fds of the directory and its five
  * subdirectories, opened once with O_NOFOLLOW: later operations are
  * relative to those fds and never resolve the path again.  One sender at a
@@ -90,8 +39,8 @@
  * QN_ETOOBIG a stated bound; QN_ENOMEM.  Output parameters are written
  * only on success.  Library code: nothing here logs or exits.
  *
- * Thread-safety: the producer functions and qn_spool_id_valid() are
- * thread-safe.  A struct qn_spool must be used by one thread at a time.
+ * Thread-safety: qn_spool_id_valid() is thread-safe.  A struct qn_spool
+ * must be used by one thread at a time.
  */
 #ifndef QN_SPOOL_H
 #define QN_SPOOL_H
@@ -100,71 +49,24 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "enqueue.h"
 #include "event.h"
 #include "status.h"
 
-#define QN_SPOOL_ID_MAX            64
-#define QN_SPOOL_DEFAULT_MAX_ENTRY (1024 * 1024)
-
-#define QN_SPOOL_RCPT_MAX       32           /* envelope recipients of one message */
-#define QN_SPOOL_ADDRESS_MAX    256          /* an envelope address with its NUL (RFC 5321 path) */
+/* Also QN_SPOOL_ID_MAX, _RCPT_MAX, _ADDRESS_MAX, _HEADER_MAX, _FILE_MODE: enqueue.h. */
 #define QN_SPOOL_ERROR_MAX      512          /* last-error and quarantine reason, with the NUL */
 #define QN_SPOOL_DIAGNOSIS_MAX  64           /* diagnosis id, with the NUL */
-#define QN_SPOOL_HEADER_MAX     (64 * 1024)  /* the lines before the payload */
 #define QN_SPOOL_STATE_MAX      (256 * 1024) /* one state file */
 #define QN_SPOOL_STATE_NAME_MAX 64           /* a state file name, with the NUL */
 #define QN_SPOOL_DIR_MODE       02770        /* subdirectories created by qn_spool_open */
-#define QN_SPOOL_FILE_MODE      0640         /* entries, state files, quarantine reasons */
 #define QN_SPOOL_TMP_MAX_AGE    (24 * 60 * 60) /* seconds before a tmp/ file is stale */
 
 /*
- * Put one event into DIR's new/.  MAX_SIZE bounds the entry (0 = default
- * 1 MiB).  On success the id is written to RET_ID (QN_SPOOL_ID_MAX bytes)
- * when non-NULL.  QN_ENOTFOUND: DIR or DIR/tmp or DIR/new missing;
- * QN_EIO: a system call failed (errno kept: EACCES, ENOSPC, ELOOP for a
- * symlink...); QN_ETOOBIG.
- */
-enum qn_status qn_spool_put_event(const char *dir, const struct qn_event *ev, size_t max_size,
-                                  char *ret_id);
-
-/*
- * qn_spool_put_event() without waiting for the disk, for producers that
- * must not wait on it (the PAM module inside a login).  The entry is as
- * complete and atomic for the sender as with qn_spool_put_event() (written
- * in tmp/, renamed into new/), and its writeback is started before the
- * rename (sync_file_range: not waited for, though it may block briefly on
- * a saturated device), but neither the file nor new/ is fsync'd.  A crash
- * of the caller loses nothing.  A power cut or kernel crash before the
- * file system's next commit (ext4: 5 s) or before the sender handled the
- * entry may lose it, or, on file systems that do not write a file's data
- * before its rename (XFS; ext4 with data=writeback), leave it empty or
- * cut, which the sender then moves to failed/ as damaged.  The same errors,
- * plus QN_EIO when the writeback cannot start for a reason other than the
- * call being unavailable.
- */
-enum qn_status qn_spool_put_event_nowait(const char *dir, const struct qn_event *ev,
-                                         size_t max_size, char *ret_id);
-
-/*
- * Put one RFC 5322 message (MSG, LEN bytes, any bytes, copied as given)
- * into DIR's new/ with its envelope: SENDER (from `sendmail -f`; "" or NULL
- * for the null sender) and N_RCPT recipients RCPT[].  The spool does not
- * check the message's headers (the sender does); it checks the envelope:
- * QN_EINVAL for no recipient, an empty recipient, or an address with a
- * control character, blank, '<' or '>'; QN_ETOOBIG for more than
- * QN_SPOOL_RCPT_MAX recipients, an address of QN_SPOOL_ADDRESS_MAX bytes
- * or more, or an entry larger than MAX_SIZE (0 = default 1 MiB).  Other
- * errors and RET_ID as qn_spool_put_event().
- */
-enum qn_status qn_spool_put_message(const char *dir, const char *sender, const char *const rcpt[],
-                                    size_t n_rcpt, const void *msg, size_t len, size_t max_size,
-                                    char *ret_id);
-
-/*
- * True when ID is a well-formed entry id: "S.U.P.R" with S 1-20 digits and
- * P 1-10 digits (neither with a leading zero), U exactly 6 digits and R
- * exactly 16 lower-case hex digits.  No other string is ever used as a
- * file name, so no '/', "..", or hidden name can reach openat().
+ * True when ID is a well-formed entry id (as qn_enqueue_new_id makes
+ * them): "S.U.P.R" with S 1-20 digits and P 1-10 digits (neither with a
+ * leading zero), U exactly 6 digits and R exactly 16 lower-case hex
+ * digits.  No other string is ever used as a file name, so no '/', "..",
+ * or hidden name can reach openat().
  */
 bool qn_spool_id_valid(const char *id);
 
@@ -176,17 +78,12 @@ enum qn_spool_queue {
     QN_SPOOL_FAILED,   /* failed/ */
 };
 
-enum qn_spool_type {
-    QN_SPOOL_EVENT = 1,
-    QN_SPOOL_MESSAGE = 2,
-};
-
 /*
  * One loaded entry.  Fixed-size except the message bytes, which are on the
  * heap: release them with qn_spool_entry_clear().  A zeroed struct is a
  * valid empty entry.  Every string is NUL-terminated; last_error, diagnosis
  * and the event's values are sanitised (no control character whatever the
- * file said), addresses pass the checks of qn_spool_put_message().
+ * file said), addresses pass the checks of qn_enqueue_message().
  */
 struct qn_spool_entry {
     char id[QN_SPOOL_ID_MAX];

@@ -11,6 +11,10 @@
  *   writer.c  the thread that spools the alerts, then the position (writer.h)
  *   pages.c   journal-file pages mapped by sd-journal: measured, given back
  *             (pages.h; the journal benchmark's floor links it too)
+ *   rules_parse.c, rules_match.c, rules_state.c
+ *             the rules engine (rules.h; rules_internal.h is its private
+ *             header): rules files to compiled rules, entries to alerts,
+ *             thresholds and cooldowns
  *
  * Each module owns the struct of its job; calls run one way:
  * main -> watch -> {source, state, alerts, writer, the rules (rules.h)},

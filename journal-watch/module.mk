@@ -1,18 +1,18 @@
-# qqnotify-journal: the journal watcher, its rules engine's link flags, its unit test and
-# its benchmark helper.
+# qqnotify-journal: the journal watcher, its rules engine, the engine's unit test and the
+# benchmark helper.
 #
-# The rules engine is common/rules.c (in libqqnotify.a like every core module).  It needs
-# PCRE2 to compile; programs that link the archive without referencing qn_rules_* never pull
-# rules.o in, so only qqnotify-journal and test_rules link -lpcre2-8.
+# The rules engine (rules.h; rules_parse.c, rules_match.c, rules_state.c) lives here beside
+# its one program, not in libqqnotify.a.  It needs PCRE2, so qqnotify-journal, test_rules,
+# fuzz_rules and test_allocfail link RULES_OBJS with -lpcre2-8, and nothing else does.
 JW_SRCS := $(wildcard journal-watch/*.c)
 JW_OBJS := $(JW_SRCS:%.c=$(B)/obj/%.o)
+RULES_OBJS := $(patsubst %,$(B)/obj/journal-watch/%.o,rules_parse rules_match rules_state)
 
 PCRE2_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 SYSTEMD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-$(B)/obj/common/rules.o: EXTRA_CFLAGS += $(PCRE2_CFLAGS)
 $(B)/obj/journal-watch/%.o: EXTRA_CFLAGS += $(SYSTEMD_CFLAGS) $(PCRE2_CFLAGS) -pthread
 
 # --as-needed: the core may reference OpenSSL elsewhere; only what is used is linked.
@@ -22,15 +22,16 @@ $(B)/qqnotify-journal: $(JW_OBJS) $(B)/libqqnotify.a
 
 all: $(B)/qqnotify-journal
 
-# The unit test of the rules engine needs PCRE2 too.  An explicit rule wins over the pattern
-# rule of tests/module.mk (which links only OpenSSL and cmocka).
-$(B)/tests/test_rules: $(B)/obj/tests/unit/test_rules.o $(B)/libqqnotify.a
+# The unit test of the rules engine links its objects and PCRE2.  An explicit rule wins over
+# the pattern rule of tests/module.mk (which links only the core, OpenSSL and cmocka).
+$(B)/tests/test_rules: $(B)/obj/tests/unit/test_rules.o $(RULES_OBJS) $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
+	$(CC) $(LDFLAGS) -o $@ $< $(RULES_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
 		$(OPENSSL_LIBS) $(CMOCKA_LIBS)
 
 # It reads the default rules from the source tree, wherever the build runs from.
-$(B)/obj/tests/unit/test_rules.o: EXTRA_CFLAGS += -DQN_SOURCE_DIR='"$(CURDIR)"'
+$(B)/obj/tests/unit/test_rules.o: EXTRA_CFLAGS += -iquote journal-watch \
+	-DQN_SOURCE_DIR='"$(CURDIR)"'
 
 # The integration tests run the daemon: build it with the tests.
 tests: $(B)/qqnotify-journal

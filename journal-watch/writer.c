@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "i18n.h"
-#include "spool.h"
+#include "enqueue.h"
 
 #define JW_QUEUE_MAX 64 /* jobs: entries with alerts waiting to be written */
 
@@ -84,7 +84,7 @@ static bool put_one(struct jw_writer *q, struct qn_event *ev)
         struct timespec until;
         bool give_up;
 
-        r = qn_spool_put_event(q->setup.spool_dir, ev, q->setup.max_entry_size, id);
+        r = qn_enqueue_event(q->setup.spool_dir, ev, q->setup.max_entry_size, id);
         if (r == QN_OK)
             break;
         if (r == QN_ETOOBIG || r == QN_EINVAL) {

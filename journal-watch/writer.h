@@ -9,7 +9,7 @@
  * each entry that raised alerts to this thread as a job: the events, and
  * the state text (cursor + threshold state, jw_state_text) right after
  * that entry.  The thread, in order: puts every event of the job into the
- * spool (qn_spool_put_event, retrying a spool that fails with growing
+ * spool (qn_enqueue_event, retrying a spool that fails with growing
  * pauses), then replaces the state file with the job's text
  * (jw_state_write_nowait).  So the state file never leads the alerts, a
  * SIGKILL repeats at most the alerts of the job being written and never
@@ -40,7 +40,7 @@
  *
  * Thread-safety: every function here is for the reader, one thread.
  * Between the reader and the thread, everything shared is under one mutex;
- * the thread touches only its jobs, the spool directory (qn_spool_put_event
+ * the thread touches only its jobs, the spool directory (qn_enqueue_event
  * opens its own descriptors), the state file through jw_state_write_nowait
  * (the reader writes it only when the queue is empty) and the log (one
  * write(2) per line).  The callbacks run in the reader's thread.

@@ -1,10 +1,10 @@
 # pam_qqnotify.so: the PAM module, and its tests.
 #
 # The module links only the core objects it needs (all libc-only) and libpam: no OpenSSL,
-# no libqqnotify.a (which would drag in TLS and SMTP).  The version script exports the
-# pam_sm_* entry points and nothing else.
+# no libqqnotify.a (which would drag in TLS and SMTP), and of the spool only its producers'
+# half (enqueue).  The version script exports the pam_sm_* entry points and nothing else.
 PAM_LIBS ?= -lpam
-PAM_CORE_OBJS := $(patsubst %,$(B)/obj/common/%.o,event spool text buf status)
+PAM_CORE_OBJS := $(patsubst %,$(B)/obj/common/%.o,event enqueue text buf status)
 PAM_OBJS := $(B)/obj/pam/pam_qqnotify.o $(B)/obj/pam/sshkey.o
 PAM_SO_LDFLAGS := -shared -Wl,--version-script=pam/pam_qqnotify.map -Wl,-z,relro,-z,now
 # Every symbol must resolve within the module, libc and libpam (catches a core object that
@@ -34,8 +34,10 @@ install-pam: $(B)/pam_qqnotify.so
 install: install-pam
 
 # Tests (tests/pam/): test_pam is a cmocka program that tests/run.sh runs with the unit
-# tests; it puts itself under pam_wrapper.  The probe stands in for `qqnotify flush`.
-PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o
+# tests; it puts itself under pam_wrapper, and reads the events back with the sender's
+# reader (spool.o).  The probe stands in for `qqnotify flush`.
+PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o \
+	$(B)/obj/common/spool.o
 PAM_TEST_HELPERS := $(B)/tests/pam/qqnotify-probe
 # test_pam counts the module's fsync and sync_file_range calls with its own definitions
 PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range

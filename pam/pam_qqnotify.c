@@ -6,7 +6,7 @@
  * The module runs inside sshd, sudo, su and login, so it is built to be
  * invisible to them:
  *   - It writes one spool entry and returns.  It does not wait for the
- *     disk either (qn_spool_put_event_nowait: an fsync waits for the file
+ *     disk either (qn_enqueue_event_nowait: an fsync waits for the file
  *     system's whole journal commit, which a busy or failing disk can stretch
  *     to seconds); `sync` makes it wait.  No network, no DNS, no
  *     OpenSSL, no mail configuration: the sender (`qqnotify flush`) does all
@@ -48,7 +48,7 @@
 
 #include "config.h"
 #include "event.h"
-#include "spool.h"
+#include "enqueue.h"
 #include "sshkey.h"
 
 /* The objects are built -fvisibility=hidden; only the PAM entry points are public. */
@@ -565,8 +565,8 @@ static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const c
     }
 
     errno = 0;
-    st = args.sync ? qn_spool_put_event(args.spool_dir, &ev, 0, id)
-                   : qn_spool_put_event_nowait(args.spool_dir, &ev, 0, id);
+    st = args.sync ? qn_enqueue_event(args.spool_dir, &ev, 0, id)
+                   : qn_enqueue_event_nowait(args.spool_dir, &ev, 0, id);
     if (st != QN_OK) {
         e = errno;
         /* errno names the cause (EACCES, ENOSPC, ELOOP for a symlink...) when a system call

@@ -1,6 +1,6 @@
 /*
  * fuzz_rules — the journal rules parser, matcher and threshold state
- * (common/rules.h).
+ * (journal-watch/rules.h).
  *
  * Input: byte 0 chooses the mode (its two low bits); the rest is text.
  *  - 0: the text is a rules file.  qn_rules_parse() returns QN_OK

@@ -12,8 +12,8 @@
  *    message has 1..QN_SPOOL_RCPT_MAX recipients and addresses without
  *    blanks, control bytes or angle brackets, and message_len bytes (plus a
  *    NUL) of payload;
- *  - round trips: a loaded message put again with qn_spool_put_message, a
- *    loaded event with qn_spool_put_event, loads back the same; an entry
+ *  - round trips: a loaded message put again with qn_enqueue_message, a
+ *    loaded event with qn_enqueue_event, loads back the same; an entry
  *    deferred with qn_spool_defer loads from deferred/ with attempts + 1,
  *    the new next-try and last-error, and the same payload.
  */
@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "enqueue.h"
 #include "fuzz.h"
 #include "spool.h"
 
@@ -158,10 +159,10 @@ static void round_trip_put(const struct qn_spool_entry *e)
 
         for (size_t i = 0; i < e->n_rcpt; i++)
             rcpt[i] = e->rcpt[i];
-        r = qn_spool_put_message(dir_b, e->sender, rcpt, e->n_rcpt, e->message, e->message_len,
-                                 MAX_SIZE * 2, id);
+        r = qn_enqueue_message(dir_b, e->sender, rcpt, e->n_rcpt, e->message, e->message_len,
+                               MAX_SIZE * 2, id);
     } else {
-        r = qn_spool_put_event(dir_b, &e->event, MAX_SIZE * 2, id);
+        r = qn_enqueue_event(dir_b, &e->event, MAX_SIZE * 2, id);
     }
     FUZZ_ASSERT(r == QN_OK, "a loaded entry cannot be put again");
     memset(&back, 0, sizeof back);

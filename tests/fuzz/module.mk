@@ -9,7 +9,8 @@
 #                                   deterministic: what CI can afford)
 #   make fuzz-one FUZZ_TARGET=text  run one target
 #
-# The targets compile the core sources they need straight from common/ with
+# The targets compile the sources they need straight from common/ (FUZZ_MODULES_target)
+# and from a program's folder (FUZZ_SOURCES_target: paths without .c) with
 # -fsanitize=fuzzer-no-link (no -fPIC archive), into $(B)/fuzz/obj.  Also here: the
 # allocation-failure test's link options (tests/unit/test_allocfail.c).
 
@@ -29,19 +30,23 @@ FUZZ_MODULES_smtp_data := smtp tls diag text buf status
 FUZZ_MODULES_config := config text buf
 FUZZ_MODULES_cred := cred diag text buf status
 FUZZ_MODULES_event := event text buf
-FUZZ_MODULES_spool := spool event text buf
-FUZZ_MODULES_header := header mime text buf
+FUZZ_MODULES_spool := spool enqueue event text buf
+FUZZ_MODULES_header := mime text buf
+FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit
 # Targets for modules written by others, built once their module exists.
-ifeq ($(words $(wildcard common/header.c tests/fuzz/fuzz_header.c)),2)
+ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
+$(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
 FUZZ_TARGETS += header
 endif
-ifeq ($(words $(wildcard common/rules.c tests/fuzz/fuzz_rules.c)),2)
-FUZZ_MODULES_rules := rules text buf
+ifeq ($(words $(wildcard journal-watch/rules_parse.c tests/fuzz/fuzz_rules.c)),2)
+FUZZ_MODULES_rules := text buf
+FUZZ_SOURCES_rules := journal-watch/rules_parse journal-watch/rules_match \
+	journal-watch/rules_state
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
-$(B)/fuzz/obj/common/rules.o $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
-	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
+$(FUZZ_SOURCES_rules:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
+	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null) -iquote journal-watch
 FUZZ_TARGETS += rules
 endif
 
@@ -54,7 +59,8 @@ $(B)/fuzz/obj/%.o: %.c
 -include $(shell find $(B)/fuzz/obj -name '*.d' 2>/dev/null)
 
 define fuzz_link
-$(B)/fuzz/fuzz_$(1): $(B)/fuzz/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_MODULES_$(1):%=$(B)/fuzz/obj/common/%.o)
+$(B)/fuzz/fuzz_$(1): $(B)/fuzz/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_MODULES_$(1):%=$(B)/fuzz/obj/common/%.o) \
+		$(FUZZ_SOURCES_$(1):%=$(B)/fuzz/obj/%.o)
 	$$(FUZZ_CC) $$(FUZZ_SANITIZE) -fsanitize=fuzzer -o $$@ $$^ $$(OPENSSL_LIBS) $$(FUZZ_LIBS_$(1))
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
@@ -101,12 +107,15 @@ ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
 	-Wl,--wrap=fdopendir,--wrap=closedir
 ALLOCFAIL_PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 
-# An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, and the
-# rules engine forced in (its symbols are weak references in the test) with PCRE2.  It
-# links every time (a second): a binary the pattern rule linked without the wrappers
+# An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, the rules
+# engine (journal-watch/module.mk's RULES_OBJS) with PCRE2 and sendmail's header rewriting
+# (cli/module.mk's SENDMAIL_HEADER_OBJS), whose symbols are weak references in the test.
+# It links every time (a second): a binary the pattern rule linked without the wrappers
 # would otherwise look up to date.
 .PHONY: allocfail-relink
-$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(B)/libqqnotify.a allocfail-relink
+$(B)/obj/tests/unit/test_allocfail.o: EXTRA_CFLAGS += -iquote journal-watch -iquote cli
+$(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) \
+		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a allocfail-relink
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -Wl,--undefined=qn_rules_new -o $@ $< \
+	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
 		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)

@@ -54,7 +54,7 @@ def free_port():
 
 
 def parse_entry(data):
-    """Check DATA against spool.h's entry format, version 1; returns
+    """Check DATA against enqueue.h's entry format, version 1; returns
     (header dict, payload bytes).  Raises ValueError when it does not hold."""
     pos, head = 0, {}
     names = list(ENTRY_LINES)

@@ -54,7 +54,7 @@ def unescape(value):
 
 
 def read_event(path):
-    """One spool entry (spool.h) -> {"kind", "time", "host", "subject", "fields"}."""
+    """One spool entry (enqueue.h) -> {"kind", "time", "host", "subject", "fields"}."""
     with open(path, "rb") as f:
         raw = f.read()
     head, sep, payload = raw.partition(b"\nend\n")
@@ -862,7 +862,7 @@ class ManPageCase(unittest.TestCase):
             self.assertEqual(p.stderr.decode(), "", page)
 
     def test_rules_page_documents_every_key(self):
-        with open(os.path.join(REPO, "common", "rules.c")) as f:
+        with open(os.path.join(REPO, "journal-watch", "rules_parse.c")) as f:
             src = f.read()
         keys = re.search(r"key_names\[K_COUNT\] = \{(.*?)\};", src, re.S).group(1)
         keys = re.findall(r'"(\w+)"', keys)

@@ -51,7 +51,7 @@ def unescape(value):
 
 
 def read_entry(path):
-    """One spool entry (spool.h, version 1) -> (kind, {field: value}, raw bytes)."""
+    """One spool entry (enqueue.h, version 1) -> (kind, {field: value}, raw bytes)."""
     with open(path, "rb") as f:
         raw = f.read()
     head, sep, payload = raw.partition(b"\nend\n")

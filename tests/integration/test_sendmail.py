@@ -1,5 +1,5 @@
 """`qqnotify sendmail`: messages as cron and mailx hand them over, queued in
-a temporary spool (the entry is read back per spool.h's format, version 1)
+a temporary spool (the entry is read back per enqueue.h's format, version 1)
 and, through the `qqnotify flush` that sendmail starts, delivered to a real
 local TLS server.  Also the sendmail command-line conventions (-t, -i, the
 "." line, -C when installed as "sendmail") and the failures (too large, no
@@ -43,7 +43,7 @@ MAILX_MESSAGE = ("Date: Mon, 13 Nov 2023 08:00:00 +0800\n"
 
 
 def parse_entry(data):
-    """(envelope dict, payload) of a spool entry, checked against spool.h's
+    """(envelope dict, payload) of a spool entry, checked against enqueue.h's
     version 1 format; raises ValueError when it does not hold."""
     order = ["qqnotify-spool", "type", "queued", "attempts", "next-try", "last-error",
              "diagnosis", "sender"]

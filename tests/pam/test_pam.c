@@ -269,8 +269,8 @@ static void test_dlopen_exports_only_the_pam_entry_points(void **state)
                                            "pam_sm_acct_mgmt",     "pam_sm_open_session",
                                            "pam_sm_close_session", "pam_sm_chauthtok"};
     static const char *const hidden[] = {
-        "qn_event_init", "qn_event_set", "qn_spool_put_event", "qn_text_sanitize_line",
-        "qn_buf_init",   "qn_strerror",  "qn_sha256",          "qn_sshkey_fingerprint",
+        "qn_event_init", "qn_event_set", "qn_enqueue_event", "qn_text_sanitize_line",
+        "qn_buf_init",   "qn_strerror",  "qn_sha256",        "qn_sshkey_fingerprint",
         "run_hook",      "parse_args",   "spawn_flush"};
     void *h;
     size_t i;

@@ -61,6 +61,7 @@
 #include "config.h"
 #include "cred.h"
 #include "diag.h"
+#include "enqueue.h"
 #include "event.h"
 #include "header.h"
 #include "mime.h"
@@ -71,9 +72,10 @@
 #include "text.h"
 
 /*
- * The rules engine needs PCRE2 at link time.  Weak references do not pull rules.o
- * out of the archive: the explicit link rule in tests/fuzz/module.mk forces it in
- * (--undefined) and adds -lpcre2-8; the generic unit-test rule leaves it out, and this
+ * The rules engine (journal-watch/rules_*.c) and sendmail's header rewriting
+ * (cli/header.c) are not in libqqnotify.a, and the rules engine needs PCRE2 at link
+ * time: the explicit link rule in tests/fuzz/module.mk adds their objects and
+ * -lpcre2-8; the generic unit-test rule leaves them out, and with weak references this
  * file still links (the test then fails, having no --wrap either).
  */
 #pragma weak qn_rules_new
@@ -83,6 +85,7 @@
 #pragma weak qn_rules_count
 #pragma weak qn_rules_state_save
 #pragma weak qn_rules_state_load
+#pragma weak qn_header_rewrite
 
 /* ---- the wrappers ----------------------------------------------------------------------- */
 
@@ -766,15 +769,14 @@ static enum qn_status run_spool(bool reference, char *bad)
     enum qn_status r;
 
     (void)reference;
-    r = qn_spool_put_message(spool_dir, "root@web-01", rcpt, 2, message, strlen(message), 0,
-                             id_msg);
+    r = qn_enqueue_message(spool_dir, "root@web-01", rcpt, 2, message, strlen(message), 0, id_msg);
     if (r != QN_OK) {
         if (files_in(spool_dir, "tmp") != 0 || files_in(spool_dir, "new") != 0)
             BAD("a failed put left a file in the spool");
         return r;
     }
     make_event(&ev);
-    r = qn_spool_put_event(spool_dir, &ev, 0, id_ev);
+    r = qn_enqueue_event(spool_dir, &ev, 0, id_ev);
     if (r != QN_OK) {
         if (files_in(spool_dir, "tmp") != 0 || files_in(spool_dir, "new") != 1)
             BAD("a failed put left a file in the spool");

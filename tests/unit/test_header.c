@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/header.c: the exact bytes produced for messages as
+ * Unit tests for cli/header.c: the exact bytes produced for messages as
  * cron, mailx and scripts hand them to sendmail; recipient extraction; the
  * encodings of 8-bit headers and bodies; injection attempts; bounds.
  * Expected base64 was computed with Python's base64 module and the GBK

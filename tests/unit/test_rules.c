@@ -1,9 +1,10 @@
 /*
- * Unit tests for common/rules.c: the rules language and its file:line
- * errors, journalctl's match semantics, patterns and captures, thresholds,
- * cooldowns, bounded state with eviction, state save/load/adopt, the
- * journal-level filter, and every default rule of packaging/rules.d on
- * lines as sshd, sudo, the kernel and systemd print them (and near misses).
+ * Unit tests for the rules engine (journal-watch/rules.h): the rules
+ * language and its file:line errors, journalctl's match semantics,
+ * patterns and captures, thresholds, cooldowns, bounded state with
+ * eviction, state save/load/adopt, the journal-level filter, and every
+ * default rule of packaging/rules.d on lines as sshd, sudo, the kernel and
+ * systemd print them (and near misses).
  */
 #include <setjmp.h>
 #include <stdarg.h>

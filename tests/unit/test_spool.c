@@ -1,5 +1,7 @@
 /*
- * Unit tests for common/spool.c: the entry format byte for byte, round
+ * Unit tests for the spool's two halves, common/enqueue.c (the producers)
+ * and common/spool.c (the sender's reader and moves), together: what one
+ * writes the other must read.  The entry format byte for byte, round
  * trips, escaping, corrupt and truncated entries, bounds, symlinks and
  * planted files, modes under any umask, the queue moves, the sender lock,
  * state files and tmp/ cleanup.  Every test works in its own mkdtemp
@@ -31,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "enqueue.h"
 #include "spool.h"
 
 #define BYTES(s) (s), (sizeof(s) - 1)
@@ -201,8 +204,7 @@ static const char *const two_rcpt[] = {"ops@example.com", "a%b@x"};
 static void put_trap(const struct fixture *f, char *id)
 {
     assert_int_equal(
-        qn_spool_put_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN, 0, id),
-        QN_OK);
+        qn_enqueue_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN, 0, id), QN_OK);
 }
 
 /* Any valid id, for files the tests plant by hand. */
@@ -282,7 +284,7 @@ static void test_id_is_time_microseconds_pid_random(void **state)
     fake.now.tv_sec = 1764180000;
     fake.now.tv_nsec = 42999;
     memcpy(fake.random, "\x01\x23\x45\x67\x89\xab\xcd\xef", 8);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
     fake.on = false;
     snprintf(want, sizeof(want), "1764180000.000042.%ld.0123456789abcdef", (long)getpid());
     assert_string_equal(id, want);
@@ -298,7 +300,7 @@ static void test_ids_are_unique_and_listed_oldest_first(void **state)
 
     make_event(&ev);
     for (i = 0; i < 30; i++)
-        assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, ids[i]), QN_OK);
+        assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, ids[i]), QN_OK);
     for (i = 0; i < 30; i++) {
         assert_true(qn_spool_id_valid(ids[i]));
         for (j = 0; j < i; j++)
@@ -428,7 +430,7 @@ static void test_empty_message_and_null_sender_round_trip(void **state)
     char id[QN_SPOOL_ID_MAX];
     struct qn_spool_entry e;
 
-    assert_int_equal(qn_spool_put_message(f->dir, NULL, one, 1, NULL, 0, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_message(f->dir, NULL, one, 1, NULL, 0, 0, id), QN_OK);
     memset(&e, 0, sizeof(e));
     assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
     assert_string_equal(e.sender, "");
@@ -450,7 +452,7 @@ static void test_event_entry_has_the_documented_bytes_and_round_trips(void **sta
 
     make_event(&ev);
     qn_event_set_subject(&ev, "end\nsize 0");
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
     memset(&e, 0, sizeof(e));
     assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
     assert_int_equal(e.type, QN_SPOOL_EVENT);
@@ -478,7 +480,7 @@ static void test_event_entry_has_the_documented_bytes_and_round_trips(void **sta
     qn_spool_entry_clear(&e);
 }
 
-/* qn_spool_put_event_nowait writes the same entry, with the same mode, as qn_spool_put_event
+/* qn_enqueue_event_nowait writes the same entry, with the same mode, as qn_enqueue_event
  * (it only does not wait for the disk; tests/pam checks which calls each makes). */
 static void test_nowait_event_entry_is_the_same_entry(void **state)
 {
@@ -491,8 +493,8 @@ static void test_nowait_event_entry_is_the_same_entry(void **state)
     char *raw1, *raw2;
 
     make_event(&ev);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id1), QN_OK);
-    assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 0, id2), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id1), QN_OK);
+    assert_int_equal(qn_enqueue_event_nowait(f->dir, &ev, 0, id2), QN_OK);
     assert_string_not_equal(id1, id2);
     memset(&e1, 0, sizeof(e1));
     memset(&e2, 0, sizeof(e2));
@@ -512,9 +514,9 @@ static void test_nowait_event_entry_is_the_same_entry(void **state)
     assert_string_equal(e2.event.kind, e1.event.kind);
     assert_int_equal(e2.event.n_fields, e1.event.n_fields);
     assert_string_equal(qn_event_get(&e2.event, "rhost"), "203.0.113.9");
-    assert_int_equal(qn_spool_put_event_nowait("/nonexistent/qqnotify-spool", &ev, 0, NULL),
+    assert_int_equal(qn_enqueue_event_nowait("/nonexistent/qqnotify-spool", &ev, 0, NULL),
                      QN_ENOTFOUND);
-    assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 16, NULL), QN_ETOOBIG);
+    assert_int_equal(qn_enqueue_event_nowait(f->dir, &ev, 16, NULL), QN_ETOOBIG);
     free(raw1);
     free(raw2);
     qn_spool_entry_clear(&e1);
@@ -534,27 +536,26 @@ static void test_envelope_is_checked(void **state)
     const char *lp[] = {longest};
     size_t i;
 
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", cr, 1, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", blank, 1, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", angle, 1, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", empty, 1, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", null, 1, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", two_rcpt, 0, "m", 1, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a\n@x", two_rcpt, 2, "m", 1, 0, NULL),
-                     QN_EINVAL);
-    assert_int_equal(qn_spool_put_message(f->dir, "a@x", two_rcpt, 2, NULL, 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", cr, 1, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", blank, 1, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", angle, 1, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", empty, 1, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", null, 1, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", two_rcpt, 0, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a\n@x", two_rcpt, 2, "m", 1, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_message(f->dir, "a@x", two_rcpt, 2, NULL, 1, 0, NULL), QN_EINVAL);
     for (i = 0; i <= QN_SPOOL_RCPT_MAX; i++)
         many[i] = "r@x";
-    assert_int_equal(qn_spool_put_message(f->dir, "", many, QN_SPOOL_RCPT_MAX + 1, "m", 1, 0, NULL),
+    assert_int_equal(qn_enqueue_message(f->dir, "", many, QN_SPOOL_RCPT_MAX + 1, "m", 1, 0, NULL),
                      QN_ETOOBIG);
     memset(longest, 'a', sizeof(longest));
     longest[QN_SPOOL_ADDRESS_MAX] = '\0';
-    assert_int_equal(qn_spool_put_message(f->dir, "", lp, 1, "m", 1, 0, NULL), QN_ETOOBIG);
+    assert_int_equal(qn_enqueue_message(f->dir, "", lp, 1, "m", 1, 0, NULL), QN_ETOOBIG);
     assert_int_equal(count(f, "new") + count(f, "tmp"), 0);
 
     longest[QN_SPOOL_ADDRESS_MAX - 1] = '\0';
-    assert_int_equal(qn_spool_put_message(f->dir, "", lp, 1, "m", 1, 0, NULL), QN_OK);
-    assert_int_equal(qn_spool_put_message(f->dir, "", many, QN_SPOOL_RCPT_MAX, "m", 1, 0, NULL),
+    assert_int_equal(qn_enqueue_message(f->dir, "", lp, 1, "m", 1, 0, NULL), QN_OK);
+    assert_int_equal(qn_enqueue_message(f->dir, "", many, QN_SPOOL_RCPT_MAX, "m", 1, 0, NULL),
                      QN_OK);
     assert_int_equal(count(f, "new"), 2);
 }
@@ -570,11 +571,11 @@ static void test_entry_size_bound_is_exact(void **state)
     path_of(f, path, sizeof(path), "new", id);
     assert_int_equal(stat(path, &st), 0);
     /* The same entry with the bound at its exact size fits; one byte less does not. */
-    assert_int_equal(qn_spool_put_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN,
-                                          (size_t)st.st_size, NULL),
+    assert_int_equal(qn_enqueue_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN,
+                                        (size_t)st.st_size, NULL),
                      QN_OK);
-    assert_int_equal(qn_spool_put_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN,
-                                          (size_t)st.st_size - 1, NULL),
+    assert_int_equal(qn_enqueue_message(f->dir, "root@web1", two_rcpt, 2, trap_message, TRAP_LEN,
+                                        (size_t)st.st_size - 1, NULL),
                      QN_ETOOBIG);
     assert_int_equal(count(f, "new"), 2);
     assert_int_equal(count(f, "tmp"), 0);
@@ -589,7 +590,7 @@ static void test_entry_size_bound_is_exact(void **state)
         struct qn_event ev;
 
         make_event(&ev);
-        assert_int_equal(qn_spool_put_event(f->dir, &ev, 64, NULL), QN_ETOOBIG);
+        assert_int_equal(qn_enqueue_event(f->dir, &ev, 64, NULL), QN_ETOOBIG);
     }
 }
 
@@ -633,7 +634,7 @@ static void test_every_truncation_of_an_event_entry_is_detected(void **state)
     struct qn_event ev;
 
     make_event(&ev);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
     assert_every_cut_is_refused(f, id);
 }
 
@@ -801,12 +802,12 @@ static void test_symlink_as_tmp_or_new_is_refused(void **state)
     for (i = 0; i < 2; i++) {
         replace_with_symlink(f, subs[i], target, sizeof(target));
         errno = 0;
-        assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, NULL), QN_EIO);
+        assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, NULL), QN_EIO);
         assert_int_equal(errno, ELOOP);
         errno = 0;
-        assert_int_equal(qn_spool_put_event_nowait(f->dir, &ev, 0, NULL), QN_EIO);
+        assert_int_equal(qn_enqueue_event_nowait(f->dir, &ev, 0, NULL), QN_EIO);
         assert_int_equal(errno, ELOOP);
-        assert_int_equal(qn_spool_put_message(f->dir, "", two_rcpt, 1, "m", 1, 0, NULL), QN_EIO);
+        assert_int_equal(qn_enqueue_message(f->dir, "", two_rcpt, 1, "m", 1, 0, NULL), QN_EIO);
         assert_int_equal(errno, ELOOP);
         assert_int_equal(qn_spool_open(f->dir, QN_SPOOL_CREATE, 0, &sp), QN_EIO);
         assert_int_equal(errno, ELOOP);
@@ -830,25 +831,25 @@ static void test_symlinked_or_missing_spool_directory_is_refused(void **state)
     snprintf(link, sizeof(link), "%s/link", f->root);
     assert_int_equal(symlink(f->dir, link), 0);
     errno = 0;
-    assert_int_equal(qn_spool_put_event(link, &ev, 0, NULL), QN_EIO);
+    assert_int_equal(qn_enqueue_event(link, &ev, 0, NULL), QN_EIO);
     assert_int_equal(errno, ELOOP);
     /* A trailing slash would make the kernel follow the link: it is stripped. */
     snprintf(slash, sizeof(slash), "%s//", link);
-    assert_int_equal(qn_spool_put_event(slash, &ev, 0, NULL), QN_EIO);
+    assert_int_equal(qn_enqueue_event(slash, &ev, 0, NULL), QN_EIO);
     assert_int_equal(errno, ELOOP);
     assert_int_equal(qn_spool_open(slash, 0, 0, &sp), QN_EIO);
     assert_int_equal(count(f, "new"), 0);
 
     snprintf(missing, sizeof(missing), "%s/none", f->root);
-    assert_int_equal(qn_spool_put_event(missing, &ev, 0, NULL), QN_ENOTFOUND);
+    assert_int_equal(qn_enqueue_event(missing, &ev, 0, NULL), QN_ENOTFOUND);
     assert_int_equal(qn_spool_open(missing, QN_SPOOL_CREATE, 0, &sp), QN_ENOTFOUND);
-    assert_int_equal(qn_spool_put_event("", &ev, 0, NULL), QN_EINVAL);
-    assert_int_equal(qn_spool_put_event(NULL, &ev, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_event("", &ev, 0, NULL), QN_EINVAL);
+    assert_int_equal(qn_enqueue_event(NULL, &ev, 0, NULL), QN_EINVAL);
     assert_null(sp);
 
     /* With a trailing slash on the real directory everything works. */
     snprintf(slash, sizeof(slash), "%s/", f->dir);
-    assert_int_equal(qn_spool_put_event(slash, &ev, 0, NULL), QN_OK);
+    assert_int_equal(qn_enqueue_event(slash, &ev, 0, NULL), QN_OK);
 }
 
 static void test_file_or_nothing_where_a_queue_should_be(void **state)
@@ -861,11 +862,11 @@ static void test_file_or_nothing_where_a_queue_should_be(void **state)
     make_event(&ev);
     path_of(f, path, sizeof(path), "new", NULL);
     assert_int_equal(rmdir(path), 0);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, NULL), QN_ENOTFOUND);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, NULL), QN_ENOTFOUND);
     assert_int_equal(qn_spool_open(f->dir, 0, 0, &sp), QN_ENOTFOUND);
     spit(path, "x", 1);
     errno = 0;
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, NULL), QN_EIO);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, NULL), QN_EIO);
     assert_int_equal(errno, ENOTDIR);
     assert_int_equal(qn_spool_open(f->dir, QN_SPOOL_CREATE, 0, &sp), QN_EIO);
     assert_int_equal(errno, ENOTDIR);
@@ -894,7 +895,7 @@ static void test_file_planted_in_tmp_under_the_next_name_is_never_followed(void 
     path_of(f, path, sizeof(path), "tmp", id);
     assert_int_equal(symlink(victim, path), 0);
     errno = 0;
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, NULL), QN_EIO);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, NULL), QN_EIO);
     assert_int_equal(errno, EEXIST);
     data = slurp(victim, &len);
     assert_int_equal(len, 4);
@@ -906,7 +907,7 @@ static void test_file_planted_in_tmp_under_the_next_name_is_never_followed(void 
     /* A regular file: never reused or truncated either. */
     assert_int_equal(unlink(path), 0);
     spit(path, "planted", 7);
-    assert_int_equal(qn_spool_put_message(f->dir, "", two_rcpt, 1, "m", 1, 0, NULL), QN_EIO);
+    assert_int_equal(qn_enqueue_message(f->dir, "", two_rcpt, 1, "m", 1, 0, NULL), QN_EIO);
     assert_int_equal(errno, EEXIST);
     data = slurp(path, &len);
     assert_int_equal(len, 7);
@@ -935,12 +936,12 @@ static void test_files_are_0640_under_any_umask(void **state)
     make_event(&ev);
     for (i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
         old = umask(masks[i]);
-        assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+        assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
         umask(old);
         path_of(f, path, sizeof(path), "new", id);
         assert_int_equal(mode_of(path), 0640);
         old = umask(masks[i]);
-        assert_int_equal(qn_spool_put_message(f->dir, "", two_rcpt, 1, "m", 1, 0, id), QN_OK);
+        assert_int_equal(qn_enqueue_message(f->dir, "", two_rcpt, 1, "m", 1, 0, id), QN_OK);
         assert_int_equal(qn_spool_state_write(f->sp, "cursor", "c", 1), QN_OK);
         assert_int_equal(qn_spool_quarantine(f->sp, QN_SPOOL_NEW, id, "r"), QN_OK);
         umask(old);
@@ -1070,7 +1071,7 @@ static void test_hold_keeps_the_attempt_count_and_the_last_diagnosis(void **stat
     struct qn_event ev;
 
     make_event(&ev);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
     memset(&e, 0, sizeof(e));
     assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
     assert_int_equal(qn_spool_defer(f->sp, QN_SPOOL_NEW, &e, 7, "421 busy", "service-unavailable"),
@@ -1100,7 +1101,7 @@ static void test_defer_of_an_event_and_remove_after_acceptance(void **state)
     struct qn_event ev;
 
     make_event(&ev);
-    assert_int_equal(qn_spool_put_event(f->dir, &ev, 0, id), QN_OK);
+    assert_int_equal(qn_enqueue_event(f->dir, &ev, 0, id), QN_OK);
     memset(&e, 0, sizeof(e));
     assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
     assert_int_equal(qn_spool_defer(f->sp, QN_SPOOL_NEW, &e, 5, "100% down\n", "x"), QN_OK);

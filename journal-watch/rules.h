@@ -80,6 +80,19 @@
  * Memory: a struct qn_rules owns everything it holds; alerts point into
  * it and are valid only during the callback.  Not thread-safe: one set is
  * used by one thread at a time.  No global state.
+ *
+ * Files.  The engine is built with qqnotify-journal, its one program (not
+ * in libqqnotify.a); it needs PCRE2 (-lpcre2-8) and nothing of libsystemd.
+ * Three parts share one private header, rules_internal.h (the compiled
+ * set's layout):
+ *   rules_parse.c  rules files -> compiled rules: qn_rules_new, _free,
+ *                  _count, _name, _parse, _load_dir, _parse_duration
+ *   rules_match.c  entries -> alerts: qn_rules_feed, qn_rules_entry_begin,
+ *                  _offer, _end, qn_rules_reads_fields_always,
+ *                  qn_rules_filter, qn_rules_stats; the screens, captures,
+ *                  threshold keys and subjects
+ *   rules_state.c  the threshold and cooldown tables: counting a match,
+ *                  qn_rules_state_save, _load, _adopt
  */
 #ifndef QN_RULES_H
 #define QN_RULES_H

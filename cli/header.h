@@ -15,13 +15,15 @@
  * dependency without our bounds (block, field, line and recipient caps
  * stated below) or the specific rewrites a QQ account needs.
  *
- * Input: the raw message from stdin, LEN bytes, any line ends (CRLF or LF;
+ Input: the raw message from stdin, LEN bytes, any line ends (CRLF or LF;
  * a CR not followed by LF is data, and in a header it becomes a space, so
  * it can never start a hidden field).  A leading mbox "From " line is
  * dropped.  The header block ends at the first empty line, or at the first
  * line that is neither a field ("Name:" with a printable ASCII name) nor a
  * continuation (starts with blank), which then begins the body.  When the
- * first line is not a field, the whole input is body.
+ * first line is not a field, the whole input is body.  (Reading the
+ * message — fields, unfolding, address lists, encoded-words, Content-Type —
+ * is message.h's; this module decides what is written.)
  *
  * Output (appended to OUT, lines ending in CRLF), in this order:
  *   Date            added when missing (UTC, "+0000")
@@ -94,14 +96,18 @@
  * Addresses that are neither deliverable (qn_mime_addr_valid) nor local are
  * skipped and counted.
  *
- * Bounds: the header block QN_HEADER_BLOCK_MAX bytes, QN_HEADER_FIELDS_MAX
+ Bounds: the header block QN_HEADER_BLOCK_MAX bytes, QN_HEADER_FIELDS_MAX
  * fields, a physical header line QN_HEADER_LINE_MAX bytes, a display name
- * QN_HEADER_NAME_MAX bytes (longer ones are cut), QN_HEADER_RCPT_MAX
- * recipients; the output is bounded by OUT's max.
+ * QN_HEADER_NAME_MAX bytes (longer ones are cut): the reader's bounds
+ * (message.h); QN_HEADER_RCPT_MAX recipients; the output is bounded by
+ * OUT's max.
  *
  * Memory: OUT and *RET belong to the caller; nothing is kept.  Message-ID
  * randomness from OpenSSL's RAND_bytes.  Thread-safe; library code: never
  * logs or exits.
+ *
+ * Built with `qqnotify` for its one user, cli/sendmail.c (not in
+ * libqqnotify.a), with the reader it uses, message.c.
  */
 #ifndef QN_HEADER_H
 #define QN_HEADER_H
@@ -111,16 +117,15 @@
 #include <time.h>
 
 #include "buf.h"
+#include "message.h"
 #include "mime.h"
 #include "status.h"
 
-#define QN_HEADER_BLOCK_MAX  (64 * 1024) /* bytes of the header block, line ends included */
-#define QN_HEADER_FIELDS_MAX 256         /* fields in the header block */
-#define QN_HEADER_LINE_MAX                                                                         \
-    (16 * 1024)                /* bytes of one physical header line (cron puts the                 \
-                                  whole command line in Subject) */
-#define QN_HEADER_NAME_MAX 512 /* bytes of a display name kept (then cut) */
-#define QN_HEADER_RCPT_MAX 32  /* envelope recipients (the spool's bound) */
+#define QN_HEADER_BLOCK_MAX  QN_MESSAGE_BLOCK_MAX  /* bytes of the header block, line ends incl. */
+#define QN_HEADER_FIELDS_MAX QN_MESSAGE_FIELDS_MAX /* fields in the header block */
+#define QN_HEADER_LINE_MAX   QN_MESSAGE_LINE_MAX   /* bytes of one physical header line */
+#define QN_HEADER_NAME_MAX   QN_MESSAGE_NAME_MAX   /* bytes of a display name kept (then cut) */
+#define QN_HEADER_RCPT_MAX   32                    /* envelope recipients (the spool's bound) */
 
 struct qn_header_options {
     const char *account;          /* required: the authenticated address, written as From */
