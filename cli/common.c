@@ -200,7 +200,7 @@ void qn_cli_start_flush(const struct qn_cli *cli)
     if (realpath(cli->config_path, config) != NULL) {
         char *const argv[] = {(char *)"qqnotify", (char *)"-c", config, (char *)"flush",
                               (char *)"--quiet", NULL};
-        r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL);
+        r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL, NULL);
     }
     if (r != QN_OK)
         qn_log(&cli->log, LOG_WARNING,
