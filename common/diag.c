@@ -931,6 +931,10 @@ enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int
     case QN_EAUTH:
     case QN_ECRED:
     case QN_ESTARTTLS:
+    case QN_ENOBUS:
+    case QN_ENOSERVICE:
+    case QN_ENOKEYRING:
+    case QN_EPERM:
         return QN_VERDICT_CONFIG;
     case QN_ETLS:
         /* A handshake that fails without an I/O error fails the same way next
@@ -951,6 +955,8 @@ enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int
     case QN_EPROTO:
     case QN_ETEMPFAIL:
     case QN_EEOF:
+    case QN_ELOCKED:
+    case QN_ESERVICE:
         return QN_VERDICT_RETRY;
     }
     return QN_VERDICT_RETRY; /* a status from a newer version: keep the message */
