@@ -115,7 +115,7 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
     struct qn_smtp *s = NULL;
     struct qn_secret secret = {0};
     struct qn_error err, cred_err;
-    char detail[1024];
+    char detail[1024], source[QN_CRED_SOURCE_MAX];
     bool quiet = false;
     enum qn_status r;
     int c, rc;
@@ -160,8 +160,8 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
 
     /* A missing secret is reported, but the network stages are still worth
      * checking: they tell the administrator the rest of the path works. */
-    if (qn_cred_get(&cli->cfg, &secret, &cred_err) == QN_OK) {
-        snprintf(detail, sizeof(detail), _("secret from %s"), secret.source);
+    if (qn_cred_get(&cli->cfg, &secret, source, &cred_err) == QN_OK) {
+        snprintf(detail, sizeof(detail), _("secret from %s"), source);
         print_ok(QN_STAGE_CREDENTIAL, detail);
     } else {
         print_fail(cli, &cred_err);

@@ -98,7 +98,13 @@ int qn_cli_exit_code(const struct qn_error *err)
     case QN_OK:
         return QN_EXIT_OK;
     case QN_EAUTH:
+    case QN_EPERM:
         return QN_EXIT_NOPERM;
+    case QN_ENOBUS:
+    case QN_ENOSERVICE:
+    case QN_ENOKEYRING:
+    case QN_ESERVICE:
+        return QN_EXIT_UNAVAILABLE; /* as qqnotify-secret says for a secret store */
     case QN_ETLS:
     case QN_EPROTO:
     case QN_ESTARTTLS:
@@ -118,6 +124,7 @@ int qn_cli_exit_code(const struct qn_error *err)
     case QN_ETIMEOUT:
     case QN_ETEMPFAIL:
     case QN_EEOF:
+    case QN_ELOCKED:
         return QN_EXIT_TEMPFAIL;
     case QN_EREJECT:
     case QN_ENOTFOUND:
@@ -200,7 +207,7 @@ void qn_cli_start_flush(const struct qn_cli *cli)
     if (realpath(cli->config_path, config) != NULL) {
         char *const argv[] = {(char *)"qqnotify", (char *)"-c", config, (char *)"flush",
                               (char *)"--quiet", NULL};
-        r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL);
+        r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL, NULL);
     }
     if (r != QN_OK)
         qn_log(&cli->log, LOG_WARNING,

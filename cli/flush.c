@@ -272,7 +272,7 @@ static bool open_session(struct flush *f)
     if (f->smtp != NULL)
         return true;
     qn_error_clear(&err);
-    r = qn_cred_get(&f->cli->cfg, &secret, &err);
+    r = qn_cred_get(&f->cli->cfg, &secret, NULL, &err);
     if (r == QN_OK) {
         qn_cli_smtp_options(f->cli, &opt);
         r = qn_smtp_open(&f->smtp, &opt, &err);

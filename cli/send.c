@@ -73,7 +73,7 @@ static enum qn_status deliver(struct qn_cli *cli, const char *msg, size_t len,
     for (size_t i = 0; i < cli->cfg.n_to; i++)
         rcpt[i] = cli->cfg.to[i];
 
-    r = qn_cred_get(&cli->cfg, &secret, err);
+    r = qn_cred_get(&cli->cfg, &secret, NULL, err);
     if (r != QN_OK)
         goto out;
     qn_cli_smtp_options(cli, &opt);

@@ -931,6 +931,10 @@ enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int
     case QN_EAUTH:
     case QN_ECRED:
     case QN_ESTARTTLS:
+    case QN_ENOBUS:
+    case QN_ENOSERVICE:
+    case QN_ENOKEYRING:
+    case QN_EPERM:
         return QN_VERDICT_CONFIG;
     case QN_ETLS:
         /* A handshake that fails without an I/O error fails the same way next
@@ -951,6 +955,8 @@ enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int
     case QN_EPROTO:
     case QN_ETEMPFAIL:
     case QN_EEOF:
+    case QN_ELOCKED:
+    case QN_ESERVICE:
         return QN_VERDICT_RETRY;
     }
     return QN_VERDICT_RETRY; /* a status from a newer version: keep the message */
@@ -987,23 +993,22 @@ void qn_error_clear(struct qn_error *err)
         memset(err, 0, sizeof(*err));
 }
 
-enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn_stage stage,
-                            const char *detail, ...)
+/* qn_error_set() with a va_list; ERR is not NULL. */
+static void error_vset(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                       const char *detail, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void error_vset(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                       const char *detail, va_list ap)
 {
     char raw[2 * QN_ERROR_DETAIL_MAX];
-    va_list ap;
     size_t len;
     int n;
 
-    if (err == NULL)
-        return status;
     err->status = status;
     err->stage = stage;
     memset(err->detail, 0, sizeof(err->detail));
     if (detail != NULL) {
-        va_start(ap, detail);
         n = vsnprintf(raw, sizeof(raw), detail, ap);
-        va_end(ap);
         if (n > 0) {
             len = (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1;
             /* Details may quote host names or file contents: one clean line. */
@@ -1012,6 +1017,32 @@ enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn
     }
     if (err->verdict == QN_VERDICT_NONE)
         err->verdict = refined_verdict(err);
+}
+
+enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                            const char *detail, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return status;
+    va_start(ap, detail);
+    error_vset(err, status, stage, detail, ap);
+    va_end(ap);
+    return status;
+}
+
+enum qn_status qn_error_set_errno(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                                  int errnum, const char *detail, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return status;
+    err->sys_errno = errnum;
+    va_start(ap, detail);
+    error_vset(err, status, stage, detail, ap);
+    va_end(ap);
     return status;
 }
 

@@ -99,6 +99,12 @@ void qn_error_clear(struct qn_error *err);
 enum qn_status qn_error_set(struct qn_error *err, enum qn_status status, enum qn_stage stage,
                             const char *detail, ...) __attribute__((format(printf, 4, 5)));
 
+/* qn_error_set() for a failed system call: err->sys_errno becomes ERRNUM (0: none)
+ * first, so the verdict derived from it is right. */
+enum qn_status qn_error_set_errno(struct qn_error *err, enum qn_status status, enum qn_stage stage,
+                                  int errnum, const char *detail, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /*
  * Record an SMTP reply as the failure: code, enhanced code and text (raw
  * bytes from the server, any encoding; decoded and sanitised here).  Status

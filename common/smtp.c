@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "secret.h"
 #include "text.h"
 
 #define DEFAULT_TIMEOUT_S 30
@@ -44,7 +45,7 @@
 #define KEYWORD_MAX       32   /* longer EHLO keywords or mechanisms are ignored */
 #define ADDRESSES_MAX     8    /* addresses of one host tried; bounds connect time */
 #define ADDRESS_LEN_MAX   254  /* RFC 5321 path limit (256) minus the angle brackets */
-#define SECRET_MAX        1024 /* same bound as QN_SECRET_MAX in cred.h */
+#define SECRET_MAX        QN_SECRET_MAX /* the one bound of a secret (secret.h) */
 #define STAGE_DETAIL_MAX  512
 
 /* A whole line (QN_SMTP_LINE_MAX bytes plus CRLF) must fit after compaction. */

@@ -41,6 +41,18 @@ const char *qn_strerror(enum qn_status status)
         return N_("the server closed the connection");
     case QN_ESTARTTLS:
         return N_("STARTTLS is required but not available");
+    case QN_ENOBUS:
+        return N_("there is no D-Bus session bus");
+    case QN_ENOSERVICE:
+        return N_("the service or program needed is not available");
+    case QN_ENOKEYRING:
+        return N_("the keyring service has no default keyring");
+    case QN_ELOCKED:
+        return N_("the keyring is locked");
+    case QN_EPERM:
+        return N_("more privileges (root) are needed");
+    case QN_ESERVICE:
+        return N_("the secret service or its program failed");
     }
     return N_("unknown error");
 }

@@ -32,6 +32,13 @@ enum qn_status {
     QN_ECRED = 15,     /* the secret could not be obtained */
     QN_EEOF = 16,      /* the peer closed the connection unexpectedly */
     QN_ESTARTTLS = 17, /* STARTTLS required but not offered or refused */
+    /* Secret stores (qqnotify-secret: the Secret Service, systemd-creds). */
+    QN_ENOBUS = 18,     /* no D-Bus session bus to reach a desktop service on */
+    QN_ENOSERVICE = 19, /* the service or program that does the job is not there */
+    QN_ENOKEYRING = 20, /* the keyring service has no default keyring */
+    QN_ELOCKED = 21,    /* the keyring (or the item) is locked and was not unlocked */
+    QN_EPERM = 22,      /* the operation needs privileges (root) the caller lacks */
+    QN_ESERVICE = 23,   /* the service or program failed on its own: see the detail */
 };
 
 /* A short English description of STATUS (a msgid); never NULL. */

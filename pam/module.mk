@@ -4,7 +4,7 @@
 # no libqqnotify.a (which would drag in TLS and SMTP), and of the spool only its producers'
 # half (enqueue).  The version script exports the pam_sm_* entry points and nothing else.
 PAM_LIBS ?= -lpam
-PAM_CORE_OBJS := $(patsubst %,$(B)/obj/common/%.o,event enqueue text buf status)
+PAM_CORE_OBJS := $(patsubst %,$(B)/obj/common/%.o,event enqueue spawn text buf status)
 PAM_OBJS := $(B)/obj/pam/pam_qqnotify.o $(B)/obj/pam/sshkey.o
 PAM_SO_LDFLAGS := -shared -Wl,--version-script=pam/pam_qqnotify.map -Wl,-z,relro,-z,now
 # Every symbol must resolve within the module, libc and libpam (catches a core object that

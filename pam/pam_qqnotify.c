@@ -10,9 +10,9 @@
  *     system's whole journal commit, which a busy or failing disk can stretch
  *     to seconds); `sync` makes it wait.  No network, no DNS, no
  *     OpenSSL, no mail configuration: the sender (`qqnotify flush`) does all
- *     that later, started by qqnotify-flush.path or, with flush=spawn, by a
- *     double fork from here.  The shared object links libc and libpam only,
- *     and exports only pam_sm_* (pam_qqnotify.map).
+ *     that later, started by qqnotify-flush.path or, with flush=spawn,
+ *     detached from here (spawn.h).  The shared object links libc and
+ *     libpam only, and exports only pam_sm_* (pam_qqnotify.map).
  *   - It fails open.  Every hook returns PAM_IGNORE, whatever happens, so
  *     the stack decides exactly as it would without this line; an error is
  *     logged with pam_syslog, one line per call.
@@ -30,16 +30,10 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -49,6 +43,7 @@
 #include "config.h"
 #include "event.h"
 #include "enqueue.h"
+#include "spawn.h"
 #include "sshkey.h"
 
 /* The objects are built -fvisibility=hidden; only the PAM entry points are public. */
@@ -68,8 +63,6 @@
 #define QN_PAM_METHODS_MAX 4
 /* Bytes of the "method" value: QN_PAM_METHODS_MAX names of up to 31 bytes. */
 #define QN_PAM_METHOD_MAX 128
-/* Fallback bound for closing fds when close_range(2) is missing (Linux < 5.9). */
-#define QN_PAM_CLOSE_FALLBACK_MAX 65536
 /* The sender's environment: nothing of the host's. */
 #define QN_PAM_FLUSH_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -81,7 +74,7 @@ enum qn_pam_hook {
 
 enum qn_pam_flush {
     QN_FLUSH_NONE = 0, /* qqnotify-flush.path notices the new entry */
-    QN_FLUSH_SPAWN,    /* double-fork flush_cmd (hosts without systemd) */
+    QN_FLUSH_SPAWN,    /* start flush_cmd detached (hosts without systemd) */
 };
 
 struct qn_pam_args {
@@ -355,142 +348,33 @@ static enum qn_status set_auth_info(pam_handle_t *pamh, struct qn_event *ev)
 #define ERRTEXT(e, buf) strerror_r((e), (buf), sizeof(buf))
 
 /*
- * The spawned sender, in the grandchild after the double fork.  Only
- * async-signal-safe calls: the host may have other threads, and their locks
- * (malloc, stdio) were copied held.  Never returns.
- */
-static void __attribute__((noreturn))
-exec_flush(char *const argv[], char *const envp[], int fd_limit)
-{
-    struct sigaction dfl;
-    sigset_t none;
-    int fd, sig, closed;
-
-    if (setsid() < 0)
-        _exit(126);
-    /* Handlers are reset by execve, but ignored signals stay ignored, and until the
-     * exec the host's handlers would run here: default everything first, then unblock
-     * the mask the parent set.  SIGKILL, SIGSTOP and libc's reserved signals refuse
-     * with EINVAL, which is expected and harmless. */
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    if (sigemptyset(&dfl.sa_mask) != 0)
-        _exit(126);
-    for (sig = 1; sig < NSIG; sig++)
-        (void)sigaction(sig, &dfl, NULL);
-    if (sigemptyset(&none) != 0 || sigprocmask(SIG_SETMASK, &none, NULL) != 0)
-        _exit(126);
-
-    /* Every descriptor of the host (sockets of sshd, the tty of sudo) is closed; without
-     * close_range (Linux < 5.9) one by one up to the limit the parent read. */
-    closed = -1;
-#ifdef SYS_close_range
-    closed = (int)syscall(SYS_close_range, 3U, ~0U, 0U);
-#endif
-    if (closed != 0) {
-        for (fd = 3; fd < fd_limit; fd++)
-            (void)close(fd); /* EBADF for the ones not open: expected */
-    }
-    fd = open("/dev/null", O_RDWR);
-    if (fd < 0)
-        _exit(126);
-    if ((fd != 0 && dup2(fd, 0) < 0) || (fd != 1 && dup2(fd, 1) < 0) ||
-        (fd != 2 && dup2(fd, 2) < 0))
-        _exit(126);
-    if (fd > 2 && close(fd) != 0)
-        _exit(126);
-    if (chdir("/") != 0)
-        _exit(126);
-    /* The spool is root:qqnotify 2770: whatever the sender creates stays group-usable. */
-    umask(007);
-
-    /* In sudo and su (set-user-ID root) the real ids and the groups are the invoking
-     * user's, who could then signal the sender and cut its run short: become root
-     * entirely.  Raw system calls: glibc's wrappers are not async-signal-safe (they
-     * make every thread of the process change its ids too). */
-    if (geteuid() == 0 && (getuid() != 0 || getgid() != 0 || getegid() != 0)) {
-#if defined(SYS_setresuid32)
-        if (syscall(SYS_setgroups32, 0, NULL) != 0 || syscall(SYS_setresgid32, 0, 0, 0) != 0 ||
-            syscall(SYS_setresuid32, 0, 0, 0) != 0)
-            _exit(126);
-#else
-        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setresgid, 0, 0, 0) != 0 ||
-            syscall(SYS_setresuid, 0, 0, 0) != 0)
-            _exit(126);
-#endif
-    }
-    execve(argv[0], argv, envp);
-    _exit(127);
-}
-
-/*
- * Start "FLUSH_CMD flush" detached from the host: fork a child that forks
- * the sender and exits at once, and reap that child by its pid.  The sender
- * is then a child of init (or of the nearest subreaper), never of the host,
- * so the host has no zombie to collect and no unknown child in its SIGCHLD
- * handler beyond the short-lived intermediate one.  The host's signal mask
- * is blocked around the forks so that no signal runs the host's handlers in
- * the children; its handlers themselves are never changed.
+ * Start "FLUSH_CMD flush" detached from the host (spawn.h: the intermediate
+ * child is reaped by its pid, so the host has no zombie to collect, and its
+ * handlers and signal mask are never touched).  The sender
+ * leads a session of its own, gets umask 007 (the spool is root:qqnotify
+ * 2770: whatever it creates stays group-usable) and, in sudo and su
+ * (set-user-ID root), every id 0: with the invoking user's real ids and
+ * groups, that user could signal it and cut its run short.
  */
 static void spawn_flush(pam_handle_t *pamh, const struct qn_pam_args *args)
 {
     char *const envp[] = {(char *)QN_PAM_FLUSH_PATH, NULL};
     char *const argv[] = {(char *)args->flush_cmd, (char *)"flush", NULL};
+    const struct qn_spawn_options opts = {
+        .flags = QN_SPAWN_LEAD_SESSION | QN_SPAWN_SET_UMASK | QN_SPAWN_ROOT_IDS,
+        .umask = 007,
+    };
     char ebuf[128];
-    sigset_t all, saved;
-    struct rlimit rl;
-    int status = 0, fd_limit = QN_PAM_CLOSE_FALLBACK_MAX, e;
-    pid_t pid, w;
+    pid_t pid;
 
-    /* Checked here, with the effective ids the sender will have, because after the
-     * fork nobody could log it. */
-    if (faccessat(AT_FDCWD, args->flush_cmd, X_OK, AT_EACCESS) != 0) {
-        e = errno;
+    if (qn_spawn_detached(args->flush_cmd, argv, envp, &opts, &pid) != QN_OK) {
         pam_syslog(pamh, LOG_ERR, "flush=spawn: cannot run %.200s: %s; the event waits",
-                   args->flush_cmd, ERRTEXT(e, ebuf));
+                   args->flush_cmd, ERRTEXT(errno, ebuf));
         return;
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur < QN_PAM_CLOSE_FALLBACK_MAX)
-        fd_limit = (int)rl.rlim_cur;
-
-    /* sigprocmask, not pthread_sigmask: on glibc < 2.34 the latter is in libpthread,
-     * and in glibc both change only the calling thread's mask. */
-    if (sigfillset(&all) != 0 || sigprocmask(SIG_SETMASK, &all, &saved) != 0) {
-        e = errno;
-        pam_syslog(pamh, LOG_ERR, "flush=spawn: sigprocmask: %s", ERRTEXT(e, ebuf));
-        return;
-    }
-    pid = fork();
-    if (pid == 0) {
-        pid_t sender = fork();
-
-        if (sender == 0)
-            exec_flush(argv, envp, fd_limit);
-        _exit(sender < 0 ? 1 : 0);
-    }
-    e = errno;
-    if (sigprocmask(SIG_SETMASK, &saved, NULL) != 0)
-        pam_syslog(pamh, LOG_CRIT, "flush=spawn: cannot restore the signal mask: %s",
-                   ERRTEXT(errno, ebuf));
-    if (pid < 0) {
-        pam_syslog(pamh, LOG_ERR, "flush=spawn: fork: %s", ERRTEXT(e, ebuf));
-        return;
-    }
-    do {
-        w = waitpid(pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    if (w < 0) {
-        /* ECHILD: the host reaps with waitpid(-1) in its SIGCHLD handler, or ignores
-         * SIGCHLD; either way the child is gone, which is all we wait for. */
-        if (errno != ECHILD)
-            pam_syslog(pamh, LOG_ERR, "flush=spawn: waitpid: %s", ERRTEXT(errno, ebuf));
-        return;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        pam_syslog(pamh, LOG_ERR, "flush=spawn: could not fork the sender");
-    else if (args->debug)
-        pam_syslog(pamh, LOG_DEBUG, "flush=spawn: started %.200s flush", args->flush_cmd);
+    if (args->debug)
+        pam_syslog(pamh, LOG_DEBUG, "flush=spawn: started %.200s flush (pid %ld)", args->flush_cmd,
+                   (long)pid);
 }
 
 static const char *hook_kind(enum qn_pam_hook hook)

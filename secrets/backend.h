@@ -17,16 +17,32 @@
  *    key /var/lib/systemd/credential.secret is root's).
  *
  * Contract shared by both:
- *  - The secret moves only through struct qns_secret (secmem.h): never
+ *  - The secret moves only through struct qn_secret (secret.h): never
  *    argv, the environment, a file in clear or an error detail.
  *  - Every operation is bounded by target->timeout_s and returns an enum
- *    qns_result; on failure err->detail holds sanitised, untranslated
- *    context (a path, the service's or tool's own words) and err->sys_errno
- *    the errno when a system call failed.  Backends never print: main.c
- *    turns results into translated messages with a fix and an exit code.
- *  - Output parameters are written only on QNS_OK.
- *  - The program must ignore SIGPIPE: a systemd-creds that exits early
- *    must turn our write into EPIPE, not kill us.
+ *    qn_status (status.h), the project's one vocabulary:
+ *      QN_ENOTFOUND   the backend works, but holds no secret for this account
+ *      QN_ENOBUS      no session bus address at all (D-Bus was not touched)
+ *      QN_ECONNECT    an address is set but the bus does not answer
+ *      QN_ENOSERVICE  nothing on the bus provides org.freedesktop.secrets;
+ *                     systemd-creds is not installed (or cannot be executed)
+ *      QN_ENOKEYRING  the Secret Service has no default collection
+ *      QN_ELOCKED     the collection or item is locked and was not unlocked
+ *      QN_ETIMEOUT    no answer within target->timeout_s
+ *      QN_ESERVICE    any other Secret Service error, or systemd-creds failed:
+ *                     the detail has their own words
+ *      QN_EPERM       systemd-creds needs root
+ *      QN_EIO         a local system call failed: detail and sys_errno
+ *      QN_ETOOBIG     the secret or an answer passed its bound
+ *      QN_ENOMEM
+ *    On failure *err (struct qn_error, diag.h; stage QN_STAGE_CREDENTIAL)
+ *    holds the status, sanitised and untranslated context in err->detail
+ *    (a path, the service's or tool's own words) and in err->sys_errno the
+ *    errno when a system call failed.  Backends never print: main.c turns
+ *    results into translated messages with a fix and an exit code.
+ *  - Output parameters are written only on QN_OK.
+ *  - Child processes run through qn_spawn_run() (spawn.h): a systemd-creds
+ *    that exits early turns our write into EPIPE, never SIGPIPE.
  *  - Not thread-safe (the program is single-threaded apart from the
  *    libsecret watchdog, which is private to its backend).
  */
@@ -34,35 +50,19 @@
 #define QNS_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "secmem.h"
+#include "diag.h"
+#include "secret.h"
+#include "status.h"
 
 #define QNS_CRED_NAME         "qqnotify.smtp"
 #define QNS_CREDSTORE_DEFAULT "/etc/credstore.encrypted"
-#define QNS_DETAIL_MAX        512
 
-enum qns_result {
-    QNS_OK = 0,
-    QNS_NOT_FOUND,       /* the backend works, but holds no secret for this account */
-    QNS_NO_BUS,          /* no session bus address at all (D-Bus was not touched) */
-    QNS_BUS_UNREACHABLE, /* an address is set but the bus does not answer */
-    QNS_NO_SERVICE,      /* nothing on the bus provides org.freedesktop.secrets */
-    QNS_NO_COLLECTION,   /* the Secret Service has no default collection */
-    QNS_LOCKED,          /* the collection or item is locked and was not unlocked */
-    QNS_TIMEOUT,         /* no answer within target->timeout_s */
-    QNS_SERVICE_ERROR,   /* any other Secret Service error: detail has its text */
-    QNS_NOT_ROOT,        /* systemd-creds needs root */
-    QNS_NO_TOOL,         /* systemd-creds is not installed */
-    QNS_TOOL_FAILED,     /* systemd-creds failed: detail has its own message */
-    QNS_IO,              /* a local system call failed: detail and sys_errno */
-    QNS_TOO_BIG,         /* the secret or an answer passed its bound */
-    QNS_NO_MEMORY,
-};
-
-struct qns_error {
-    char detail[QNS_DETAIL_MAX];
-    int sys_errno;
-};
+/* Record a failure in *ERR (stage QN_STAGE_CREDENTIAL) and return STATUS:
+ * qn_error_set_errno() (diag.h), which keeps the detail to one clean line. */
+#define qns_fail(err, status, errnum, ...)                                                         \
+    qn_error_set_errno((err), (status), QN_STAGE_CREDENTIAL, (errnum), __VA_ARGS__)
 
 /* What to act on.  Strings are borrowed for the duration of a call. */
 struct qns_target {
@@ -79,31 +79,31 @@ struct qns_target {
  * Whether a session bus can be used, decided from the environment only:
  * DBUS_SESSION_BUS_ADDRESS, else the socket $XDG_RUNTIME_DIR/bus (which is
  * then exported as the address, so GLib never tries to autolaunch a bus).
- * QNS_OK or QNS_NO_BUS.
+ * QN_OK or QN_ENOBUS.
  */
-enum qns_result qns_libsecret_bus(struct qns_error *err);
+enum qn_status qns_libsecret_bus(struct qn_error *err);
 
 /*
  * Connect to the bus and ask whether org.freedesktop.secrets is owned or
- * activatable, without starting it.  QNS_OK (present), QNS_NO_SERVICE,
- * QNS_NO_BUS, QNS_BUS_UNREACHABLE, QNS_TIMEOUT.
+ * activatable, without starting it.  QN_OK (present), QN_ENOSERVICE,
+ * QN_ENOBUS, QN_ECONNECT, QN_ETIMEOUT.
  */
-enum qns_result qns_libsecret_probe(const struct qns_target *target, struct qns_error *err);
+enum qn_status qns_libsecret_probe(const struct qns_target *target, struct qn_error *err);
 
 /* Store SECRET for (host, user) in the default collection, replacing an
  * item with the same attributes.  LABEL is shown by keyring managers. */
-enum qns_result qns_libsecret_store(const struct qns_target *target, const char *label,
-                                    const struct qns_secret *secret, struct qns_error *err);
+enum qn_status qns_libsecret_store(const struct qns_target *target, const char *label,
+                                   const struct qn_secret *secret, struct qn_error *err);
 
 /* Look the secret up (unlocking through the service's prompt if needed)
- * and append it to RET (an initialised, empty buffer).  QNS_NOT_FOUND when
- * no item matches; QNS_LOCKED when items match but stay locked. */
-enum qns_result qns_libsecret_lookup(const struct qns_target *target, struct qns_secret *ret,
-                                     struct qns_error *err);
+ * and append it to RET (an initialised, empty buffer).  QN_ENOTFOUND when
+ * no item matches; QN_ELOCKED when items match but stay locked. */
+enum qn_status qns_libsecret_lookup(const struct qns_target *target, struct qn_secret *ret,
+                                    struct qn_error *err);
 
-/* Delete every item matching (host, user).  QNS_NOT_FOUND when none
- * matched; QNS_LOCKED when they are locked. */
-enum qns_result qns_libsecret_erase(const struct qns_target *target, struct qns_error *err);
+/* Delete every item matching (host, user).  QN_ENOTFOUND when none
+ * matched; QN_ELOCKED when they are locked. */
+enum qn_status qns_libsecret_erase(const struct qns_target *target, struct qn_error *err);
 
 /* ---- systemd-creds ------------------------------------------------------ */
 
@@ -112,40 +112,34 @@ enum qns_result qns_libsecret_erase(const struct qns_target *target, struct qns_
 bool qns_creds_path(const struct qns_target *target, char *out, size_t outsz);
 
 /* Find the systemd-creds executable in $PATH (default PATH when unset) into
- * OUT.  QNS_OK or QNS_NO_TOOL. */
-enum qns_result qns_creds_tool(char *out, size_t outsz, struct qns_error *err);
+ * OUT.  QN_OK or QN_ENOSERVICE. */
+enum qn_status qns_creds_tool(char *out, size_t outsz, struct qn_error *err);
 
 /*
  * Encrypt SECRET into the credential file: the directory is created 0700
  * when missing, the file is written under a temporary name (mode 0600,
  * owner root) by `systemd-creds encrypt --name=qqnotify.smtp
- * --with-key=KEY - TMP` reading the secret from a pipe, fsync'ed and
+ * --with-key=KEY - TMP` reading the secret on its stdin, fsync'ed and
  * renamed over the old one, so a reader sees the old or the new file,
- * never half of one.  QNS_NOT_ROOT, QNS_NO_TOOL, QNS_TOOL_FAILED, QNS_IO,
- * QNS_TIMEOUT.
+ * never half of one.  QN_EPERM, QN_ENOSERVICE, QN_ESERVICE, QN_EIO,
+ * QN_ETIMEOUT.
  */
-enum qns_result qns_creds_store(const struct qns_target *target, const struct qns_secret *secret,
-                                struct qns_error *err);
+enum qn_status qns_creds_store(const struct qns_target *target, const struct qn_secret *secret,
+                               struct qn_error *err);
 
 /* Decrypt the credential file (`systemd-creds decrypt --name=qqnotify.smtp
- * FILE -`, stdout read through a pipe) and append the secret to RET; one
- * trailing newline is dropped.  QNS_NOT_FOUND when the file does not
+ * FILE -`, its stdout read straight into RET) and append the secret to RET; one
+ * trailing newline is dropped.  QN_ENOTFOUND when the file does not
  * exist. */
-enum qns_result qns_creds_lookup(const struct qns_target *target, struct qns_secret *ret,
-                                 struct qns_error *err);
+enum qn_status qns_creds_lookup(const struct qns_target *target, struct qn_secret *ret,
+                                struct qn_error *err);
 
-/* Remove the credential file.  QNS_NOT_FOUND when it does not exist. */
-enum qns_result qns_creds_erase(const struct qns_target *target, struct qns_error *err);
+/* Remove the credential file.  QN_ENOTFOUND when it does not exist. */
+enum qn_status qns_creds_erase(const struct qns_target *target, struct qn_error *err);
 
-/* Whether the credential file exists, without reading it: QNS_OK,
- * QNS_NOT_FOUND, QNS_NOT_ROOT (cannot even look: the directory is
- * root's), QNS_IO. */
-enum qns_result qns_creds_exists(const struct qns_target *target, struct qns_error *err);
-
-/* ---- shared helpers (backend_util.c) ------------------------------------ */
-
-/* Fill ERR->detail from a printf format, sanitised to one printable line. */
-void qns_error_set(struct qns_error *err, int sys_errno, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Whether the credential file exists, without reading it: QN_OK,
+ * QN_ENOTFOUND, QN_EPERM (cannot even look: the directory is
+ * root's), QN_EIO. */
+enum qn_status qns_creds_exists(const struct qns_target *target, struct qn_error *err);
 
 #endif

@@ -100,32 +100,28 @@ static void watchdog_stop(struct watchdog *w)
     g_mutex_clear(&w->lock);
 }
 
-/* Sanitised text of a GError, without GDBus's "GDBus.Error:name: " prefix
- * (kept as "name: " so the service's error name still shows). */
-static void error_text(const GError *e, const char *what, struct qns_error *err)
+/* Record STATUS with the sanitised text of a GError as the detail, without
+ * GDBus's "GDBus.Error:name: " prefix (kept as "name: " so the service's
+ * error name still shows).  Returns STATUS. */
+static enum qn_status error_text(const GError *e, const char *what, enum qn_status status,
+                                 struct qn_error *err)
 {
     gchar *remote = g_dbus_error_get_remote_error(e);
     GError *copy = g_error_copy(e);
 
     g_dbus_error_strip_remote_error(copy);
     if (remote != NULL)
-        qns_error_set(err, 0, "%s: %s: %s", what, remote, copy->message);
+        qns_fail(err, status, 0, "%s: %s: %s", what, remote, copy->message);
     else
-        qns_error_set(err, 0, "%s: %s", what, copy->message);
+        qns_fail(err, status, 0, "%s: %s", what, copy->message);
     g_error_free(copy);
     g_free(remote);
+    return status;
 }
 
-static enum qns_result map_error(const GError *e, const struct watchdog *w, const char *what,
-                                 unsigned timeout_s, struct qns_error *err)
+/* What a GError from the bus or the Secret Service means. */
+static enum qn_status classify(const GError *e)
 {
-    error_text(e, what, err);
-    /* Only the watchdog cancels, and the cancellable is safe to ask while
-     * the watchdog thread still runs. */
-    if (g_cancellable_is_cancelled(w->cancel)) {
-        qns_error_set(err, 0, "%s: no answer within %u s", what, timeout_s);
-        return QNS_TIMEOUT;
-    }
     if (e->domain == G_DBUS_ERROR) {
         switch (e->code) {
         case G_DBUS_ERROR_SERVICE_UNKNOWN:
@@ -142,42 +138,53 @@ static enum qns_result map_error(const GError *e, const struct watchdog *w, cons
         case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
         case G_DBUS_ERROR_SPAWN_FILE_INVALID:
         case G_DBUS_ERROR_SPAWN_NO_MEMORY:
-            return QNS_NO_SERVICE;
+            return QN_ENOSERVICE;
         case G_DBUS_ERROR_NO_REPLY:
         case G_DBUS_ERROR_TIMEOUT:
         case G_DBUS_ERROR_TIMED_OUT:
-            return QNS_TIMEOUT;
+            return QN_ETIMEOUT;
         case G_DBUS_ERROR_NO_SERVER:
         case G_DBUS_ERROR_DISCONNECTED:
         case G_DBUS_ERROR_BAD_ADDRESS:
-            return QNS_BUS_UNREACHABLE;
+            return QN_ECONNECT;
         default:
-            return QNS_SERVICE_ERROR;
+            return QN_ESERVICE;
         }
     }
     if (e->domain == SECRET_ERROR) {
         switch (e->code) {
         case SECRET_ERROR_IS_LOCKED:
-            return QNS_LOCKED;
+            return QN_ELOCKED;
         case SECRET_ERROR_NO_SUCH_OBJECT:
             /* Storing into the "default" alias when no collection has it. */
-            return QNS_NO_COLLECTION;
+            return QN_ENOKEYRING;
         default:
-            return QNS_SERVICE_ERROR;
+            return QN_ESERVICE;
         }
     }
     if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-        return QNS_TIMEOUT;
+        return QN_ETIMEOUT;
     if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CLOSED))
-        return QNS_BUS_UNREACHABLE;
+        return QN_ECONNECT;
     if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
         /* Not our watchdog: the service's unlock prompt was dismissed. */
-        return QNS_LOCKED;
+        return QN_ELOCKED;
     }
-    return QNS_SERVICE_ERROR;
+    return QN_ESERVICE;
 }
 
-enum qns_result qns_libsecret_bus(struct qns_error *err)
+/* Record the failure E of WHAT: a timeout when our watchdog cancelled it (only the
+ * watchdog cancels, and the cancellable is safe to ask while it still runs), else
+ * what E means. */
+static enum qn_status map_error(const GError *e, const struct watchdog *w, const char *what,
+                                unsigned timeout_s, struct qn_error *err)
+{
+    if (g_cancellable_is_cancelled(w->cancel))
+        return qns_fail(err, QN_ETIMEOUT, 0, "%s: no answer within %u s", what, timeout_s);
+    return error_text(e, what, classify(e), err);
+}
+
+enum qn_status qns_libsecret_bus(struct qn_error *err)
 {
     const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
     const char *runtime = getenv("XDG_RUNTIME_DIR");
@@ -187,7 +194,7 @@ enum qns_result qns_libsecret_bus(struct qns_error *err)
     int n;
 
     if (addr != NULL && *addr != '\0')
-        return QNS_OK;
+        return QN_OK;
     /* systemd's user manager runs the session bus at $XDG_RUNTIME_DIR/bus
      * without always exporting the address.  Export it ourselves: left
      * alone, GLib would fall back to autolaunching a new, empty bus. */
@@ -200,34 +207,35 @@ enum qns_result qns_libsecret_bus(struct qns_error *err)
             g_free(value);
             g_free(escaped);
             if (n == 0)
-                return QNS_OK;
+                return QN_OK;
         }
     }
-    qns_error_set(err, 0, "DBUS_SESSION_BUS_ADDRESS is not set and %s/bus does not exist",
-                  runtime != NULL && *runtime != '\0' ? runtime : "$XDG_RUNTIME_DIR");
-    return QNS_NO_BUS;
+    return qns_fail(err, QN_ENOBUS, 0,
+                    "DBUS_SESSION_BUS_ADDRESS is not set and %s/bus does not exist",
+                    runtime != NULL && *runtime != '\0' ? runtime : "$XDG_RUNTIME_DIR");
 }
 
 /* Connect to the session bus (GLib keeps the connection for libsecret). */
-static enum qns_result connect_bus(struct watchdog *w, unsigned timeout_s,
-                                   GDBusConnection **ret_conn, struct qns_error *err)
+static enum qn_status connect_bus(struct watchdog *w, unsigned timeout_s,
+                                  GDBusConnection **ret_conn, struct qn_error *err)
 {
     GError *e = NULL;
     GDBusConnection *conn;
-    enum qns_result r = qns_libsecret_bus(err);
+    enum qn_status r = qns_libsecret_bus(err);
 
-    if (r != QNS_OK)
+    if (r != QN_OK)
         return r;
     conn = g_bus_get_sync(G_BUS_TYPE_SESSION, w->cancel, &e);
     if (conn == NULL) {
         r = map_error(e, w, "connect to the session bus", timeout_s, err);
-        if (r != QNS_TIMEOUT)
-            r = QNS_BUS_UNREACHABLE;
+        /* Whatever else it says, the bus did not answer. */
+        if (r != QN_ETIMEOUT)
+            r = error_text(e, "connect to the session bus", QN_ECONNECT, err);
         g_error_free(e);
         return r;
     }
     *ret_conn = conn;
-    return QNS_OK;
+    return QN_OK;
 }
 
 static GHashTable *item_attributes(const struct qns_target *target)
@@ -241,19 +249,19 @@ static GHashTable *item_attributes(const struct qns_target *target)
     return attrs;
 }
 
-enum qns_result qns_libsecret_probe(const struct qns_target *target, struct qns_error *err)
+enum qn_status qns_libsecret_probe(const struct qns_target *target, struct qn_error *err)
 {
     struct watchdog w;
     GDBusConnection *conn = NULL;
     GVariant *reply = NULL, *names = NULL;
     GError *e = NULL;
     gboolean owned = FALSE;
-    enum qns_result r;
+    enum qn_status r;
     int timeout_ms = (int)target->timeout_s * 1000;
 
     watchdog_start(&w, target->timeout_s);
     r = connect_bus(&w, target->timeout_s, &conn, err);
-    if (r != QNS_OK)
+    if (r != QN_OK)
         goto out;
     reply = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                         "org.freedesktop.DBus", "NameHasOwner",
@@ -280,8 +288,7 @@ enum qns_result qns_libsecret_probe(const struct qns_target *target, struct qns_
         if (g_strcmp0(name, SERVICE_NAME) == 0)
             goto out;
     }
-    r = QNS_NO_SERVICE;
-    qns_error_set(err, 0, "%s is neither running nor activatable", SERVICE_NAME);
+    r = qns_fail(err, QN_ENOSERVICE, 0, "%s is neither running nor activatable", SERVICE_NAME);
     goto out;
 fail:
     r = map_error(e, &w, "ask the session bus", target->timeout_s, err);
@@ -322,8 +329,8 @@ static GVariant *search_items(GDBusConnection *conn, const struct qns_target *ta
 }
 
 /* After a lookup or delete found nothing: locked items, or none at all. */
-static enum qns_result nothing_or_locked(GDBusConnection *conn, const struct qns_target *target,
-                                         struct watchdog *w, struct qns_error *err)
+static enum qn_status nothing_or_locked(GDBusConnection *conn, const struct qns_target *target,
+                                        struct watchdog *w, struct qn_error *err)
 {
     GVariant *reply = search_items(conn, target, w);
     GVariant *locked;
@@ -335,13 +342,10 @@ static enum qns_result nothing_or_locked(GDBusConnection *conn, const struct qns
         g_variant_unref(locked);
         g_variant_unref(reply);
     }
-    if (n_locked > 0) {
-        qns_error_set(err, 0, "%zu item(s) for %s on %s exist but stay locked", (size_t)n_locked,
-                      target->user, target->host);
-        return QNS_LOCKED;
-    }
-    qns_error_set(err, 0, "Secret Service");
-    return QNS_NOT_FOUND;
+    if (n_locked > 0)
+        return qns_fail(err, QN_ELOCKED, 0, "%zu item(s) for %s on %s exist but stay locked",
+                        (size_t)n_locked, target->user, target->host);
+    return qns_fail(err, QN_ENOTFOUND, 0, "Secret Service");
 }
 
 /* The xdg:schema attribute of the item at PATH is ours. */
@@ -403,18 +407,18 @@ static void remove_foreign_items(GDBusConnection *conn, const struct qns_target 
     g_variant_unref(reply);
 }
 
-enum qns_result qns_libsecret_store(const struct qns_target *target, const char *label,
-                                    const struct qns_secret *secret, struct qns_error *err)
+enum qn_status qns_libsecret_store(const struct qns_target *target, const char *label,
+                                   const struct qn_secret *secret, struct qn_error *err)
 {
     struct watchdog w;
     GDBusConnection *conn = NULL;
     GHashTable *attrs = item_attributes(target);
     GError *e = NULL;
-    enum qns_result r;
+    enum qn_status r;
 
     watchdog_start(&w, target->timeout_s);
     r = connect_bus(&w, target->timeout_s, &conn, err);
-    if (r != QNS_OK)
+    if (r != QN_OK)
         goto out;
     if (!secret_password_storev_sync(&smtp_schema, attrs, SECRET_COLLECTION_DEFAULT, label,
                                      secret->data, w.cancel, &e)) {
@@ -422,7 +426,7 @@ enum qns_result qns_libsecret_store(const struct qns_target *target, const char 
         goto out;
     }
     remove_foreign_items(conn, target, &w);
-    r = QNS_OK;
+    r = QN_OK;
 out:
     if (e != NULL)
         g_error_free(e);
@@ -433,19 +437,19 @@ out:
     return r;
 }
 
-enum qns_result qns_libsecret_lookup(const struct qns_target *target, struct qns_secret *ret,
-                                     struct qns_error *err)
+enum qn_status qns_libsecret_lookup(const struct qns_target *target, struct qn_secret *ret,
+                                    struct qn_error *err)
 {
     struct watchdog w;
     GDBusConnection *conn = NULL;
     GHashTable *attrs = item_attributes(target);
     GError *e = NULL;
     gchar *password = NULL;
-    enum qns_result r;
+    enum qn_status r;
 
     watchdog_start(&w, target->timeout_s);
     r = connect_bus(&w, target->timeout_s, &conn, err);
-    if (r != QNS_OK)
+    if (r != QN_OK)
         goto out;
     password = secret_password_lookupv_nonpageable_sync(&smtp_schema, attrs, w.cancel, &e);
     if (e != NULL) {
@@ -459,12 +463,11 @@ enum qns_result qns_libsecret_lookup(const struct qns_target *target, struct qns
         r = nothing_or_locked(conn, target, &w, err);
         goto out;
     }
-    if (qns_secret_append(ret, password, strlen(password)) < 0) {
-        r = QNS_TOO_BIG;
-        qns_error_set(err, 0, "the stored secret is longer than %zu bytes", ret->cap);
+    if (qn_secret_append(ret, password, strlen(password)) != QN_OK) {
+        r = qns_fail(err, QN_ETOOBIG, 0, "the stored secret is longer than %zu bytes", ret->cap);
         goto out;
     }
-    r = QNS_OK;
+    r = QN_OK;
 out:
     if (password != NULL)
         secret_password_free(password); /* wipes */
@@ -477,20 +480,20 @@ out:
     return r;
 }
 
-enum qns_result qns_libsecret_erase(const struct qns_target *target, struct qns_error *err)
+enum qn_status qns_libsecret_erase(const struct qns_target *target, struct qn_error *err)
 {
     struct watchdog w;
     GDBusConnection *conn = NULL;
     GHashTable *attrs = item_attributes(target);
     GError *e = NULL;
-    enum qns_result r;
+    enum qn_status r;
 
     watchdog_start(&w, target->timeout_s);
     r = connect_bus(&w, target->timeout_s, &conn, err);
-    if (r != QNS_OK)
+    if (r != QN_OK)
         goto out;
     if (secret_password_clearv_sync(&smtp_schema, attrs, w.cancel, &e)) {
-        r = QNS_OK;
+        r = QN_OK;
         goto out;
     }
     if (e != NULL) {

@@ -1,3 +1,7 @@
+/*
+ * input — reading the request, a piped line and the hidden prompt; contract
+ * in input.h.
+ */
 #include "input.h"
 
 #include <errno.h>
@@ -27,20 +31,9 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool qns_secret_text_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 /* Wait until FD is readable.  DEADLINE < 0: wait for as long as it takes (a
  * person typing). */
-static enum qns_input_result wait_readable(int fd, long long deadline)
+static enum qn_status wait_readable(int fd, long long deadline)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
@@ -49,12 +42,12 @@ static enum qns_input_result wait_readable(int fd, long long deadline)
         int n;
 
         if (deadline >= 0 && left <= 0)
-            return QNS_INPUT_TIMEOUT;
+            return QN_ETIMEOUT;
         n = poll(&pfd, 1, left < 0 ? -1 : left > 1000000 ? 1000000 : (int)left);
         if (n > 0)
-            return QNS_INPUT_OK;
+            return QN_OK;
         if (n < 0 && errno != EINTR)
-            return QNS_INPUT_IO;
+            return QN_EIO;
     }
 }
 
@@ -64,24 +57,24 @@ static enum qns_input_result wait_readable(int fd, long long deadline)
  * OUT keeps every byte in locked memory.  *ret_eof tells whether input
  * ended.
  */
-static enum qns_input_result read_until(int fd, long long deadline, struct qns_secret *out,
-                                        bool (*done)(const struct qns_secret *), bool *ret_eof)
+static enum qn_status read_until(int fd, long long deadline, struct qn_secret *out,
+                                 bool (*done)(const struct qn_secret *), bool *ret_eof)
 {
-    enum qns_input_result r;
+    enum qn_status r;
     ssize_t n;
 
     *ret_eof = false;
     while (!done(out)) {
         if (out->len >= out->cap)
-            return QNS_INPUT_TOO_BIG;
+            return QN_ETOOBIG;
         r = wait_readable(fd, deadline);
-        if (r != QNS_INPUT_OK)
+        if (r != QN_OK)
             return r;
         n = read(fd, out->data + out->len, 1);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return QNS_INPUT_IO;
+            return QN_EIO;
         }
         if (n == 0) {
             *ret_eof = true;
@@ -90,22 +83,22 @@ static enum qns_input_result read_until(int fd, long long deadline, struct qns_s
         out->len++;
         out->data[out->len] = '\0';
     }
-    return QNS_INPUT_OK;
+    return QN_OK;
 }
 
-static bool line_done(const struct qns_secret *b)
+static bool line_done(const struct qn_secret *b)
 {
     return b->len > 0 && b->data[b->len - 1] == '\n';
 }
 
 /* A request ends with a blank line: "\n" first, or "\n\n" anywhere. */
-static bool request_done(const struct qns_secret *b)
+static bool request_done(const struct qn_secret *b)
 {
     return (b->len == 1 && b->data[0] == '\n') ||
            (b->len >= 2 && b->data[b->len - 1] == '\n' && b->data[b->len - 2] == '\n');
 }
 
-static void chop_line_end(struct qns_secret *b)
+static void chop_line_end(struct qn_secret *b)
 {
     if (b->len > 0 && b->data[b->len - 1] == '\n')
         b->data[--b->len] = '\0';
@@ -113,154 +106,45 @@ static void chop_line_end(struct qns_secret *b)
         b->data[--b->len] = '\0';
 }
 
-/* Drop ":port" from a host ("smtp.qq.com:465", "[::1]:465"); a bare IPv6
- * address keeps its colons. */
-static void strip_port(char *host)
+enum qn_status qns_request_read(int fd, unsigned timeout_s, struct qn_gitcred_request *req)
 {
-    char *colon = strrchr(host, ':');
-    const char *p;
-
-    if (colon == NULL || colon[1] == '\0')
-        return;
-    for (p = colon + 1; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            return;
-    }
-    if (host[0] == '[') {
-        if (colon > host && colon[-1] == ']')
-            *colon = '\0';
-        return;
-    }
-    if (strchr(host, ':') == colon)
-        *colon = '\0';
-}
-
-static void set_bad_key(struct qns_request *req, const char *key, size_t n)
-{
-    size_t i, j = 0;
-
-    /* The key is echoed in an error message: printable ASCII only. */
-    for (i = 0; i < n && j + 1 < sizeof(req->bad_key); i++) {
-        unsigned char c = (unsigned char)key[i];
-
-        req->bad_key[j++] = c >= 0x21 && c < 0x7f ? (char)c : '?';
-    }
-    req->bad_key[j] = '\0';
-}
-
-static enum qns_input_result copy_field(struct qns_request *req, const char *key, size_t keylen,
-                                        char *dst, size_t dstsz, const char *value, size_t n)
-{
-    if (n >= dstsz) {
-        set_bad_key(req, key, keylen);
-        return QNS_INPUT_TOO_BIG;
-    }
-    memcpy(dst, value, n);
-    dst[n] = '\0';
-    return QNS_INPUT_OK;
-}
-
-static enum qns_input_result parse_request(const struct qns_secret *raw, struct qns_request *req)
-{
-    const char *p = raw->data, *end = raw->data + raw->len;
-    enum qns_input_result r;
-
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl != NULL ? nl : end;
-        const char *eq;
-        size_t keylen, vallen;
-
-        if (line_end > p && line_end[-1] == '\r')
-            line_end--;
-        if (line_end == p)
-            break; /* the blank line ends the request */
-        eq = memchr(p, '=', (size_t)(line_end - p));
-        if (eq == NULL) {
-            set_bad_key(req, p, (size_t)(line_end - p));
-            return QNS_INPUT_INVALID;
-        }
-        keylen = (size_t)(eq - p);
-        vallen = (size_t)(line_end - eq - 1);
-        if (!qns_secret_text_ok(eq + 1, vallen)) {
-            set_bad_key(req, p, keylen);
-            return QNS_INPUT_INVALID;
-        }
-        /* Repeated keys: the last one wins, as in git. */
-        r = QNS_INPUT_OK;
-        if (keylen == 8 && memcmp(p, "protocol", 8) == 0) {
-            r = copy_field(req, p, keylen, req->protocol, sizeof(req->protocol), eq + 1, vallen);
-        } else if (keylen == 4 && memcmp(p, "host", 4) == 0) {
-            r = copy_field(req, p, keylen, req->host, sizeof(req->host), eq + 1, vallen);
-            strip_port(req->host);
-        } else if (keylen == 8 && memcmp(p, "username", 8) == 0) {
-            r = copy_field(req, p, keylen, req->username, sizeof(req->username), eq + 1, vallen);
-        } else if (keylen == 8 && memcmp(p, "password", 8) == 0) {
-            qns_secret_clear(&req->password);
-            if (qns_secret_append(&req->password, eq + 1, vallen) < 0) {
-                set_bad_key(req, p, keylen);
-                r = QNS_INPUT_TOO_BIG;
-            }
-        }
-        if (r != QNS_INPUT_OK)
-            return r;
-        if (nl == NULL)
-            break;
-        p = nl + 1;
-    }
-    return QNS_INPUT_OK;
-}
-
-enum qns_input_result qns_request_read(int fd, unsigned timeout_s, struct qns_request *req)
-{
-    struct qns_secret raw;
-    enum qns_input_result r = QNS_INPUT_IO;
+    struct qn_secret raw = {0};
+    enum qn_status r;
     bool eof;
 
     memset(req, 0, sizeof(*req));
-    memset(&raw, 0, sizeof(raw));
-    if (qns_secret_init(&req->password, QNS_SECRET_MAX) < 0 ||
-        qns_secret_init(&raw, QNS_PROTOCOL_INPUT_MAX) < 0)
-        goto out;
-    r = read_until(fd, now_ms() + (long long)timeout_s * 1000, &raw, request_done, &eof);
-    if (r != QNS_INPUT_OK)
-        goto out;
-    r = parse_request(&raw, req);
-out:
-    qns_secret_free(&raw);
-    if (r != QNS_INPUT_OK)
-        qns_secret_clear(&req->password);
+    r = qn_secret_init(&raw, QN_GITCRED_MESSAGE_MAX);
+    if (r == QN_OK)
+        r = read_until(fd, now_ms() + (long long)timeout_s * 1000, &raw, request_done, &eof);
+    if (r == QN_OK)
+        r = qn_gitcred_parse_request(raw.data, raw.len, req);
+    qn_secret_wipe(&raw);
     return r;
 }
 
-void qns_request_free(struct qns_request *req)
+static enum qn_status finish_line(struct qn_secret *out, enum qn_status r)
 {
-    qns_secret_free(&req->password);
-}
-
-static enum qns_input_result finish_line(struct qns_secret *out, enum qns_input_result r)
-{
-    if (r != QNS_INPUT_OK)
+    if (r != QN_OK)
         return r;
     chop_line_end(out);
     if (out->len == 0)
-        return QNS_INPUT_EMPTY;
-    if (out->len > QNS_SECRET_MAX)
-        return QNS_INPUT_TOO_BIG;
-    if (!qns_secret_text_ok(out->data, out->len))
-        return QNS_INPUT_INVALID;
-    return QNS_INPUT_OK;
+        return QN_ENOTFOUND;
+    if (out->len > QN_SECRET_MAX)
+        return QN_ETOOBIG;
+    if (!qn_gitcred_value_ok(out->data, out->len))
+        return QN_EINVAL;
+    return QN_OK;
 }
 
-enum qns_input_result qns_read_secret_line(int fd, unsigned timeout_s, struct qns_secret *out)
+enum qn_status qns_read_secret_line(int fd, unsigned timeout_s, struct qn_secret *out)
 {
-    enum qns_input_result r;
+    enum qn_status r;
     bool eof;
 
     r = read_until(fd, now_ms() + (long long)timeout_s * 1000, out, line_done, &eof);
     r = finish_line(out, r);
-    if (r != QNS_INPUT_OK)
-        qns_secret_clear(out);
+    if (r != QN_OK)
+        qn_secret_clear(out);
     return r;
 }
 
@@ -294,9 +178,9 @@ static void show(const char *text)
 }
 
 /* Read one hidden line (no time bound: a person is typing). */
-static enum qns_input_result prompt_once(int fd, const char *prompt, struct qns_secret *out)
+static enum qn_status prompt_once(int fd, const char *prompt, struct qn_secret *out)
 {
-    enum qns_input_result r;
+    enum qn_status r;
     bool eof;
 
     show(prompt);
@@ -306,22 +190,18 @@ static enum qns_input_result prompt_once(int fd, const char *prompt, struct qns_
     return finish_line(out, r);
 }
 
-enum qns_input_result qns_prompt_secret(int fd, const char *prompt, const char *repeat,
-                                        struct qns_secret *out)
+enum qn_status qns_prompt_secret(int fd, const char *prompt, const char *repeat,
+                                 struct qn_secret *out, struct qn_secret *again)
 {
     struct sigaction sa, old_actions[4], old_tstp;
     struct termios hidden;
-    struct qns_secret again;
-    enum qns_input_result r = QNS_INPUT_IO;
+    enum qn_status r = QN_EIO;
     int saved_errno;
     size_t i;
 
-    memset(&again, 0, sizeof(again));
     memset(old_actions, 0, sizeof(old_actions));
-    if (qns_secret_init(&again, out->cap) < 0)
-        return QNS_INPUT_IO;
     if (tcgetattr(fd, &saved_tty) < 0)
-        goto free;
+        goto out;
     hidden = saved_tty;
     hidden.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
     hidden.c_lflag |= ECHONL | ICANON; /* the Enter key still moves the cursor */
@@ -343,26 +223,25 @@ enum qns_input_result qns_prompt_secret(int fd, const char *prompt, const char *
     if (tcsetattr(fd, TCSAFLUSH, &hidden) < 0)
         goto restore;
     r = prompt_once(fd, prompt, out);
-    if (r != QNS_INPUT_OK)
+    if (r != QN_OK)
         goto restore;
-    r = prompt_once(fd, repeat, &again);
-    if (r == QNS_INPUT_EMPTY || r == QNS_INPUT_OK) {
-        if (again.len != out->len || memcmp(again.data, out->data, out->len) != 0)
-            r = QNS_INPUT_MISMATCH;
-    }
+    r = prompt_once(fd, repeat, again);
+    if (r == QN_ENOTFOUND)
+        r = QN_OK; /* nothing the second time: differs from the first, the caller says so */
 restore:
     saved_errno = errno; /* a failed read's errno matters more than tcsetattr's */
-    if (tcsetattr(fd, TCSAFLUSH, &saved_tty) < 0 && r == QNS_INPUT_OK)
-        r = QNS_INPUT_IO;
+    if (tcsetattr(fd, TCSAFLUSH, &saved_tty) < 0 && r == QN_OK)
+        r = QN_EIO;
     else
         errno = saved_errno;
     saved_tty_valid = 0;
     for (i = 0; i < sizeof(prompt_signals) / sizeof(prompt_signals[0]); i++)
         sigaction(prompt_signals[i], &old_actions[i], NULL);
     sigaction(SIGTSTP, &old_tstp, NULL);
-free:
-    qns_secret_free(&again);
-    if (r != QNS_INPUT_OK)
-        qns_secret_clear(out);
+out:
+    if (r != QN_OK) {
+        qn_secret_clear(out);
+        qn_secret_clear(again);
+    }
     return r;
 }

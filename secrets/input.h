@@ -1,77 +1,53 @@
 /*
  * input — how the secret and the request get into qqnotify-secret: git's
- * credential-helper protocol on stdin, one line from a pipe, or a hidden
- * prompt on a terminal.
+ * credential-helper protocol on stdin (gitcred.h parses it), one line from
+ * a pipe, or a hidden prompt on a terminal.
  *
- * The credential protocol (gitcredentials(7), git-credential(1)): lines
- * "key=value\n"; a blank line or end of input ends the request.  We use
- * protocol, host, username and password and ignore every other key (as
- * helpers must, so newer git versions can add keys).  A value may not hold
- * a control character.  "host" may carry ":port", which is dropped: items
- * are stored per host name, as the configuration names the server.
- *
- * Everything read from stdin goes straight into locked memory (secmem.h)
+ * Everything read from stdin goes straight into locked memory (secret.h)
  * with read(2), never through stdio, whose buffers we cannot wipe.  Every
  * read is bounded in size, and in time unless a person is typing.
+ * Results are the project's enum qn_status (status.h).
  */
 #ifndef QNS_INPUT_H
 #define QNS_INPUT_H
 
-#include <stdbool.h>
-
-#include "secmem.h"
-
-#define QNS_PROTOCOL_INPUT_MAX (16 * 1024) /* a git request is a few hundred bytes */
-#define QNS_FIELD_MAX          255
-
-enum qns_input_result {
-    QNS_INPUT_OK = 0,
-    QNS_INPUT_EMPTY,    /* nothing was typed or piped */
-    QNS_INPUT_TOO_BIG,  /* a value or the whole input passed its bound */
-    QNS_INPUT_INVALID,  /* a control character, or a line that is not key=value */
-    QNS_INPUT_MISMATCH, /* the two prompted entries differ */
-    QNS_INPUT_TIMEOUT,  /* nothing complete arrived in time */
-    QNS_INPUT_IO,       /* read or terminal call failed: errno is set */
-};
-
-struct qns_request {
-    char protocol[64];                /* "" when not given */
-    char host[QNS_FIELD_MAX + 1];     /* without ":port"; "" when not given */
-    char username[QNS_FIELD_MAX + 1]; /* "" when not given */
-    struct qns_secret password;       /* initialised by qns_request_read(); len 0 if absent */
-    char bad_key[32];                 /* with QNS_INPUT_INVALID/TOO_BIG: the key concerned */
-};
+#include "gitcred.h"
+#include "secret.h"
+#include "status.h"
 
 /*
- * Read one credential request from FD (stdin) within TIMEOUT_S seconds and
- * parse it into *REQ (which needs no preparation).  Always call
- * qns_request_free() afterwards, whatever the result.  QNS_INPUT_OK (an
- * empty request is fine), _TOO_BIG, _INVALID, _TIMEOUT, _IO.
+ * Read one credential request from FD (stdin) within TIMEOUT_S seconds, up
+ * to its blank line and at most QN_GITCRED_MESSAGE_MAX bytes, and parse it
+ * into *REQ (which needs no preparation).  Always call
+ * qn_gitcred_request_wipe() afterwards, whatever the result.  QN_OK (an
+ * empty request is fine); QN_ETOOBIG and QN_EINVAL (req->bad_key names the
+ * key, or is "" when the input as a whole was too long); QN_ETIMEOUT;
+ * QN_EIO (errno is set); QN_ENOMEM.
  */
-enum qns_input_result qns_request_read(int fd, unsigned timeout_s, struct qns_request *req);
-
-/* Wipe and release the request's password. */
-void qns_request_free(struct qns_request *req);
+enum qn_status qns_request_read(int fd, unsigned timeout_s, struct qn_gitcred_request *req);
 
 /*
- * Read one line from the non-terminal FD into OUT (initialised with a cap
- * of QNS_SECRET_MAX + 2, room for the line end), without its "\n" or "\r\n", within TIMEOUT_S.
- * Bytes after the first line are not read.  QNS_INPUT_OK, _EMPTY,
- * _TOO_BIG, _INVALID (control character), _TIMEOUT, _IO.
+ * Read one line from the non-terminal FD into OUT (set up with a cap of
+ * QN_SECRET_MAX + 2, room for the line end), without its "\n" or "\r\n",
+ * within TIMEOUT_S.  Bytes after the first line are not read.  QN_OK;
+ * QN_ENOTFOUND (nothing was piped: an empty line or no input); QN_ETOOBIG;
+ * QN_EINVAL (a control character); QN_ETIMEOUT; QN_EIO (errno is set).  OUT
+ * is cleared on failure.
  */
-enum qns_input_result qns_read_secret_line(int fd, unsigned timeout_s, struct qns_secret *out);
+enum qn_status qns_read_secret_line(int fd, unsigned timeout_s, struct qn_secret *out);
 
 /*
- * Prompt on stderr for the secret twice with echo off on the terminal FD
- * and put it in OUT (initialised with a cap of QNS_SECRET_MAX + 2).  PROMPT and REPEAT are already
- * translated.  The terminal's settings are restored on every path, including SIGINT, SIGTERM,
- * SIGHUP and SIGQUIT (which then end the program as they would have).  QNS_INPUT_OK, _EMPTY,
- * _TOO_BIG, _INVALID, _MISMATCH, _IO.
+ * Prompt on stderr for the secret with echo off on the terminal FD, then
+ * again: the entries go to OUT and AGAIN (each set up with a cap of
+ * QN_SECRET_MAX + 2), and the caller compares them.  PROMPT and REPEAT are
+ * already translated.  The terminal's settings are restored on every path,
+ * including SIGINT, SIGTERM, SIGHUP and SIGQUIT (which then end the program
+ * as they would have).  QN_OK (AGAIN may be empty: a mismatch for the
+ * caller); QN_ENOTFOUND (nothing was typed the first time); QN_ETOOBIG;
+ * QN_EINVAL (a control character); QN_EIO (errno is set).  Both are cleared
+ * on failure.
  */
-enum qns_input_result qns_prompt_secret(int fd, const char *prompt, const char *repeat,
-                                        struct qns_secret *out);
-
-/* True when S (N bytes) is a usable secret: no control character. */
-bool qns_secret_text_ok(const char *s, size_t n);
+enum qn_status qns_prompt_secret(int fd, const char *prompt, const char *repeat,
+                                 struct qn_secret *out, struct qn_secret *again);
 
 #endif

@@ -43,10 +43,12 @@
 
 #include "backend.h"
 #include "config.h"
+#include "diag.h"
 #include "exit.h"
+#include "gitcred.h"
 #include "i18n.h"
 #include "input.h"
-#include "secmem.h"
+#include "secret.h"
 #include "status.h"
 
 #define PROG              "qqnotify-secret"
@@ -76,8 +78,8 @@ struct program {
     struct options opt;
     struct qn_config cfg;
     bool cfg_loaded;
-    char host[QNS_FIELD_MAX + 1];
-    char user[QNS_FIELD_MAX + 1];
+    char host[QN_GITCRED_FIELD_MAX + 1];
+    char user[QN_GITCRED_FIELD_MAX + 1];
     struct qns_target target;
 };
 
@@ -103,7 +105,7 @@ static void print_fix(const char *fix)
 }
 
 /* The errno part of a detail, when there is one. */
-static void print_detail(const struct qns_error *err)
+static void print_detail(const struct qn_error *err)
 {
     if (err->sys_errno != 0)
         fprintf(stderr, "  (%s: %s)\n", err->detail, strerror(err->sys_errno));
@@ -111,16 +113,69 @@ static void print_detail(const struct qns_error *err)
         fprintf(stderr, "  (%s)\n", err->detail);
 }
 
+/* The failures told by a fixed headline, the detail and a fix: (status, backend) ->
+ * words and exit code.  msgids, translated when printed. */
+static const struct failure_text {
+    enum qn_status status;
+    enum backend_id backend; /* BACKEND_AUTO: either backend */
+    const char *headline;
+    const char *fix; /* NULL: none */
+    int exit_code;
+} failure_texts[] = {
+    {QN_ENOBUS, BACKEND_AUTO, N_("there is no D-Bus session bus, so no Secret Service either"),
+     N_("run this inside your desktop session (or under dbus-run-session with a keyring daemon); "
+        "on a server, run it as root: the secret then goes to systemd-creds"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ECONNECT, BACKEND_AUTO, N_("cannot connect to the D-Bus session bus"),
+     N_("check that the session bus of this login runs (systemctl --user status dbus); a "
+        "DBUS_SESSION_BUS_ADDRESS left over from another session must be unset"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ENOSERVICE, BACKEND_CREDS, N_("systemd-creds is not installed"),
+     N_("install systemd 250 or newer, which provides it: apt install systemd (Debian 12, Ubuntu "
+        "22.04 and later), dnf install systemd (Fedora, RHEL 9 and later); or use --backend "
+        "libsecret in a desktop session"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ENOSERVICE, BACKEND_AUTO,
+     N_("no Secret Service on the session bus (no keyring daemon runs)"),
+     N_("install and start a keyring: gnome-keyring (apt install gnome-keyring / dnf install "
+        "gnome-keyring, then log in again) or KeePassXC with \"Secret Service integration\" on; "
+        "on a server use systemd-creds as root"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ENOKEYRING, BACKEND_AUTO, N_("the Secret Service has no default keyring"),
+     N_("create a keyring and make it the default (Seahorse \"Passwords and Keys\", or "
+        "KeePassXC's Secret Service settings), then retry"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ELOCKED, BACKEND_AUTO, N_("the keyring is locked"),
+     N_("unlock it (log in to the desktop, or unlock the \"Login\" keyring in Seahorse or the "
+        "database in KeePassXC) and retry; an unlock prompt may be waiting on the screen"),
+     QN_EXIT_TEMPFAIL},
+    {QN_ESERVICE, BACKEND_CREDS, N_("systemd-creds failed"),
+     N_("a credential made on another machine, or before the host key "
+        "/var/lib/systemd/credential.secret changed, cannot be decrypted: store it again with "
+        "sudo qqnotify-secret set"),
+     QN_EXIT_UNAVAILABLE},
+    {QN_ESERVICE, BACKEND_AUTO, N_("the Secret Service failed"),
+     N_("see the keyring daemon's log (journalctl --user) and retry"), QN_EXIT_UNAVAILABLE},
+    {QN_EPERM, BACKEND_AUTO, N_("systemd-creds needs root"),
+     N_("run it with sudo (the credential file and the host key "
+        "/var/lib/systemd/credential.secret belong to root), or use --backend libsecret in a "
+        "desktop session"),
+     QN_EXIT_NOPERM},
+    {QN_EIO, BACKEND_AUTO, N_("a local file operation failed"), NULL, QN_EXIT_IOERR},
+    {QN_ETOOBIG, BACKEND_AUTO, N_("the secret is too long"), NULL, QN_EXIT_DATAERR},
+};
+
 /* Say what went wrong with backend B and what to do; return the exit code. */
-static int report(const struct program *p, enum backend_id b, enum qns_result r,
-                  const struct qns_error *err)
+static int report(const struct program *p, enum backend_id b, enum qn_status r,
+                  const struct qn_error *err)
 {
     char path[4200];
+    size_t i;
 
     switch (r) {
-    case QNS_OK:
+    case QN_OK:
         return QN_EXIT_OK;
-    case QNS_NOT_FOUND:
+    case QN_ENOTFOUND:
         if (b == BACKEND_CREDS) {
             (void)qns_creds_path(&p->target, path, sizeof(path));
             fprintf(stderr, _("%s: no secret stored with systemd-creds: %s does not exist\n"), PROG,
@@ -136,43 +191,7 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
                     p->user, p->host);
         }
         return QN_EXIT_NOT_FOUND;
-    case QNS_NO_BUS:
-        fprintf(stderr, _("%s: there is no D-Bus session bus, so no Secret Service either\n"),
-                PROG);
-        print_detail(err);
-        print_fix(_("run this inside your desktop session (or under dbus-run-session with a "
-                    "keyring daemon); on a server, run it as root: the secret then goes to "
-                    "systemd-creds"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_BUS_UNREACHABLE:
-        fprintf(stderr, _("%s: cannot connect to the D-Bus session bus\n"), PROG);
-        print_detail(err);
-        print_fix(_("check that the session bus of this login runs (systemctl --user status "
-                    "dbus); a DBUS_SESSION_BUS_ADDRESS left over from another session must be "
-                    "unset"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_NO_SERVICE:
-        fprintf(stderr, _("%s: no Secret Service on the session bus (no keyring daemon runs)\n"),
-                PROG);
-        print_detail(err);
-        print_fix(_("install and start a keyring: gnome-keyring (apt install gnome-keyring / dnf "
-                    "install gnome-keyring, then log in again) or KeePassXC with \"Secret Service "
-                    "integration\" on; on a server use systemd-creds as root"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_NO_COLLECTION:
-        fprintf(stderr, _("%s: the Secret Service has no default keyring\n"), PROG);
-        print_detail(err);
-        print_fix(_("create a keyring and make it the default (Seahorse \"Passwords and Keys\", "
-                    "or KeePassXC's Secret Service settings), then retry"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_LOCKED:
-        fprintf(stderr, _("%s: the keyring is locked\n"), PROG);
-        print_detail(err);
-        print_fix(_("unlock it (log in to the desktop, or unlock the \"Login\" keyring in "
-                    "Seahorse or the database in KeePassXC) and retry; an unlock prompt may be "
-                    "waiting on the screen"));
-        return QN_EXIT_TEMPFAIL;
-    case QNS_TIMEOUT:
+    case QN_ETIMEOUT:
         fprintf(stderr, _("%s: %s did not answer within %u seconds\n"), PROG, backend_name(b),
                 p->target.timeout_s);
         print_detail(err);
@@ -183,56 +202,36 @@ static int report(const struct program *p, enum backend_id b, enum qns_result r,
             print_fix(_("an unlock prompt may be waiting on the screen: answer it and retry, or "
                         "give more time with --timeout"));
         return QN_EXIT_TEMPFAIL;
-    case QNS_SERVICE_ERROR:
-        fprintf(stderr, _("%s: the Secret Service failed\n"), PROG);
-        print_detail(err);
-        print_fix(_("see the keyring daemon's log (journalctl --user) and retry"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_NOT_ROOT:
-        fprintf(stderr, _("%s: systemd-creds needs root\n"), PROG);
-        print_detail(err);
-        print_fix(_("run it with sudo (the credential file and the host key "
-                    "/var/lib/systemd/credential.secret belong to root), or use --backend "
-                    "libsecret in a desktop session"));
-        return QN_EXIT_NOPERM;
-    case QNS_NO_TOOL:
-        fprintf(stderr, _("%s: systemd-creds is not installed\n"), PROG);
-        print_detail(err);
-        print_fix(_("install systemd 250 or newer, which provides it: apt install systemd "
-                    "(Debian 12, Ubuntu 22.04 and later), dnf install systemd (Fedora, RHEL 9 "
-                    "and later); or use --backend libsecret in a desktop session"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_TOOL_FAILED:
-        fprintf(stderr, _("%s: systemd-creds failed\n"), PROG);
-        print_detail(err);
-        print_fix(_("a credential made on another machine, or before the host key "
-                    "/var/lib/systemd/credential.secret changed, cannot be decrypted: store it "
-                    "again with sudo qqnotify-secret set"));
-        return QN_EXIT_UNAVAILABLE;
-    case QNS_IO:
-        fprintf(stderr, _("%s: a local file operation failed\n"), PROG);
-        print_detail(err);
-        return QN_EXIT_IOERR;
-    case QNS_TOO_BIG:
-        fprintf(stderr, _("%s: the secret is too long\n"), PROG);
-        print_detail(err);
-        return QN_EXIT_DATAERR;
-    case QNS_NO_MEMORY:
+    case QN_ENOMEM:
         fprintf(stderr, _("%s: out of memory\n"), PROG);
         return QN_EXIT_OSERR;
+    default:
+        break;
+    }
+    for (i = 0; i < sizeof(failure_texts) / sizeof(failure_texts[0]); i++) {
+        const struct failure_text *t = &failure_texts[i];
+
+        if (t->status != r || (t->backend != BACKEND_AUTO && t->backend != b))
+            continue;
+        fprintf(stderr, _("%s: %s\n"), PROG, _(t->headline));
+        print_detail(err);
+        if (t->fix != NULL)
+            print_fix(_(t->fix));
+        return t->exit_code;
     }
     return QN_EXIT_SOFTWARE;
 }
 
-static int report_input(enum qns_input_result r, const struct qns_request *req, unsigned timeout_s)
+/* Say what was wrong with what came in on stdin (or the terminal); return the exit code. */
+static int report_input(enum qn_status r, const struct qn_gitcred_request *req, unsigned timeout_s)
 {
     switch (r) {
-    case QNS_INPUT_OK:
+    case QN_OK:
         return QN_EXIT_OK;
-    case QNS_INPUT_EMPTY:
+    case QN_ENOTFOUND:
         fprintf(stderr, _("%s: the secret is empty; nothing was stored\n"), PROG);
         return QN_EXIT_DATAERR;
-    case QNS_INPUT_TOO_BIG:
+    case QN_ETOOBIG:
         if (req != NULL && req->bad_key[0] != '\0')
             fprintf(stderr, _("%s: the value of \"%s\" on standard input is too long\n"), PROG,
                     req->bad_key);
@@ -240,9 +239,9 @@ static int report_input(enum qns_input_result r, const struct qns_request *req, 
             fprintf(stderr,
                     _("%s: the input is too long (the secret may have at most %d "
                       "bytes)\n"),
-                    PROG, QNS_SECRET_MAX);
+                    PROG, QN_SECRET_MAX);
         return QN_EXIT_DATAERR;
-    case QNS_INPUT_INVALID:
+    case QN_EINVAL:
         if (req != NULL && req->bad_key[0] != '\0')
             fprintf(stderr,
                     _("%s: bad credential line for \"%s\" on standard input: expected key=value "
@@ -254,18 +253,19 @@ static int report_input(enum qns_input_result r, const struct qns_request *req, 
                       "stored\n"),
                     PROG);
         return QN_EXIT_DATAERR;
-    case QNS_INPUT_MISMATCH:
-        fprintf(stderr, _("%s: the two entries differ; nothing was stored\n"), PROG);
-        return QN_EXIT_DATAERR;
-    case QNS_INPUT_TIMEOUT:
+    case QN_ETIMEOUT:
         fprintf(stderr, _("%s: nothing complete arrived on standard input within %u seconds\n"),
                 PROG, timeout_s);
         return QN_EXIT_TEMPFAIL;
-    case QNS_INPUT_IO:
+    case QN_EIO:
         fprintf(stderr, _("%s: cannot read standard input: %s\n"), PROG, strerror(errno));
         return QN_EXIT_IOERR;
+    case QN_ENOMEM:
+        fprintf(stderr, _("%s: out of memory\n"), PROG);
+        return QN_EXIT_OSERR;
+    default:
+        return QN_EXIT_SOFTWARE;
     }
-    return QN_EXIT_SOFTWARE;
 }
 
 /* ---- account ------------------------------------------------------------ */
@@ -293,7 +293,7 @@ static bool field_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > QNS_FIELD_MAX)
+    if (n == 0 || n > QN_GITCRED_FIELD_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -310,7 +310,7 @@ static bool field_ok(const char *s)
  * something is still missing or -c was given, so the helper works without
  * one when the caller says everything.
  */
-static int resolve_account(struct program *p, const struct qns_request *req)
+static int resolve_account(struct program *p, const struct qn_gitcred_request *req)
 {
     const char *host = req != NULL && req->host[0] ? req->host : p->opt.host;
     const char *user = req != NULL && req->username[0] ? req->username : p->opt.user;
@@ -359,65 +359,66 @@ static int resolve_account(struct program *p, const struct qns_request *req)
 
 /*
  * The backend `set` and `store` write to, with the reason in words for
- * people.  Returns QNS_OK or the reason no backend can be chosen.
+ * people.  Returns QN_OK or the reason no backend can be chosen (QN_ENOBUS).
  */
-static enum qns_result choose_backend(const struct program *p, enum backend_id *ret,
-                                      const char **ret_why, struct qns_error *err)
+static enum qn_status choose_backend(const struct program *p, enum backend_id *ret,
+                                     const char **ret_why, struct qn_error *err)
 {
     bool root = geteuid() == 0;
-    enum qns_result r;
+    enum qn_status r;
 
     if (p->opt.backend != BACKEND_AUTO) {
         *ret = p->opt.backend;
         *ret_why = _("chosen with --backend");
-        return QNS_OK;
+        return QN_OK;
     }
     r = qns_libsecret_bus(err);
-    if (r == QNS_OK && !root) {
+    if (r == QN_OK && !root) {
         *ret = BACKEND_LIBSECRET;
         *ret_why = _("a D-Bus session bus is available (a desktop session)");
-        return QNS_OK;
+        return QN_OK;
     }
-    if (r == QNS_OK) {
+    if (r == QN_OK) {
         /* root with a bus: a desktop's keyring if it has one, else the
          * system's credential store, which services can load. */
-        if (qns_libsecret_probe(&p->target, err) == QNS_OK) {
+        if (qns_libsecret_probe(&p->target, err) == QN_OK) {
             *ret = BACKEND_LIBSECRET;
             *ret_why = _("running as root in a session whose bus has a Secret Service");
         } else {
             *ret = BACKEND_CREDS;
             *ret_why = _("running as root; no Secret Service answers on the session bus");
         }
-        return QNS_OK;
+        return QN_OK;
     }
     if (root) {
         *ret = BACKEND_CREDS;
         *ret_why = _("running as root without a D-Bus session bus (a server or system service)");
-        return QNS_OK;
+        return QN_OK;
     }
-    return QNS_NO_BUS;
+    return QN_ENOBUS;
 }
 
 /* The backends `get`, `erase` and `status` consult, in order.  Returns how
  * many (0 when none is reachable: see choose_backend's error). */
 static size_t backends_to_search(const struct program *p, enum backend_id out[2])
 {
-    struct qns_error ignored;
+    struct qn_error ignored;
     size_t n = 0;
 
+    memset(&ignored, 0, sizeof(ignored));
     if (p->opt.backend != BACKEND_AUTO) {
         out[n++] = p->opt.backend;
         return n;
     }
-    if (qns_libsecret_bus(&ignored) == QNS_OK)
+    if (qns_libsecret_bus(&ignored) == QN_OK)
         out[n++] = BACKEND_LIBSECRET;
     if (geteuid() == 0)
         out[n++] = BACKEND_CREDS;
     return n;
 }
 
-static enum qns_result backend_lookup(const struct program *p, enum backend_id b,
-                                      struct qns_secret *ret, struct qns_error *err)
+static enum qn_status backend_lookup(const struct program *p, enum backend_id b,
+                                     struct qn_secret *ret, struct qn_error *err)
 {
     memset(err, 0, sizeof(*err));
     if (b == BACKEND_CREDS)
@@ -425,8 +426,8 @@ static enum qns_result backend_lookup(const struct program *p, enum backend_id b
     return qns_libsecret_lookup(&p->target, ret, err);
 }
 
-static enum qns_result backend_erase(const struct program *p, enum backend_id b,
-                                     struct qns_error *err)
+static enum qn_status backend_erase(const struct program *p, enum backend_id b,
+                                    struct qn_error *err)
 {
     memset(err, 0, sizeof(*err));
     if (b == BACKEND_CREDS)
@@ -434,8 +435,8 @@ static enum qns_result backend_erase(const struct program *p, enum backend_id b,
     return qns_libsecret_erase(&p->target, err);
 }
 
-static enum qns_result backend_store(const struct program *p, enum backend_id b,
-                                     const struct qns_secret *secret, struct qns_error *err)
+static enum qn_status backend_store(const struct program *p, enum backend_id b,
+                                    const struct qn_secret *secret, struct qn_error *err)
 {
     char label[600];
 
@@ -452,7 +453,7 @@ static enum qns_result backend_store(const struct program *p, enum backend_id b,
 
 /* A request for another protocol (https, when someone lists us as a git
  * helper) is not ours: helpers answer nothing and let the next one try. */
-static bool request_is_ours(const struct qns_request *req)
+static bool request_is_ours(const struct qn_gitcred_request *req)
 {
     return req->protocol[0] == '\0' || strcmp(req->protocol, "smtp") == 0 ||
            strcmp(req->protocol, "smtps") == 0 || strcmp(req->protocol, "submission") == 0;
@@ -475,9 +476,9 @@ static int write_all(int fd, const char *data, size_t len)
 
 /* stdin of get/store/erase: the credential request, unless a person is at a
  * terminal (then the options and the configuration say everything). */
-static int read_request(const struct program *p, struct qns_request *req)
+static int read_request(const struct program *p, struct qn_gitcred_request *req)
 {
-    enum qns_input_result r;
+    enum qn_status r;
 
     if (isatty(STDIN_FILENO)) {
         memset(req, 0, sizeof(*req));
@@ -489,16 +490,14 @@ static int read_request(const struct program *p, struct qns_request *req)
 
 static int cmd_get(struct program *p)
 {
-    struct qns_request req;
-    struct qns_secret secret, line;
-    struct qns_error errs[2];
-    enum qns_result results[2];
+    struct qn_gitcred_request req;
+    struct qn_secret secret = {0}, line = {0};
+    struct qn_error errs[2];
+    enum qn_status results[2], r;
     enum backend_id order[2];
     size_t n, i;
     int rc;
 
-    memset(&secret, 0, sizeof(secret));
-    memset(&line, 0, sizeof(line));
     rc = read_request(p, &req);
     if (rc != QN_EXIT_OK || !request_is_ours(&req))
         goto out;
@@ -517,17 +516,16 @@ static int cmd_get(struct program *p)
     if (n == 0) {
         memset(&errs[0], 0, sizeof(errs[0]));
         (void)qns_libsecret_bus(&errs[0]);
-        rc = report(p, BACKEND_LIBSECRET, QNS_NO_BUS, &errs[0]);
+        rc = report(p, BACKEND_LIBSECRET, QN_ENOBUS, &errs[0]);
         goto out;
     }
-    if (qns_secret_init(&secret, QNS_SECRET_MAX) < 0 ||
-        qns_secret_init(&line, QNS_SECRET_MAX + sizeof("password=\n")) < 0) {
-        rc = report(p, BACKEND_AUTO, QNS_NO_MEMORY, &errs[0]);
+    if (qn_secret_init(&secret, QN_SECRET_MAX) != QN_OK) {
+        rc = report(p, BACKEND_AUTO, QN_ENOMEM, NULL);
         goto out;
     }
     for (i = 0; i < n; i++) {
         results[i] = backend_lookup(p, order[i], &secret, &errs[i]);
-        if (results[i] == QNS_OK)
+        if (results[i] == QN_OK)
             break;
     }
     if (i == n) {
@@ -544,7 +542,8 @@ static int cmd_get(struct program *p)
     }
     /* A secret stored by another tool may hold a line break, which would add
      * lines to the credential reply (a second password=, a forged key). */
-    if (!qns_secret_text_ok(secret.data, secret.len)) {
+    r = qn_gitcred_write_reply(secret.data, secret.len, &line);
+    if (r == QN_EINVAL) {
         fprintf(stderr,
                 _("%s: the stored secret contains a control character; store it again with "
                   "qqnotify-secret set\n"),
@@ -552,10 +551,8 @@ static int cmd_get(struct program *p)
         rc = QN_EXIT_DATAERR;
         goto out;
     }
-    if (qns_secret_append(&line, "password=", 9) < 0 ||
-        qns_secret_append(&line, secret.data, secret.len) < 0 ||
-        qns_secret_append(&line, "\n", 1) < 0) {
-        rc = report(p, order[i], QNS_TOO_BIG, &errs[i]);
+    if (r != QN_OK) {
+        rc = report(p, order[i], r, &errs[i]);
         goto out;
     }
     /* One write(2) from locked memory: no stdio buffer ever holds it. */
@@ -566,19 +563,19 @@ static int cmd_get(struct program *p)
     }
     rc = QN_EXIT_OK;
 out:
-    qns_secret_free(&line);
-    qns_secret_free(&secret);
-    qns_request_free(&req);
+    qn_secret_wipe(&line);
+    qn_secret_wipe(&secret);
+    qn_gitcred_request_wipe(&req);
     return rc;
 }
 
 static int cmd_store(struct program *p)
 {
-    struct qns_request req;
-    struct qns_error err;
+    struct qn_gitcred_request req;
+    struct qn_error err;
     enum backend_id b;
     const char *why;
-    enum qns_result r;
+    enum qn_status r;
     int rc;
 
     memset(&req, 0, sizeof(req));
@@ -601,22 +598,22 @@ static int cmd_store(struct program *p)
         goto out;
     memset(&err, 0, sizeof(err));
     r = choose_backend(p, &b, &why, &err);
-    if (r == QNS_OK)
+    if (r == QN_OK)
         r = backend_store(p, b, &req.password, &err);
     else
         b = BACKEND_LIBSECRET;
     rc = report(p, b, r, &err);
 out:
-    qns_request_free(&req);
+    qn_gitcred_request_wipe(&req);
     return rc;
 }
 
 static int cmd_erase(struct program *p)
 {
-    struct qns_request req;
-    struct qns_error err;
+    struct qn_gitcred_request req;
+    struct qn_error err;
     enum backend_id order[2];
-    enum qns_result r;
+    enum qn_status r;
     bool interactive = isatty(STDIN_FILENO);
     bool erased = false;
     int rc, worst = QN_EXIT_OK;
@@ -632,17 +629,18 @@ static int cmd_erase(struct program *p)
     if (n == 0) {
         memset(&err, 0, sizeof(err));
         (void)qns_libsecret_bus(&err);
-        rc = report(p, BACKEND_LIBSECRET, QNS_NO_BUS, &err);
+        rc = report(p, BACKEND_LIBSECRET, QN_ENOBUS, &err);
         goto out;
     }
     for (i = 0; i < n; i++) {
         r = backend_erase(p, order[i], &err);
-        if (r == QNS_OK) {
+        if (r == QN_OK) {
             erased = true;
             if (interactive)
                 fprintf(stderr, _("%s: erased the secret for %s on %s from %s\n"), PROG, p->user,
                         p->host, backend_name(order[i]));
-        } else if (r == QNS_NOT_FOUND || (r == QNS_NO_SERVICE && p->opt.backend == BACKEND_AUTO)) {
+        } else if (r == QN_ENOTFOUND || (r == QN_ENOSERVICE && order[i] == BACKEND_LIBSECRET &&
+                                         p->opt.backend == BACKEND_AUTO)) {
             /* Nothing there; a bus without a keyring holds nothing either,
              * unless --backend said to expect one. */
         } else {
@@ -661,28 +659,26 @@ static int cmd_erase(struct program *p)
         rc = QN_EXIT_OK; /* git's erase: nothing there is not a failure */
     }
 out:
-    qns_request_free(&req);
+    qn_gitcred_request_wipe(&req);
     return rc;
 }
 
 static int cmd_set(struct program *p)
 {
-    struct qns_secret secret;
-    struct qns_error err;
-    enum qns_input_result in;
+    struct qn_secret secret = {0}, again = {0};
+    struct qn_error err;
     enum backend_id b;
     const char *why;
-    enum qns_result r;
+    enum qn_status r;
     char prompt[600], path[4200];
     int rc;
 
-    memset(&secret, 0, sizeof(secret));
     memset(&err, 0, sizeof(err));
     rc = resolve_account(p, NULL);
     if (rc != QN_EXIT_OK)
         goto out;
     r = choose_backend(p, &b, &why, &err);
-    if (r != QNS_OK) {
+    if (r != QN_OK) {
         rc = report(p, BACKEND_LIBSECRET, r, &err);
         goto out;
     }
@@ -691,29 +687,36 @@ static int cmd_set(struct program *p)
     if (b == BACKEND_CREDS) {
         char tool[4096];
 
-        r = geteuid() != 0 ? QNS_NOT_ROOT : qns_creds_tool(tool, sizeof(tool), &err);
-        if (r != QNS_OK) {
+        r = geteuid() != 0 ? QN_EPERM : qns_creds_tool(tool, sizeof(tool), &err);
+        if (r != QN_OK) {
             rc = report(p, b, r, &err);
             goto out;
         }
     }
-    if (qns_secret_init(&secret, QNS_SECRET_MAX + 2) < 0) {
-        rc = report(p, b, QNS_NO_MEMORY, &err);
+    if (qn_secret_init(&secret, QN_SECRET_MAX + 2) != QN_OK ||
+        qn_secret_init(&again, QN_SECRET_MAX + 2) != QN_OK) {
+        rc = report(p, b, QN_ENOMEM, &err);
         goto out;
     }
     if (isatty(STDIN_FILENO)) {
         snprintf(prompt, sizeof(prompt), _("Authorization code for %s on %s (input hidden): "),
                  p->user, p->host);
-        in = qns_prompt_secret(STDIN_FILENO, prompt, _("Repeat it: "), &secret);
+        r = qns_prompt_secret(STDIN_FILENO, prompt, _("Repeat it: "), &secret, &again);
+        if (r == QN_OK &&
+            (again.len != secret.len || memcmp(again.data, secret.data, secret.len) != 0)) {
+            fprintf(stderr, _("%s: the two entries differ; nothing was stored\n"), PROG);
+            rc = QN_EXIT_DATAERR;
+            goto out;
+        }
     } else {
-        in = qns_read_secret_line(STDIN_FILENO, p->opt.timeout_s, &secret);
+        r = qns_read_secret_line(STDIN_FILENO, p->opt.timeout_s, &secret);
     }
-    if (in != QNS_INPUT_OK) {
-        rc = report_input(in, NULL, p->opt.timeout_s);
+    if (r != QN_OK) {
+        rc = report_input(r, NULL, p->opt.timeout_s);
         goto out;
     }
     r = backend_store(p, b, &secret, &err);
-    if (r != QNS_OK) {
+    if (r != QN_OK) {
         rc = report(p, b, r, &err);
         goto out;
     }
@@ -729,16 +732,17 @@ static int cmd_set(struct program *p)
     }
     rc = QN_EXIT_OK;
 out:
-    qns_secret_free(&secret);
+    qn_secret_wipe(&again);
+    qn_secret_wipe(&secret);
     return rc;
 }
 
 /* One backend's line of `status`; returns true when it holds the secret. */
 static bool status_backend(const struct program *p, enum backend_id b, bool reachable)
 {
-    struct qns_secret probe;
-    struct qns_error err;
-    enum qns_result r;
+    struct qn_secret probe;
+    struct qn_error err;
+    enum qn_status r;
     char path[4200];
 
     if (b == BACKEND_CREDS)
@@ -754,20 +758,19 @@ static bool status_backend(const struct program *p, enum backend_id b, bool reac
             printf(_("not checked: no D-Bus session bus\n"));
         return false;
     }
-    memset(&probe, 0, sizeof(probe));
-    if (qns_secret_init(&probe, QNS_SECRET_MAX) < 0) {
+    if (qn_secret_init(&probe, QN_SECRET_MAX) != QN_OK) {
         printf(_("not checked: out of memory\n"));
         return false;
     }
     /* A real lookup (and decryption) is the only proof the secret can be
      * read; it is wiped at once and never shown. */
     r = backend_lookup(p, b, &probe, &err);
-    qns_secret_free(&probe);
-    if (r == QNS_OK) {
+    qn_secret_wipe(&probe);
+    if (r == QN_OK) {
         printf(_("a secret is stored\n"));
         return true;
     }
-    if (r == QNS_NOT_FOUND) {
+    if (r == QN_ENOTFOUND) {
         printf(_("no secret stored\n"));
         return false;
     }
@@ -779,10 +782,10 @@ static bool status_backend(const struct program *p, enum backend_id b, bool reac
 
 static int cmd_status(struct program *p)
 {
-    struct qns_error err;
+    struct qn_error err;
     enum backend_id b;
     const char *why;
-    enum qns_result r;
+    enum qn_status r;
     bool found = false, bus, root = geteuid() == 0;
     int rc;
 
@@ -791,13 +794,13 @@ static int cmd_status(struct program *p)
         return rc;
     printf(_("account: %s on %s\n"), p->user, p->host);
     memset(&err, 0, sizeof(err));
-    bus = qns_libsecret_bus(&err) == QNS_OK;
+    bus = qns_libsecret_bus(&err) == QN_OK;
     if (p->opt.backend != BACKEND_CREDS)
         found |= status_backend(p, BACKEND_LIBSECRET, bus || p->opt.backend == BACKEND_LIBSECRET);
     if (p->opt.backend != BACKEND_LIBSECRET)
         found |= status_backend(p, BACKEND_CREDS, root || p->opt.backend == BACKEND_CREDS);
     r = choose_backend(p, &b, &why, &err);
-    if (r == QNS_OK)
+    if (r == QN_OK)
         printf(_("`set` would use %s: %s\n"), backend_name(b), why);
     else
         printf(_("`set` would fail: no D-Bus session bus and not root\n"));

@@ -28,7 +28,7 @@ FUZZ_MODULES_mime := mime text buf
 FUZZ_MODULES_smtp_reply := smtp tls diag text buf status
 FUZZ_MODULES_smtp_data := smtp tls diag text buf status
 FUZZ_MODULES_config := config text buf
-FUZZ_MODULES_cred := cred diag text buf status
+FUZZ_MODULES_cred := gitcred secret status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool enqueue event text buf
 FUZZ_MODULES_header := mime text buf
@@ -104,7 +104,7 @@ fuzz-regress: fuzz-build
 # built without them and fails.
 ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
 	-Wl,--wrap=posix_memalign,--wrap=strdup,--wrap=strndup,--wrap=iconv_open,--wrap=iconv_close \
-	-Wl,--wrap=fdopendir,--wrap=closedir
+	-Wl,--wrap=fdopendir,--wrap=closedir,--wrap=mmap,--wrap=munmap
 ALLOCFAIL_PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 
 # An explicit rule wins over the pattern rule of tests/module.mk: the wrappers, the rules

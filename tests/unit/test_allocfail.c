@@ -9,8 +9,9 @@
  * the cleanup paths through failing allocations.
  *
  * How: this binary is linked with GNU ld's --wrap for malloc, calloc,
- * realloc, free, posix_memalign, strdup, strndup, iconv_open/iconv_close
- * and fdopendir/closedir (tests/fuzz/module.mk adds the options), so every
+ * realloc, free, posix_memalign, strdup, strndup, iconv_open/iconv_close,
+ * fdopendir/closedir and mmap/munmap (secrets are mappings of their own,
+ * secret.h) (tests/fuzz/module.mk adds the options), so every
  * call the core (libqqnotify.a) makes goes through the wrappers below;
  * OpenSSL's allocations come through CRYPTO_set_mem_functions().  Nothing
  * in the core knows about it.  Leaks: every block the core allocates is
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +65,7 @@
 #include "diag.h"
 #include "enqueue.h"
 #include "event.h"
+#include "gitcred.h"
 #include "header.h"
 #include "mime.h"
 #include "render.h"
@@ -101,6 +104,9 @@ extern iconv_t __real_iconv_open(const char *to, const char *from) __attribute__
 extern int __real_iconv_close(iconv_t cd) __attribute__((weak));
 extern DIR *__real_fdopendir(int fd) __attribute__((weak));
 extern int __real_closedir(DIR *d) __attribute__((weak));
+extern void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((weak));
+extern int __real_munmap(void *addr, size_t len) __attribute__((weak));
 
 /* Under ASan: LeakSanitizer's check on demand. */
 extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
@@ -234,6 +240,8 @@ iconv_t __wrap_iconv_open(const char *to, const char *from);
 int __wrap_iconv_close(iconv_t cd);
 DIR *__wrap_fdopendir(int fd);
 int __wrap_closedir(DIR *d);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_munmap(void *addr, size_t len);
 
 void *__wrap_malloc(size_t n)
 {
@@ -359,6 +367,26 @@ int __wrap_closedir(DIR *d)
 {
     track_remove(d);
     return __real_closedir(d);
+}
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *p;
+
+    if (should_fail("mmap")) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    p = __real_mmap(addr, len, prot, flags, fd, off);
+    if (p != MAP_FAILED)
+        track_add(p, CORE);
+    return p;
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    track_remove(addr);
+    return __real_munmap(addr, len);
 }
 
 static void *ossl_malloc(size_t n, const char *file, int line)
@@ -673,7 +701,7 @@ static enum qn_status run_cred(bool reference, char *bad)
 
     (void)reference;
     memset(&s, 0, sizeof s);
-    r = qn_cred_parse_reply(reply, strlen(reply), &s);
+    r = qn_gitcred_parse_reply(reply, strlen(reply), &s);
     if (r == QN_OK && (s.len != 16 || memcmp(s.data, "abcdefghijklmnop", 16) != 0))
         BAD("wrong secret from the reply");
     qn_secret_wipe(&s);
@@ -683,7 +711,7 @@ static enum qn_status run_cred(bool reference, char *bad)
     qn_config_defaults(&cfg);
     snprintf(cfg.credential_file, sizeof cfg.credential_file, "%s/secret", workdir);
     memset(&s, 0, sizeof s);
-    r = qn_cred_get(&cfg, &s, &err);
+    r = qn_cred_get(&cfg, &s, NULL, &err);
     if (r == QN_OK && (s.len != 16 || memcmp(s.data, "ponmlkjihgfedcba", 16) != 0))
         BAD("wrong secret from the file");
     qn_secret_wipe(&s);

@@ -1,7 +1,8 @@
 /*
  * Unit tests for common/cred.c: credential files (ours and systemd's), the
  * git-credential helper run as a real process (small /bin/sh scripts
- * written to a mkdtemp() directory), and the pure reply parser.
+ * written to a mkdtemp() directory).  The reply parser's own tests are in
+ * test_gitcred.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 struct fixture {
     struct qn_config cfg;
     struct qn_secret secret;
+    char source[QN_CRED_SOURCE_MAX];
     struct qn_error err;
     char dir[64];
     char path[128]; /* scratch for the test's own files */
@@ -154,10 +156,10 @@ static void test_credential_file_loses_one_trailing_newline(void **state)
     char want[256];
 
     credential_file(f, "secret", SECRET "\n", strlen(SECRET) + 1, 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, SECRET);
     snprintf(want, sizeof(want), "credential file %s", f->path);
-    assert_string_equal(f->secret.source, want);
+    assert_string_equal(f->source, want);
     assert_int_equal(f->err.status, QN_OK);
 }
 
@@ -166,7 +168,7 @@ static void test_credential_file_loses_a_trailing_crlf(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", SECRET "\r\n", strlen(SECRET) + 2, 0400);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, SECRET);
 }
 
@@ -175,7 +177,7 @@ static void test_credential_file_without_newline_is_taken_whole(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", " " SECRET " ", strlen(SECRET) + 2, 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     /* Blanks may belong to a secret: only the line end goes. */
     assert_secret(f, " " SECRET " ");
 }
@@ -185,7 +187,7 @@ static void test_credential_file_with_a_second_line_is_refused(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", SECRET "\n\n", strlen(SECRET) + 2, 0600);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "holds more than one line or a NUL byte");
 }
 
@@ -196,7 +198,7 @@ static void test_credential_file_at_the_size_cap_is_accepted(void **state)
 
     memset(data, 'k', sizeof(data));
     credential_file(f, "secret", data, sizeof(data), 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_int_equal(f->secret.len, QN_SECRET_MAX);
     assert_int_equal(f->secret.data[QN_SECRET_MAX], '\0');
     assert_memory_equal(f->secret.data, data, sizeof(data));
@@ -209,7 +211,8 @@ static void test_credential_file_over_the_size_cap_is_refused(void **state)
 
     memset(data, 'k', sizeof(data));
     credential_file(f, "secret", data, sizeof(data), 0600);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "larger than 1024 bytes");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
+                        "larger than 1024 bytes");
 }
 
 static void test_empty_credential_file_is_refused(void **state)
@@ -217,9 +220,9 @@ static void test_empty_credential_file_is_refused(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", "", 0, 0600);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "is empty");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), "is empty");
     credential_file(f, "secret", "\n", 1, 0600);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "is empty");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), "is empty");
 }
 
 static void test_symlinked_credential_file_is_refused(void **state)
@@ -231,7 +234,8 @@ static void test_symlinked_credential_file_is_refused(void **state)
     snprintf(link, sizeof(link), "%s/link", f->dir);
     assert_int_equal(symlink(f->path, link), 0);
     snprintf(f->cfg.credential_file, sizeof(f->cfg.credential_file), "%s", link);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "is a symbolic link");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
+                        "is a symbolic link");
     assert_int_equal(f->err.sys_errno, ELOOP);
 }
 
@@ -240,7 +244,7 @@ static void test_credential_file_readable_by_others_is_refused(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", SECRET "\n", strlen(SECRET) + 1, 0644);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "is accessible by other users (mode 0644)");
 }
 
@@ -251,7 +255,8 @@ static void test_credential_file_that_is_a_fifo_is_refused_without_blocking(void
     snprintf(f->path, sizeof(f->path), "%s/fifo", f->dir);
     assert_int_equal(mkfifo(f->path, 0600), 0);
     snprintf(f->cfg.credential_file, sizeof(f->cfg.credential_file), "%s", f->path);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "is not a regular file");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
+                        "is not a regular file");
 }
 
 static void test_missing_credential_file_without_helper_is_reported(void **state)
@@ -259,7 +264,7 @@ static void test_missing_credential_file_without_helper_is_reported(void **state
     struct fixture *f = *state;
 
     snprintf(f->cfg.credential_file, sizeof(f->cfg.credential_file), "%s/none", f->dir);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "does not exist, and no credential_helper is configured");
     assert_int_equal(f->err.sys_errno, ENOENT);
 }
@@ -272,10 +277,10 @@ static void test_systemd_credential_is_found_through_the_environment(void **stat
     snprintf(f->path, sizeof(f->path), "%s/qqnotify.smtp", f->dir);
     write_file(f->path, SECRET "\n", strlen(SECRET) + 1, 0400);
     assert_int_equal(setenv("CREDENTIALS_DIRECTORY", f->dir, 1), 0);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, SECRET);
     snprintf(want, sizeof(want), "systemd credential %s", f->path);
-    assert_string_equal(f->secret.source, want);
+    assert_string_equal(f->source, want);
 }
 
 static void test_configured_credential_file_wins_over_systemd(void **state)
@@ -287,7 +292,7 @@ static void test_configured_credential_file_wins_over_systemd(void **state)
     write_file(other, "from-systemd", 12, 0400);
     assert_int_equal(setenv("CREDENTIALS_DIRECTORY", f->dir, 1), 0);
     credential_file(f, "mine", "from-file", 9, 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "from-file");
 }
 
@@ -295,7 +300,7 @@ static void test_no_source_at_all_is_explained(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_ECRED);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_ECRED);
     assert_string_equal(f->err.detail, "no secret source: neither "
                                        "$CREDENTIALS_DIRECTORY/qqnotify.smtp nor "
                                        "credential_helper is configured");
@@ -310,7 +315,7 @@ static void test_qn_cred_get_clears_an_earlier_error(void **state)
     f->err.smtp_code = 535;
     f->err.sys_errno = EPIPE;
     credential_file(f, "secret", SECRET, strlen(SECRET), 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_int_equal(f->err.smtp_code, 0);
     assert_int_equal(f->err.sys_errno, 0);
 }
@@ -320,7 +325,7 @@ static void test_wipe_empties_the_secret_and_accepts_empty_ones(void **state)
     struct fixture *f = *state;
 
     credential_file(f, "secret", SECRET, strlen(SECRET), 0600);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     qn_secret_wipe(&f->secret);
     assert_null(f->secret.data);
     assert_int_equal(f->secret.len, 0);
@@ -336,10 +341,10 @@ static void test_helper_password_is_returned(void **state)
     char want[256];
 
     helper(f, "ok.sh", "cat >/dev/null\necho password=" SECRET);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, SECRET);
     snprintf(want, sizeof(want), "credential helper `%s`", f->path);
-    assert_string_equal(f->secret.source, want);
+    assert_string_equal(f->source, want);
 }
 
 static void test_helper_receives_the_git_credential_request_and_get(void **state)
@@ -351,7 +356,7 @@ static void test_helper_receives_the_git_credential_request_and_get(void **state
              "cat > '%s/request'\nprintf '%%s\\n' \"$@\" > '%s/args'\necho password=x", f->dir,
              f->dir);
     helper(f, "record.sh", body);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "x");
 
     snprintf(f->path, sizeof(f->path), "%s/request", f->dir);
@@ -368,7 +373,7 @@ static void test_helper_words_are_arguments_before_get(void **state)
 
     helper(f, "args.sh", "cat >/dev/null\necho \"password=$#:$1:$2:$3\"");
     strcat(f->cfg.credential_helper, "  --store\tsystem ");
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "3:--store:system:get");
 }
 
@@ -384,12 +389,13 @@ static void test_helper_that_checks_the_user_name(void **state)
                        "echo password=for-alice";
 
     helper(f, "user.sh", body);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "for-alice");
     qn_secret_wipe(&f->secret);
 
     snprintf(f->cfg.user, sizeof(f->cfg.user), "bob@qq.com");
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "exited with status 3");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
+                        "exited with status 3");
 }
 
 static void test_helper_exit_status_is_reported_and_its_answer_dropped(void **state)
@@ -399,7 +405,7 @@ static void test_helper_exit_status_is_reported_and_its_answer_dropped(void **st
 
     helper(f, "fail.sh", "cat >/dev/null\necho password=" SECRET "\nexit 1");
     snprintf(want, sizeof(want), "credential helper `%s` exited with status 1", f->path);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), want);
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), want);
     assert_string_equal(f->err.detail, want);
 }
 
@@ -410,7 +416,7 @@ static void test_helper_without_password_is_reported(void **state)
 
     helper(f, "nopw.sh", "cat >/dev/null\necho username=alice@qq.com\necho");
     snprintf(want, sizeof(want), "credential helper `%s` answered without a password", f->path);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), want);
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), want);
     assert_string_equal(f->err.detail, want);
 }
 
@@ -419,7 +425,7 @@ static void test_helper_with_a_malformed_answer_is_reported(void **state)
     struct fixture *f = *state;
 
     helper(f, "junk.sh", "cat >/dev/null\necho 'Enter password:'\necho " SECRET);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "answered a line that is not key=value");
 }
 
@@ -429,7 +435,7 @@ static void test_helper_run_through_the_shell_with_bang(void **state)
 
     snprintf(f->cfg.credential_helper, sizeof(f->cfg.credential_helper),
              "!f() { test \"$1\" = get && cat >/dev/null && echo password=from-shell; }; f");
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "from-shell");
 }
 
@@ -439,7 +445,7 @@ static void test_helper_that_cannot_be_started_is_reported(void **state)
 
     snprintf(f->cfg.credential_helper, sizeof(f->cfg.credential_helper), "%s/no-such-helper",
              f->dir);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "cannot start credential helper");
     assert_int_equal(f->err.sys_errno, ENOENT);
 }
@@ -449,7 +455,8 @@ static void test_helper_killed_by_a_signal_is_reported(void **state)
     struct fixture *f = *state;
 
     helper(f, "crash.sh", "kill -KILL $$");
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "was killed by signal 9");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
+                        "was killed by signal 9");
 }
 
 static void test_helper_that_ignores_its_input_does_not_raise_sigpipe(void **state)
@@ -460,7 +467,7 @@ static void test_helper_that_ignores_its_input_does_not_raise_sigpipe(void **sta
     /* Exiting at once races our write of the request: repeat to hit it. */
     helper(f, "quick.sh", "exec echo password=quick");
     for (i = 0; i < 20; i++) {
-        assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+        assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
         assert_secret(f, "quick");
         qn_secret_wipe(&f->secret);
     }
@@ -499,7 +506,7 @@ static void test_helper_output_is_bounded(void **state)
     struct fixture *f = *state;
 
     helper(f, "flood.sh", "cat >/dev/null\nyes password=x | head -c 20000");
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err),
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err),
                         "answered more than 16384 bytes");
 }
 
@@ -538,7 +545,7 @@ static void test_missing_credential_file_passes_on_to_the_helper(void **state)
 
     helper(f, "ok.sh", "cat >/dev/null\necho password=from-helper");
     snprintf(f->cfg.credential_file, sizeof(f->cfg.credential_file), "%s/none", f->dir);
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, &f->err), QN_OK);
+    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_OK);
     assert_secret(f, "from-helper");
 }
 
@@ -551,7 +558,7 @@ static void test_unusable_credential_file_does_not_pass_on_to_the_helper(void **
     write_file(file, "", 0, 0600);
     helper(f, "ok.sh", "cat >/dev/null\necho password=from-helper");
     snprintf(f->cfg.credential_file, sizeof(f->cfg.credential_file), "%s", file);
-    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, &f->err), "is empty");
+    assert_cred_failure(f, qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), "is empty");
 }
 
 static int count_open_fds(void)
@@ -589,88 +596,6 @@ static void test_helper_runs_leave_no_descriptor_and_no_zombie(void **state)
         assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
         assert_int_equal(errno, ECHILD);
     }
-}
-
-/* ---- qn_cred_parse_reply ----------------------------------------------------------------- */
-
-static enum qn_status parse_reply(struct fixture *f, const char *text, size_t len)
-{
-    qn_secret_wipe(&f->secret);
-    return qn_cred_parse_reply(text, len, &f->secret);
-}
-
-#define REPLY(s) (s), (sizeof(s) - 1)
-
-static void test_parse_reply_takes_the_password(void **state)
-{
-    static const struct {
-        const char *text;
-        const char *password;
-    } good[] = {
-        {"password=abc\n", "abc"},
-        {"password=abc", "abc"},
-        {"protocol=smtp\r\nusername=a\r\npassword=abc\r\n\r\n", "abc"},
-        {"password=first\npassword=second\n", "second"},
-        {"password=a=b==\n", "a=b=="},
-        {"password= with blanks \n", " with blanks "},
-        {"password=abc\n\npassword=ignored after the end\n", "abc"},
-        {"quit=1\npassword=abc\nwwwauth[]=x\n", "abc"},
-    };
-    struct fixture *f = *state;
-    size_t i;
-
-    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        assert_int_equal(parse_reply(f, good[i].text, strlen(good[i].text)), QN_OK);
-        assert_secret(f, good[i].password);
-    }
-}
-
-static void test_parse_reply_without_password_is_not_found(void **state)
-{
-    static const char *const none[] = {
-        "",
-        "\n",
-        "username=alice\n",
-        "password=\n",
-        "passwords=abc\n",
-        "PASSWORD=abc\n",
-        "\npassword=abc\n",
-        "username=a\n\npassword=abc",
-    };
-    struct fixture *f = *state;
-    size_t i;
-
-    for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
-        assert_int_equal(parse_reply(f, none[i], strlen(none[i])), QN_ENOTFOUND);
-        assert_null(f->secret.data);
-    }
-}
-
-static void test_parse_reply_refuses_malformed_text(void **state)
-{
-    struct fixture *f = *state;
-
-    assert_int_equal(parse_reply(f, REPLY("password=abc\ngarbage\n")), QN_EINVAL);
-    assert_int_equal(parse_reply(f, REPLY("=abc\npassword=abc\n")), QN_EINVAL);
-    assert_int_equal(parse_reply(f, REPLY("password=a\0bc\n")), QN_EINVAL);
-    assert_null(f->secret.data);
-}
-
-static void test_parse_reply_bounds(void **state)
-{
-    struct fixture *f = *state;
-    char text[QN_SECRET_MAX + 16];
-
-    /* Only LEN bytes count: the text need not end in NUL. */
-    assert_int_equal(parse_reply(f, "password=abcXYZ", 12), QN_OK);
-    assert_secret(f, "abc");
-
-    memcpy(text, "password=", 9);
-    memset(text + 9, 'p', QN_SECRET_MAX + 1);
-    assert_int_equal(parse_reply(f, text, 9 + QN_SECRET_MAX), QN_OK);
-    assert_int_equal(f->secret.len, QN_SECRET_MAX);
-    assert_int_equal(parse_reply(f, text, 9 + QN_SECRET_MAX + 1), QN_ETOOBIG);
-    assert_null(f->secret.data);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -713,10 +638,6 @@ int main(void)
         T(test_missing_credential_file_passes_on_to_the_helper),
         T(test_unusable_credential_file_does_not_pass_on_to_the_helper),
         T(test_helper_runs_leave_no_descriptor_and_no_zombie),
-        T(test_parse_reply_takes_the_password),
-        T(test_parse_reply_without_password_is_not_found),
-        T(test_parse_reply_refuses_malformed_text),
-        T(test_parse_reply_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -579,7 +579,7 @@ static void test_lookup_never_fails_for_any_failure(void **state)
     int status, stage;
 
     (void)state;
-    for (status = QN_ENOMEM; status <= QN_ESTARTTLS; status++) {
+    for (status = QN_ENOMEM; status <= QN_ESERVICE; status++) {
         for (stage = QN_STAGE_NONE; stage <= QN_STAGE_LOCAL; stage++) {
             for (c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
                 for (e = 0; e < sizeof(errnos) / sizeof(errnos[0]); e++) {

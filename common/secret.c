@@ -1,68 +1,70 @@
-#include "secmem.h"
+/*
+ * secret — locked, wiped buffers for secrets; contract in secret.h.
+ */
+#include "secret.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-int qns_secret_init(struct qns_secret *s, size_t cap)
+enum qn_status qn_secret_init(struct qn_secret *s, size_t cap)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t size;
     void *p;
 
     memset(s, 0, sizeof(*s));
-    if (cap == 0 || page <= 0 || cap > ((size_t)-1) / 2) {
+    if (cap == 0 || page <= 0 || cap > SIZE_MAX / 2) {
         errno = EINVAL;
-        return -1;
+        return QN_EINVAL;
     }
     size = (cap + 1 + (size_t)page - 1) / (size_t)page * (size_t)page;
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         errno = ENOMEM;
-        return -1;
+        return QN_ENOMEM;
     }
-    /* Best effort, each on its own: an old kernel without MADV_DONTDUMP, or a
-     * RLIMIT_MEMLOCK of 64 KiB, must not stop the program; the wipe on free
-     * still happens. */
+    /* Each on its own and best effort: an old kernel without MADV_DONTDUMP, or a
+     * RLIMIT_MEMLOCK of 64 KiB, must not stop the program; the wipe still happens. */
     (void)madvise(p, size, MADV_DONTDUMP);
     (void)madvise(p, size, MADV_DONTFORK);
     s->locked = mlock(p, size) == 0;
-    s->data = p;
+    s->data = p; /* fresh anonymous pages are zero: data[0] is the NUL */
     s->cap = cap;
     s->size = size;
-    s->len = 0;
-    s->data[0] = '\0';
-    return 0;
+    return QN_OK;
 }
 
-int qns_secret_append(struct qns_secret *s, const void *p, size_t n)
+enum qn_status qn_secret_append(struct qn_secret *s, const void *p, size_t n)
 {
-    if (s->data == NULL || n > s->cap - s->len) {
-        errno = E2BIG;
-        return -1;
-    }
+    if (s->data == NULL)
+        return QN_EINVAL;
+    if (n > s->cap - s->len)
+        return QN_ETOOBIG;
     memcpy(s->data + s->len, p, n);
     s->len += n;
     s->data[s->len] = '\0';
-    return 0;
+    return QN_OK;
 }
 
-void qns_secret_clear(struct qns_secret *s)
+void qn_secret_clear(struct qn_secret *s)
 {
-    if (s->data == NULL)
+    if (s == NULL || s->data == NULL)
         return;
     explicit_bzero(s->data, s->size);
     s->len = 0;
 }
 
-void qns_secret_free(struct qns_secret *s)
+void qn_secret_wipe(struct qn_secret *s)
 {
     if (s == NULL || s->data == NULL)
         return;
     explicit_bzero(s->data, s->size);
     if (s->locked)
         (void)munlock(s->data, s->size);
+    /* Cannot fail for a mapping this module made, with its own size. */
     (void)munmap(s->data, s->size);
     memset(s, 0, sizeof(*s));
 }
