@@ -46,6 +46,11 @@ static void warn_readable_config(const struct qn_cli *cli)
            cli->config_path, cli->config_path);
 }
 
+void qn_cli_set_language(const struct qn_cli *cli)
+{
+    qn_i18n_set_language(cli->lang_arg, cli->cfg.language);
+}
+
 int qn_cli_load_config(struct qn_cli *cli)
 {
     struct qn_config_error cerr;

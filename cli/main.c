@@ -43,11 +43,6 @@ static void usage(FILE *out)
             QN_CONFIG_DEFAULT_PATH);
 }
 
-void qn_cli_set_language(const struct qn_cli *cli)
-{
-    qn_i18n_set_language(cli->lang_arg, cli->cfg.language);
-}
-
 /* The last component of PATH (argv[0] may be NULL with execve). */
 static const char *base_name(const char *path)
 {
