@@ -10,12 +10,9 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "cred.h"
-#include "mime.h"
-#include "smtp.h"
+#include "mailer.h"
 
-#define BODY_MAX (8u * 1024 * 1024)  /* a larger body is refused: alerts are small */
-#define MESSAGE_MAX (16u * 1024 * 1024)
+#define BODY_MAX (8u * 1024 * 1024) /* a larger body is refused: alerts are small */
 
 /* Read all of FD into OUT (bounded by OUT's max). */
 static enum qn_status read_all(int fd, struct qn_buf *out)
@@ -59,40 +56,20 @@ static int add_recipients(struct qn_buf *list, const char *arg)
     return qn_buf_puts(list, arg) == QN_OK ? 0 : -1;
 }
 
-/* Connect, authenticate, send MSG to every recipient; ERR says what failed. */
-static enum qn_status deliver(struct qn_cli *cli, const char *msg, size_t len,
-                              struct qn_error *err)
+/* Send MSG to every recipient over a session of its own; ERR says what failed. */
+static enum qn_status deliver(struct qn_cli *cli, const struct qn_buf *msg, struct qn_error *err)
 {
-    struct qn_smtp_options opt;
-    struct qn_smtp *s = NULL;
-    struct qn_secret secret = {0};
-    struct qn_error quit_err;
-    const char *rcpt[QN_CONFIG_MAX_RCPT];
+    struct qn_mailer *m = NULL;
     enum qn_status r;
 
-    for (size_t i = 0; i < cli->cfg.n_to; i++)
-        rcpt[i] = cli->cfg.to[i];
-
-    r = qn_cred_get(&cli->cfg, &secret, err);
+    r = qn_mailer_new(&cli->cfg, &m);
     if (r != QN_OK)
-        goto out;
-    qn_cli_smtp_options(cli, &opt);
-    r = qn_smtp_open(&s, &opt, err);
-    if (r != QN_OK)
-        goto out;
-    r = qn_smtp_auth(s, cli->cfg.user, secret.data, secret.len, err);
-    qn_secret_wipe(&secret);
-    if (r != QN_OK)
-        goto out;
-    r = qn_smtp_send(s, cli->cfg.user, rcpt, cli->cfg.n_to, msg, len, err);
-    if (r != QN_OK)
-        goto out;
+        return qn_error_set(err, r, QN_STAGE_LOCAL, "cannot allocate the mail session");
+    r = qn_mailer_send(m, NULL, 0, msg->data, msg->len, err);
     /* The message is accepted: a failing QUIT changes nothing for the user. */
-    qn_error_clear(&quit_err);
-    qn_smtp_quit(s, &quit_err);
-out:
-    qn_secret_wipe(&secret);
-    qn_smtp_close(s);
+    if (r == QN_OK)
+        qn_mailer_close(m);
+    qn_mailer_free(m);
     return r;
 }
 
@@ -107,8 +84,7 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
     };
     struct qn_buf to_list, body, html, msg;
     const char *subject = NULL, *html_path = NULL;
-    const char *to[QN_CONFIG_MAX_RCPT];
-    struct qn_mime_message m;
+    struct qn_mailer_content content = {0};
     struct qn_error err;
     enum qn_status r;
     int c, rc = QN_EXIT_SOFTWARE;
@@ -116,7 +92,7 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
     qn_buf_init(&to_list, 64 * 1024);
     qn_buf_init(&body, BODY_MAX);
     qn_buf_init(&html, BODY_MAX);
-    qn_buf_init(&msg, MESSAGE_MAX);
+    qn_buf_init(&msg, QN_MAILER_MESSAGE_MAX);
     qn_error_clear(&err);
 
     while ((c = getopt_long(argc, argv, "t:s:H:h", opts, NULL)) != -1) {
@@ -186,17 +162,10 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
         goto out;
     }
 
-    for (size_t i = 0; i < cli->cfg.n_to; i++)
-        to[i] = cli->cfg.to[i];
-    memset(&m, 0, sizeof(m));
-    m.from_name = cli->cfg.from_name;
-    m.from_addr = cli->cfg.user;
-    m.to = to;
-    m.n_to = cli->cfg.n_to;
-    m.subject = subject;
-    m.text = body.data ? body.data : "";
-    m.html = html_path != NULL ? (html.data ? html.data : "") : NULL;
-    r = qn_mime_build(&m, &msg);
+    content.subject = subject;
+    content.text = body.data ? body.data : "";
+    content.html = html_path != NULL ? (html.data ? html.data : "") : NULL;
+    r = qn_mailer_build(&cli->cfg, &content, &msg);
     if (r != QN_OK) {
         fprintf(stderr, _("qqnotify send: cannot build the message: %s\n"),
                 _(qn_strerror(r)));
@@ -204,7 +173,7 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
         goto out;
     }
 
-    r = deliver(cli, msg.data, msg.len, &err);
+    r = deliver(cli, &msg, &err);
     if (r != QN_OK) {
         qn_cli_report(cli, &err);
         rc = qn_cli_exit_code(&err);
