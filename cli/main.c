@@ -20,7 +20,7 @@ static void usage(FILE *out)
     fprintf(out, _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
                    "\n"
                    "Commands:\n"
-                   "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE]\n"
+                   "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
                    "                  send a mail now; the body is read from standard input\n"
                    "  check [--send-test ADDR]\n"
                    "                  test the setup stage by stage and explain any failure\n"
