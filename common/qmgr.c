@@ -675,13 +675,60 @@ static void start(struct run *run)
     qn_spool_clean_tmp(run->sp, 0, NULL);
 }
 
+/* The passes of one round, with the lock held. */
+static void work(struct run *run, struct item *items, unsigned passes_max)
+{
+    /* Each pass moves every entry it loaded; one that moves nothing
+     * (entries that cannot be moved) ends the round. */
+    for (unsigned pass = 0; pass < passes_max; pass++) {
+        size_t before = moved(run->sum), stuck_before = run->sum->stuck;
+
+        if (run_pass(run, items) == 0 || moved(run->sum) == before ||
+            run->sum->stuck != stuck_before)
+            break;
+    }
+}
+
+/* Rounds: take the lock, work, release it, and again while new/ filled up
+ * meanwhile.  QN_EIO when the lock could not be taken. */
+static enum qn_status rounds(struct run *run, struct item *items, unsigned passes_max)
+{
+    bool locked = false;
+
+    for (int round = 0; round < QN_QMGR_RELOCK_MAX; round++) {
+        if (qn_spool_lock(run->sp, &locked) != QN_OK) {
+            struct qn_qmgr_notice n = {
+                .kind = QN_QMGR_LOCK_FAILED, .status = QN_EIO, .sys_errno = errno};
+
+            notice(run, &n);
+            return QN_EIO;
+        }
+        if (!locked) {
+            /* Another sender runs; it looks at new/ again before it ends. */
+            struct qn_qmgr_notice n = {.kind = QN_QMGR_BUSY};
+
+            if (round == 0)
+                notice(run, &n);
+            return QN_OK;
+        }
+        if (round == 0)
+            start(run);
+        work(run, items, passes_max);
+        close_session(run);
+        qn_spool_unlock(run->sp);
+        /* An entry spooled after the last pass listed new/ and before the
+         * unlock would otherwise wait for the next trigger. */
+        if (!new_not_empty(run->sp) || run->stop)
+            break;
+    }
+    return QN_OK;
+}
+
 enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_summary *ret_summary)
 {
     struct run run = {.opt = opt};
     struct item *items = NULL;
-    unsigned passes_max;
-    enum qn_status r = QN_OK;
-    bool locked = false;
+    enum qn_status r = QN_ENOMEM;
 
     if (ret_summary == NULL)
         return QN_EINVAL;
@@ -693,52 +740,12 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
     run.sp = opt->spool;
     run.sum = ret_summary;
     run.pass_max = opt->pass_max ? opt->pass_max : QN_QMGR_PASS_MAX;
-    passes_max = opt->passes_max ? opt->passes_max : QN_QMGR_PASSES_MAX;
     run.quota = malloc(sizeof(*run.quota));
     items = calloc(run.pass_max, sizeof(*items));
-    if (run.quota == NULL || items == NULL) {
-        r = QN_ENOMEM;
-        goto out;
+    if (run.quota != NULL && items != NULL) {
+        qn_quota_init(run.quota);
+        r = rounds(&run, items, opt->passes_max ? opt->passes_max : QN_QMGR_PASSES_MAX);
     }
-    qn_quota_init(run.quota);
-
-    for (int round = 0; round < QN_QMGR_RELOCK_MAX; round++) {
-        if (qn_spool_lock(run.sp, &locked) != QN_OK) {
-            struct qn_qmgr_notice n = {
-                .kind = QN_QMGR_LOCK_FAILED, .status = QN_EIO, .sys_errno = errno};
-
-            notice(&run, &n);
-            r = QN_EIO;
-            goto out;
-        }
-        if (!locked) {
-            /* Another sender runs; it looks at new/ again before it ends. */
-            if (round == 0) {
-                struct qn_qmgr_notice n = {.kind = QN_QMGR_BUSY};
-
-                notice(&run, &n);
-            }
-            break;
-        }
-        if (round == 0)
-            start(&run);
-        /* Each pass moves every entry it loaded; one that moves nothing
-         * (entries that cannot be moved) ends the round. */
-        for (unsigned pass = 0; pass < passes_max; pass++) {
-            size_t before = moved(ret_summary), stuck_before = ret_summary->stuck;
-
-            if (run_pass(&run, items) == 0 || moved(ret_summary) == before ||
-                ret_summary->stuck != stuck_before)
-                break;
-        }
-        close_session(&run);
-        qn_spool_unlock(run.sp);
-        /* An entry spooled after the last pass listed new/ and before the
-         * unlock would otherwise wait for the next trigger. */
-        if (!new_not_empty(run.sp) || run.stop)
-            break;
-    }
-out:
     close_session(&run);
     qn_spool_unlock(run.sp);
     if (items != NULL) {
