@@ -27,10 +27,10 @@
  * From = from_name <user>, To = the given recipients or [notify] to, the
  * subject, a plain-text body and optionally an HTML alternative.
  *
- * Errors: every call returns an enum qn_status and fills the caller's
+ * Errors: the session calls return an enum qn_status and fill the caller's
  * struct qn_error (stage, reply, verdict), as smtp.h and cred.h describe;
- * a message that cannot be built is QN_STAGE_LOCAL.  The mailer neither
- * prints nor logs.  Memory: a struct qn_mailer is one small allocation plus
+ * the transport reports a mail it cannot build at QN_STAGE_LOCAL.  The
+ * mailer neither prints nor logs.  Memory: a struct qn_mailer is one small allocation plus
  * the session's (smtp.h); it keeps a pointer to the configuration, which
  * must outlive it.  Thread-safety: one mailer per thread.
  */
