@@ -9,8 +9,8 @@
 #include "buf.h"
 #include "cli.h"
 #include "cred.h"
+#include "mailer.h"
 #include "mime.h"
-#include "smtp.h"
 #include "text.h"
 
 #define STAGE_COLUMNS 12
@@ -58,10 +58,10 @@ static void print_fail(const struct qn_cli *cli, const struct qn_error *err)
     fflush(stdout);
 }
 
-static enum qn_status send_test(struct qn_cli *cli, struct qn_smtp *s, const char *to,
+static enum qn_status send_test(struct qn_cli *cli, struct qn_mailer *m, const char *to,
                                 struct qn_error *err)
 {
-    struct qn_mime_message m;
+    struct qn_mailer_content content = {0};
     struct qn_buf msg, text;
     char host[256] = "localhost", when[64];
     const char *rcpt[1] = {to};
@@ -83,17 +83,14 @@ static enum qn_status send_test(struct qn_cli *cli, struct qn_smtp *s, const cha
                       host, host, when, cli->cfg.host, cli->cfg.port);
     if (r != QN_OK)
         goto fail;
-    memset(&m, 0, sizeof(m));
-    m.from_name = cli->cfg.from_name;
-    m.from_addr = cli->cfg.user;
-    m.to = rcpt;
-    m.n_to = 1;
-    m.subject = "qqnotify 测试邮件 / test mail";
-    m.text = text.data;
-    r = qn_mime_build(&m, &msg);
+    content.to = rcpt;
+    content.n_to = 1;
+    content.subject = "qqnotify 测试邮件 / test mail";
+    content.text = text.data;
+    r = qn_mailer_build(&cli->cfg, &content, &msg);
     if (r != QN_OK)
         goto fail;
-    r = qn_smtp_send(s, cli->cfg.user, rcpt, 1, msg.data, msg.len, err);
+    r = qn_mailer_send(m, rcpt, 1, msg.data, msg.len, err);
     goto out;
 fail:
     qn_error_set(err, r, QN_STAGE_LOCAL, "building the test message");
@@ -111,8 +108,7 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *test_to = NULL;
-    struct qn_smtp_options opt;
-    struct qn_smtp *s = NULL;
+    struct qn_mailer *m = NULL;
     struct qn_secret secret = {0};
     struct qn_error err, cred_err;
     char detail[1024], source[QN_CRED_SOURCE_MAX];
@@ -167,10 +163,13 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
         print_fail(cli, &cred_err);
     }
 
-    qn_cli_smtp_options(cli, &opt);
-    opt.on_stage = on_stage;
-    opt.stage_arg = &quiet;
-    r = qn_smtp_open(&s, &opt, &err);
+    r = qn_mailer_new(&cli->cfg, &m);
+    if (r != QN_OK) {
+        qn_error_set(&err, r, QN_STAGE_LOCAL, "cannot allocate the mail session");
+        goto fail;
+    }
+    qn_mailer_set_stage_cb(m, on_stage, &quiet);
+    r = qn_mailer_connect(m, &err);
     if (r != QN_OK)
         goto fail;
     if (secret.data == NULL) {
@@ -179,23 +178,22 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
         err = cred_err;
         goto done;
     }
-    r = qn_smtp_auth(s, cli->cfg.user, secret.data, secret.len, &err);
-    qn_secret_wipe(&secret);
+    r = qn_mailer_auth(m, &secret, &err);
     if (r != QN_OK)
         goto fail;
-    r = qn_smtp_probe_sender(s, cli->cfg.user, &err);
+    r = qn_mailer_probe_sender(m, &err);
     if (r != QN_OK)
         goto fail;
     quiet = true;
     if (test_to != NULL) {
-        r = send_test(cli, s, test_to, &err);
+        r = send_test(cli, m, test_to, &err);
         if (r != QN_OK)
             goto fail;
         snprintf(detail, sizeof(detail), _("test mail accepted for %s"), test_to);
         print_stage("✓", _("send"));
         printf("%s\n", detail);
     }
-    qn_smtp_quit(s, &err);
+    qn_mailer_close(m);
     qn_error_clear(&err);
     printf(_("All checks passed.\n"));
     goto done;
@@ -203,6 +201,6 @@ fail:
     print_fail(cli, &err);
 done:
     qn_secret_wipe(&secret);
-    qn_smtp_close(s);
+    qn_mailer_free(m);
     return qn_cli_exit_code(&err);
 }

@@ -67,10 +67,6 @@ int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status
  * entry is safe in the spool and the next trigger sends it. */
 void qn_cli_start_flush(const struct qn_cli *cli);
 
-/* Fill SMTP options from the configuration. */
-struct qn_smtp_options;
-void qn_cli_smtp_options(const struct qn_cli *cli, struct qn_smtp_options *opt);
-
 int qn_cmd_send(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_check(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv);

@@ -12,7 +12,6 @@
 #include <wchar.h>
 
 #include "cli.h"
-#include "smtp.h"
 #include "spawn.h"
 #include "spool.h"
 #include "status.h"
@@ -44,6 +43,11 @@ static void warn_readable_config(const struct qn_cli *cli)
              "chown root:qqnotify %s && chmod 0640 %s"),
            cli->config_path, (st.st_mode & S_IROTH) ? _("every user") : _("another group"),
            cli->config_path, cli->config_path);
+}
+
+void qn_cli_set_language(const struct qn_cli *cli)
+{
+    qn_i18n_set_language(cli->lang_arg, cli->cfg.language);
 }
 
 int qn_cli_load_config(struct qn_cli *cli)
@@ -171,19 +175,6 @@ void qn_cli_warn_insecure(const struct qn_cli *cli)
         qn_log(&cli->log, LOG_WARNING, "%s",
                _("WARNING: tls_verify = no: the server's certificate is NOT checked; anyone on "
                  "the path can read the authorization code. Remove tls_verify = no."));
-}
-
-void qn_cli_smtp_options(const struct qn_cli *cli, struct qn_smtp_options *opt)
-{
-    memset(opt, 0, sizeof(*opt));
-    opt->host = cli->cfg.host;
-    opt->port = cli->cfg.port;
-    opt->tls = cli->cfg.tls;
-    opt->timeout_s = cli->cfg.timeout_s;
-    opt->helo_name = cli->cfg.helo_name[0] ? cli->cfg.helo_name : NULL;
-    opt->tls_opts.ca_file = cli->cfg.ca_file[0] ? cli->cfg.ca_file : NULL;
-    opt->tls_opts.verify = cli->cfg.tls_verify;
-    opt->tls_opts.pin_sha256 = cli->cfg.has_tls_pin ? cli->cfg.tls_pin : NULL;
 }
 
 void qn_cli_format(char *out, size_t n, const char *fmt, ...)

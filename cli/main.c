@@ -20,7 +20,7 @@ static void usage(FILE *out)
     fprintf(out, _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
                    "\n"
                    "Commands:\n"
-                   "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE]\n"
+                   "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
                    "                  send a mail now; the body is read from standard input\n"
                    "  check [--send-test ADDR]\n"
                    "                  test the setup stage by stage and explain any failure\n"
@@ -41,11 +41,6 @@ static void usage(FILE *out)
                    "  -h, --help          this help\n"
                    "  -V, --version       version\n"),
             QN_CONFIG_DEFAULT_PATH);
-}
-
-void qn_cli_set_language(const struct qn_cli *cli)
-{
-    qn_i18n_set_language(cli->lang_arg, cli->cfg.language);
 }
 
 /* The last component of PATH (argv[0] may be NULL with execve). */

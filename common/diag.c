@@ -100,6 +100,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "code (QQ confirms by SMS). Store it with `qqnotify-secret set`, never in the "
                "configuration file, then run `qqnotify check`. The user key in [smtp] must be the "
                "full address of the same account."),
+            .rate_limited = false,
         },
     [D_AUTH_FAILED] =
         {
@@ -112,6 +113,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Enable SMTP access in the provider's web settings and create an authorization "
                "code or app password there; store it with `qqnotify-secret set` and make user "
                "in [smtp] the full address of that account. Then run `qqnotify check`."),
+            .rate_limited = false,
         },
     [D_AUTH_REQUIRED] =
         {
@@ -123,6 +125,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "changed the dialogue."),
             N_("Run `qqnotify check` to see each stage. If the login succeeds there and sending "
                "still fails, test from another network to find the device that interferes."),
+            .rate_limited = false,
         },
     [D_TLS_REQUIRED] =
         {
@@ -134,6 +137,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "proxy that intercepts TLS) or removed it."),
             N_("Use port = 465 with tls = implicit in [smtp]: implicit TLS cannot be stripped. "
                "Look for a proxy or firewall that inspects SMTP on the way."),
+            .rate_limited = false,
         },
     [D_CONNECT_REFUSED] =
         {
@@ -146,6 +150,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "(tls = starttls). Test from this host with `nc -vz smtp.qq.com 465`. If that is "
                "refused too, check this host's firewall (`nft list ruleset`, `iptables -S "
                "OUTPUT`) and the network's outbound rules."),
+            .rate_limited = false,
         },
     [D_CONNECT_TIMEOUT] =
         {
@@ -158,6 +163,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "works, set port = 587 and tls = starttls in [smtp]. Otherwise allow outbound "
                "traffic to the mail server in the firewall or the cloud security group, or ask "
                "the cloud provider to lift the block."),
+            .rate_limited = false,
         },
     [D_NETWORK_UNREACHABLE] =
         {
@@ -169,6 +175,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Check the network with `ip route` and `ping -c 3 smtp.qq.com`; make sure a "
                "default route exists and that the firewall allows outbound traffic to the mail "
                "server."),
+            .rate_limited = false,
         },
     [D_CONNECT_BLOCKED_LOCALLY] =
         {
@@ -180,6 +187,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("If it happens only under systemd, read the unit with `systemctl cat "
                "qqnotify-flush.service` and allow the mail server there. Otherwise check "
                "`nft list ruleset` or `iptables -S OUTPUT` and the audit log."),
+            .rate_limited = false,
         },
     [D_CONNECT_FAILED] =
         {
@@ -188,6 +196,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Every address of the server failed, for different or unspecific reasons."),
             N_("Run `qqnotify check` to see the detail, and test with `nc -vz HOST PORT` from "
                "this host."),
+            .rate_limited = false,
         },
     [D_DNS_UNKNOWN_HOST] =
         {
@@ -197,6 +206,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "resolver in use gives wrong answers (split DNS, a filtering resolver)."),
             N_("Check host in [smtp] (QQ Mail: smtp.qq.com, or simply provider = qq). Test with "
                "`getent hosts smtp.qq.com` and see which resolver is used in /etc/resolv.conf."),
+            .rate_limited = false,
         },
     [D_DNS_FAILURE] =
         {
@@ -207,6 +217,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "boot)."),
             N_("Check /etc/resolv.conf (or `resolvectl status`) and test with `getent hosts "
                "smtp.qq.com`. The message stays queued and is retried."),
+            .rate_limited = false,
         },
     [D_TLS_CERT_EXPIRED] =
         {
@@ -220,6 +231,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "set-ntp true` (or chrony/ntpd) and retry. If the clock is right, the "
                "certificate really is out of date, which for a large provider suggests "
                "interception."),
+            .rate_limited = false,
         },
     [D_TLS_UNKNOWN_CA] =
         {
@@ -233,6 +245,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "with `openssl s_client -connect smtp.qq.com:465 -servername smtp.qq.com`: an "
                "issuer that is not a public CA means interception; ask the network's "
                "administrator to exempt the mail server."),
+            .rate_limited = false,
         },
     [D_TLS_HOSTNAME_MISMATCH] =
         {
@@ -244,6 +257,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Use the provider's official host name (provider = qq gives smtp.qq.com), not an "
                "IP address; check the name with `getent hosts`; compare the certificate's names "
                "with `openssl s_client -connect HOST:465 -servername HOST`."),
+            .rate_limited = false,
         },
     [D_TLS_PIN_MISMATCH] =
         {
@@ -256,6 +270,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "smtp.qq.com:465 -servername smtp.qq.com | openssl x509 -noout -fingerprint "
                "-sha256`. Then update tls_fingerprint in [smtp], or remove it and rely on "
                "normal verification."),
+            .rate_limited = false,
         },
     [D_TLS_WRONG_PORT] =
         {
@@ -265,6 +280,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "was used on a port that expects STARTTLS or plain SMTP, such as 587 or 25."),
             N_("Pair port and TLS mode in [smtp]: port = 465 with tls = implicit, or port = 587 "
                "with tls = starttls."),
+            .rate_limited = false,
         },
     [D_TLS_HANDSHAKE_FAILED] =
         {
@@ -275,6 +291,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Test with `openssl s_client -connect smtp.qq.com:465 -servername smtp.qq.com` "
                "and read its error; check the system's crypto policy and whether a proxy "
                "intercepts TLS."),
+            .rate_limited = false,
         },
     [D_STARTTLS_MISSING] =
         {
@@ -287,6 +304,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Use port = 465 with tls = implicit in [smtp]: implicit TLS cannot be stripped. "
                "To confirm, compare `openssl s_client -starttls smtp -connect smtp.qq.com:587` "
                "from this host and from another network."),
+            .rate_limited = false,
         },
     [D_HELO_REJECTED] =
         {
@@ -296,6 +314,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "valid domain name (a bare host name, an underscore, a trailing dot)."),
             N_("Set helo_name in [smtp] to this host's fully qualified domain name, or any valid "
                "domain name, then run `qqnotify check`."),
+            .rate_limited = false,
         },
     [D_IP_BLOCKED] =
         {
@@ -306,6 +325,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "sending too much."),
             N_("Find the block list named in the server's text and ask for delisting, or send "
                "through another network. The message stays queued and is retried."),
+            .rate_limited = false,
         },
     [D_SENDER_NOT_ACCOUNT] =
         {
@@ -318,6 +338,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Set user in [smtp] to the full address of the account the stored secret belongs "
                "to (for QQ Mail: 123456789@qq.com). If you changed the account, store its "
                "authorization code again with `qqnotify-secret set`."),
+            .rate_limited = false,
         },
     [D_FROM_HEADER_INVALID] =
         {
@@ -331,6 +352,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Make user in [smtp] the account's full address. For `qqnotify sendmail`, have "
                "the script write From: with that address, and its display name in plain ASCII "
                "or RFC 2047 form."),
+            .rate_limited = false,
         },
     [D_CONTENT_SPAM] =
         {
@@ -343,6 +365,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "qqnotify merge bursts into digests (lower digest_after in [limits]). Send a test "
                "with `qqnotify check --send-test ADDR` after a change. The rejected message is kept: `qqnotify "
                "queue`."),
+            .rate_limited = false,
         },
     [D_FREQUENCY_LIMITED] =
         {
@@ -355,6 +378,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "max_per_hour in [limits] so that qqnotify merges bursts into digests before the "
                "provider steps in, and do not send from several programs with the same "
                "account."),
+            .rate_limited = true,
         },
     [D_DAILY_QUOTA] =
         {
@@ -364,6 +388,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Wait until the quota resets, usually the next day; queued messages go out then. "
                "Lower max_per_day in [limits] to stay below the provider's cap and leave room "
                "for mail sent by hand."),
+            .rate_limited = true,
         },
     [D_RECIPIENT_THROTTLED] =
         {
@@ -374,6 +399,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Wait and let qqnotify retry; send fewer alerts to this address (digests, rule "
                "cooldowns). If it lasts for days, check that the address in [notify] to "
                "exists."),
+            .rate_limited = true,
         },
     [D_RECIPIENT_MAILBOX_FULL] =
         {
@@ -382,6 +408,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("The recipient's mailbox is over its storage quota and cannot take new mail."),
             N_("Ask the recipient to free space, or add another address to [notify] to. "
                "qqnotify keeps retrying the message for a while."),
+            .rate_limited = false,
         },
     [D_RECIPIENT_UNKNOWN] =
         {
@@ -390,6 +417,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("The server does not accept this recipient: the address does not exist, is "
                "misspelt, or its domain does not take mail."),
             N_("Check the addresses in [notify] to, then send a test with `qqnotify check --send-test ADDR`."),
+            .rate_limited = false,
         },
     [D_MESSAGE_TOO_LARGE] =
         {
@@ -399,6 +427,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "the server's EHLO reply."),
             N_("Send less: alerts should not carry large attachments. For `qqnotify sendmail`, "
                "shrink the attachments or send a link instead."),
+            .rate_limited = false,
         },
     [D_SERVICE_UNAVAILABLE] =
         {
@@ -409,6 +438,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Nothing to change: the message stays queued and is retried later. If it lasts "
                "for hours, check the provider's status page and whether this IP address is being "
                "limited."),
+            .rate_limited = false,
         },
     [D_TEMPORARY_FAILURE] =
         {
@@ -417,6 +447,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("The server could not take the message now and asked to try again later."),
             N_("Nothing to change: qqnotify keeps the message and retries with growing delays. "
                "The server's text may say more."),
+            .rate_limited = false,
         },
     [D_DATA_CONNECTION_LOST] =
         {
@@ -427,6 +458,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Nothing to change unless it repeats: the message stays queued and is retried "
                "(at worst this produces one duplicate). If it repeats, look for a proxy or "
                "firewall that cuts long transfers."),
+            .rate_limited = false,
         },
     [D_CONNECTION_CLOSED] =
         {
@@ -438,6 +470,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("It is retried automatically. If it happens on every attempt, test with `openssl "
                "s_client -connect smtp.qq.com:465 -servername smtp.qq.com` and look for a device "
                "on the way that resets connections."),
+            .rate_limited = false,
         },
     [D_REPLY_TIMEOUT] =
         {
@@ -448,6 +481,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "connection."),
             N_("It is retried automatically. If it happens often, raise timeout in [smtp] and "
                "check the path with `mtr smtp.qq.com`."),
+            .rate_limited = false,
         },
     [D_SMTP_PROTOCOL_ERROR] =
         {
@@ -458,6 +492,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Check host and port in [smtp] and look at what answers: `openssl s_client "
                "-connect HOST:465 -servername HOST` for implicit TLS, `nc HOST 587` for "
                "STARTTLS."),
+            .rate_limited = false,
         },
     [D_CREDENTIAL_MISSING] =
         {
@@ -470,6 +505,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "configuration file), or set credential_helper in [smtp], or pass it as a systemd "
                "credential (LoadCredentialEncrypted=qqnotify.smtp). `qqnotify-secret status` "
                "shows what is stored."),
+            .rate_limited = false,
         },
     [D_CONFIG_ERROR] =
         {
@@ -477,6 +513,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("configuration error"),
             N_("The configuration file is missing, unreadable, or has an invalid value."),
             N_("Run `qqnotify check`: it names the file, line and key, and what to change."),
+            .rate_limited = false,
         },
     [D_GENERIC_RETRY] =
         {
@@ -485,6 +522,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Sending failed for a reason that is usually temporary (network, server load)."),
             N_("Nothing to change: the message stays queued and is retried with growing delays. "
                "If it keeps failing, run `qqnotify check` and read the server's text."),
+            .rate_limited = false,
         },
     [D_GENERIC_PERMANENT] =
         {
@@ -494,6 +532,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "not help."),
             N_("Read the server's text: it names the problem (recipient, content, headers). The "
                "message is kept for `qqnotify queue`; fix the cause and send again."),
+            .rate_limited = false,
         },
     [D_GENERIC_CONFIG] =
         {
@@ -503,6 +542,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "changed."),
             N_("Run `qqnotify check`: it tests each stage (name, connection, TLS, login, sender) "
                "and shows the first that fails."),
+            .rate_limited = false,
         },
 };
 

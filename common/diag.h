@@ -31,6 +31,8 @@
  * QN_ETLS with sys_errno set (I/O broke the handshake) is RETRY, and a 5xx
  * whose text means "slow down" (frequency, quota, "too many") is RETRY
  * while its status stays QN_EREJECT: decide on the verdict, not the status.
+ * Such diagnoses also say rate_limited: the answer concerns the account's
+ * sending rate, not the one message, so a sender slows down for all mail.
  */
 #ifndef QN_DIAG_H
 #define QN_DIAG_H
@@ -85,6 +87,10 @@ struct qn_diagnosis {
     const char *when;  /* English msgid: the symptom, e.g. "535 at AUTH on smtp.qq.com" */
     const char *cause; /* English msgid */
     const char *fix;   /* English msgid */
+    /* The provider asks this account or host to send less (frequency limits,
+     * daily quota, a throttled recipient): a sender backs off for every
+     * message, not only for the one refused. */
+    bool rate_limited;
 };
 
 /* Reset ERR to "no failure". */

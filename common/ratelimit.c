@@ -84,10 +84,12 @@ static unsigned effective_limit(unsigned limit, bool halved)
 /*
  * Mails that may go at NOW under the three limits (halved minute/hour when
  * HALVED), ignoring backoff; *ret_free is the earliest time at least one
- * may go, NOW when one may already.
+ * may go, NOW when one may already.  *RET_WINDOW (when not NULL) is the
+ * index (0 minute, 1 hour, 2 day) of the full window that frees last, the
+ * longer one on a tie, or -1 when none is full.
  */
 static unsigned window_room(const struct qn_ratelimit *rl, const struct qn_ratelimit_config *cfg,
-                            bool halved, long long now, long long *ret_free)
+                            bool halved, long long now, long long *ret_free, int *ret_window)
 {
     const struct {
         unsigned limit;
@@ -102,8 +104,11 @@ static unsigned window_room(const struct qn_ratelimit *rl, const struct qn_ratel
     size_t i;
 
     *ret_free = now;
+    if (ret_window != NULL)
+        *ret_window = -1;
     for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
         size_t first, count;
+        long long free_at;
 
         if (w[i].limit == 0)
             continue;
@@ -116,7 +121,10 @@ static unsigned window_room(const struct qn_ratelimit *rl, const struct qn_ratel
         }
         room = 0;
         /* Free once the (count - limit + 1) oldest in the window have left it. */
-        *ret_free = max_ll(*ret_free, rl->sent[first + (count - w[i].limit)] + w[i].seconds);
+        free_at = rl->sent[first + (count - w[i].limit)] + w[i].seconds;
+        if (ret_window != NULL && (*ret_window < 0 || free_at >= *ret_free))
+            *ret_window = (int)i;
+        *ret_free = max_ll(*ret_free, free_at);
     }
     return room;
 }
@@ -132,7 +140,7 @@ unsigned qn_ratelimit_available(const struct qn_ratelimit *rl,
     now = clamp_time(now);
     slow = now < rl->slow_until;
     backoff = now < rl->backoff_until;
-    room = window_room(rl, cfg, slow, now, &free_now);
+    room = window_room(rl, cfg, slow, now, &free_now, NULL);
     if (room > 0 && !backoff) {
         if (ret_next != NULL)
             *ret_next = now;
@@ -146,12 +154,37 @@ unsigned qn_ratelimit_available(const struct qn_ratelimit *rl,
      */
     next = max_ll(free_now, rl->backoff_until);
     if (slow && next >= rl->slow_until) {
-        (void)window_room(rl, cfg, false, now, &free_normal);
+        (void)window_room(rl, cfg, false, now, &free_normal, NULL);
         next = max_ll(max_ll(free_normal, rl->backoff_until), rl->slow_until);
     }
     if (ret_next != NULL)
         *ret_next = next;
     return 0;
+}
+
+void qn_ratelimit_explain(const struct qn_ratelimit *rl, const struct qn_ratelimit_config *cfg,
+                          long long now, struct qn_ratelimit_block *ret)
+{
+    static const enum qn_ratelimit_limit limits[] = {QN_RATELIMIT_MINUTE, QN_RATELIMIT_HOUR,
+                                                     QN_RATELIMIT_DAY};
+    const unsigned configured[] = {cfg->max_per_minute, cfg->max_per_hour, cfg->max_per_day};
+    long long free_at;
+    bool slow;
+    int which;
+
+    memset(ret, 0, sizeof(*ret));
+    if (qn_ratelimit_available(rl, cfg, now, &ret->next) > 0)
+        return;
+    now = clamp_time(now);
+    slow = now < rl->slow_until;
+    (void)window_room(rl, cfg, slow, now, &free_at, &which);
+    if (which < 0 || rl->backoff_until > free_at) {
+        ret->limit = QN_RATELIMIT_BACKOFF;
+        return;
+    }
+    ret->limit = limits[which];
+    ret->allowed = effective_limit(configured[which], slow && limits[which] != QN_RATELIMIT_DAY);
+    ret->halved = ret->allowed != effective_limit(configured[which], false);
 }
 
 void qn_ratelimit_record_sent(struct qn_ratelimit *rl, long long now)

@@ -104,6 +104,28 @@ unsigned qn_ratelimit_available(const struct qn_ratelimit *rl,
                                 const struct qn_ratelimit_config *cfg, long long now,
                                 long long *ret_next);
 
+/* What holds the next mail back (qn_ratelimit_explain). */
+enum qn_ratelimit_limit {
+    QN_RATELIMIT_NONE = 0, /* nothing: a mail may go now */
+    QN_RATELIMIT_BACKOFF,  /* the server's frequency-limit reply: no mail before backoff_until */
+    QN_RATELIMIT_MINUTE,   /* max_per_minute */
+    QN_RATELIMIT_HOUR,     /* max_per_hour */
+    QN_RATELIMIT_DAY,      /* max_per_day */
+};
+
+struct qn_ratelimit_block {
+    enum qn_ratelimit_limit limit;
+    unsigned allowed; /* MINUTE, HOUR, DAY: mails that window allows now */
+    bool halved;      /* ALLOWED is the configured limit halved after a frequency-limit reply */
+    long long next;   /* when a mail may go: qn_ratelimit_available()'s *ret_next */
+};
+
+/* Why no mail may go at NOW, for a person: the window (or the backoff) that
+ * frees last, the longer window on a tie, a window before the backoff on a
+ * tie; limit NONE (next = NOW) when a mail may go. */
+void qn_ratelimit_explain(const struct qn_ratelimit *rl, const struct qn_ratelimit_config *cfg,
+                          long long now, struct qn_ratelimit_block *ret);
+
 /* Record one mail sent at NOW (a success also ends any backoff).  When the
  * state is full the oldest entry is dropped. */
 void qn_ratelimit_record_sent(struct qn_ratelimit *rl, long long now);

@@ -48,8 +48,9 @@
 #include "enqueue.h"
 #include "text.h"
 
-#define LOCK_NAME     "flush.lock"
-#define REASON_SUFFIX ".reason"
+#define LOCK_NAME          "flush.lock"
+#define REASON_SUFFIX      ".reason"
+#define STATE_LOCK_POLL_MS 10
 
 enum subdir { SUB_TMP, SUB_NEW, SUB_DEFERRED, SUB_FAILED, SUB_STATE, N_SUBDIRS };
 
@@ -384,19 +385,18 @@ enum qn_status qn_spool_open(const char *dir, unsigned flags, mode_t dir_mode,
     return QN_OK;
 }
 
-enum qn_status qn_spool_lock(struct qn_spool *sp, bool *ret_locked)
+/*
+ * Open lock file NAME in state/ (created 0640; O_NOFOLLOW|O_NONBLOCK, so a
+ * planted symlink or FIFO can neither redirect nor block it) and try
+ * flock(LOCK_EX|LOCK_NB) once.  QN_OK with *RET_FD the locked fd, or -1
+ * when another process holds the lock; QN_EIO otherwise.
+ */
+static enum qn_status try_lock_file(const struct qn_spool *sp, const char *name, int *ret_fd)
 {
     struct stat st;
     int fd, rc;
 
-    if (sp == NULL || ret_locked == NULL)
-        return QN_EINVAL;
-    if (sp->lock_fd >= 0) {
-        *ret_locked = true;
-        return QN_OK;
-    }
-    /* O_NONBLOCK: a FIFO planted under the lock's name must not hang the sender. */
-    fd = openat(sp->sub_fd[SUB_STATE], LOCK_NAME,
+    fd = openat(sp->sub_fd[SUB_STATE], name,
                 O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
                 QN_SPOOL_FILE_MODE);
     if (fd < 0)
@@ -416,18 +416,36 @@ enum qn_status qn_spool_lock(struct qn_spool *sp, bool *ret_locked)
     while (rc != 0 && errno == EINTR);
     if (rc != 0 && errno == EWOULDBLOCK) {
         (void)close(fd); /* read-only, unlocked: nothing to lose */
-        *ret_locked = false;
+        *ret_fd = -1;
         return QN_OK;
     }
     if (rc != 0)
         goto fail;
-    sp->lock_fd = fd;
-    *ret_locked = true;
+    *ret_fd = fd;
     return QN_OK;
 
 fail:
     qn_enqueue_close_keep_errno(fd);
     return QN_EIO;
+}
+
+enum qn_status qn_spool_lock(struct qn_spool *sp, bool *ret_locked)
+{
+    enum qn_status r;
+    int fd;
+
+    if (sp == NULL || ret_locked == NULL)
+        return QN_EINVAL;
+    if (sp->lock_fd >= 0) {
+        *ret_locked = true;
+        return QN_OK;
+    }
+    r = try_lock_file(sp, LOCK_NAME, &fd);
+    if (r != QN_OK)
+        return r;
+    sp->lock_fd = fd;
+    *ret_locked = fd >= 0;
+    return QN_OK;
 }
 
 void qn_spool_unlock(struct qn_spool *sp)
@@ -1001,6 +1019,42 @@ enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name
                                            const void *data, size_t len)
 {
     return state_write(sp, name, data, len, false);
+}
+
+enum qn_status qn_spool_state_lock(struct qn_spool *sp, const char *name, unsigned timeout_ms,
+                                   int *ret_fd)
+{
+    char lock_name[QN_SPOOL_STATE_NAME_MAX];
+    const struct timespec pause = {0, STATE_LOCK_POLL_MS * 1000000L};
+    unsigned waited = 0;
+    enum qn_status r;
+    int fd = -1;
+
+    if (sp == NULL || ret_fd == NULL || !state_name_valid(name) ||
+        (size_t)snprintf(lock_name, sizeof(lock_name), "%s.lock", name) >= sizeof(lock_name) ||
+        !state_name_valid(lock_name))
+        return QN_EINVAL;
+    for (;;) {
+        r = try_lock_file(sp, lock_name, &fd);
+        if (r != QN_OK || fd >= 0)
+            break;
+        if (waited >= timeout_ms) {
+            r = QN_ETIMEOUT;
+            break;
+        }
+        /* The holder keeps it for one read and one write: poll, bounded. */
+        (void)nanosleep(&pause, NULL);
+        waited += STATE_LOCK_POLL_MS;
+    }
+    if (r == QN_OK)
+        *ret_fd = fd;
+    return r;
+}
+
+void qn_spool_state_unlock(int fd)
+{
+    if (fd >= 0)
+        qn_enqueue_close_keep_errno(fd);
 }
 
 /* ---- consumer: housekeeping ---- */

@@ -258,6 +258,24 @@ enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name
                                            const void *data, size_t len);
 
 /*
+ * Serialise the read-modify-write of state file NAME between processes
+ * (several senders share state/ratelimit): flock(LOCK_EX) on state/NAME.lock,
+ * opened like the sender's lock (created 0640, never following a symlink,
+ * never blocking on a FIFO).  Waits at most TIMEOUT_MS for a holder to let
+ * go (polled every 10 ms: holders keep it for one read and one write, never
+ * across network I/O).  On QN_OK *RET_FD is the locked fd: release it with
+ * qn_spool_state_unlock().  QN_ETIMEOUT when still held after TIMEOUT_MS;
+ * QN_EINVAL for a bad NAME or one whose lock name would be "flush.lock";
+ * QN_EIO.  Independent of qn_spool_lock(): a sender holding flush.lock
+ * takes this one too, and a process without flush.lock may.
+ */
+enum qn_status qn_spool_state_lock(struct qn_spool *sp, const char *name, unsigned timeout_ms,
+                                   int *ret_fd);
+
+/* Release a lock from qn_spool_state_lock() (close FD; -1 is ignored). */
+void qn_spool_state_unlock(int fd);
+
+/*
  * Remove files in tmp/ not modified for MAX_AGE seconds (0 =
  * QN_SPOOL_TMP_MAX_AGE, a day): producers that crashed mid-write.  Only
  * non-directories are removed.  Call with the lock held.  *RET_REMOVED

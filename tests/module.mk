@@ -4,7 +4,11 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+
+# Helpers of several tests: the scripted SMTP server, private temporary directories.
+$(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
+$(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota: $(B)/obj/tests/unit/tmpdir.o
 
 $(B)/obj/tests/unit/%.o: EXTRA_CFLAGS += $(CMOCKA_CFLAGS)
 

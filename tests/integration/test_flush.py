@@ -931,5 +931,79 @@ class Corruption(FlushCase):
         self.notify(cfg_good, self.marker())
 
 
+class SharedLimits(FlushCase):
+    """`qqnotify send` counts its mails in the spool's state/ratelimit, the
+    state flush keeps: one account, one quota, whoever sends."""
+
+    def sent_times(self, spool=None):
+        with open(os.path.join(spool or self.spool, "state", "ratelimit")) as fh:
+            return [l for l in fh.read().splitlines() if l.startswith("sent ")]
+
+    def send(self, cfg, subject, extra=()):
+        return self.run_qn(["send", "--subject", subject] + list(extra), stdin="body\n",
+                           config=cfg, timeout=30)
+
+    def test_spent_quota_stops_send_until_forced_and_holds_flush(self):
+        good = self.smtp_server()
+        cfg = self.flush_config(good.port, limits={"max_per_minute": 2})
+        for i in range(2):
+            self.assertExit(self.send(cfg, "s%d" % i), EX_OK)
+        self.assertEqual(len(self.sent_times()), 2)
+
+        res = self.send(cfg, "third")
+        self.assertExit(res, EX_TEMPFAIL)
+        self.assertEqual(len(good.messages), 2, "nothing sent when the quota is spent")
+        self.assertIn("max_per_minute = 2 in [limits] of %s is used up" % cfg, res.stderr,
+                      res.dump())
+        self.assertRegex(res.stderr, r"the next mail may go at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d",
+                         res.dump())
+        self.assertIn("--force", res.stderr, res.dump())
+
+        res = self.send(cfg, "forced", extra=["--force"])
+        self.assertExit(res, EX_OK)
+        self.assertEqual(len(good.messages), 3)
+        self.assertEqual(len(self.sent_times()), 3, "a forced mail counts too")
+
+        # flush sees the mails send made: its event waits for the limits.
+        m = self.marker()
+        self.notify(cfg, m)
+        res = self.flush(cfg, expect=EX_OK)
+        self.assertEqual(len(good.messages), 3, res.dump())
+        (eid,) = self.ids("deferred")
+        head, _ = self.entry("deferred", eid)
+        self.assertIn("waiting for the sending limits", head["last-error"])
+        self.assertEqual(head["attempts"], "0")
+
+    def test_send_without_a_usable_spool_sends_and_says_so(self):
+        good = self.smtp_server()
+        missing = self.path("no-such-spool")
+        cfg = self.flush_config(good.port, spool=missing, limits={"max_per_minute": 1})
+        for i in range(2):  # unchecked: the limit of 1 is not known
+            res = self.send(cfg, "s%d" % i)
+            self.assertExit(res, EX_OK)
+            lines = [l for l in res.stderr.splitlines() if "not counted" in l]
+            self.assertEqual(len(lines), 1, res.dump())
+            self.assertIn("cannot open the spool %s: No such file or directory" % missing,
+                          lines[0], res.dump())
+        self.assertEqual(len(good.messages), 2)
+        self.assertFalse(os.path.exists(missing))
+
+    def test_concurrent_send_and_flush_lose_no_count(self):
+        good = self.smtp_server()
+        cfg = self.flush_config(good.port)
+        n_events, n_sends = 6, 6
+        for _ in range(n_events):
+            self.notify(cfg, self.marker())
+        procs = [self.spawn(["flush"], cfg)]
+        procs += [self.spawn(["send", "--subject", "s%d" % i], cfg) for i in range(n_sends)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, EX_OK, err.decode(errors="replace"))
+        self.assertEqual(self.ids("new") + self.ids("deferred"), [])
+        self.assertEqual(len(good.messages), n_events + n_sends)
+        self.assertEqual(len(self.sent_times()), n_events + n_sends,
+                         "every mail counted once in the shared state")
+
+
 if __name__ == "__main__":
     unittest.main()

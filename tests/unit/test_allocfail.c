@@ -20,7 +20,9 @@
  * are counted in /proc/self/fd; under ASan, LeakSanitizer also checks each
  * run.  Scenarios: MIME build, reply parsing and diagnosis, config load,
  * credential parse and read, event write/read, spool round trip (put,
- * open, list, load, defer, fail, remove), sendmail header rewrite, render +
+ * open, list, load, defer, fail, remove), the queue manager delivering a
+ * message and two events (nothing lost, nothing sent twice, nothing failed
+ * for a want of memory), sendmail header rewrite, render +
  * MIME + DATA encoding of an alert, and the journal rules (parse, match,
  * state save and load; PCRE2's own allocations are not reached: only the
  * core's).
@@ -68,6 +70,7 @@
 #include "gitcred.h"
 #include "header.h"
 #include "mime.h"
+#include "qmgr.h"
 #include "render.h"
 #include "rules.h"
 #include "smtp.h"
@@ -871,6 +874,71 @@ out:
     return r;
 }
 
+/* -- the queue manager: a message and two events through a transport that accepts -- */
+
+static size_t qmgr_delivered; /* entries the fake transport took */
+
+static enum qn_status accept_open(void *ctx, struct qn_error *err)
+{
+    (void)ctx;
+    (void)err;
+    return QN_OK;
+}
+
+static enum qn_status accept_deliver(void *ctx, const struct qn_delivery *d, struct qn_error *err)
+{
+    (void)ctx;
+    (void)err;
+    qmgr_delivered += d->alert != NULL ? d->n_events : 1;
+    return QN_OK;
+}
+
+static enum qn_status run_qmgr(bool reference, char *bad)
+{
+    static struct qn_event ev;
+    static struct qn_config cfg;
+    const char *rcpt[] = {"ops@example.com"};
+    struct qn_qmgr_options opt = {
+        .cfg = &cfg,
+        .transport = {.name = "accept", .open = accept_open, .deliver = accept_deliver},
+    };
+    struct qn_qmgr_summary sum;
+    char id[QN_SPOOL_ID_MAX];
+    size_t queued = 0, left;
+    enum qn_status r;
+
+    qn_config_defaults(&cfg);
+    memset(&cfg.limits, 0, sizeof(cfg.limits)); /* each event a mail of its own */
+    cfg.language = QN_LANG_EN;
+    r = qn_enqueue_message(spool_dir, "root@web-01", rcpt, 1, message, strlen(message), 0, id);
+    queued += r == QN_OK;
+    make_event(&ev);
+    for (int i = 0; r == QN_OK && i < 2; i++) {
+        r = qn_enqueue_event(spool_dir, &ev, 0, id);
+        queued += r == QN_OK;
+    }
+    if (r == QN_OK)
+        r = qn_spool_open(spool_dir, 0, 0, &opt.spool);
+    qmgr_delivered = 0;
+    if (r == QN_OK)
+        r = qn_qmgr_run(&opt, &sum);
+    qn_spool_close(opt.spool);
+    /* Whatever failed: every entry went out exactly once or is still queued. */
+    left = files_in(spool_dir, "new") + files_in(spool_dir, "deferred");
+    if (files_in(spool_dir, "tmp") != 0)
+        BAD("debris in tmp/");
+    if (files_in(spool_dir, "failed") != 0)
+        BAD("an allocation failure moved an entry to failed/");
+    if (qmgr_delivered + left != queued)
+        BAD("%zu queued, %zu delivered, %zu left: an entry was lost or sent twice", queued,
+            qmgr_delivered, left);
+    if (reference && (qmgr_delivered != 3 || sum.mails != 3 || sum.first != QN_QMGR_ALL_WELL))
+        BAD("the failure-free run did not deliver the three entries");
+    if (r == QN_EIO && !eio_explained("fdopendir"))
+        BAD("QN_EIO from an allocation failure that is not a libc call's");
+    return r;
+}
+
 /* -- sendmail header rewrite of a cron mail with a GBK body -- */
 
 static struct ref header_ref;
@@ -1400,6 +1468,8 @@ SCENARIO_TEST(credentials, .setup = setup_cred, .run = run_cred, .allowed = only
 SCENARIO_TEST(event, .run = run_event, .allowed = only_nomem)
 SCENARIO_TEST(spool_round_trip, .setup = setup_spool, .cleanup = cleanup_spool, .run = run_spool,
               .allowed = nomem_or_eio)
+SCENARIO_TEST(queue_manager, .setup = setup_spool, .cleanup = cleanup_spool, .run = run_qmgr,
+              .allowed = nomem_or_eio)
 SCENARIO_TEST(sendmail_header, .run = run_header, .allowed = nomem_or_eio)
 SCENARIO_TEST(alert_render_mime_data, .run = run_alert, .allowed = only_nomem)
 
@@ -1439,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failures_credentials),
         cmocka_unit_test(test_allocation_failures_event),
         cmocka_unit_test(test_allocation_failures_spool_round_trip),
+        cmocka_unit_test(test_allocation_failures_queue_manager),
         cmocka_unit_test(test_allocation_failures_sendmail_header),
         cmocka_unit_test(test_allocation_failures_alert_render_mime_data),
         cmocka_unit_test(test_allocation_failures_journal_rules),

@@ -964,6 +964,34 @@ static void test_required_diagnoses_are_in_the_catalog(void **state)
     }
 }
 
+/* The sender slows down for all mail on exactly these answers: the provider's
+ * word about the account's rate, not about one message. */
+static void test_only_rate_diagnoses_are_rate_limited(void **state)
+{
+    const struct qn_diagnosis *all;
+    struct qn_error err;
+    size_t n, i, found = 0;
+
+    (void)state;
+    all = qn_diag_catalog(&n);
+    for (i = 0; i < n; i++) {
+        bool rate = strcmp(all[i].id, "frequency-limited") == 0 ||
+                    strcmp(all[i].id, "daily-quota") == 0 ||
+                    strcmp(all[i].id, "recipient-throttled") == 0;
+        if (all[i].rate_limited != rate)
+            fail_msg("%s: rate_limited is %d", all[i].id, (int)all[i].rate_limited);
+        found += rate;
+    }
+    assert_int_equal(found, 3);
+    /* Through a lookup, as the queue manager asks. */
+    qn_error_clear(&err);
+    qn_error_set_reply(&err, QN_STAGE_MAIL, 550, BYTES("Connection frequency limited"));
+    assert_true(qn_diag_lookup("qq", &err)->rate_limited);
+    qn_error_clear(&err);
+    qn_error_set_reply(&err, QN_STAGE_RCPT, 550, BYTES("Mailbox not found"));
+    assert_false(qn_diag_lookup("qq", &err)->rate_limited);
+}
+
 static void test_qq_auth_fix_says_where_to_enable_smtp(void **state)
 {
     struct qn_error err;
@@ -1051,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_error_set_cuts_a_long_detail),
         cmocka_unit_test(test_catalog_entries_are_complete_and_unique),
         cmocka_unit_test(test_required_diagnoses_are_in_the_catalog),
+        cmocka_unit_test(test_only_rate_diagnoses_are_rate_limited),
         cmocka_unit_test(test_qq_auth_fix_says_where_to_enable_smtp),
         cmocka_unit_test(test_stage_names),
     };

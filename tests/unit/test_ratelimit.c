@@ -279,6 +279,63 @@ static void test_next_when_slow_mode_ends_first(void **state)
 
 /* ---- digests ------------------------------------------------------------------------------- */
 
+/* ---- what holds a mail back ---------------------------------------------------------- */
+
+static void assert_block(const struct qn_ratelimit *rl, long long now,
+                         enum qn_ratelimit_limit limit, unsigned allowed, bool halved,
+                         long long next)
+{
+    struct qn_ratelimit_block b;
+
+    memset(&b, 0x5a, sizeof(b));
+    qn_ratelimit_explain(rl, &qq, now, &b);
+    if (b.limit != limit || b.allowed != allowed || b.halved != halved || b.next != next)
+        fail_msg("at T0%+lld: limit %d allowed %u halved %d next T0%+lld "
+                 "(want %d %u %d T0%+lld)",
+                 now - T0, (int)b.limit, b.allowed, (int)b.halved, b.next - T0, (int)limit,
+                 allowed, (int)halved, next - T0);
+}
+
+static void test_explain_names_the_window_that_frees_last(void **state)
+{
+    struct qn_ratelimit *rl = *state;
+
+    assert_block(rl, T0, QN_RATELIMIT_NONE, 0, false, T0);
+    send_at(rl, T0, 5);
+    /* 5 in a minute: the minute is full, free at T0 + 60. */
+    assert_block(rl, T0 + 1, QN_RATELIMIT_MINUTE, 5, false, T0 + 60);
+    send_at(rl, T0 + 120, 5);
+    send_at(rl, T0 + 240, 5);
+    send_at(rl, T0 + 360, 5);
+    /* 20 in the hour and 5 in this minute: the hour frees last (T0 + 3600). */
+    assert_block(rl, T0 + 361, QN_RATELIMIT_HOUR, 20, false, T0 + 3600);
+    assert_block(rl, T0 + 3600, QN_RATELIMIT_NONE, 0, false, T0 + 3600);
+}
+
+static void test_explain_names_the_day_and_the_backoff(void **state)
+{
+    struct qn_ratelimit *rl = *state;
+    long long t;
+
+    /* 90 mails, 5 every 3600 s + 1: neither minute nor hour is full at the end. */
+    for (t = T0; rl->n_sent < 90; t += 3601)
+        send_at(rl, t, 5);
+    assert_block(rl, t, QN_RATELIMIT_DAY, 90, false, T0 + 86400);
+
+    qn_ratelimit_init(rl);
+    qn_ratelimit_penalize(rl, T0);
+    assert_block(rl, T0 + 1, QN_RATELIMIT_BACKOFF, 0, false, T0 + QN_RATELIMIT_BACKOFF_MIN);
+}
+
+static void test_explain_says_when_a_limit_is_halved(void **state)
+{
+    struct qn_ratelimit *rl = *state;
+
+    qn_ratelimit_penalize(rl, T0);
+    send_at(rl, T0 + 60, 2); /* the first success ends the backoff, not the slow mode */
+    assert_block(rl, T0 + 61, QN_RATELIMIT_MINUTE, 2, true, T0 + 120);
+}
+
 static void test_digest_when_events_in_window_exceed_digest_after(void **state)
 {
     struct qn_ratelimit *rl = *state;
@@ -533,6 +590,9 @@ int main(void)
         T(test_success_resets_backoff_but_not_slow_mode),
         T(test_slow_mode_halves_minute_and_hour_for_a_day),
         T(test_next_when_slow_mode_ends_first),
+        T(test_explain_names_the_window_that_frees_last),
+        T(test_explain_names_the_day_and_the_backoff),
+        T(test_explain_says_when_a_limit_is_halved),
         T(test_digest_when_events_in_window_exceed_digest_after),
         T(test_digest_when_fewer_mails_may_go_than_pending),
         T(test_record_events_is_bounded),

@@ -1,0 +1,758 @@
+/*
+ * qmgr — the queue manager; how the queue is worked is in qmgr.h.
+ *
+ * One struct run holds what a run knows: the options, the limiter's view,
+ * the counts, and the stop (once the session or the configuration failed,
+ * every entry not yet sent is deferred with the stop's reason).  Entries of
+ * a pass live in one array of QN_QMGR_PASS_MAX loaded entries; an entry's
+ * outcome is reported right after its move, so reports come in the order
+ * the spool changes.
+ */
+#include "qmgr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quota.h"
+#include "ratelimit.h"
+
+struct item {
+    struct qn_spool_entry e;
+    enum qn_spool_queue from;
+};
+
+struct run {
+    const struct qn_qmgr_options *opt;
+    const struct qn_config *cfg;
+    struct qn_spool *sp;
+    struct qn_quota *quota;
+    struct qn_qmgr_summary *sum;
+    size_t pass_max;
+    long long now; /* the start of the pass */
+
+    bool stop;
+    long long stop_until; /* 0: each entry's own backoff */
+    struct qn_error stop_err;
+    char stop_reason[QN_SPOOL_ERROR_MAX];
+    char stop_diag[QN_SPOOL_DIAGNOSIS_MAX];
+};
+
+/* A failure's account: "<stage>: <description>" and its diagnosis. */
+struct failure {
+    const struct qn_error *err;
+    char reason[QN_SPOOL_ERROR_MAX];
+    char diag[QN_SPOOL_DIAGNOSIS_MAX];
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static long long now_s(const struct run *run)
+{
+    if (run->opt->clock != NULL)
+        return run->opt->clock(run->opt->arg);
+    return (long long)time(NULL);
+}
+
+/* Backoff for an entry that failed ATTEMPTS times: retry_min doubling to
+ * retry_max, then up to a quarter more at random (qmgr.h). */
+static long long backoff(const struct qn_config *cfg, unsigned attempts)
+{
+    long long delay = cfg->retry_min_s ? cfg->retry_min_s : 60;
+    long long cap = cfg->retry_max_s ? cfg->retry_max_s : 3600;
+    unsigned r = 0;
+
+    for (unsigned i = 0; i < attempts && delay < cap; i++)
+        delay *= 2;
+    if (delay > cap)
+        delay = cap;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (unsigned)getpid();
+    return delay + (long long)(r % (unsigned)(delay / 4 + 1));
+}
+
+/* snprintf for reasons that may be cut to fit (bounded spool fields). */
+static void format(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void format(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(out, n, fmt, ap) < 0 && n > 0)
+        out[0] = '\0';
+    va_end(ap);
+}
+
+static void describe(const struct run *run, const struct qn_error *err, struct failure *f)
+{
+    const struct qn_diagnosis *d = qn_diag_lookup(run->cfg->provider, err);
+    char line[QN_ERROR_TEXT_MAX + QN_ERROR_DETAIL_MAX + 128];
+
+    if (run->opt->describe != NULL)
+        run->opt->describe(run->opt->arg, err, line, sizeof(line));
+    else
+        format(line, sizeof(line), "%s", qn_strerror(err->status));
+    f->err = err;
+    format(f->reason, sizeof(f->reason), "%s: %s", qn_stage_name(err->stage), line);
+    format(f->diag, sizeof(f->diag), "%s", d != NULL ? d->id : "");
+}
+
+static void attention(struct run *run, enum qn_qmgr_attention what)
+{
+    if (run->sum->first == QN_QMGR_ALL_WELL)
+        run->sum->first = what;
+}
+
+static void notice(const struct run *run, const struct qn_qmgr_notice *n)
+{
+    if (run->opt->on_notice != NULL)
+        run->opt->on_notice(run->opt->arg, n);
+}
+
+/* Report the outcome R of entry ID (from FROM, of TYPE); R is completed here. */
+static void report_id(const struct run *run, const char *id, enum qn_spool_queue from,
+                      enum qn_spool_type type, struct qn_qmgr_entry *r)
+{
+    r->id = id;
+    r->from = from;
+    r->type = type;
+    if (r->reason == NULL)
+        r->reason = "";
+    if (r->diagnosis == NULL)
+        r->diagnosis = "";
+    if (r->mail_size == 0)
+        r->mail_size = 1;
+    if (r->wanted == 0)
+        r->wanted = r->outcome;
+    if (run->opt->on_entry != NULL)
+        run->opt->on_entry(run->opt->arg, r);
+}
+
+static void report(const struct run *run, const struct item *it, struct qn_qmgr_entry *r)
+{
+    report_id(run, it->e.id, it->from, it->e.type, r);
+}
+
+/* A move of IT failed with R (errno E): the entry is stuck where it was. */
+static void stuck(struct run *run, const struct item *it, struct qn_qmgr_entry *r,
+                  enum qn_status status, int e)
+{
+    r->wanted = r->outcome;
+    r->outcome = QN_QMGR_STUCK;
+    r->status = status;
+    r->sys_errno = status == QN_EIO ? e : 0;
+    run->sum->stuck++;
+    attention(run, QN_QMGR_ATTN_STUCK);
+    report(run, it, r);
+}
+
+/* ---- moving entries --------------------------------------------------------------------- */
+
+/* Hold IT until NEXT_TRY for WHY (limits, burst): not an attempt, so later
+ * retries do not back off faster and the last real diagnosis stays. */
+static void hold(struct run *run, struct item *it, long long next_try, const char *why)
+{
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_HELD, .reason = why, .next_try = next_try};
+    enum qn_status s = qn_spool_hold(run->sp, it->from, &it->e, next_try, why);
+
+    if (s != QN_OK) {
+        stuck(run, it, &r, s, errno);
+        return;
+    }
+    run->sum->held++;
+    report(run, it, &r);
+}
+
+/* Defer IT after failure F until NEXT_TRY (an attempt). */
+static void defer(struct run *run, struct item *it, long long next_try, const struct failure *f,
+                  size_t index, size_t size)
+{
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_DEFERRED,
+                              .reason = f->reason,
+                              .diagnosis = f->diag,
+                              .err = f->err,
+                              .next_try = next_try,
+                              .mail_index = index,
+                              .mail_size = size};
+    enum qn_status s = qn_spool_defer(run->sp, it->from, &it->e, next_try, f->reason, f->diag);
+
+    if (s != QN_OK) {
+        stuck(run, it, &r, s, errno);
+        return;
+    }
+    run->sum->deferred++;
+    attention(run, QN_QMGR_ATTN_DEFERRED);
+    report(run, it, &r);
+}
+
+/* Defer IT with its own backoff, counted from now (a timeout may have taken
+ * longer than retry_min: the entry must not be due again in this run). */
+static void defer_backoff(struct run *run, struct item *it, const struct failure *f, size_t index,
+                          size_t size)
+{
+    defer(run, it, now_s(run) + backoff(run->cfg, it->e.attempts), f, index, size);
+}
+
+/* Defer IT because the run stopped: until the stop's time, or its own backoff. */
+static void defer_stopped(struct run *run, struct item *it, size_t index, size_t size)
+{
+    struct failure f = {.err = &run->stop_err};
+    long long now = now_s(run);
+
+    memcpy(f.reason, run->stop_reason, sizeof(f.reason));
+    memcpy(f.diag, run->stop_diag, sizeof(f.diag));
+    defer(run, it,
+          run->stop_until > now ? run->stop_until : now + backoff(run->cfg, it->e.attempts), &f,
+          index, size);
+}
+
+static void fail(struct run *run, struct item *it, const struct failure *f, size_t index,
+                 size_t size)
+{
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_FAILED,
+                              .reason = f->reason,
+                              .diagnosis = f->diag,
+                              .err = f->err,
+                              .mail_index = index,
+                              .mail_size = size};
+    enum qn_status s = qn_spool_fail(run->sp, it->from, &it->e, f->reason, f->diag);
+
+    if (s != QN_OK) {
+        stuck(run, it, &r, s, errno);
+        return;
+    }
+    run->sum->failed++;
+    attention(run, QN_QMGR_ATTN_FAILED);
+    report(run, it, &r);
+}
+
+/* The mail is out: remove IT.  One that cannot be removed is sent once more
+ * by a later run (this one ends its passes when an entry is stuck). */
+static void remove_sent(struct run *run, struct item *it, bool digest, size_t index, size_t size)
+{
+    struct qn_qmgr_entry r = {.outcome = digest ? QN_QMGR_DIGESTED : QN_QMGR_SENT,
+                              .mail_index = index,
+                              .mail_size = size,
+                              .moved = true};
+    enum qn_status s = qn_spool_remove(run->sp, it->from, it->e.id);
+
+    if (s != QN_OK && s != QN_ENOTFOUND) {
+        r.moved = false;
+        stuck(run, it, &r, s, errno);
+        return;
+    }
+    report(run, it, &r);
+}
+
+/* ---- delivering ------------------------------------------------------------------------- */
+
+static void close_session(struct run *run)
+{
+    if (run->opt->transport.close != NULL)
+        run->opt->transport.close(run->opt->transport.ctx);
+}
+
+/* Stop this run: everything not yet sent waits, until UNTIL when not 0. */
+static void stop_run(struct run *run, const struct qn_error *err, long long until)
+{
+    if (!run->stop) {
+        struct failure f;
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_STOPPED};
+
+        describe(run, err, &f);
+        run->stop_err = *err;
+        memcpy(run->stop_reason, f.reason, sizeof(run->stop_reason));
+        memcpy(run->stop_diag, f.diag, sizeof(run->stop_diag));
+        run->sum->stopped = true;
+        run->sum->stop_error = *err;
+        attention(run, QN_QMGR_ATTN_STOPPED);
+        n.err = &run->stop_err;
+        n.reason = run->stop_reason;
+        n.diagnosis = run->stop_diag;
+        notice(run, &n);
+    }
+    run->stop = true;
+    run->stop_until = until;
+    close_session(run);
+}
+
+enum delivered {
+    DELIVERED,   /* accepted */
+    REFUSED,     /* refused for good: fail the entries */
+    RETRY_ALONE, /* this mail must wait; the session goes on */
+    WAIT_STOP,   /* the run stopped (or had stopped): defer with the stop's reason */
+    NOT_BUILT,   /* the transport could not format it: defer with backoff */
+};
+
+/* Deliver D; F gets the failure when there is one. */
+static enum delivered deliver(struct run *run, const struct qn_delivery *d, struct qn_error *err,
+                              struct failure *f)
+{
+    const struct qn_transport *t = &run->opt->transport;
+    const struct qn_diagnosis *diag;
+
+    qn_error_clear(err);
+    if (run->stop)
+        return WAIT_STOP;
+    if (t->open(t->ctx, err) != QN_OK) {
+        stop_run(run, err, 0);
+        return WAIT_STOP;
+    }
+    if (t->deliver(t->ctx, d, err) == QN_OK) {
+        qn_quota_record_sent(run->quota, now_s(run));
+        return DELIVERED;
+    }
+    describe(run, err, f);
+    if (err->stage == QN_STAGE_LOCAL) {
+        format(f->reason, sizeof(f->reason), "cannot build the mail: %s", qn_strerror(err->status));
+        f->diag[0] = '\0';
+        return NOT_BUILT;
+    }
+    diag = qn_diag_lookup(run->cfg->provider, err);
+    if (diag != NULL && diag->rate_limited) {
+        /* The provider says slow down: back off for everything. */
+        qn_quota_penalize(run->quota, now_s(run));
+        stop_run(run, err, run->quota->view.backoff_until);
+        return WAIT_STOP;
+    }
+    /* A reply to this one message, with the session still usable. */
+    if (err->stage >= QN_STAGE_MAIL && err->stage <= QN_STAGE_DATA &&
+        (err->status == QN_ETEMPFAIL || err->status == QN_EREJECT)) {
+        if (err->verdict == QN_VERDICT_PERMANENT)
+            return REFUSED;
+        if (err->verdict == QN_VERDICT_RETRY)
+            return RETRY_ALONE;
+    }
+    /* The session, the network or the configuration failed. */
+    stop_run(run, err, 0);
+    return WAIT_STOP;
+}
+
+/* May a mail go now?  Asked before every mail: each one sent changes the
+ * answer.  When not, *RET_NEXT is when one may. */
+static bool may_send(const struct run *run, long long *ret_next)
+{
+    return qn_ratelimit_available(&run->quota->view, &run->cfg->limits, now_s(run), ret_next) > 0;
+}
+
+static void rate_wait_reason(const struct run *run, long long next, char *out, size_t n)
+{
+    struct tm tm;
+    time_t t = (time_t)next;
+    char when[32] = "?";
+
+    if (localtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    format(out, n, "waiting for the sending limits ([limits] of %s): next mail at %s",
+           run->cfg->path[0] ? run->cfg->path : "the configuration", when);
+}
+
+/* The outcome of the mail of the N entries ITEMS, one by one. */
+static void settle(struct run *run, struct item **items, size_t n, enum delivered how, bool digest,
+                   const struct failure *f)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (how) {
+        case DELIVERED:
+            remove_sent(run, items[i], digest, i, n);
+            break;
+        case REFUSED:
+            fail(run, items[i], f, i, n);
+            break;
+        case RETRY_ALONE:
+        case NOT_BUILT:
+            defer_backoff(run, items[i], f, i, n);
+            break;
+        case WAIT_STOP:
+            defer_stopped(run, items[i], i, n);
+            break;
+        }
+    }
+}
+
+/* Stopped, or no mail may go: the N entries ITEMS wait.  True when they did. */
+static bool must_wait(struct run *run, struct item **items, size_t n)
+{
+    char reason[QN_SPOOL_ERROR_MAX];
+    long long next;
+
+    if (run->stop) {
+        for (size_t i = 0; i < n; i++)
+            defer_stopped(run, items[i], i, n);
+        return true;
+    }
+    if (may_send(run, &next))
+        return false;
+    rate_wait_reason(run, next, reason, sizeof(reason));
+    for (size_t i = 0; i < n; i++)
+        hold(run, items[i], next, reason);
+    return true;
+}
+
+static void deliver_message(struct run *run, struct item *it)
+{
+    const char *rcpt[QN_SPOOL_RCPT_MAX];
+    struct qn_delivery d = {.message = it->e.message,
+                            .message_len = it->e.message_len,
+                            .rcpt = rcpt,
+                            .n_rcpt = it->e.n_rcpt};
+    struct failure f = {.reason = ""};
+    struct qn_error err;
+    enum delivered how;
+
+    if (must_wait(run, &it, 1))
+        return;
+    for (size_t i = 0; i < it->e.n_rcpt; i++)
+        rcpt[i] = it->e.rcpt[i];
+    how = deliver(run, &d, &err, &f);
+    if (how == DELIVERED) {
+        run->sum->mails++;
+        run->sum->messages++;
+    }
+    settle(run, &it, 1, how, false, &f);
+}
+
+/* Deliver N events (ITEMS) as one mail: the event itself when N is 1 and
+ * DIGEST is false, a digest otherwise. */
+static void deliver_events(struct run *run, struct item **items, size_t n, bool digest)
+{
+    const struct qn_event *evs[QN_RENDER_DIGEST_MAX_EVENTS];
+    struct qn_rendered rendered;
+    struct qn_delivery d = {.alert = &rendered, .n_events = n};
+    struct failure f = {.reason = ""};
+    struct qn_error err;
+    enum delivered how;
+    enum qn_status r;
+
+    if (must_wait(run, items, n))
+        return;
+    memset(&rendered, 0, sizeof(rendered));
+    for (size_t i = 0; i < n; i++)
+        evs[i] = &items[i]->e.event;
+    if (digest)
+        r = qn_render_digest(evs, n, run->cfg->language, &rendered);
+    else
+        r = qn_render_event(evs[0], run->cfg->language, &rendered);
+    if (r != QN_OK) {
+        /* A local failure (memory): keep the events for the next run. */
+        format(f.reason, sizeof(f.reason), "cannot build the mail: %s", qn_strerror(r));
+        how = NOT_BUILT;
+    } else {
+        how = deliver(run, &d, &err, &f);
+    }
+    if (how == DELIVERED) {
+        run->sum->mails++;
+        run->sum->events += n;
+        if (digest)
+            run->sum->digests++;
+        qn_quota_record_events(run->quota, n, now_s(run));
+    }
+    settle(run, items, n, how, digest, &f);
+    qn_rendered_free(&rendered);
+}
+
+/* The events of one pass: alone while the limits allow and no burst is on,
+ * otherwise held until their burst is digest_window old, then digested. */
+static void deliver_event_batch(struct run *run, struct item **evs, size_t n)
+{
+    const struct qn_ratelimit_config *lim = &run->cfg->limits;
+    long long next;
+
+    if (n == 0)
+        return;
+    if (!qn_ratelimit_should_digest(&run->quota->view, lim, n, run->now)) {
+        for (size_t i = 0; i < n; i++)
+            deliver_events(run, &evs[i], 1, false);
+        return;
+    }
+    /* A burst: wait for it to end unless the oldest event has waited a whole
+     * window (then it goes out now, with everything that came after it). */
+    if (!run->stop && may_send(run, &next) && lim->digest_window_s > 0) {
+        long long oldest = evs[0]->e.queued;
+
+        for (size_t i = 1; i < n; i++)
+            if (evs[i]->e.queued < oldest)
+                oldest = evs[i]->e.queued;
+        if (oldest + (long long)lim->digest_window_s > run->now) {
+            for (size_t i = 0; i < n; i++)
+                hold(run, evs[i], oldest + (long long)lim->digest_window_s,
+                     "part of a burst: merged into one digest at the end of digest_window");
+            return;
+        }
+    }
+    for (size_t i = 0; i < n; i += QN_RENDER_DIGEST_MAX_EVENTS) {
+        size_t k = n - i < QN_RENDER_DIGEST_MAX_EVENTS ? n - i : QN_RENDER_DIGEST_MAX_EVENTS;
+
+        deliver_events(run, &evs[i], k, true);
+    }
+}
+
+/* ---- loading a pass --------------------------------------------------------------------- */
+
+/* Corrupt entry ID in QUEUE (load status STATUS): quarantine it. */
+static void quarantine(struct run *run, enum qn_spool_queue queue, const char *id,
+                       enum qn_status status)
+{
+    char reason[128];
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_QUARANTINED, .reason = reason, .status = status};
+
+    format(reason, sizeof(reason), "corrupt spool entry: %s", qn_strerror(status));
+    r.moved = qn_spool_quarantine(run->sp, queue, id, reason) == QN_OK;
+    if (r.moved)
+        run->sum->quarantined++;
+    attention(run, QN_QMGR_ATTN_CORRUPT);
+    report_id(run, id, queue, 0, &r);
+}
+
+static void unreadable(struct run *run, enum qn_spool_queue queue, const char *id,
+                       enum qn_status status, int e)
+{
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_UNREADABLE, .status = status, .sys_errno = e};
+
+    report_id(run, id, queue, 0, &r);
+}
+
+/* IT outlived max_age: fail it with its last error. */
+static void expire(struct run *run, struct item *it)
+{
+    char reason[QN_SPOOL_ERROR_MAX];
+    struct qn_qmgr_entry r = {
+        .outcome = QN_QMGR_EXPIRED, .reason = reason, .diagnosis = it->e.diagnosis};
+
+    format(reason, sizeof(reason),
+           "not delivered within max_age (%u s) after %u attempts; last error: %s",
+           run->cfg->max_age_s, it->e.attempts, it->e.last_error[0] ? it->e.last_error : "none");
+    r.moved = qn_spool_fail(run->sp, it->from, &it->e, reason, it->e.diagnosis) == QN_OK;
+    if (r.moved)
+        run->sum->expired++;
+    attention(run, QN_QMGR_ATTN_EXPIRED);
+    report(run, it, &r);
+}
+
+/* Load up to MAX due entries into ITEMS (new/ first, then due deferred/). */
+static size_t load_pass(struct run *run, struct item *items, size_t max)
+{
+    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED};
+    char(*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * QN_QMGR_DEFERRED_SCAN_MAX);
+    size_t n_items = 0, bound = run->cfg->max_entry_size;
+
+    if (ids == NULL)
+        return 0;
+    if (bound < QN_QMGR_ENTRY_MIN_BOUND)
+        bound = QN_QMGR_ENTRY_MIN_BOUND;
+    /* A stopped run sends nothing more: new/ is still moved to deferred/. */
+    for (size_t q = 0; q < (run->stop ? 1u : 2u) && n_items < max; q++) {
+        size_t n_ids = 0;
+        enum qn_status r = qn_spool_list(
+            run->sp, queues[q], ids, queues[q] == QN_SPOOL_NEW ? max : QN_QMGR_DEFERRED_SCAN_MAX,
+            &n_ids, NULL);
+        if (r != QN_OK) {
+            struct qn_qmgr_notice n = {
+                .kind = QN_QMGR_LIST_FAILED, .status = r, .sys_errno = errno};
+
+            notice(run, &n);
+            break;
+        }
+        for (size_t i = 0; i < n_ids && n_items < max; i++) {
+            struct item *it = &items[n_items];
+
+            qn_spool_entry_clear(&it->e);
+            it->from = queues[q];
+            r = qn_spool_load(run->sp, queues[q], ids[i], bound, &it->e);
+            if (r == QN_ENOTFOUND)
+                continue;
+            if (r == QN_EINVAL || r == QN_ETOOBIG) {
+                quarantine(run, queues[q], ids[i], r);
+                continue;
+            }
+            if (r != QN_OK) {
+                unreadable(run, queues[q], ids[i], r, errno);
+                continue;
+            }
+            if (queues[q] == QN_SPOOL_DEFERRED && it->e.next_try > run->now) {
+                qn_spool_entry_clear(&it->e);
+                continue;
+            }
+            if (run->cfg->max_age_s > 0 &&
+                it->e.queued + (long long)run->cfg->max_age_s < run->now) {
+                expire(run, it);
+                qn_spool_entry_clear(&it->e);
+                continue;
+            }
+            n_items++;
+        }
+    }
+    free(ids);
+    return n_items;
+}
+
+/* Oldest first, whichever queue an entry came from: ids start with the time. */
+static int by_age(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+
+    if (x->e.queued != y->e.queued)
+        return x->e.queued < y->e.queued ? -1 : 1;
+    return strcmp(x->e.id, y->e.id);
+}
+
+static void commit_quota(struct run *run)
+{
+    enum qn_status r = qn_quota_commit(run->quota, run->sp, now_s(run));
+
+    if (r != QN_OK) {
+        struct qn_qmgr_notice n = {
+            .kind = QN_QMGR_STATE_NOT_SAVED, .status = r, .sys_errno = errno};
+
+        notice(run, &n);
+    }
+}
+
+/* One pass over at most pass_max due entries.  Returns how many were due. */
+static size_t run_pass(struct run *run, struct item *items)
+{
+    struct qn_qmgr_notice pass = {.kind = QN_QMGR_PASS};
+    struct item **evs;
+    size_t n, n_evs = 0;
+
+    run->now = now_s(run);
+    n = load_pass(run, items, run->pass_max);
+    if (n == 0)
+        return 0;
+    evs = malloc(sizeof(*evs) * n);
+    if (evs == NULL) {
+        for (size_t i = 0; i < n; i++)
+            qn_spool_entry_clear(&items[i].e);
+        return 0;
+    }
+    pass.count = n;
+    notice(run, &pass);
+    qsort(items, n, sizeof(*items), by_age);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].e.type == QN_SPOOL_MESSAGE)
+            deliver_message(run, &items[i]);
+        else
+            evs[n_evs++] = &items[i];
+    }
+    deliver_event_batch(run, evs, n_evs);
+    commit_quota(run);
+    for (size_t i = 0; i < n; i++)
+        qn_spool_entry_clear(&items[i].e);
+    free(evs);
+    return n;
+}
+
+/* Entries that left their place (the pass loop ends when a pass moves none). */
+static size_t moved(const struct qn_qmgr_summary *s)
+{
+    return s->mails + s->events + s->deferred + s->held + s->failed + s->expired + s->quarantined;
+}
+
+static bool new_not_empty(struct qn_spool *sp)
+{
+    char id[1][QN_SPOOL_ID_MAX];
+    size_t n = 0;
+
+    return qn_spool_list(sp, QN_SPOOL_NEW, id, 1, &n, NULL) == QN_OK && n > 0;
+}
+
+/* The first round's start: the limiter's view, producers' leftovers. */
+static void start(struct run *run)
+{
+    enum qn_status r = qn_quota_load(run->quota, run->sp);
+
+    if (r != QN_OK && r != QN_ENOTFOUND) {
+        struct qn_qmgr_notice n = {
+            .kind = QN_QMGR_STATE_UNREADABLE, .status = r, .sys_errno = errno};
+
+        notice(run, &n);
+    }
+    qn_spool_clean_tmp(run->sp, 0, NULL);
+}
+
+/* The passes of one round, with the lock held. */
+static void work(struct run *run, struct item *items, unsigned passes_max)
+{
+    /* Each pass moves every entry it loaded; one that moves nothing
+     * (entries that cannot be moved) ends the round. */
+    for (unsigned pass = 0; pass < passes_max; pass++) {
+        size_t before = moved(run->sum), stuck_before = run->sum->stuck;
+
+        if (run_pass(run, items) == 0 || moved(run->sum) == before ||
+            run->sum->stuck != stuck_before)
+            break;
+    }
+}
+
+/* Rounds: take the lock, work, release it, and again while new/ filled up
+ * meanwhile.  QN_EIO when the lock could not be taken. */
+static enum qn_status rounds(struct run *run, struct item *items, unsigned passes_max)
+{
+    bool locked = false;
+
+    for (int round = 0; round < QN_QMGR_RELOCK_MAX; round++) {
+        if (qn_spool_lock(run->sp, &locked) != QN_OK) {
+            struct qn_qmgr_notice n = {
+                .kind = QN_QMGR_LOCK_FAILED, .status = QN_EIO, .sys_errno = errno};
+
+            notice(run, &n);
+            return QN_EIO;
+        }
+        if (!locked) {
+            /* Another sender runs; it looks at new/ again before it ends. */
+            struct qn_qmgr_notice n = {.kind = QN_QMGR_BUSY};
+
+            if (round == 0)
+                notice(run, &n);
+            return QN_OK;
+        }
+        if (round == 0)
+            start(run);
+        work(run, items, passes_max);
+        close_session(run);
+        qn_spool_unlock(run->sp);
+        /* An entry spooled after the last pass listed new/ and before the
+         * unlock would otherwise wait for the next trigger. */
+        if (!new_not_empty(run->sp) || run->stop)
+            break;
+    }
+    return QN_OK;
+}
+
+enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_summary *ret_summary)
+{
+    struct run run = {.opt = opt};
+    struct item *items = NULL;
+    enum qn_status r = QN_ENOMEM;
+
+    if (ret_summary == NULL)
+        return QN_EINVAL;
+    memset(ret_summary, 0, sizeof(*ret_summary));
+    if (opt == NULL || opt->cfg == NULL || opt->spool == NULL || opt->transport.open == NULL ||
+        opt->transport.deliver == NULL)
+        return QN_EINVAL;
+    run.cfg = opt->cfg;
+    run.sp = opt->spool;
+    run.sum = ret_summary;
+    run.pass_max = opt->pass_max ? opt->pass_max : QN_QMGR_PASS_MAX;
+    run.quota = malloc(sizeof(*run.quota));
+    items = calloc(run.pass_max, sizeof(*items));
+    if (run.quota != NULL && items != NULL) {
+        qn_quota_init(run.quota);
+        r = rounds(&run, items, opt->passes_max ? opt->passes_max : QN_QMGR_PASSES_MAX);
+    }
+    close_session(&run);
+    qn_spool_unlock(run.sp);
+    if (items != NULL) {
+        for (size_t i = 0; i < run.pass_max; i++)
+            qn_spool_entry_clear(&items[i].e);
+        free(items);
+    }
+    free(run.quota);
+    return r;
+}

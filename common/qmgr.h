@@ -1,0 +1,250 @@
+/*
+ * qmgr — the queue manager: works the spool (spool.h) into mail, within the
+ * sending limits (ratelimit.h, quota.h), through a transport.
+ *
+ * How the queue is worked
+ *
+ * One sender at a time.  qn_qmgr_run() takes the spool's lock
+ * (state/flush.lock); when another sender holds it, the run does nothing
+ * (that sender looks at new/ again before it ends).  With the lock held it
+ * removes producers' leftovers from tmp/ and loads the limiter's view, then
+ * works in passes.  After the last pass it closes the transport's session
+ * and releases the lock, then looks at new/ once more: an entry spooled
+ * between the last listing and the release would otherwise wait for the
+ * next trigger, so the run takes the lock again (at most
+ * QN_QMGR_RELOCK_MAX rounds in all) unless delivery was stopped.
+ *
+ * Passes.  A pass loads at most pass_max entries (QN_QMGR_PASS_MAX): new/
+ * first, then the entries of deferred/ whose next try has come (looking at
+ * up to QN_QMGR_DEFERRED_SCAN_MAX of them, so a due entry is not starved
+ * by older ones that must still wait), and orders them oldest first
+ * whatever queue they came from.  Memory stays bounded whatever the queue
+ * holds.  While loading, a corrupt entry (malformed, truncated, not a
+ * regular file, over the size bound) is quarantined into failed/ with the
+ * reason, and an entry older than max_age is failed with its last error:
+ * neither stops the queue, nothing is deleted silently.  Every entry a
+ * pass loaded leaves its place (sent, held, deferred, failed); a pass that
+ * moves nothing, or in which an entry could not be moved (an I/O error),
+ * ends the round instead of loading the same entries again; a round runs
+ * at most passes_max (QN_QMGR_PASSES_MAX) passes.  At the end of each pass
+ * the limiter's changes are merged into the shared state (quota.h).
+ *
+ * Order and digests.  The sendmail messages of a pass go first, each as it
+ * was given, then its events.  The events go one mail each while the
+ * limits allow and no burst is on; when more than digest_after events fall
+ * within digest_window, or the limits allow fewer mails than there are
+ * events (qn_ratelimit_should_digest), they are merged into digests of at
+ * most QN_RENDER_DIGEST_MAX_EVENTS events.  While a mail may go, a burst
+ * is held until its oldest event is digest_window old, so one burst
+ * becomes one mail.  Before every mail the limiter is asked again; when no
+ * mail may go, the entries are held (qn_spool_hold: not an attempt) until
+ * the limiter's next free time.  Events are rendered at send time in the
+ * configured language (render.h).
+ *
+ * Failures and backoff.  A failure of this one message that leaves the
+ * session usable (a reply at MAIL, RCPT or DATA) fails the entry into
+ * failed/ when permanent, or defers it when temporary.  Deferral counts an
+ * attempt and waits retry_min doubled per earlier attempt, at most
+ * retry_max, plus up to a quarter more at random (so entries deferred
+ * together do not come back together), counted from the moment of the
+ * failure.  A reply whose diagnosis is rate_limited (diag.h: frequency
+ * limits, daily quota, a throttled recipient) puts the limiter in backoff
+ * and stops the run until then.  A failure of the session or the
+ * configuration (credential, network, TLS, authentication, protocol) stops
+ * the run: everything not yet sent is deferred with that reason, so
+ * nothing is failed for a problem the administrator can fix, and deferred/
+ * is not read again in the run (deferring a deferred entry again would
+ * count an attempt that was never made).
+ *
+ * At least once.  An entry is removed only after the transport accepted
+ * its mail (SMTP: 250 after DATA).  A crash between the acceptance and the
+ * removal sends it again: once more, never zero times.
+ *
+ * Transports.  Delivery goes through struct qn_transport, a session-style
+ * interface (open, deliver, close) with the rendered alert or the sendmail
+ * message in a struct qn_delivery: the mailer (mailer.h) is the SMTP one,
+ * tests drive the queue with a fake.  A transport for chat robots renders
+ * its own format from the same rendered alert; failover between routes
+ * and priority lanes (logins first, then journal alerts, then the rest;
+ * a digest never mixing lanes) and silences belong here, on top of this
+ * interface, without a new loop: they are not built yet.
+ *
+ * Reports.  The queue manager neither prints nor logs.  Each entry's
+ * outcome (enum qn_qmgr_outcome) goes to on_entry as it happens, exactly
+ * once per entry handled; things that concern the run (a pass begins,
+ * delivery stopped, a queue or the state could not be read or saved, the
+ * lock) go to on_notice.  qn_qmgr_run() fills a summary: the counts and
+ * the first thing that needs attention, from which a program chooses its
+ * exit status.
+ *
+ * Thread-safety: one run per spool and thread; no global state.
+ */
+#ifndef QN_QMGR_H
+#define QN_QMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "diag.h"
+#include "render.h"
+#include "spool.h"
+#include "status.h"
+
+#define QN_QMGR_PASS_MAX          200  /* entries loaded at once (each up to the entry bound) */
+#define QN_QMGR_PASSES_MAX        1000 /* passes in one round */
+#define QN_QMGR_RELOCK_MAX        3    /* rounds: takes of the lock in one run */
+#define QN_QMGR_DEFERRED_SCAN_MAX 5000 /* deferred/ entries looked at per pass for due ones */
+#define QN_QMGR_ENTRY_MIN_BOUND   (16u * 1024 * 1024) /* size bound of a loaded entry, at least */
+
+/* ---- transports ---- */
+
+/* One mail to deliver: an alert or a sendmail message. */
+struct qn_delivery {
+    /* An alert (one event, or a digest of n_events): the transport formats
+     * it and sends it to its configured recipients.  NULL for a message. */
+    const struct qn_rendered *alert;
+    size_t n_events;
+    /* A sendmail message: the RFC 5322 bytes as given, and its envelope. */
+    const char *message;
+    size_t message_len;
+    const char *const *rcpt;
+    size_t n_rcpt;
+};
+
+/*
+ * A way out.  open() makes sure a session is up (QN_OK at once when it is);
+ * its failure stops the run.  deliver() sends one mail over it: QN_OK when
+ * accepted; otherwise ERR tells what happened, and a failure at
+ * QN_STAGE_LOCAL means the transport could not format the mail (nothing
+ * was sent, the session is as it was).  close() ends the session (it may be
+ * called when none is open); the next open() starts a new one.
+ */
+struct qn_transport {
+    const char *name; /* "smtp" */
+    void *ctx;
+    enum qn_status (*open)(void *ctx, struct qn_error *err);
+    enum qn_status (*deliver)(void *ctx, const struct qn_delivery *d, struct qn_error *err);
+    void (*close)(void *ctx);
+};
+
+/* ---- reports ---- */
+
+enum qn_qmgr_outcome {
+    QN_QMGR_SENT = 1,    /* accepted in a mail of its own; removed */
+    QN_QMGR_DIGESTED,    /* accepted as part of a digest; removed */
+    QN_QMGR_HELD,        /* waits for the limits or the end of a burst (not an attempt) */
+    QN_QMGR_DEFERRED,    /* waits after a failure: attempts + 1, next try after the backoff */
+    QN_QMGR_FAILED,      /* the transport refused it for good: moved to failed/ */
+    QN_QMGR_EXPIRED,     /* older than max_age: moved to failed/ with its last error */
+    QN_QMGR_QUARANTINED, /* corrupt: moved to failed/ unchanged, with a reason */
+    QN_QMGR_STUCK,       /* the move above could not be made: still where it was */
+    QN_QMGR_UNREADABLE,  /* could not be read (I/O, memory): left for a later run */
+};
+
+struct qn_qmgr_entry {
+    enum qn_qmgr_outcome outcome;
+    const char *id;
+    enum qn_spool_queue from;   /* where it was */
+    enum qn_spool_type type;    /* 0 when it could not be loaded */
+    const char *reason;         /* the last-error written (HELD, DEFERRED, FAILED, EXPIRED),
+                                   the quarantine reason, or "" */
+    const char *diagnosis;      /* diagnosis id written with it, or "" */
+    const struct qn_error *err; /* DEFERRED, FAILED (and STUCK after them): the failure, or NULL */
+    long long next_try;         /* HELD, DEFERRED: when it is due again */
+    /* Its place in its mail: 0..mail_size-1 of a digest of mail_size events,
+     * 0 of 1 otherwise (report a mail's failure once, at index 0). */
+    size_t mail_index, mail_size;
+    /* STUCK: the outcome that could not be carried out (SENT and DIGESTED:
+     * the mail went out but the entry could not be removed, so it will be
+     * sent again).  Otherwise the outcome itself. */
+    enum qn_qmgr_outcome wanted;
+    /* STUCK: the move's status; QUARANTINED, UNREADABLE: the load's status
+     * (QN_EINVAL, QN_ETOOBIG / QN_EIO, QN_ENOMEM); sys_errno after QN_EIO. */
+    enum qn_status status;
+    int sys_errno;
+    /* QUARANTINED and EXPIRED: whether the move into failed/ was made.  One
+     * that was not is met again by a later run; it is not counted in the
+     * summary and not reported as STUCK. */
+    bool moved;
+};
+
+enum qn_qmgr_notice_kind {
+    QN_QMGR_PASS = 1,         /* a pass begins with `count` due entries */
+    QN_QMGR_STOPPED,          /* delivery stopped: err, reason and diagnosis; the rest waits */
+    QN_QMGR_LIST_FAILED,      /* a queue could not be listed: status, sys_errno */
+    QN_QMGR_STATE_UNREADABLE, /* the limiter's state could not be read: status; started empty */
+    QN_QMGR_STATE_NOT_SAVED,  /* the limiter's state could not be saved: status */
+    QN_QMGR_BUSY,             /* another sender holds the lock: it will send the entries */
+    QN_QMGR_LOCK_FAILED,      /* the lock could not be taken: sys_errno; the run ends */
+};
+
+struct qn_qmgr_notice {
+    enum qn_qmgr_notice_kind kind;
+    size_t count;
+    enum qn_status status;
+    int sys_errno;
+    const struct qn_error *err;
+    const char *reason;    /* STOPPED: the reason written to the entries */
+    const char *diagnosis; /* STOPPED: its diagnosis id, or "" */
+};
+
+/* What needed attention first in a run, in the order things happened. */
+enum qn_qmgr_attention {
+    QN_QMGR_ALL_WELL = 0,
+    QN_QMGR_ATTN_DEFERRED, /* an entry waits after a failure */
+    QN_QMGR_ATTN_STOPPED,  /* delivery stopped (summary.stop_error) */
+    QN_QMGR_ATTN_FAILED,   /* an entry was refused for good */
+    QN_QMGR_ATTN_EXPIRED,  /* an entry outlived max_age */
+    QN_QMGR_ATTN_CORRUPT,  /* a corrupt entry was found */
+    QN_QMGR_ATTN_STUCK,    /* an entry could not be moved or removed */
+};
+
+struct qn_qmgr_summary {
+    size_t mails;       /* mails the transport accepted */
+    size_t messages;    /* sendmail messages among them */
+    size_t events;      /* events delivered, alone or in digests */
+    size_t digests;     /* digest mails */
+    size_t held;        /* entries HELD */
+    size_t deferred;    /* entries DEFERRED */
+    size_t failed;      /* entries FAILED */
+    size_t expired;     /* entries EXPIRED and moved */
+    size_t quarantined; /* entries QUARANTINED and moved */
+    size_t stuck;       /* entries STUCK */
+    enum qn_qmgr_attention first;
+    bool stopped;               /* delivery was stopped (possibly after `first`) */
+    struct qn_error stop_error; /* why, when stopped */
+};
+
+/* ---- running ---- */
+
+struct qn_qmgr_options {
+    const struct qn_config *cfg; /* limits, retry_min/max, max_age, entry size, language */
+    struct qn_spool *spool;      /* open; the run takes and releases its lock */
+    struct qn_transport transport;
+
+    /* Reports (each may be NULL), called in the order things happen. */
+    void (*on_entry)(void *arg, const struct qn_qmgr_entry *entry);
+    void (*on_notice)(void *arg, const struct qn_qmgr_notice *notice);
+    /* One line describing a failure in the reader's language; the entries'
+     * last error is "<stage>: <this line>".  NULL: qn_strerror(). */
+    void (*describe)(void *arg, const struct qn_error *err, char *out, size_t n);
+    void *arg;
+
+    /* Seconds since the epoch; NULL: time().  Tests move time forward. */
+    long long (*clock)(void *arg);
+    /* 0: QN_QMGR_PASS_MAX and QN_QMGR_PASSES_MAX. */
+    size_t pass_max;
+    unsigned passes_max;
+};
+
+/*
+ * Work the queue once, as described above, and fill *RET_SUMMARY (always,
+ * also on failure: what was done so far).  QN_OK: the run ended normally
+ * (also when busy, or stopped: see the summary and the notices); QN_EIO:
+ * the lock could not be taken (LOCK_FAILED was reported); QN_ENOMEM before
+ * anything was done; QN_EINVAL for missing options.
+ */
+enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_summary *ret_summary);
+
+#endif
