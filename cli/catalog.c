@@ -47,8 +47,7 @@ int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv)
     }
     d = qn_diag_catalog(&n);
     if (markdown) {
-        printf("| %s | %s | %s | id |\n|---|---|---|---|\n", _("symptom"), _("cause"),
-               _("fix"));
+        printf("| %s | %s | %s | id |\n|---|---|---|---|\n", _("symptom"), _("cause"), _("fix"));
         for (size_t i = 0; i < n; i++) {
             fputs("| ", stdout);
             cell(_(d[i].when));

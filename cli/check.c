@@ -149,8 +149,7 @@ int qn_cmd_check(struct qn_cli *cli, int argc, char **argv)
     }
     snprintf(detail, sizeof(detail), _("%s: provider %s, %s port %u, %s, account %s"),
              cli->config_path, cli->cfg.provider, cli->cfg.host, cli->cfg.port,
-             cli->cfg.tls == QN_TLS_IMPLICIT ? _("implicit TLS") : _("STARTTLS"),
-             cli->cfg.user);
+             cli->cfg.tls == QN_TLS_IMPLICIT ? _("implicit TLS") : _("STARTTLS"), cli->cfg.user);
     print_ok(QN_STAGE_CONFIG, detail);
     qn_cli_warn_insecure(cli);
 

@@ -72,8 +72,8 @@ int qn_cli_load_config(struct qn_cli *cli)
         return QN_EXIT_CONFIG;
     }
     if (r == QN_EIO) {
-        fprintf(stderr, _("qqnotify: cannot read configuration file %s: %s\n"),
-                cli->config_path, strerror(cerr.sys_errno ? cerr.sys_errno : errno));
+        fprintf(stderr, _("qqnotify: cannot read configuration file %s: %s\n"), cli->config_path,
+                strerror(cerr.sys_errno ? cerr.sys_errno : errno));
         return QN_EXIT_CONFIG;
     }
     if (cerr.line > 0)
@@ -196,8 +196,8 @@ void qn_cli_start_flush(const struct qn_cli *cli)
      * /proc/self/exe still runs this program after a package upgrade
      * replaced the file (its name then ends in " (deleted)"). */
     if (realpath(cli->config_path, config) != NULL) {
-        char *const argv[] = {(char *)"qqnotify", (char *)"-c", config, (char *)"flush",
-                              (char *)"--quiet", NULL};
+        char *const argv[] = {(char *)"qqnotify", (char *)"-c",      config,
+                              (char *)"flush",    (char *)"--quiet", NULL};
         r = qn_spawn_detached("/proc/self/exe", argv, NULL, NULL, NULL);
     }
     if (r != QN_OK)

@@ -17,29 +17,30 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
-                   "\n"
-                   "Commands:\n"
-                   "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
-                   "                  send a mail now; the body is read from standard input\n"
-                   "  check [--send-test ADDR]\n"
-                   "                  test the setup stage by stage and explain any failure\n"
-                   "  catalog [--markdown]\n"
-                   "                  list every known failure with its cause and fix\n"
-                   "  notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... [TEXT]\n"
-                   "                  queue one alert for scripts (backups, deploys, checks)\n"
-                   "  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]\n"
-                   "                  queue a message from cron, mail(1) and other programs\n"
-                   "  flush [--quiet]\n"
-                   "                  deliver the spool within the sending limits\n"
-                   "  queue [list | show ID | retry ID|all | drop ID]\n"
-                   "                  inspect the spool and act on entries\n"
-                   "\n"
-                   "Options:\n"
-                   "  -c, --config FILE   configuration file (default %s)\n"
-                   "  --lang zh_CN|en     language of messages (default: config, then locale)\n"
-                   "  -h, --help          this help\n"
-                   "  -V, --version       version\n"),
+    fprintf(out,
+            _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
+              "\n"
+              "Commands:\n"
+              "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
+              "                  send a mail now; the body is read from standard input\n"
+              "  check [--send-test ADDR]\n"
+              "                  test the setup stage by stage and explain any failure\n"
+              "  catalog [--markdown]\n"
+              "                  list every known failure with its cause and fix\n"
+              "  notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... [TEXT]\n"
+              "                  queue one alert for scripts (backups, deploys, checks)\n"
+              "  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]\n"
+              "                  queue a message from cron, mail(1) and other programs\n"
+              "  flush [--quiet]\n"
+              "                  deliver the spool within the sending limits\n"
+              "  queue [list | show ID | retry ID|all | drop ID]\n"
+              "                  inspect the spool and act on entries\n"
+              "\n"
+              "Options:\n"
+              "  -c, --config FILE   configuration file (default %s)\n"
+              "  --lang zh_CN|en     language of messages (default: config, then locale)\n"
+              "  -h, --help          this help\n"
+              "  -V, --version       version\n"),
             QN_CONFIG_DEFAULT_PATH);
 }
 
@@ -57,8 +58,10 @@ static const char *base_name(const char *path)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"lang", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"lang", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct qn_cli cli;
@@ -90,8 +93,7 @@ int main(int argc, char **argv)
             break;
         case 'L':
             if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {
-                fprintf(stderr, _("qqnotify: unknown language '%s': use zh_CN or en\n"),
-                        optarg);
+                fprintf(stderr, _("qqnotify: unknown language '%s': use zh_CN or en\n"), optarg);
                 return QN_EXIT_USAGE;
             }
             cli.lang_arg = optarg;
@@ -135,7 +137,6 @@ int main(int argc, char **argv)
         usage(stdout);
         return QN_EXIT_OK;
     }
-    fprintf(stderr, _("qqnotify: unknown command '%s'; run 'qqnotify --help' for the list\n"),
-            cmd);
+    fprintf(stderr, _("qqnotify: unknown command '%s'; run 'qqnotify --help' for the list\n"), cmd);
     return QN_EXIT_USAGE;
 }

@@ -14,12 +14,9 @@
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"kind", required_argument, NULL, 'k'},
-        {"subject", required_argument, NULL, 's'},
-        {"field", required_argument, NULL, 'f'},
-        {"no-flush", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"kind", required_argument, NULL, 'k'},  {"subject", required_argument, NULL, 's'},
+        {"field", required_argument, NULL, 'f'}, {"no-flush", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     struct qn_event ev;
     const char *kind = "notify", *subject = NULL;

@@ -35,8 +35,8 @@ static void format_time(long long t, char *out, size_t n)
 
 static int spool_failure(const struct qn_cli *cli, enum qn_status r)
 {
-    fprintf(stderr, _("qqnotify queue: spool %s: %s (%s)\n"), cli->cfg.spool_dir,
-            _(qn_strerror(r)), strerror(errno));
+    fprintf(stderr, _("qqnotify queue: spool %s: %s (%s)\n"), cli->cfg.spool_dir, _(qn_strerror(r)),
+            strerror(errno));
     return r == QN_EIO ? QN_EXIT_IOERR : QN_EXIT_CONFIG;
 }
 
@@ -44,21 +44,20 @@ static int spool_failure(const struct qn_cli *cli, enum qn_status r)
 static void entry_summary(const struct qn_spool_entry *e, char *out, size_t n)
 {
     if (e->type == QN_SPOOL_MESSAGE) {
-        qn_cli_format(out, n, "message to %s%s (%zu bytes)", e->rcpt[0], e->n_rcpt > 1 ? ", ..." : "",
-                 e->message_len);
+        qn_cli_format(out, n, "message to %s%s (%zu bytes)", e->rcpt[0],
+                      e->n_rcpt > 1 ? ", ..." : "", e->message_len);
         return;
     }
     const char *user = qn_event_get(&e->event, "user");
     const char *rule = qn_event_get(&e->event, "rule");
     qn_cli_format(out, n, "%s %s%s%s", e->event.kind, e->event.subject[0] ? e->event.subject : "",
-             user ? " user=" : (rule ? " rule=" : ""), user ? user : (rule ? rule : ""));
+                  user ? " user=" : (rule ? " rule=" : ""), user ? user : (rule ? rule : ""));
 }
 
 static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
 {
-    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED,
-                                                 QN_SPOOL_FAILED};
-    char (*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * LIST_MAX);
+    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED, QN_SPOOL_FAILED};
+    char(*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * LIST_MAX);
     struct qn_spool_entry *e = calloc(1, sizeof(*e));
     size_t shown = 0;
     int rc = QN_EXIT_OK;
@@ -119,8 +118,7 @@ out:
 
 static int cmd_show(struct qn_spool *sp, const char *id)
 {
-    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED,
-                                                 QN_SPOOL_FAILED};
+    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED, QN_SPOOL_FAILED};
     struct qn_spool_entry *e = calloc(1, sizeof(*e));
     char when[32], reason[QN_SPOOL_ERROR_MAX];
     int rc = QN_EXIT_OK;
@@ -128,8 +126,9 @@ static int cmd_show(struct qn_spool *sp, const char *id)
     if (e == NULL)
         return QN_EXIT_OSERR;
     if (!qn_spool_id_valid(id)) {
-        fprintf(stderr, _("qqnotify queue: '%s' is not a spool entry id (see `qqnotify queue "
-                          "list`)\n"),
+        fprintf(stderr,
+                _("qqnotify queue: '%s' is not a spool entry id (see `qqnotify queue "
+                  "list`)\n"),
                 id);
         rc = QN_EXIT_USAGE;
         goto out;
@@ -189,7 +188,7 @@ out:
  * running flush never sends an entry that is being dropped. */
 static int cmd_change(struct qn_cli *cli, struct qn_spool *sp, bool retry, const char *id)
 {
-    char (*ids)[QN_SPOOL_ID_MAX] = NULL;
+    char(*ids)[QN_SPOOL_ID_MAX] = NULL;
     bool locked = false;
     size_t moved = 0;
     enum qn_status r;
@@ -220,8 +219,9 @@ static int cmd_change(struct qn_cli *cli, struct qn_spool *sp, bool retry, const
         return QN_EXIT_OK;
     }
     if (!qn_spool_id_valid(id)) {
-        fprintf(stderr, _("qqnotify queue: '%s' is not a spool entry id (see `qqnotify queue "
-                          "list`)\n"),
+        fprintf(stderr,
+                _("qqnotify queue: '%s' is not a spool entry id (see `qqnotify queue "
+                  "list`)\n"),
                 id);
         return QN_EXIT_USAGE;
     }
@@ -233,8 +233,9 @@ static int cmd_change(struct qn_cli *cli, struct qn_spool *sp, bool retry, const
         r = qn_spool_drop(sp, id);
     }
     if (r == QN_ENOTFOUND) {
-        fprintf(stderr, retry ? _("qqnotify queue: no entry %s in deferred/ or failed/\n")
-                              : _("qqnotify queue: no entry %s in the spool\n"),
+        fprintf(stderr,
+                retry ? _("qqnotify queue: no entry %s in deferred/ or failed/\n")
+                      : _("qqnotify queue: no entry %s in the spool\n"),
                 id);
         rc = QN_EXIT_DATAERR;
     } else if (r != QN_OK) {

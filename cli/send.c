@@ -223,12 +223,9 @@ static enum qn_status deliver(struct qn_cli *cli, const struct qn_buf *msg, stru
 int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"to", required_argument, NULL, 't'},
-        {"subject", required_argument, NULL, 's'},
-        {"html", required_argument, NULL, 'H'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"to", required_argument, NULL, 't'},   {"subject", required_argument, NULL, 's'},
+        {"html", required_argument, NULL, 'H'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     struct qn_buf to_list, body, html, msg;
     const char *subject = NULL, *html_path = NULL;
@@ -290,8 +287,9 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
         goto out;
     qn_cli_warn_insecure(cli);
     if (to_list.len > 0 && qn_config_set_recipients(&cli->cfg, to_list.data) != QN_OK) {
-        fprintf(stderr, _("qqnotify send: invalid --to '%s': give addresses like "
-                          "user@example.com, separated by commas (at most %d)\n"),
+        fprintf(stderr,
+                _("qqnotify send: invalid --to '%s': give addresses like "
+                  "user@example.com, separated by commas (at most %d)\n"),
                 to_list.data, QN_CONFIG_MAX_RCPT);
         rc = QN_EXIT_USAGE;
         goto out;
@@ -323,8 +321,7 @@ int qn_cmd_send(struct qn_cli *cli, int argc, char **argv)
     content.html = html_path != NULL ? (html.data ? html.data : "") : NULL;
     r = qn_mailer_build(&cli->cfg, &content, &msg);
     if (r != QN_OK) {
-        fprintf(stderr, _("qqnotify send: cannot build the message: %s\n"),
-                _(qn_strerror(r)));
+        fprintf(stderr, _("qqnotify send: cannot build the message: %s\n"), _(qn_strerror(r)));
         rc = r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_DATAERR;
         goto out;
     }

@@ -50,7 +50,7 @@
 #include "header.h"
 #include "enqueue.h"
 
-#define HOST_MAX       256
+#define HOST_MAX 256
 
 _Static_assert(QN_HEADER_RCPT_MAX <= QN_SPOOL_RCPT_MAX,
                "the header module must not find more recipients than the spool takes");

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void qn_buf_init(struct qn_buf *b, size_t max)
 {
     b->data = NULL;

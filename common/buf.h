@@ -10,7 +10,8 @@
  * append that would grow len past max fails with QN_ETOOBIG and leaves the
  * buffer unchanged.  qn_buf_wipe() overwrites the storage (explicit_bzero, so
  * the compiler cannot drop it) before freeing it: use it for anything that
- * held a secret.  libc only: the PAM module links this without OpenSSL.  Not thread-safe per buffer.
+ * held a secret.  libc only: the PAM module links this without OpenSSL.  Not thread-safe per
+ * buffer.
  */
 #ifndef QN_BUF_H
 #define QN_BUF_H

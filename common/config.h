@@ -55,12 +55,12 @@
 #ifndef QN_SYSCONFDIR
 #define QN_SYSCONFDIR "/etc" /* the build passes SYSCONFDIR */
 #endif
-#define QN_CONFIG_DEFAULT_PATH QN_SYSCONFDIR "/qqnotify/qqnotify.conf"
+#define QN_CONFIG_DEFAULT_PATH  QN_SYSCONFDIR "/qqnotify/qqnotify.conf"
 #define QN_CONFIG_DEFAULT_SPOOL "/var/spool/qqnotify"
-#define QN_CONFIG_MAX_RCPT 16
-#define QN_ADDR_MAX 256
-#define QN_CONFIG_FILE_MAX (256 * 1024) /* a larger config file is refused */
-#define QN_CONFIG_LINE_MAX 4096          /* bytes per line, without the line end */
+#define QN_CONFIG_MAX_RCPT      16
+#define QN_ADDR_MAX             256
+#define QN_CONFIG_FILE_MAX      (256 * 1024) /* a larger config file is refused */
+#define QN_CONFIG_LINE_MAX      4096         /* bytes per line, without the line end */
 
 enum qn_tls_mode {
     QN_TLS_IMPLICIT = 0, /* TLS from the first byte (port 465) */
@@ -77,13 +77,13 @@ struct qn_config {
     char path[4096]; /* the file loaded, "" for defaults only */
 
     /* [smtp] */
-    char provider[16];            /* "qq", "exmail", "163", "gmail", "outlook", "custom" */
+    char provider[16]; /* "qq", "exmail", "163", "gmail", "outlook", "custom" */
     char host[256];
     unsigned port;
     enum qn_tls_mode tls;
-    bool tls_verify;              /* false only with an explicit `tls_verify = no` */
-    char ca_file[4096];           /* "" = system trust store */
-    unsigned char tls_pin[32];    /* SHA-256 of the server certificate, when has_tls_pin */
+    bool tls_verify;           /* false only with an explicit `tls_verify = no` */
+    char ca_file[4096];        /* "" = system trust store */
+    unsigned char tls_pin[32]; /* SHA-256 of the server certificate, when has_tls_pin */
     bool has_tls_pin;
     char user[QN_ADDR_MAX];       /* the account: login, envelope sender, From */
     char from_name[256];          /* display name, UTF-8, may be "" */
@@ -111,8 +111,8 @@ struct qn_config {
 /* What went wrong while loading, for the program to print (and translate). */
 struct qn_config_error {
     char file[4096];
-    unsigned line;   /* 0 when the problem is not on one line (e.g. a missing key) */
-    char key[64];    /* the key or section concerned, or "" */
+    unsigned line;    /* 0 when the problem is not on one line (e.g. a missing key) */
+    char key[64];     /* the key or section concerned, or "" */
     const char *what; /* English msgid: what is wrong, e.g. "unknown key" */
     const char *fix;  /* English msgid: what to do, e.g. "remove it; keys of [smtp] are ..." */
     bool secret_key;  /* the file tried to hold a password: exit 78, point to qqnotify-secret */

@@ -363,7 +363,8 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "identical messages in a short time."),
             N_("Make the subject plain and specific, use fewer links and a shorter body, and let "
                "qqnotify merge bursts into digests (lower digest_after in [limits]). Send a test "
-               "with `qqnotify check --send-test ADDR` after a change. The rejected message is kept: `qqnotify "
+               "with `qqnotify check --send-test ADDR` after a change. The rejected message is "
+               "kept: `qqnotify "
                "queue`."),
             .rate_limited = false,
         },
@@ -416,7 +417,8 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("550 or 553 at RCPT TO"),
             N_("The server does not accept this recipient: the address does not exist, is "
                "misspelt, or its domain does not take mail."),
-            N_("Check the addresses in [notify] to, then send a test with `qqnotify check --send-test ADDR`."),
+            N_("Check the addresses in [notify] to, then send a test with `qqnotify check "
+               "--send-test ADDR`."),
             .rate_limited = false,
         },
     [D_MESSAGE_TOO_LARGE] =

@@ -67,19 +67,19 @@ enum qn_verdict {
     QN_VERDICT_CONFIG,    /* nothing will work until the configuration is fixed */
 };
 
-#define QN_ERROR_TEXT_MAX 512
+#define QN_ERROR_TEXT_MAX   512
 #define QN_ERROR_DETAIL_MAX 256
 
 struct qn_error {
     enum qn_status status;
     enum qn_stage stage;
     enum qn_verdict verdict;
-    int smtp_code;                        /* 0 when no reply was involved */
-    char enhanced[16];                    /* "5.7.8", or "" */
-    char server_text[QN_ERROR_TEXT_MAX];  /* sanitised UTF-8, lines joined by " / " */
-    int sys_errno;                        /* 0 when not a system call failure */
-    unsigned long tls_error;              /* ERR_get_error() code, 0 if none */
-    char detail[QN_ERROR_DETAIL_MAX];     /* local detail in English, e.g. the call that failed */
+    int smtp_code;                       /* 0 when no reply was involved */
+    char enhanced[16];                   /* "5.7.8", or "" */
+    char server_text[QN_ERROR_TEXT_MAX]; /* sanitised UTF-8, lines joined by " / " */
+    int sys_errno;                       /* 0 when not a system call failure */
+    unsigned long tls_error;             /* ERR_get_error() code, 0 if none */
+    char detail[QN_ERROR_DETAIL_MAX];    /* local detail in English, e.g. the call that failed */
 };
 
 struct qn_diagnosis {

@@ -31,11 +31,11 @@
 #include "buf.h"
 #include "status.h"
 
-#define QN_EVENT_FIELDS_MAX 24
-#define QN_EVENT_KEY_MAX 32
-#define QN_EVENT_VALUE_MAX 512
-#define QN_EVENT_KIND_MAX 32
-#define QN_EVENT_HOST_MAX 256
+#define QN_EVENT_FIELDS_MAX  24
+#define QN_EVENT_KEY_MAX     32
+#define QN_EVENT_VALUE_MAX   512
+#define QN_EVENT_KIND_MAX    32
+#define QN_EVENT_HOST_MAX    256
 #define QN_EVENT_SUBJECT_MAX 256
 
 struct qn_event_field {

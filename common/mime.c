@@ -422,8 +422,7 @@ enum qn_status qn_mime_header_date(struct qn_buf *out, time_t t)
     return put_date(out, &tm);
 }
 
-enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id,
-                                         const char *from_addr)
+enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id, const char *from_addr)
 {
     char hex[2 * MESSAGE_ID_RANDOM + 1];
     const char *at = from_addr != NULL ? strchr(from_addr, '@') : NULL;

@@ -53,17 +53,17 @@
 #define QN_MIME_BOUNDARY_MAX     70   /* RFC 2046 section 5.1.1 */
 
 struct qn_mime_message {
-    const char *from_name;       /* display name, UTF-8, may be NULL */
-    const char *from_addr;       /* addr-spec, required, e.g. "123456@qq.com" */
-    const char *const *to;       /* addr-specs, at least one */
+    const char *from_name; /* display name, UTF-8, may be NULL */
+    const char *from_addr; /* addr-spec, required, e.g. "123456@qq.com" */
+    const char *const *to; /* addr-specs, at least one */
     size_t n_to;
-    const char *reply_to;        /* addr-spec or NULL */
-    const char *subject;         /* UTF-8, may be NULL (empty subject) */
-    const char *text;            /* UTF-8 plain-text body, required */
-    const char *html;            /* UTF-8 HTML body or NULL; then multipart/alternative */
-    time_t date;                 /* 0: now */
-    const char *message_id;      /* full "<...>" or NULL: generated from from_addr's domain */
-    const char *boundary;        /* or NULL: generated */
+    const char *reply_to;   /* addr-spec or NULL */
+    const char *subject;    /* UTF-8, may be NULL (empty subject) */
+    const char *text;       /* UTF-8 plain-text body, required */
+    const char *html;       /* UTF-8 HTML body or NULL; then multipart/alternative */
+    time_t date;            /* 0: now */
+    const char *message_id; /* full "<...>" or NULL: generated from from_addr's domain */
+    const char *boundary;   /* or NULL: generated */
 };
 
 /*
@@ -117,8 +117,7 @@ enum qn_status qn_mime_header_date(struct qn_buf *out, time_t t);
 /* Append "Message-ID: ID" (ID must pass qn_mime_message_id_valid), or with ID
  * NULL a new one: 32 random hex digits "@" the domain of FROM_ADDR.
  * QN_EINVAL for a bad ID or address, QN_EIO when RAND_bytes fails. */
-enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id,
-                                         const char *from_addr);
+enum qn_status qn_mime_header_message_id(struct qn_buf *out, const char *id, const char *from_addr);
 
 /* True when S is "<left@right>", 5..QN_MIME_MESSAGE_ID_MAX printable ASCII
  * bytes without other '<' or '>', with something on both sides of an '@'. */

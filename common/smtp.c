@@ -37,14 +37,14 @@
 #include "text.h"
 
 #define DEFAULT_TIMEOUT_S 30
-#define READ_BUF_SIZE     4096 /* socket read buffer; holds at least one whole line */
-#define DATA_CHUNK_SIZE   8192 /* DATA is encoded and sent in chunks of this size */
-#define COMMAND_MAX       600  /* one command line: verb, <address> (254), parameters */
-#define EXT_MAX           512  /* announced EHLO keywords kept */
-#define AUTH_MECHS_MAX    256  /* announced AUTH mechanisms kept */
-#define KEYWORD_MAX       32   /* longer EHLO keywords or mechanisms are ignored */
-#define ADDRESSES_MAX     8    /* addresses of one host tried; bounds connect time */
-#define ADDRESS_LEN_MAX   254  /* RFC 5321 path limit (256) minus the angle brackets */
+#define READ_BUF_SIZE     4096          /* socket read buffer; holds at least one whole line */
+#define DATA_CHUNK_SIZE   8192          /* DATA is encoded and sent in chunks of this size */
+#define COMMAND_MAX       600           /* one command line: verb, <address> (254), parameters */
+#define EXT_MAX           512           /* announced EHLO keywords kept */
+#define AUTH_MECHS_MAX    256           /* announced AUTH mechanisms kept */
+#define KEYWORD_MAX       32            /* longer EHLO keywords or mechanisms are ignored */
+#define ADDRESSES_MAX     8             /* addresses of one host tried; bounds connect time */
+#define ADDRESS_LEN_MAX   254           /* RFC 5321 path limit (256) minus the angle brackets */
 #define SECRET_MAX        QN_SECRET_MAX /* the one bound of a secret (secret.h) */
 #define STAGE_DETAIL_MAX  512
 

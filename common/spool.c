@@ -1015,8 +1015,8 @@ enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const
     return state_write(sp, name, data, len, true);
 }
 
-enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name,
-                                           const void *data, size_t len)
+enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name, const void *data,
+                                           size_t len)
 {
     return state_write(sp, name, data, len, false);
 }

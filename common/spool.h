@@ -54,11 +54,11 @@
 #include "status.h"
 
 /* Also QN_SPOOL_ID_MAX, _RCPT_MAX, _ADDRESS_MAX, _HEADER_MAX, _FILE_MODE: enqueue.h. */
-#define QN_SPOOL_ERROR_MAX      512          /* last-error and quarantine reason, with the NUL */
-#define QN_SPOOL_DIAGNOSIS_MAX  64           /* diagnosis id, with the NUL */
-#define QN_SPOOL_STATE_MAX      (256 * 1024) /* one state file */
-#define QN_SPOOL_STATE_NAME_MAX 64           /* a state file name, with the NUL */
-#define QN_SPOOL_DIR_MODE       02770        /* subdirectories created by qn_spool_open */
+#define QN_SPOOL_ERROR_MAX      512            /* last-error and quarantine reason, with the NUL */
+#define QN_SPOOL_DIAGNOSIS_MAX  64             /* diagnosis id, with the NUL */
+#define QN_SPOOL_STATE_MAX      (256 * 1024)   /* one state file */
+#define QN_SPOOL_STATE_NAME_MAX 64             /* a state file name, with the NUL */
+#define QN_SPOOL_DIR_MODE       02770          /* subdirectories created by qn_spool_open */
 #define QN_SPOOL_TMP_MAX_AGE    (24 * 60 * 60) /* seconds before a tmp/ file is stale */
 
 /*
@@ -254,8 +254,8 @@ enum qn_status qn_spool_state_read(struct qn_spool *sp, const char *name, char *
                                    size_t *ret_len);
 enum qn_status qn_spool_state_write(struct qn_spool *sp, const char *name, const void *data,
                                     size_t len);
-enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name,
-                                           const void *data, size_t len);
+enum qn_status qn_spool_state_write_nowait(struct qn_spool *sp, const char *name, const void *data,
+                                           size_t len);
 
 /*
  * Serialise the read-modify-write of state file NAME between processes

@@ -114,8 +114,7 @@ static void status(struct jw_watch *w)
 {
     unsigned long long alerts = jw_writer_alerts(w->writer);
 
-    if (w->status_alerts == alerts && w->status_rules == qn_rules_count(w->rules) &&
-        w->status_sent)
+    if (w->status_alerts == alerts && w->status_rules == qn_rules_count(w->rules) && w->status_sent)
         return;
     sd_notifyf(0, _("STATUS=Following the journal: %zu rules loaded, %llu alerts sent"),
                qn_rules_count(w->rules), alerts);

@@ -88,8 +88,7 @@ struct program {
 /* --lang, then the configuration's language, then the locale (i18n.h). */
 static void set_language(const struct program *p)
 {
-    qn_i18n_set_language(p->opt.lang,
-                         p->cfg_loaded ? p->cfg.language : QN_LANG_AUTO);
+    qn_i18n_set_language(p->opt.lang, p->cfg_loaded ? p->cfg.language : QN_LANG_AUTO);
 }
 
 /* ---- messages ----------------------------------------------------------- */

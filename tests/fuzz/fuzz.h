@@ -23,7 +23,7 @@
 #define FUZZ_ASSERT(cond, what)                                                                    \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz property violated at %s:%d: %s\n  (%s)\n", __FILE__, __LINE__,  \
+            fprintf(stderr, "fuzz property violated at %s:%d: %s\n  (%s)\n", __FILE__, __LINE__,   \
                     (what), #cond);                                                                \
             abort();                                                                               \
         }                                                                                          \

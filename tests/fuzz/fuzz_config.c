@@ -49,15 +49,15 @@ static void check_ok(const struct qn_config *c)
 {
     const struct qn_ratelimit_config *l = &c->limits;
 
-    FUZZ_ASSERT(terminated(c->path, sizeof c->path) && terminated(c->provider, sizeof c->provider) &&
-                    terminated(c->host, sizeof c->host) && terminated(c->ca_file, sizeof c->ca_file) &&
-                    terminated(c->user, sizeof c->user) &&
-                    terminated(c->from_name, sizeof c->from_name) &&
-                    terminated(c->helo_name, sizeof c->helo_name) &&
-                    terminated(c->credential_helper, sizeof c->credential_helper) &&
-                    terminated(c->credential_file, sizeof c->credential_file) &&
-                    terminated(c->spool_dir, sizeof c->spool_dir),
-                "a string of the config is not NUL-terminated");
+    FUZZ_ASSERT(
+        terminated(c->path, sizeof c->path) && terminated(c->provider, sizeof c->provider) &&
+            terminated(c->host, sizeof c->host) && terminated(c->ca_file, sizeof c->ca_file) &&
+            terminated(c->user, sizeof c->user) && terminated(c->from_name, sizeof c->from_name) &&
+            terminated(c->helo_name, sizeof c->helo_name) &&
+            terminated(c->credential_helper, sizeof c->credential_helper) &&
+            terminated(c->credential_file, sizeof c->credential_file) &&
+            terminated(c->spool_dir, sizeof c->spool_dir),
+        "a string of the config is not NUL-terminated");
     FUZZ_ASSERT(plausible_address(c->user), "user is not a plausible address");
     FUZZ_ASSERT(c->host[0] != '\0', "no host");
     FUZZ_ASSERT(fz_clean_field(c->host, sizeof c->host), "host is not a clean line");

@@ -62,9 +62,9 @@ static bool same_address(const char *a, const char *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const added[] = {"Date",         "From",         "Reply-To",
-                                        "To",           "Message-ID",   "MIME-Version",
-                                        "Content-Type", "Content-Transfer-Encoding"};
+    static const char *const added[] = {
+        "Date",       "From",         "Reply-To",     "To",
+        "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"};
     static const char *const single[] = {"Subject", "MIME-Version", "Content-Type",
                                          "Content-Transfer-Encoding"};
     /* header.h: dropped.  (Resent-Bcc is kept: reported as a hardening point.) */

@@ -37,10 +37,10 @@
 #include "mime.h"
 #include "text.h"
 
-#define FIXED_DATE ((time_t)1764180000)
-#define FIXED_ID "<fuzz.1234@example.com>"
+#define FIXED_DATE     ((time_t)1764180000)
+#define FIXED_ID       "<fuzz.1234@example.com>"
 #define FIXED_BOUNDARY "=_fuzz_b0undary.'()+_,-./:=?"
-#define OUT_MAX (1024 * 1024)
+#define OUT_MAX        (1024 * 1024)
 
 struct field {
     char name[64];
@@ -476,8 +476,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char angle[QN_MIME_ADDR_MAX + 4];
         size_t al = (size_t)snprintf(angle, sizeof angle, " <%s>", m.from_addr);
         char want_name[QN_MIME_VALUE_MAX + 1];
-        size_t wn = m.from_name ? qn_text_sanitize_line(m.from_name, strlen(m.from_name),
-                                                        want_name, sizeof want_name)
+        size_t wn = m.from_name ? qn_text_sanitize_line(m.from_name, strlen(m.from_name), want_name,
+                                                        sizeof want_name)
                                 : 0;
 
         if (wn == 0) {
@@ -501,8 +501,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         qn_buf_init(&want, 4096);
         for (i = 0; i < m.n_to; i++)
-            FUZZ_ASSERT(qn_buf_printf(&want, " %s%s", pool[i], i + 1 < m.n_to ? "," : "") ==
-                            QN_OK,
+            FUZZ_ASSERT(qn_buf_printf(&want, " %s%s", pool[i], i + 1 < m.n_to ? "," : "") == QN_OK,
                         "oom");
         FUZZ_ASSERT(f->len == want.len && memcmp(f->value, want.data, want.len) == 0,
                     "To is not the recipient list");

@@ -94,8 +94,7 @@ static enum qn_status on_alert(void *ctx, const struct qn_rules_alert *a)
     for (size_t i = 0; i < a->n_samples; i++)
         FUZZ_ASSERT(fz_clean_field(a->samples[i], QN_RULES_SAMPLE_MAX), "sample not clean");
     FUZZ_ASSERT(terminated_within(a->subject, QN_RULES_SUBJECT_MAX), "subject over its cap");
-    FUZZ_ASSERT(a->message != NULL && a->host != NULL && a->unit != NULL &&
-                    a->identifier != NULL,
+    FUZZ_ASSERT(a->message != NULL && a->host != NULL && a->unit != NULL && a->identifier != NULL,
                 "alert string missing");
     FUZZ_ASSERT(a->priority >= -1 && a->priority <= 7, "priority out of range");
     return QN_OK;
@@ -307,8 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (data[0] & 1) {
         memset(&errs, 0, sizeof errs);
-        FUZZ_ASSERT(qn_rules_parse(rs, fixed_rules, strlen(fixed_rules), "fixed", &errs) ==
-                            QN_OK &&
+        FUZZ_ASSERT(qn_rules_parse(rs, fixed_rules, strlen(fixed_rules), "fixed", &errs) == QN_OK &&
                         qn_rules_parse(other, fixed_rules, strlen(fixed_rules), "fixed", &errs) ==
                             QN_OK,
                     "the fixed rules do not parse");

@@ -73,15 +73,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(qn_buf_append(&back, line, n) == QN_OK && qn_buf_puts(&back, "\r\n") == QN_OK,
                     "oom");
     }
-    FUZZ_ASSERT(lines_dot == 1 && pos == out.len, "the lone dot is not the last line: DATA ends early");
-    FUZZ_ASSERT(back.len == want.len && (want.len == 0 || memcmp(back.data, want.data, want.len) == 0),
+    FUZZ_ASSERT(lines_dot == 1 && pos == out.len,
+                "the lone dot is not the last line: DATA ends early");
+    FUZZ_ASSERT(back.len == want.len &&
+                    (want.len == 0 || memcmp(back.data, want.data, want.len) == 0),
                 "the server would not read back the message");
 
     /* Too small a bound. */
     qn_buf_init(&small, out.len - 1);
     r = qn_smtp_encode_data(msg, size, &small);
     FUZZ_ASSERT(r == QN_ETOOBIG, "encode_data into a too small buffer is not QN_ETOOBIG");
-    FUZZ_ASSERT(small.len < out.len && (small.len == 0 || memcmp(small.data, out.data, small.len) == 0),
+    FUZZ_ASSERT(small.len < out.len &&
+                    (small.len == 0 || memcmp(small.data, out.data, small.len) == 0),
                 "partial output is not a prefix of the output");
 
     qn_buf_free(&small);

@@ -29,10 +29,10 @@
 #include "fuzz.h"
 #include "smtp.h"
 
-#define ERR_OK 0x01
-#define ERR_PROTO 0x02
+#define ERR_OK     0x01
+#define ERR_PROTO  0x02
 #define ERR_TOOBIG 0x04
-#define ERR_INVAL 0x08
+#define ERR_INVAL  0x08
 
 struct model {
     int code;
@@ -186,16 +186,15 @@ static void check_error(enum qn_stage stage, int code, const char *text, size_t 
                     err.verdict == QN_VERDICT_CONFIG,
                 "a failure without a verdict");
     d = qn_diag_lookup(provider, &err);
-    FUZZ_ASSERT(d != NULL && d->id != NULL && d->when != NULL && d->cause != NULL &&
-                    d->fix != NULL,
+    FUZZ_ASSERT(d != NULL && d->id != NULL && d->when != NULL && d->cause != NULL && d->fix != NULL,
                 "no complete diagnosis for a failure");
     FUZZ_ASSERT(qn_stage_name(stage) != NULL && qn_strerror(r) != NULL, "names");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const providers[] = {"qq", "exmail", "163", "gmail", "outlook", "custom",
-                                            NULL};
+    static const char *const providers[] = {"qq",      "exmail", "163", "gmail",
+                                            "outlook", "custom", NULL};
     struct qn_smtp_reply *reply, *before;
     struct model *m;
     struct fz_cursor c;
@@ -228,7 +227,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r = qn_smtp_reply_feed(reply, line, n);
         FUZZ_ASSERT((status_bit(r) & allowed) != 0, "reply_feed status not allowed for this line");
         if (r != QN_OK) {
-            FUZZ_ASSERT(memcmp(before, reply, sizeof *reply) == 0, "a failed feed changed the reply");
+            FUZZ_ASSERT(memcmp(before, reply, sizeof *reply) == 0,
+                        "a failed feed changed the reply");
             if (allowed & ERR_OK)
                 break; /* model and code disagree on acceptance: stop comparing */
             if (r != QN_EINVAL)

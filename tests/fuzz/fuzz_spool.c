@@ -30,7 +30,7 @@
 #include "fuzz.h"
 #include "spool.h"
 
-#define ID "1764180000.000001.4242.0123456789abcdef"
+#define ID       "1764180000.000001.4242.0123456789abcdef"
 #define MAX_SIZE (64 * 1024)
 
 static char top[256], dir_a[300], dir_b[300];

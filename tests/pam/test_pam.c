@@ -773,8 +773,8 @@ static void test_injected_items_are_sanitised_and_capped(void **state)
 
 /*
  * The module's calls to fsync and sync_file_range, counted while SYNCS.ON: this
- * program exports both symbols (default visibility here, and pam/module.mk), so the module's references bind
- * here first; each passes on to libc's.
+ * program exports both symbols (default visibility here, and pam/module.mk), so the module's
+ * references bind here first; each passes on to libc's.
  */
 static struct {
     bool on;
@@ -796,7 +796,7 @@ __attribute__((visibility("default"))) int fsync(int fd)
 }
 
 __attribute__((visibility("default"))) int sync_file_range(int fd, off_t offset, off_t nbytes,
-                                                      unsigned int flags)
+                                                           unsigned int flags)
 {
     int (*real)(int, off_t, off_t, unsigned int) =
         (int (*)(int, off_t, off_t, unsigned int))dlsym(RTLD_NEXT, "sync_file_range");

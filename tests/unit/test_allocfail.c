@@ -126,17 +126,17 @@ static struct {
     const char *first_failed; /* which call failed first, or NULL */
     unsigned char *origins;   /* when set: origins[count] records who made each allocation */
     size_t n_origins;
-    bool iconv_failed;        /* an iconv_open() was failed: GB18030 text is repaired instead */
+    bool iconv_failed; /* an iconv_open() was failed: GB18030 text is repaired instead */
 } inj;
 
 /* Live blocks, open addressing: pointer and origin. */
 #define TRACK_SLOTS (1u << 18)
-#define TOMBSTONE ((void *)1)
+#define TOMBSTONE   ((void *)1)
 static struct {
     void *p[TRACK_SLOTS];
     unsigned char origin[TRACK_SLOTS];
-    unsigned long seq[TRACK_SLOTS];  /* allocation number, to tell the new from the old */
-    const char *file[TRACK_SLOTS];   /* OpenSSL's caller, for the report of a leak */
+    unsigned long seq[TRACK_SLOTS]; /* allocation number, to tell the new from the old */
+    const char *file[TRACK_SLOTS];  /* OpenSSL's caller, for the report of a leak */
     int line[TRACK_SLOTS];
     size_t live[2];
     unsigned long next_seq;
@@ -528,7 +528,7 @@ static void empty_dir(const char *dir, const char *sub)
 struct scenario {
     const char *name;
     void (*setup)(void);
-    void (*cleanup)(void);  /* after each run, injector off */
+    void (*cleanup)(void); /* after each run, injector off */
     enum qn_status (*run)(bool reference, char *bad);
     const enum qn_status *allowed; /* besides QN_OK, ending in QN_OK */
 };
@@ -565,8 +565,8 @@ static bool eio_explained(const char *call_prefix)
 
 /* -- MIME: a Chinese alert with HTML, fixed ids; and one with generated ids -- */
 
-#define SUBJECT                                                                                    \
-    "【qqnotify 告警】服务器 web-01.prod.example.com 检测到来自 203.0.113.45 的 SSH 登录："            \
+#define SUBJECT                                                                                             \
+    "【qqnotify 告警】服务器 web-01.prod.example.com 检测到来自 203.0.113.45 的 SSH 登录：" \
     "用户 root 登录成功，请立即确认是否为本人操作"
 #define BODY "服务器告警：检测到新的登录。\n主机：web-01\n.以点开头\r\n\xff 无效字节\r最后一行\n"
 #define HTML "<!DOCTYPE html>\n<html><body><h1>服务器告警</h1><p>web-01</p></body></html>\n"
@@ -656,8 +656,8 @@ static enum qn_status run_reply(bool reference, char *bad)
         BAD("no diagnosis");
     if (!qn_text_utf8_valid(err.server_text, strlen(err.server_text)))
         BAD("server text is not UTF-8");
-    if (!inj.iconv_failed && !ref_check(&reply_ref, reference, err.server_text,
-                                    strlen(err.server_text)))
+    if (!inj.iconv_failed &&
+        !ref_check(&reply_ref, reference, err.server_text, strlen(err.server_text)))
         BAD("the server text differs from the one decoded without failures");
     return QN_OK;
 }
@@ -1375,12 +1375,11 @@ static unsigned long run_once(const struct scenario *sc, unsigned long fail_at, 
         sc->cleanup();
 
     if (bad[0] != '\0')
-        fail_msg("%s: N=%lu (%s, %s failed): %s", sc->name, fail_at,
-                 persistent ? "from" : "once", failed ? failed : "nothing", bad);
+        fail_msg("%s: N=%lu (%s, %s failed): %s", sc->name, fail_at, persistent ? "from" : "once",
+                 failed ? failed : "nothing", bad);
     if (!allowed(sc, r))
         fail_msg("%s: N=%lu (%s, %s failed): unexpected status %d (%s)", sc->name, fail_at,
-                 persistent ? "from" : "once", failed ? failed : "nothing", (int)r,
-                 qn_strerror(r));
+                 persistent ? "from" : "once", failed ? failed : "nothing", (int)r, qn_strerror(r));
     if (reference && r != QN_OK)
         fail_msg("%s: fails without any injected failure: %s", sc->name, qn_strerror(r));
     if (trk.live[CORE] != live_core)
@@ -1477,8 +1476,8 @@ SCENARIO_TEST(smtp_session, .setup = setup_smtp, .run = run_smtp, .allowed = onl
 
 static void test_allocation_failures_journal_rules(void **state)
 {
-    static const struct scenario sc = {.name = "journal_rules", .run = run_rules,
-                                       .allowed = only_nomem};
+    static const struct scenario sc = {
+        .name = "journal_rules", .run = run_rules, .allowed = only_nomem};
 
     (void)state;
     if (qn_rules_new == NULL)

@@ -726,14 +726,20 @@ static void test_echoed_value_and_key_are_sanitised(void **state)
 {
     struct fixture *f = *state;
 
-    assert_error(f, "[smtp]\nuser = a@qq.com\nport = \xe2\x80\xae" "123\xc2\x85x\n", 3, "port",
-                 "the port is not a number from 1 to 65535");
+    assert_error(f,
+                 "[smtp]\nuser = a@qq.com\nport = \xe2\x80\xae"
+                 "123\xc2\x85x\n",
+                 3, "port", "the port is not a number from 1 to 65535");
     assert_string_equal(f->err.value, "123 x");
-    assert_error(f, "[smtp]\nuser = a@qq.com\nhost = \xc2\x9b" "31m\n", 3, "host",
-                 "the host name is not valid");
+    assert_error(f,
+                 "[smtp]\nuser = a@qq.com\nhost = \xc2\x9b"
+                 "31m\n",
+                 3, "host", "the host name is not valid");
     assert_string_equal(f->err.value, "31m");
-    assert_error(f, "[notify]\nto = a@b.c, \xe2\x80\xae" "evil\n", 2, "to",
-                 "a recipient is not a plausible mail address");
+    assert_error(f,
+                 "[notify]\nto = a@b.c, \xe2\x80\xae"
+                 "evil\n",
+                 2, "to", "a recipient is not a plausible mail address");
     assert_string_equal(f->err.value, "evil");
     /* The key too: invalid UTF-8 becomes U+FFFD, the override a (trimmed) blank. */
     assert_error(f, "[smtp]\n\xdd\xe2\x80\xae = 1\n", 2, "\xef\xbf\xbd", "unknown key");

@@ -292,8 +292,8 @@ static void assert_block(const struct qn_ratelimit *rl, long long now,
     if (b.limit != limit || b.allowed != allowed || b.halved != halved || b.next != next)
         fail_msg("at T0%+lld: limit %d allowed %u halved %d next T0%+lld "
                  "(want %d %u %d T0%+lld)",
-                 now - T0, (int)b.limit, b.allowed, (int)b.halved, b.next - T0, (int)limit,
-                 allowed, (int)halved, next - T0);
+                 now - T0, (int)b.limit, b.allowed, (int)b.halved, b.next - T0, (int)limit, allowed,
+                 (int)halved, next - T0);
 }
 
 static void test_explain_names_the_window_that_frees_last(void **state)

@@ -714,9 +714,9 @@ static void test_first_bytes_screen_anchored_alternatives(void **state)
         {"^(?:EXT4-fs error|XFS \\(|BTRFS error)", "ZFS: pool degraded", 1},
         {"^(?:EXT4-fs error|XFS \\(|BTRFS error)", "XFS: mounted", 0},
         {"^(?:ab|cd)?ef", "gef", 1},
-        {"^(?:ab|c)*$", "x", 0},  /* can match the empty string: no set */
+        {"^(?:ab|c)*$", "x", 0},        /* can match the empty string: no set */
         {"(?m)^(?:ab|cd)", "x\nef", 0}, /* '^' after a line break: not anchored */
-        {"^\\S+ x", " a x", 1}, /* \\S cannot start with a space */
+        {"^\\S+ x", " a x", 1},         /* \\S cannot start with a space */
         {"^\\S+ x", "a x", 0},
     };
     struct qn_rules_stats st;
