@@ -3,6 +3,8 @@
 #   make            build everything under build/
 #   make check      install missing dependencies, build with -Werror, run unit + integration tests
 #   make check-asan the same tests built with clang, ASan and UBSan, under build/asan
+#   make format     format every C file with the tree's .clang-format; make format-check
+#                   (part of make check) fails on any file that differs
 #   make demo       send a Chinese test mail to a throw-away local TLS server and show it
 #   make deps       install missing build and test dependencies (apt-get or dnf, as root)
 #   make install    PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
@@ -41,7 +43,7 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 
-.PHONY: all check check-asan check-run demo deps install clean
+.PHONY: all check check-asan check-run demo deps install clean format format-check
 all:
 
 # Each folder's part; a folder without one yet is skipped.
@@ -58,8 +60,33 @@ deps:
 	@sh tools/deps.sh
 
 check: deps
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory all tests
 	@$(MAKE) --no-print-directory check-run
+
+# The tree is formatted with Debian 12's clang-format (14); other versions lay some
+# constructs out differently, so format-check only judges with that one.
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	@if [ -z "$(CLANG_FORMAT)" ]; then \
+		echo "format-check: clang-format is not installed (apt-get install clang-format)" >&2; exit 1; \
+	fi; \
+	v=$$($(CLANG_FORMAT) --version | sed -n 's/.*version \([0-9]*\).*/\1/p'); \
+	if [ "$$v" != 14 ]; then \
+		echo "format-check: skipped: clang-format $$v is not 14, the version the tree is formatted with"; \
+		exit 0; \
+	fi; \
+	bad=$$(for f in $(FORMAT_FILES); do \
+		$(CLANG_FORMAT) --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then \
+		echo "format-check: these files differ from .clang-format; run 'make format':" >&2; \
+		echo "$$bad" | sed 's/^/  /' >&2; exit 1; \
+	fi; \
+	echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
 check-asan: deps
 	@$(MAKE) --no-print-directory B=build/asan CC=clang SANITIZE=1 all tests

@@ -11,12 +11,12 @@ set -eu
 #        git (credential-helper interop), GNU time (benchmark RSS),
 #        systemd-journal-remote (journal files for the journal tests)
 # packaging: dpkg-dev debhelper lintian rpm rpmlint debootstrap systemd-container man-db
-APT_PKGS="build-essential clang libclang-rt-14-dev pkg-config gettext libssl-dev libcmocka-dev
+APT_PKGS="build-essential clang clang-format libclang-rt-14-dev pkg-config gettext libssl-dev libcmocka-dev
 libsecret-1-dev libglib2.0-dev libpam0g-dev libsystemd-dev libpcre2-dev
 openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
 gnome-keyring dbus libsecret-tools libpam-wrapper pamtester groff-base systemd-journal-remote
 dpkg-dev debhelper lintian rpm rpmlint debootstrap systemd-container man-db"
-DNF_PKGS="gcc clang compiler-rt make pkgconf-pkg-config gettext openssl-devel libcmocka-devel
+DNF_PKGS="gcc clang clang-tools-extra compiler-rt make pkgconf-pkg-config gettext openssl-devel libcmocka-devel
 libsecret-devel glib2-devel pam-devel systemd-devel pcre2-devel
 openssl python3 python3-aiosmtpd msmtp swaks valgrind time git util-linux systemd
 gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester groff-base
