@@ -4,8 +4,9 @@
  * this command opens the spool, shows a progress bar on a terminal, logs
  * what happens to each entry and to the run, and chooses the exit status:
  * 0 only when nothing went wrong; an entry moved to failed/ ends the run
- * with 69 (65 for a corrupt one), one that waits after a failure with the
- * failure's code (75 for most), one that could not be moved with 74, so
+ * with 69 (65 for a corrupt one), one that waits after a failure with 75
+ * (or, when delivery was stopped, the stopping failure's own code), one that
+ * could not be moved with 74, so
  * systemd and scripts see what the summary says.
  */
 #include <errno.h>

@@ -12,6 +12,7 @@
  * English msgids (N_ marks them for xgettext; the program translates), so
  * the variable part of an error travels in key and value.
  */
+#include "i18n.h"
 #include "config.h"
 
 #include <errno.h>
@@ -24,8 +25,6 @@
 #include <unistd.h>
 
 #include "text.h"
-
-#define N_(s) s
 
 #define DEFAULT_TIMEOUT_S  30
 #define MAX_TIMEOUT_S      600

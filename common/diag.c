@@ -18,6 +18,7 @@
  * Nothing here allocates or keeps state: the tables are const and every
  * function works on the caller's struct.
  */
+#include "i18n.h"
 #include "diag.h"
 
 #include <errno.h>
@@ -29,7 +30,6 @@
 #include "text.h"
 
 /* Marks msgids for xgettext (-kN_); translation happens in the programs. */
-#define N_(s) s
 
 /* A reply longer than this (raw bytes, lines joined) is cut before decoding:
  * four times the stored text leaves room for GB18030 and collapsed blanks. */

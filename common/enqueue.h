@@ -3,7 +3,7 @@
  * into DIR/new/ (the PAM module, the journal watcher, `qqnotify sendmail`
  * and `notify`), and the entry format and write protocol that the
  * consumer's rewrites (spool.h) use too.  Layout and retry policy: spool.h
- * and DESIGN.md section 4.
+ * and docs/architecture.md section 4.
  *
  * It needs only the spool directory — no network, no OpenSSL, no mail
  * configuration, no consumer code; libc only (with event.c, text.c, buf.c

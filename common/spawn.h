@@ -3,7 +3,7 @@
  *
  *  1. qn_spawn_detached(): start a program fully detached from the caller
  *     and do not wait for it.  `qqnotify sendmail` starts `qqnotify flush`
- *     this way, and the PAM module (flush=spawn, DESIGN.md section 4) does
+ *     this way, and the PAM module (flush=spawn, docs/architecture.md section 4) does
  *     too, with the options it needs inside sshd, sudo and su.
  *  2. qn_spawn_run(): run a helper program to its end with pipes: data for
  *     its stdin, its stdout captured into the caller's bounded buffer (a

@@ -26,7 +26,7 @@
  * - errno.  QN_EIO always leaves the failing call's errno in place: error
  *   paths save it before cleaning up and restore it after.
  *
- * libc only, like enqueue.c, though only the programs that send link it.
+ * libc only, like enqueue.c; the PAM module links only enqueue.c.
  * No global mutable state.
  */
 #include "spool.h"

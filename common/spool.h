@@ -2,7 +2,7 @@
  * spool — the durable queue between producers (PAM module, journal
  * watcher, `qqnotify sendmail` and `notify`) and the one sender
  * (`qqnotify flush`): this is the consumer's half.  Layout, write protocol
- * and retry policy: DESIGN.md section 4.
+ * and retry policy: docs/architecture.md section 4.
  *
  *   DIR/tmp/       entries being written
  *   DIR/new/       complete entries waiting for the sender
@@ -18,7 +18,8 @@
  * a symlink or not a regular file is reported as corrupt (QN_EINVAL) so it
  * can be quarantined instead of blocking the queue.
  *
- * Consumer API: for `qqnotify flush` and `qqnotify queue`.  A
+ * Consumer API: for the sender (`qqnotify flush`), `qqnotify queue`, the
+ * shared sending limits (quota.h) and the journal watcher's state file.  A
  * struct qn_spool holds O_CLOEXEC fds of the directory and its five
  * subdirectories, opened once with O_NOFOLLOW: later operations are
  * relative to those fds and never resolve the path again.  One sender at a

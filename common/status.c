@@ -1,6 +1,5 @@
 #include "status.h"
-
-#define N_(s) s
+#include "i18n.h"
 
 const char *qn_strerror(enum qn_status status)
 {

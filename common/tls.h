@@ -5,7 +5,7 @@
  * the system trust store (or ca_file) and the host name with SSL_set1_host;
  * SNI is always sent; an optional SHA-256 pin of the leaf certificate must
  * match on top of (not instead of) normal verification.  Verification is
- * off only when the configuration says so (verify = false); callers must
+ * off only when the configuration says so (tls_verify = no); callers must
  * warn on every run in that case.  Never a silent fallback.
  *
  * The pin is the SHA-256 of the whole DER certificate, the value that

@@ -24,10 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "i18n.h"
 #include "rules_internal.h"
 #include "text.h"
-
-#define N_(s) s
 
 static const char *const fixed_fields[F_FIXED_COUNT] = {
     "MESSAGE", "PRIORITY", "_HOSTNAME", "UNIT", "USER_UNIT", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER",

@@ -9,7 +9,7 @@
  * blob, encoded as unpadded base64 (RFC 4648) after "SHA256:".
  *
  * SHA-256 (FIPS 180-4) and base64 are hand-written: this code runs inside
- * pam_qqnotify.so, which must not link OpenSSL (DESIGN.md section 1: only
+ * pam_qqnotify.so, which must not link OpenSSL (docs/architecture.md section 1: only
  * libc and libpam in the login path), and libc has neither.  The digest is
  * used only to show which key was used; no security decision rests on it.
  *

@@ -13,7 +13,8 @@ SECRETS_LIBS := $(shell $(PKG_CONFIG) --libs $(SECRETS_PKGS) 2>/dev/null || \
 
 $(B)/obj/secrets/%.o: EXTRA_CFLAGS += $(SECRETS_CFLAGS)
 
-# The core gives the config parser (and status/text it uses).
+# The core gives the config parser, the secret type, the credential protocol, the process
+# runner and the error vocabulary (diag, status).
 $(B)/qqnotify-secret: $(SECRETS_OBJS) $(B)/libqqnotify.a
 	$(CC) $(LDFLAGS) -o $@ $(SECRETS_OBJS) $(B)/libqqnotify.a $(SECRETS_LIBS)
 

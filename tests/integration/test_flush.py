@@ -1,7 +1,7 @@
 """`qqnotify notify`, `flush` and `queue` against real local servers: the
 spool keeps every alert through crashes of producers and of the sender,
 outages, limits, frequency replies, permanent failures, corrupt entries and a
-full disk (DESIGN.md section 4).
+full disk (docs/architecture.md section 4).
 
 Every event carries a unique marker ("QNM<run>-<n>"); the tests search all
 received mails (digests included) for them, so "delivered" means "named in a
