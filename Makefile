@@ -41,6 +41,18 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 
+# One short line per build step ("  CC      common/smtp.c"), as kbuild and systemd print
+# them; `make V=1` prints the full commands instead.  A recipe line starts with
+# $(Q)$(call msg,WHAT,FILE) and then the command.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = printf '  %-7s %s\n' '$(1)' '$(2)';
+endif
+
 .PHONY: all check check-asan check-run demo deps install clean
 all:
 
@@ -48,9 +60,13 @@ all:
 include $(wildcard common/module.mk cli/module.mk secrets/module.mk pam/module.mk \
 	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk tests/fuzz/module.mk)
 
+# Objects that only a pattern chain names (tests/unit/test_X.o) are kept, not deleted
+# after the link with an "rm ..." line: the next build does not compile them again.
+.SECONDARY:
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(call msg,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 

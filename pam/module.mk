@@ -17,7 +17,7 @@ endif
 $(B)/obj/pam/pam_qqnotify.o: EXTRA_CFLAGS += -DQN_PAM_FLUSH_CMD='"$(BINDIR)/qqnotify"'
 
 $(B)/pam_qqnotify.so: $(PAM_OBJS) $(PAM_CORE_OBJS) pam/pam_qqnotify.map
-	$(CC) $(LDFLAGS) $(PAM_SO_LDFLAGS) -o $@ $(PAM_OBJS) $(PAM_CORE_OBJS) $(PAM_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) $(PAM_SO_LDFLAGS) -o $@ $(PAM_OBJS) $(PAM_CORE_OBJS) $(PAM_LIBS)
 
 all: $(B)/pam_qqnotify.so
 
@@ -50,17 +50,17 @@ $(B)/obj/tests/pam/%.o $(B)/obj/tests/bench/%.o: EXTRA_CFLAGS += -Ipam $(CMOCKA_
 $(B)/tests/test_pam: $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
 		$(B)/pam_qqnotify.so $(PAM_TEST_HELPERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
 		$(PAM_LIBS) -ldl $(CMOCKA_LIBS) $(PAM_TEST_EXPORTS)
 
 $(B)/tests/pam/qqnotify-probe: $(B)/obj/tests/pam/probe.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $<
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $<
 
 # The benchmark (tests/bench/pam_bench.py) drives this host; it prints a table, never a verdict.
 $(B)/tests/pam/pam_bench_host: $(B)/obj/tests/bench/pam_bench_host.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
 
 tests: $(B)/tests/test_pam
 

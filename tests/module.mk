@@ -4,7 +4,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
 
 $(B)/obj/tests/unit/%.o: EXTRA_CFLAGS += $(CMOCKA_CFLAGS)
 
