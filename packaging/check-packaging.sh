@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make check-packaging: build the packages and check them the way an administrator meets them.
 #
-#   1. tools      the packaging tools are there (installed with apt-get when missing, as root)
+#   1. tools      the packaging tools and the .deb's build dependencies are there
+#                 (`make check-packaging` installs them first: tools/deps.sh packaging)
 #   2. man        every man page renders without a groff or man warning (source and packaged)
 #   3. units      systemd-analyze security --offline=yes rates each service 2.0 or lower
 #   4. deb        make deb; lintian reports no error and no warning
@@ -105,7 +106,8 @@ mkdir -p "$WORK"
 
 # ---------------------------------------------------------------------------------------
 section "1. tools"
-# command:Debian package
+# `make check-packaging` installed them first (tools/deps.sh packaging); run by hand, this
+# says what is missing.  command:Debian package
 TOOLS="dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint
 debootstrap:debootstrap systemd-analyze:systemd groff:groff-base man:man-db gzip:gzip
 $PYTHON:python3 openssl:openssl systemd-nspawn:systemd-container"
@@ -113,20 +115,8 @@ missing=""
 for t in $TOOLS; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing="$missing ${t##*:}"
 done
-if [ -n "$missing" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "installing:$missing"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        $missing >/dev/null 2>&1 ||
-        { timeout 300 apt-get update -q >/dev/null 2>&1;
-          DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
-              --no-install-recommends $missing >/dev/null; }
-fi
-missing=""
-for t in $TOOLS; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || missing="$missing ${t##*:}"
-done
 if [ -n "$missing" ]; then
-    fail "tools: missing packages:$missing"
+    fail "tools: missing packages:$missing (make deps-packaging installs them)"
     echo "check-packaging: $passed passed, $failed failed"
     exit 1
 fi
@@ -141,36 +131,9 @@ versions() {
 }
 check "versions agree (Makefile, debian/changelog, qqnotify.spec)" versions
 # The Build-Depends of packaging/debian/control (dpkg-buildpackage refuses to start
-# without them): installed when missing, the first alternative apt knows.
-unmet=$(dpkg-checkbuilddeps packaging/debian/control 2>&1 | sed -n 's/.*Unmet build dependencies: //p')
-if [ -n "$unmet" ] && [ "$(id -u)" -eq 0 ]; then
-    pkgs=""
-    # "a b | c d (= 13)" -> one group a line: a, b|c, d
-    for group in $(printf '%s\n' "$unmet" | sed 's/([^)]*)//g' | awk '{
-            g = ""; alt = 0
-            for (i = 1; i <= NF; i++) {
-                if ($i == "|") { alt = 1; continue }
-                if (alt) { g = g "|" $i; alt = 0 } else { if (g != "") print g; g = $i }
-            }
-            if (g != "") print g }'); do
-        for a in ${group//|/ }; do
-            if apt-get install -s -q "$a" >/dev/null 2>&1; then
-                pkgs="$pkgs $a"
-                break
-            fi
-        done
-    done
-    echo "installing build dependencies:$pkgs"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        $pkgs >/dev/null 2>&1
-    unmet=$(dpkg-checkbuilddeps packaging/debian/control 2>&1 |
-        sed -n 's/.*Unmet build dependencies: //p')
-fi
-if [ -n "$unmet" ]; then
-    fail "build dependencies of the .deb missing: $unmet"
-else
-    ok "build dependencies of the .deb"
-fi
+# without them; tools/deps.sh deb installs them with apt-get build-dep).
+check "build dependencies of the .deb (dpkg-checkbuilddeps)" \
+    dpkg-checkbuilddeps packaging/debian/control
 if [ "$(id -u)" -ne 0 ]; then
     echo "check-packaging: the install test needs root (chroot, mounts)" >&2
 fi
