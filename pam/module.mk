@@ -37,8 +37,10 @@ install: install-pam
 # tests; it puts itself under pam_wrapper.  The probe stands in for `qqnotify flush`.
 PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o
 PAM_TEST_HELPERS := $(B)/tests/pam/qqnotify-probe
-# test_pam counts the module's fsync and sync_file_range calls with its own definitions
-PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range
+# test_pam counts the module's fsync and sync_file_range calls with its own definitions, and
+# fails its write calls in a full spool where no mount namespace gives a real one
+PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range \
+	-Wl,--export-dynamic-symbol=write
 
 PAM_WRAPPER_LIB := $(strip $(shell $(PKG_CONFIG) --libs pam_wrapper 2>/dev/null))
 PAM_WRAPPER_MODULES := $(strip $(shell $(PKG_CONFIG) --variable=modules pam_wrapper 2>/dev/null))
