@@ -32,7 +32,8 @@ VERSION := 0.1.0
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -fPIC -fvisibility=hidden \
-	-DQN_VERSION='"$(VERSION)"' -DQN_SYSCONFDIR='"$(SYSCONFDIR)"' -DQN_LOCALEDIR='"$(LOCALEDIR)"'
+	-DQN_VERSION='"$(VERSION)"' -DQN_SYSCONFDIR='"$(SYSCONFDIR)"' -DQN_LOCALEDIR='"$(LOCALEDIR)"' \
+	-DQN_BINDIR='"$(BINDIR)"'
 ifeq ($(SANITIZE),1)
 BASE_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

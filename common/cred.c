@@ -37,6 +37,11 @@
 extern char **environ;
 
 #define SYSTEMD_CREDENTIAL_NAME "qqnotify.smtp"
+
+/* Where `make install` puts qqnotify-secret (the Makefile passes its BINDIR). */
+#ifndef QN_BINDIR
+#define QN_BINDIR "/usr/bin"
+#endif
 #define REQUEST_MAX             1024
 
 /* ---- locked, wiped memory ------------------------------------------------------------ */
@@ -643,6 +648,44 @@ out:
 
 /* ---- the sources in order ------------------------------------------------------------ */
 
+/*
+ * No source configured: root asks the installed qqnotify-secret (QN_BINDIR comes from the
+ * build, as the PAM module's flush command does), which looks where `qqnotify-secret set`
+ * stores the code: the systemd-creds store, then the keyring.  Only for root, whose store
+ * that is, and only a regular file that root owns and no one else may change.  Errors as
+ * for qn_cred_get(); ret->source names the default helper.
+ */
+static enum qn_status get_from_default_helper(const struct qn_config *cfg, struct qn_secret *ret,
+                                              struct qn_error *err)
+{
+    char path[sizeof(ret->source) - 64];
+    struct stat st;
+    enum qn_status r;
+    int n;
+
+    n = snprintf(path, sizeof(path), "%s/qqnotify-secret", QN_BINDIR);
+    if (n < 0 || (size_t)n >= sizeof(path) || geteuid() != 0)
+        return cred_fail_errno(err, QN_ECRED, 0,
+                               "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp nor "
+                               "credential_helper is configured (qqnotify-secret is the default "
+                               "for root only)");
+    if (stat(path, &st) != 0)
+        return cred_fail_errno(err, QN_ECRED, errno,
+                               "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp nor "
+                               "credential_helper is configured, and %.100s is not installed",
+                               path);
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+        (st.st_mode & S_IXUSR) == 0)
+        return cred_fail_errno(err, QN_ECRED, 0,
+                               "no secret source is configured, and %.100s is not a program that "
+                               "root owns and only root may change",
+                               path);
+    r = qn_cred_run_helper(path, cfg->host, cfg->user, QN_CRED_HELPER_TIMEOUT_MS, ret, err);
+    snprintf(ret->source, sizeof(ret->source),
+             "credential helper `%s` (the default: no source configured)", path);
+    return r;
+}
+
 enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, struct qn_error *err)
 {
     char path[sizeof(cfg->credential_file)]; /* fits ret->source with its kind */
@@ -680,7 +723,5 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, s
     if (cfg->credential_helper[0] != '\0')
         return qn_cred_run_helper(cfg->credential_helper, cfg->host, cfg->user,
                                   QN_CRED_HELPER_TIMEOUT_MS, ret, err);
-    return cred_fail_errno(err, QN_ECRED, 0,
-                           "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp nor "
-                           "credential_helper is configured");
+    return get_from_default_helper(cfg, ret, err);
 }

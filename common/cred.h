@@ -9,6 +9,11 @@
  *     '!', as git does) gets "get" as its last argument and
  *     "protocol=smtp\nhost=H\nusername=U\n\n" on stdin, and answers
  *     "password=..." on stdout.  It runs with a bounded time and output size.
+ *  3. neither configured, and running as root: the installed qqnotify-secret
+ *     (BINDIR/qqnotify-secret, BINDIR from the build) as that helper, so that
+ *     what `qqnotify-secret set` stored (systemd-creds, then the keyring) is
+ *     found without configuring anything.  It must be a regular file owned by
+ *     root and writable by root only.
  * Never argv, environment variables or the configuration file.
  *
  * The secret lives in a struct qn_secret whose buffer is locked in memory
@@ -45,7 +50,8 @@ struct qn_secret {
  * "\r\n" is dropped).
  *
  * Errors: QN_ECRED with a detail naming what was tried and why it failed
- * (no source configured, helper exited 1, helper answered no password,
+ * (no source configured and no default helper for this user, helper exited 1,
+ * helper answered no password,
  * file unreadable...), err->sys_errno when a system call failed;
  * QN_ENOMEM.  err is cleared first (may be NULL); err->stage is
  * QN_STAGE_CREDENTIAL.  On failure *ret is an empty secret whose source

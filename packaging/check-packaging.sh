@@ -471,6 +471,19 @@ send_test() {
     [ "$(mails)" -eq 1 ] || { echo "the server holds $(mails) mails, expected 1"; return 1; }
 }
 check "edited config + stored secret: qqnotify check --send-test" send_test
+# Without credential_helper in the file, root asks the installed qqnotify-secret all the same.
+default_helper() {
+    local conf=$ROOT/etc/qqnotify/qqnotify.conf out rc
+    cp -p "$conf" "$WORK/qqnotify.conf.saved"
+    sed -i 's/^credential_helper = /# credential_helper = /' "$conf"
+    out=$(in_root qqnotify check 2>&1)
+    rc=$?
+    cp -p "$WORK/qqnotify.conf.saved" "$conf"
+    [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -q 'qqnotify-secret` (the default' ||
+        { echo "exit $rc: $out"; return 1; }
+}
+check "no credential_helper configured: root's qqnotify check finds the stored secret" \
+    default_helper
 
 # -- sessions through the real PAM stack -----------------------------------------------
 pam_enable() {
