@@ -8,6 +8,9 @@ details of every failure, and ends with exactly
 
     integration: N passed, N failed
 
+or, run by a user other than root when tests that need root ended without
+running (harness.needs_root), with ", N not run (need root: WHY, ...)" after it.
+
 Exit status 1 when anything failed (errors, unexpected skips and tests that
 could not be imported count as failures), else 0.  The whole run is bounded
 by --timeout (default 900 s): past it, stacks are dumped and the process
@@ -34,6 +37,7 @@ class LineResult(unittest.TestResult):
         self.passed = 0
         self.failed = 0
         self.details = []
+        self.not_run = {}  # why -> count: tests that need root, run by another user
         self._t0 = 0.0
         self._subtest_failed = set()
 
@@ -66,8 +70,15 @@ class LineResult(unittest.TestResult):
         self._fail(test, "error", self._exc_info_to_string(err, test))
 
     def addSkip(self, test, reason):
-        # No test here may skip: a skipped check is a check that cannot fail.
+        # No test here may skip: a skipped check is a check that cannot fail.  Except a
+        # test that needs root, run by another user: not run, and said so at the end.
         super().addSkip(test, reason)
+        harness = sys.modules.get("harness")  # imported by the test that raised needs_root
+        if harness is not None and reason.startswith(harness.NEEDS_ROOT) and os.geteuid() != 0:
+            why = reason[len(harness.NEEDS_ROOT):]
+            self.not_run[why] = self.not_run.get(why, 0) + 1
+            self._line("root", test, "  (not run: %s)" % reason)
+            return
         self._fail(test, "skipped", "skipped: %s\n" % reason)
 
     def addExpectedFailure(self, test, err):
@@ -138,7 +149,13 @@ def main():
         print("no tests were found")
         result.failed = 1
     print("(%.1fs)" % (time.monotonic() - t0))
-    print("integration: %d passed, %d failed" % (result.passed, result.failed), flush=True)
+    not_run = ""
+    if result.not_run:
+        not_run = ", %d not run (need root: %s)" % (
+            sum(result.not_run.values()),
+            ", ".join("%s %d" % (why, n) for why, n in sorted(result.not_run.items())))
+    print("integration: %d passed, %d failed%s" % (result.passed, result.failed, not_run),
+          flush=True)
     return 1 if result.failed else 0
 
 

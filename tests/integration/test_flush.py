@@ -24,7 +24,8 @@ from email import policy
 from email.parser import BytesParser
 
 import faultserver as fs
-from harness import EX_CONFIG, EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, QNTestCase
+from harness import (EX_CONFIG, EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, QNTestCase,
+                     needs_root)
 
 EX_IOERR = 74
 EX_CANTCREAT = 73
@@ -840,6 +841,7 @@ class Corruption(FlushCase):
         self.assertEqual(len(good.messages), 1, res.dump())
 
     def test_unsafe_spool_is_refused(self):
+        needs_root("chown to another user")
         good = self.smtp_server()
         cfg = self.flush_config(good.port)
         m = self.marker()
