@@ -6,6 +6,7 @@
 #   make demo       send a Chinese test mail to a throw-away local TLS server and show it
 #   make install    PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
 #   make deb, make rpm, make check-packaging   packages and their install test (packaging/)
+#   make check-fresh  make demo and make check on a fresh Debian 12 root (tests/fresh/, root)
 #   make deps       install every dependency of every goal below; make deps-SET one set
 #
 # Each goal installs its own dependency set first (tools/deps.sh: demo, build, check, asan,
@@ -58,7 +59,8 @@ Q := @
 msg = printf '  %-7s %s\n' '$(1)' '$(2)';
 endif
 
-.PHONY: all check check-asan check-run demo demo-build deps deps-% build-ready install clean
+.PHONY: all check check-asan check-run check-fresh demo demo-build deps deps-% build-ready \
+	install clean
 all:
 
 # The goals that install their own dependency set before anything is built (deb and rpm
@@ -67,6 +69,7 @@ all:
 deb: deps-deb
 rpm: deps-rpm
 check-packaging: deps-packaging
+check-fresh: deps-fresh
 BUILD_DEPS ?= build
 
 # Each folder's part; a folder without one yet is skipped.
@@ -92,7 +95,7 @@ $(sort $(foreach t,$(FUZZ_TARGETS),$(B)/fuzz/obj/tests/fuzz/fuzz_$(t).o \
 	$(FUZZ_MODULES_$(t):%=$(B)/fuzz/obj/common/%.o))): | deps-fuzz
 
 deps:
-	@sh tools/deps.sh demo build check asan fuzz deb rpm packaging
+	@sh tools/deps.sh demo build check asan fuzz deb rpm packaging fresh
 
 deps-%:
 	@sh tools/deps.sh $*
@@ -107,6 +110,9 @@ check-asan: deps-asan
 
 check-run:
 	@B=$(B) PYTHON=$(PYTHON) sh tests/run.sh
+
+check-fresh:
+	@B=$(B) bash tests/fresh/first-hour.sh
 
 # The demo builds what it runs: qqnotify and its translations.
 demo: deps-demo

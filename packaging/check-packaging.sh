@@ -33,18 +33,20 @@ B=${B:-build}
 VERSION=${VERSION:-0.1.0}
 MAKE=${MAKE:-make}
 PYTHON=${PYTHON:-/usr/bin/python3}
-MIRROR=${QN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SUITE=bookworm
 TOP=$(pwd)
 WORK=$TOP/$B/pkgtest
 ROOT=$WORK/root
+# The test root: debootstrap, its cache, mounts (packaging/testroot.sh).
+# shellcheck source=packaging/testroot.sh
+. "$TOP/packaging/testroot.sh"
+SUITE=$TESTROOT_SUITE
+MIRROR=$TESTROOT_MIRROR
 CACHE=$WORK/$SUITE-minbase.tar
 export LC_ALL=C.UTF-8
 
 passed=0
 failed=0
 declare -a failures=()
-mounted=()
 server_pid=
 nspawn_pid=
 skipped=0
@@ -79,23 +81,16 @@ skip() {
 }
 
 cleanup() {
-    local i
     if declare -F ct_stop >/dev/null; then ct_stop; fi
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null
         wait "$server_pid" 2>/dev/null
         server_pid=
     fi
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" 2>/dev/null
-    done
-    mounted=()
+    testroot_umount
     rm -f "$WORK/secret"
-    if [ "${QN_PKGTEST_KEEP:-0}" != 1 ] && [ -d "$ROOT" ]; then
-        # Never remove through a mount that is still there.
-        if ! grep -q " $ROOT/" /proc/mounts; then
-            rm -rf "$ROOT"
-        fi
+    if [ "${QN_PKGTEST_KEEP:-0}" != 1 ]; then
+        testroot_remove "$ROOT"
     fi
 }
 trap cleanup EXIT
@@ -242,8 +237,7 @@ if [ "$debs_ok" -ne 1 ] || [ "$(id -u)" -ne 0 ]; then
 fi
 
 # in_root COMMAND...: run in the test root with a clean environment, for 10 minutes at most.
-in_root() { timeout 600 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive "$@"; }
+in_root() { testroot_run "$ROOT" DEBIAN_FRONTEND=noninteractive "$@"; }
 
 # The test root booted by systemd-nspawn (stage 7).  ct_init holds the container's PID 1
 # as the host sees it; in_ct runs a command in all of its namespaces.
@@ -255,7 +249,7 @@ ct_start() {
         # that is not tmpfs; a tmpfs of our own, removed with the rest.
         mkdir -p /run/systemd/nspawn &&
             mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn &&
-            mounted+=("/run/systemd/nspawn") || return 1
+            TESTROOT_MOUNTS+=("/run/systemd/nspawn") || return 1
     fi
     umount "$ROOT/proc" 2>/dev/null
     timeout 600 systemd-nspawn --register=no --keep-unit -q -D "$ROOT" -b \
@@ -307,34 +301,20 @@ ct_stop() {
 cleanup # a root left by an interrupted run
 if [ ! -s "$CACHE" ]; then
     echo "debootstrap --variant=minbase $SUITE from $MIRROR (cached in $B/pkgtest afterwards)"
-    rm -rf "$WORK/bootstrap"
-    if timeout 900 debootstrap --variant=minbase --include=pamtester "$SUITE" \
-        "$WORK/bootstrap" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 &&
-        tar -C "$WORK/bootstrap" --numeric-owner -cf "$CACHE.tmp" . && mv "$CACHE.tmp" "$CACHE"
-    then
+    if testroot_bootstrap "$CACHE" "$WORK/debootstrap.log" pamtester; then
         ok "debootstrap $SUITE"
     else
         fail "debootstrap $SUITE (log: $B/pkgtest/debootstrap.log)"
         tail -n 20 "$WORK/debootstrap.log" | sed 's/^/      /'
+        echo "check-packaging: $passed passed, $failed failed"
+        exit 1
     fi
-    rm -rf "$WORK/bootstrap" "$CACHE.tmp"
 fi
-if [ ! -s "$CACHE" ]; then
-    echo "check-packaging: $passed passed, $failed failed"
-    exit 1
-fi
-mkdir -p "$ROOT"
-tar -C "$ROOT" --numeric-owner -xf "$CACHE"
-mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc")
+testroot_unpack "$CACHE" "$ROOT"
+testroot_mount "$ROOT" proc
 if [ ! -c "$ROOT/dev/null" ]; then
-    mount --bind /dev "$ROOT/dev" && mounted+=("$ROOT/dev")
+    testroot_mount "$ROOT" dev
 fi
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-cat >"$ROOT/etc/apt/sources.list" <<EOF
-deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb ${MIRROR%/debian}/debian-security $SUITE-security main
-EOF
 
 # What the root holds before the packages: files, and who owns what.
 # Left out: what apt, dpkg, caches and logs keep about every package, and mount points.

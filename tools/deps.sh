@@ -17,6 +17,7 @@
 #   rpm        make rpm: rpmbuild and what the spec builds with (dnf builddep on Fedora)
 #   packaging  make check-packaging: deb and rpm, lintian, rpmlint, debootstrap,
 #              systemd-nspawn, man-db, and the local TLS server of the install test
+#   fresh      make check-fresh: debootstrap and git (tests/fresh/first-hour.sh)
 #
 # As root, what is missing is installed (apt-get install --no-install-recommends, or dnf),
 # with the package manager's own progress on the terminal; the package lists are
@@ -39,6 +40,7 @@ APT_DEB="dpkg-dev"          # and apt-get build-dep of packaging/debian/control
 APT_RPM="$APT_BUILD rpm"    # rpmbuild runs `make` here (--nodeps: no rpm database on Debian)
 APT_PACKAGING="$APT_RPM dpkg-dev debhelper lintian rpmlint debootstrap systemd
 systemd-container man-db groff-base gzip python3 python3-aiosmtpd openssl"
+APT_FRESH="debootstrap git"
 
 DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel pcre2-devel openssl python3
 python3-aiosmtpd"
@@ -51,6 +53,7 @@ DNF_ASAN="$DNF_CHECK compiler-rt"
 DNF_FUZZ="clang compiler-rt make pkgconf-pkg-config openssl-devel pcre2-devel"
 DNF_RPM="rpm-build"         # and dnf builddep of packaging/rpm/qqnotify.spec
 DNF_PACKAGING="$DNF_RPM rpmlint"
+DNF_FRESH="debootstrap git"
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 check_only=0
@@ -66,15 +69,17 @@ goal() {
     build) echo "make" ;;
     asan) echo "make check-asan" ;;
     packaging) echo "make check-packaging" ;;
+    fresh) echo "make check-fresh" ;;
     *) echo "make $1" ;;
     esac
 }
 goals=""
 for s in "$@"; do
     case $s in
-    demo | build | check | asan | fuzz | deb | rpm | packaging) ;;
+    demo | build | check | asan | fuzz | deb | rpm | packaging | fresh) ;;
     *)
-        echo "deps: unknown set '$s' (demo, build, check, asan, fuzz, deb, rpm, packaging)" >&2
+        echo "deps: unknown set '$s' (demo, build, check, asan, fuzz, deb, rpm, packaging," \
+            "fresh)" >&2
         exit 64
         ;;
     esac
@@ -111,6 +116,7 @@ packages_of() {
     apt:deb) echo "$APT_DEB" ;;
     apt:rpm) echo "$APT_RPM" ;;
     apt:packaging) echo "$APT_PACKAGING" ;;
+    apt:fresh) echo "$APT_FRESH" ;;
     dnf:demo) echo "$DNF_DEMO" ;;
     dnf:build) echo "$DNF_BUILD" ;;
     dnf:check) echo "$DNF_CHECK" ;;
@@ -118,6 +124,7 @@ packages_of() {
     dnf:fuzz) echo "$DNF_FUZZ" ;;
     dnf:rpm) echo "$DNF_RPM" ;;
     dnf:packaging) echo "$DNF_PACKAGING" ;;
+    dnf:fresh) echo "$DNF_FRESH" ;;
     dnf:deb)
         echo "deps: make deb builds Debian packages: run it on Debian or Ubuntu" >&2
         exit 1
