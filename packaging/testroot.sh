@@ -8,8 +8,9 @@
 #       the tarball CACHE, once; an existing CACHE is kept.  debootstrap's output goes to
 #       LOG.  Status 0 when CACHE is there afterwards.
 #   testroot_unpack CACHE ROOT
-#       a fresh ROOT from CACHE, with apt's sources (the mirror, -updates and -security)
-#       and this host's resolv.conf
+#       a fresh ROOT from CACHE, with apt's sources (the mirror, -updates and -security),
+#       this host's resolv.conf, and the /etc/hosts of an installed Debian (localhost),
+#       which debootstrap does not write
 #   testroot_mount ROOT WHAT...
 #       what a chroot needs, mounted the way one prepares it by hand: proc (mount -t proc),
 #       sys (mount -t sysfs), dev (mount --bind /dev), pts (mount --bind /dev/pts), run (a
@@ -48,6 +49,10 @@ testroot_unpack() {
     local cache=$1 root=$2 mirror=$TESTROOT_MIRROR suite=$TESTROOT_SUITE
     mkdir -p "$root" && tar -C "$root" --numeric-owner -xf "$cache" || return 1
     cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+    if [ ! -e "$root/etc/hosts" ]; then
+        printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+            >"$root/etc/hosts"
+    fi
     cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror $suite main
 deb $mirror $suite-updates main
