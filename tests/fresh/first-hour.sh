@@ -88,6 +88,7 @@ step prerequisites newcomer 'export DEBIAN_FRONTEND=noninteractive &&
     apt-get update && apt-get install -y --no-install-recommends git make ca-certificates'
 # The committed tree, its branch checked out as a clone would (HEAD alone when detached).
 branch=$(git -C "$TOP" symbolic-ref -q --short HEAD)
+tested=$(git -C "$TOP" log --oneline -1)
 git -C "$TOP" bundle create "$ROOT/root/qqnotify.bundle" HEAD $branch >/dev/null 2>&1 ||
     { echo "check-fresh: git bundle of $TOP failed"; exit 1; }
 step clone newcomer 'git clone -q /root/qqnotify.bundle /root/qqnotify &&
@@ -120,8 +121,7 @@ step alert newcomer 'set -eo pipefail
     echo "the server received $(ls $d/mail/*.eml | wc -l) mail(s)"
     [ "$(ls $d/mail/*.eml | wc -l)" -eq 1 ]'
 
-printf '\n== summary (%s, %s)\n' "Debian $(cat "$ROOT/etc/debian_version")" \
-    "$(git -C "$TOP" log --oneline -1)"
+printf '\n== summary (%s, %s)\n' "Debian $(cat "$ROOT/etc/debian_version")" "$tested"
 printf '%-12s %7s %6s %6s %6s   %s\n' step time before after added result
 printf '%s\n' "${rows[@]}"
 printf 'make demo:  %s\n' "$(grep -a 'demo OK\|^demo: ' "$WORK/demo.log" | tail -n 1)"
