@@ -1,14 +1,19 @@
 # qqnotify — one non-recursive GNU Makefile; each folder adds its part in module.mk.
 #
-#   make            build everything under build/
+#   make            build everything under build/ (says which packages are missing, if any)
 #   make check      install missing dependencies, build with -Werror, run unit + integration tests
 #   make check-asan the same tests built with clang, ASan and UBSan, under build/asan
 #   make format     format every C file with the tree's .clang-format; make format-check
 #                   (part of make check) fails on any file that differs
 #   make demo       send a Chinese test mail to a throw-away local TLS server and show it
-#   make deps       install missing build and test dependencies (apt-get or dnf, as root)
 #   make install    PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
 #   make deb, make rpm, make check-packaging   packages and their install test (packaging/)
+#   make check-fresh  make demo and make check on a fresh Debian 12 root (tests/fresh/, root)
+#   make deps       install every dependency of every goal below; make deps-SET one set
+#
+# Each goal installs its own dependency set first (tools/deps.sh: demo, build, check, asan,
+# fuzz, deb, rpm, packaging): as root with apt-get or dnf, showing their progress;
+# another user gets the command to run as root.  V=1 prints the full build commands.
 
 B ?= build
 CC ?= cc
@@ -30,7 +35,8 @@ VERSION := 0.1.0
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -fPIC -fvisibility=hidden \
-	-DQN_VERSION='"$(VERSION)"' -DQN_SYSCONFDIR='"$(SYSCONFDIR)"' -DQN_LOCALEDIR='"$(LOCALEDIR)"'
+	-DQN_VERSION='"$(VERSION)"' -DQN_SYSCONFDIR='"$(SYSCONFDIR)"' -DQN_LOCALEDIR='"$(LOCALEDIR)"' \
+	-DQN_BINDIR='"$(BINDIR)"'
 ifeq ($(SANITIZE),1)
 BASE_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -43,25 +49,62 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 
-.PHONY: all check check-asan check-run demo deps install clean format format-check
+# One short line per build step ("  CC      common/smtp.c"), as kbuild and systemd print
+# them; `make V=1` prints the full commands instead.  A recipe line starts with
+# $(Q)$(call msg,WHAT,FILE) and then the command.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = printf '  %-7s %s\n' '$(1)' '$(2)';
+endif
+
+.PHONY: all check check-asan check-run check-fresh demo demo-build deps deps-% build-ready \
+	install clean format format-check
 all:
+
+# The goals that install their own dependency set before anything is built (deb and rpm
+# through these lines, fuzz through its objects below).  BUILD_DEPS: the set a plain build
+# checks; empty in the sub-makes of goals that installed theirs.
+deb: deps-deb
+rpm: deps-rpm
+check-packaging: deps-packaging
+check-fresh: deps-fresh
+BUILD_DEPS ?= build
 
 # Each folder's part; a folder without one yet is skipped.
 include $(wildcard common/module.mk cli/module.mk secrets/module.mk pam/module.mk \
 	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk tests/fuzz/module.mk)
 
-$(B)/obj/%.o: %.c
+# Objects that only a pattern chain names (tests/unit/test_X.o) are kept, not deleted
+# after the link with an "rm ..." line: the next build does not compile them again.
+.SECONDARY:
+
+$(B)/obj/%.o: %.c | build-ready
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(call msg,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
-deps:
-	@sh tools/deps.sh
+# Nothing is compiled without the compiler and the headers: a missing package is named,
+# with the command that installs it, instead of the first compiler error.
+build-ready:
+	$(if $(BUILD_DEPS),@CC='$(CC)' sh tools/deps.sh --check $(BUILD_DEPS),@:)
+$(PO_MOS): | build-ready
+$(sort $(foreach t,$(FUZZ_TARGETS),$(B)/fuzz/obj/tests/fuzz/fuzz_$(t).o \
+	$(FUZZ_MODULES_$(t):%=$(B)/fuzz/obj/common/%.o))): | deps-fuzz
 
-check: deps
+deps:
+	@sh tools/deps.sh demo build check asan fuzz deb rpm packaging fresh
+
+deps-%:
+	@sh tools/deps.sh $*
+
+check: deps-check
 	@$(MAKE) --no-print-directory format-check
-	@$(MAKE) --no-print-directory all tests
+	@$(MAKE) --no-print-directory BUILD_DEPS= all tests
 	@$(MAKE) --no-print-directory check-run
 
 # The tree is formatted with Debian 12's clang-format (14); other versions lay some
@@ -88,16 +131,22 @@ format-check:
 	fi; \
 	echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
-check-asan: deps
-	@$(MAKE) --no-print-directory B=build/asan CC=clang SANITIZE=1 all tests
+check-asan: deps-asan
+	@$(MAKE) --no-print-directory B=build/asan CC=clang SANITIZE=1 BUILD_DEPS= all tests
 	@$(MAKE) --no-print-directory B=build/asan CC=clang SANITIZE=1 check-run
 
 check-run:
 	@B=$(B) PYTHON=$(PYTHON) sh tests/run.sh
 
-demo: deps
-	@$(MAKE) --no-print-directory all
+check-fresh:
+	@B=$(B) bash tests/fresh/first-hour.sh
+
+# The demo builds what it runs: qqnotify and its translations.
+demo: deps-demo
+	@$(MAKE) --no-print-directory BUILD_DEPS= demo-build
 	@$(PYTHON) tests/integration/demo.py --qqnotify $(B)/qqnotify
+
+demo-build: $(B)/qqnotify $(PO_MOS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/qqnotify

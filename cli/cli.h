@@ -49,6 +49,10 @@ void qn_cli_format(char *out, size_t n, const char *fmt, ...) __attribute__((for
  * bytes, and a Chinese character is three bytes in UTF-8 but two columns. */
 void qn_cli_print_padded(const char *s, int columns);
 
+/* True when the group qqnotify exists here: advice names it only then (a source build has
+ * it once systemd-sysusers has read the installed sysusers.d file). */
+bool qn_cli_qqnotify_group_exists(void);
+
 /* Warn when TLS verification is disabled (every run says it). */
 void qn_cli_warn_insecure(const struct qn_cli *cli);
 

@@ -26,8 +26,9 @@
 static void warn_readable_config(const struct qn_cli *cli)
 {
     const struct group *gr;
+    char fix[2 * PATH_MAX + 64];
     struct stat st;
-    bool other_group;
+    bool other_group, group;
 
     if ((cli->cfg.credential_helper[0] == '\0' && cli->cfg.credential_file[0] == '\0') ||
         stat(cli->config_path, &st) != 0)
@@ -37,12 +38,22 @@ static void warn_readable_config(const struct qn_cli *cli)
                   (gr == NULL || strcmp(gr->gr_name, "qqnotify") != 0);
     if ((st.st_mode & S_IROTH) == 0 && !other_group)
         return;
+    /* The group qqnotify is named only where it exists (a source build may lack it). */
+    group = qn_cli_qqnotify_group_exists();
+    qn_cli_format(fix, sizeof(fix),
+                  group ? "chown root:qqnotify %s && chmod 0640 %s"
+                        : "chown root:root %s && chmod 0600 %s",
+                  cli->config_path, cli->config_path);
     qn_log(&cli->log, LOG_WARNING,
            _("%s names where the secret comes from (credential_helper or credential_file) and "
-             "can be read by %s; make it readable by root and the qqnotify group only: "
-             "chown root:qqnotify %s && chmod 0640 %s"),
+             "can be read by %s; make it readable by %s only: %s"),
            cli->config_path, (st.st_mode & S_IROTH) ? _("every user") : _("another group"),
-           cli->config_path, cli->config_path);
+           group ? _("root and the qqnotify group") : _("root"), fix);
+}
+
+bool qn_cli_qqnotify_group_exists(void)
+{
+    return getgrnam("qqnotify") != NULL;
 }
 
 void qn_cli_set_language(const struct qn_cli *cli)
@@ -251,10 +262,17 @@ int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status
     switch (err) {
     case EACCES:
     case EPERM:
-        fprintf(stderr,
-                _("  fix: run as root or as a member of group qqnotify (usermod -aG qqnotify "
-                  "USER, then log in again); the spool must be root:qqnotify mode 2770 "
-                  "(systemd-tmpfiles --create)\n"));
+        if (qn_cli_qqnotify_group_exists())
+            fprintf(stderr,
+                    _("  fix: run as root or as a member of group qqnotify (usermod -aG qqnotify "
+                      "USER, then log in again); the spool must be root:qqnotify mode 2770 "
+                      "(systemd-tmpfiles --create)\n"));
+        else
+            fprintf(stderr,
+                    _("  fix: run as root; this host has no group for the users who may queue "
+                      "alerts: `systemd-sysusers` makes it from the sysusers.d file that `make "
+                      "install` installs, then `systemd-tmpfiles --create` gives it the "
+                      "spool\n"));
         return QN_EXIT_CANTCREAT;
     case ELOOP:
     case ENOTDIR:

@@ -233,10 +233,13 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
     }
     r = qn_spool_check(*ret, &check);
     if (r == QN_ECONFIG) {
+        /* The group qqnotify is named only where it exists (a source build may lack it). */
         qn_log(&f->cli->log, LOG_ERR,
                _("refusing to use the spool %s: its directory %s (mode %04o, owner %llu) can be "
-                 "changed by other users; run: chown root:qqnotify and chmod 2770 on it"),
-               f->cli->cfg.spool_dir, check.where, check.mode, check.uid);
+                 "changed by other users; run: %s on it"),
+               f->cli->cfg.spool_dir, check.where, check.mode, check.uid,
+               qn_cli_qqnotify_group_exists() ? "chown root:qqnotify and chmod 2770"
+                                              : "chown root:root and chmod 0700");
         return QN_EXIT_CONFIG;
     }
     return QN_EXIT_OK;

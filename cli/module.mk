@@ -8,7 +8,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 SENDMAIL_HEADER_OBJS := $(B)/obj/cli/header.o $(B)/obj/cli/message.o
 
 $(B)/qqnotify: $(CLI_OBJS) $(B)/libqqnotify.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(B)/libqqnotify.a $(OPENSSL_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(B)/libqqnotify.a $(OPENSSL_LIBS)
 
 all: $(B)/qqnotify
 
@@ -16,7 +16,7 @@ all: $(B)/qqnotify
 $(B)/tests/test_header $(B)/tests/test_message: $(B)/tests/%: $(B)/obj/tests/unit/%.o \
 		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a $(OPENSSL_LIBS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a $(OPENSSL_LIBS) \
 		$(CMOCKA_LIBS)
 
 $(B)/obj/tests/unit/test_header.o $(B)/obj/tests/unit/test_message.o: EXTRA_CFLAGS += -iquote cli

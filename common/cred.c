@@ -29,6 +29,11 @@
 #define SYSTEMD_CREDENTIAL_NAME "qqnotify.smtp"
 #define REQUEST_MAX             1024 /* bytes of the request we write */
 
+/* Where `make install` puts qqnotify-secret (the Makefile passes its BINDIR). */
+#ifndef QN_BINDIR
+#define QN_BINDIR "/usr/bin"
+#endif
+
 /* ---- credential files ------------------------------------------------------------------ */
 
 /*
@@ -314,6 +319,44 @@ out:
 
 /* ---- the sources in order ------------------------------------------------------------ */
 
+/*
+ * No source configured: root asks the installed qqnotify-secret (QN_BINDIR comes from the
+ * build, as the PAM module's flush command does), which looks where `qqnotify-secret set`
+ * stores the code: the systemd-creds store, then the keyring.  Only for root, whose store
+ * that is, and only a regular file that root owns and no one else may change.  Errors as
+ * for qn_cred_get(); RET_SOURCE names the default helper.
+ */
+static enum qn_status get_from_default_helper(const struct qn_config *cfg, struct qn_secret *ret,
+                                              char *ret_source, struct qn_error *err)
+{
+    char path[QN_CRED_SOURCE_MAX - 64];
+    struct stat st;
+    int n;
+
+    n = snprintf(path, sizeof(path), "%s/qqnotify-secret", QN_BINDIR);
+    if (n < 0 || (size_t)n >= sizeof(path) || geteuid() != 0)
+        return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
+                                  "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp "
+                                  "nor credential_helper is configured (qqnotify-secret is the "
+                                  "default for root only)");
+    if (stat(path, &st) != 0)
+        return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, errno,
+                                  "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp "
+                                  "nor credential_helper is configured, and %.100s is not "
+                                  "installed",
+                                  path);
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+        (st.st_mode & S_IXUSR) == 0)
+        return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
+                                  "no secret source is configured, and %.100s is not a program "
+                                  "that root owns and only root may change",
+                                  path);
+    if (ret_source != NULL)
+        snprintf(ret_source, QN_CRED_SOURCE_MAX,
+                 "credential helper `%s` (the default: no source configured)", path);
+    return qn_cred_run_helper(path, cfg->host, cfg->user, QN_CRED_HELPER_TIMEOUT_MS, ret, err);
+}
+
 enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, char *ret_source,
                            struct qn_error *err)
 {
@@ -357,7 +400,5 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, c
         return qn_cred_run_helper(cfg->credential_helper, cfg->host, cfg->user,
                                   QN_CRED_HELPER_TIMEOUT_MS, ret, err);
     }
-    return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
-                              "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp "
-                              "nor credential_helper is configured");
+    return get_from_default_helper(cfg, ret, ret_source, err);
 }

@@ -10,6 +10,11 @@
  *     "protocol=smtp\nhost=H\nusername=U\n\n" on stdin, and answers
  *     "password=..." on stdout.  It runs through spawn.h with a bounded time
  *     and output size.
+ *  3. neither configured, and running as root: the installed qqnotify-secret
+ *     (BINDIR/qqnotify-secret, BINDIR from the build) as that helper, so that
+ *     what `qqnotify-secret set` stored (systemd-creds, then the keyring) is
+ *     found without configuring anything.  It must be a regular file owned by
+ *     root and writable by root only.
  * Never argv, environment variables or the configuration file.
  *
  * The secret lives in a struct qn_secret (secret.h: locked pages, wiped by
@@ -46,11 +51,10 @@
  * when none was tried.
  *
  * Errors: QN_ECRED with a detail naming what was tried and why it failed
- * (no source configured, helper exited 1, helper answered no password,
- * file unreadable...), err->sys_errno when a system call failed;
- * QN_ENOMEM.  err is cleared first (may be NULL); err->stage is
- * QN_STAGE_CREDENTIAL.  On failure *RET is an empty secret, so
- * qn_secret_wipe(RET) is always safe.
+ * (no source configured and no default helper for this user, helper exited 1, helper answered no
+ * password, file unreadable...), err->sys_errno when a system call failed; QN_ENOMEM.  err is
+ * cleared first (may be NULL); err->stage is QN_STAGE_CREDENTIAL.  On failure *RET is an empty
+ * secret, so qn_secret_wipe(RET) is always safe.
  */
 enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, char *ret_source,
                            struct qn_error *err);

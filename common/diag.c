@@ -52,6 +52,7 @@ enum diagnosis_index {
     D_CONNECT_BLOCKED_LOCALLY,
     D_CONNECT_FAILED,
     D_DNS_UNKNOWN_HOST,
+    D_DNS_RESOLVER_FILTERED,
     D_DNS_FAILURE,
     D_TLS_CERT_EXPIRED,
     D_TLS_UNKNOWN_CA,
@@ -207,6 +208,24 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
             N_("Check host in [smtp] (QQ Mail: smtp.qq.com, or simply provider = qq). Test with "
                "`getent hosts smtp.qq.com` and see which resolver is used in /etc/resolv.conf."),
             .rate_limited = false,
+        },
+    [D_DNS_RESOLVER_FILTERED] =
+        {
+            "dns-resolver-filtered",
+            N_("DNS says the provider's own server name does not exist"),
+            N_("The resolver this host uses answered that the server name of a provider preset "
+               "(smtp.qq.com, smtp.exmail.qq.com, smtp.163.com, smtp.gmail.com, "
+               "smtp-mail.outlook.com) does not exist (NXDOMAIN). These names exist: the "
+               "resolver filters them, or it is cut off from the Internet and answers so for "
+               "every name (sandboxes, containers, networks without outside access). host in "
+               "[smtp] is not misspelt."),
+            N_("Compare resolvers: `getent hosts smtp.qq.com` asks the one this host uses "
+               "(/etc/resolv.conf), `resolvectl query smtp.qq.com` asks systemd-resolved, and "
+               "`dig @223.5.5.5 smtp.qq.com` a public resolver (AliDNS; 119.29.29.29 is DNSPod; "
+               "dig is in the package bind9-dnsutils). If only the public one answers, point "
+               "/etc/resolv.conf (or the network's DHCP or systemd-resolved settings) at a "
+               "resolver that reaches the Internet, or ask the network's administrator to let "
+               "the name through. The message stays queued and is retried."),
         },
     [D_DNS_FAILURE] =
         {
@@ -716,6 +735,14 @@ static const char *const t_plaintext_port[] = {
 /* gai_strerror(EAI_NONAME), gai_strerror(EAI_NODATA), and resolver wordings. */
 static const char *const t_unknown_host[] = {
     "not known", "no address associated", "does not exist", "nxdomain", "non-existent", NULL,
+};
+
+/* The server names of the provider presets (config.c's table; test_diag checks that they
+ * agree): a resolver that says one of them does not exist is filtering or cut off, and
+ * host in [smtp] is not the one to check. */
+static const char *const preset_hosts[] = {
+    "smtp.qq.com",    "smtp.exmail.qq.com",    "smtp.163.com",
+    "smtp.gmail.com", "smtp-mail.outlook.com", NULL,
 };
 
 static const struct rule rules[] = {
@@ -1281,13 +1308,53 @@ const char *qn_stage_name(enum qn_stage stage)
     return N_("unknown stage");
 }
 
+/* DETAIL names HOST as the resolve stage does ("cannot resolve HOST: why"): the name, ASCII
+ * case ignored, after the start or a blank and before ':' (a trailing dot allowed). */
+static bool detail_names_host(const char *detail, size_t size, const char *host)
+{
+    size_t len = strnlen(detail, size), hl = strlen(host), i, j;
+
+    for (i = 0; i + hl < len; i++) {
+        if (i > 0 && detail[i - 1] != ' ')
+            continue;
+        for (j = 0; j < hl && ascii_lower((unsigned char)detail[i + j]) == (unsigned char)host[j];
+             j++)
+            ;
+        if (j < hl)
+            continue;
+        if (detail[i + hl] == ':' ||
+            (detail[i + hl] == '.' && i + hl + 1 < len && detail[i + hl + 1] == ':'))
+            return true;
+    }
+    return false;
+}
+
+/* The resolve stage: "no such name" for a preset's own server name. */
+static const struct qn_diagnosis *resolve_lookup(const struct qn_error *err)
+{
+    size_t i;
+
+    if (err->status != QN_ERESOLVE ||
+        !contains_any(err->detail, sizeof(err->detail), t_unknown_host))
+        return NULL;
+    for (i = 0; preset_hosts[i] != NULL; i++) {
+        if (detail_names_host(err->detail, sizeof(err->detail), preset_hosts[i]))
+            return &diagnoses[D_DNS_RESOLVER_FILTERED];
+    }
+    return NULL;
+}
+
 const struct qn_diagnosis *qn_diag_lookup(const char *provider, const struct qn_error *err)
 {
+    const struct qn_diagnosis *d;
     enum qn_verdict verdict;
     size_t i;
 
     if (err == NULL || err->status == QN_OK)
         return NULL;
+    d = resolve_lookup(err);
+    if (d != NULL)
+        return d;
     verdict = err->verdict != QN_VERDICT_NONE ? err->verdict : refined_verdict(err);
     for (i = 0; i < N_RULES; i++) {
         if (rule_matches(&rules[i], provider, err, verdict))

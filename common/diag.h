@@ -25,7 +25,10 @@
  * "certificate has expired", "hostname mismatch", "self-signed ..."),
  * "pin mismatch" or "fingerprint" for a pinned certificate that differs,
  * "CA file" for an unusable ca_file, OpenSSL's "wrong version number", and
- * gai_strerror() text for resolver failures.  Keep those words in details.
+ * gai_strerror() text for resolver failures, after the host name and a colon
+ * ("cannot resolve smtp.qq.com: Name or service not known"): a provider
+ * preset's own server name that "does not exist" means a filtering or cut-off
+ * resolver, any other name a typo.  Keep those words in details.
  *
  * Verdicts go beyond qn_error_verdict() where the struct knows more: a
  * QN_ETLS with sys_errno set (I/O broke the handshake) is RETRY, and a 5xx

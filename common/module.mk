@@ -4,7 +4,7 @@ CORE_OBJS := $(CORE_MODULES:%=$(B)/obj/common/%.o)
 
 $(B)/libqqnotify.a: $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)$(call msg,AR,$@)ar rcs $@ $^
 
 all: $(B)/libqqnotify.a

@@ -632,6 +632,26 @@ static bool errno_uninformative(int e)
     return e == ENETUNREACH || e == EAFNOSUPPORT || e == EADDRNOTAVAIL;
 }
 
+/* getaddrinfo()'s failure in English, as every detail is: gai_strerror() speaks the
+ * language of LANGUAGE, which `--lang zh_CN` sets, and the catalog reads these words. */
+static const char *resolve_error_text(int rc)
+{
+    switch (rc) {
+    case EAI_NONAME:
+        return "Name or service not known";
+    case EAI_NODATA:
+        return "No address associated with hostname";
+    case EAI_AGAIN:
+        return "Temporary failure in name resolution";
+    case EAI_FAIL:
+        return "Non-recoverable failure in name resolution";
+    case EAI_MEMORY:
+        return "Memory allocation failure";
+    default:
+        return gai_strerror(rc);
+    }
+}
+
 static enum qn_status connect_server(struct qn_smtp *s, unsigned port, struct qn_error *err)
 {
     struct addrinfo hints, *list = NULL, *ai;
@@ -647,6 +667,7 @@ static enum qn_status connect_server(struct qn_smtp *s, unsigned port, struct qn
     hints.ai_flags = AI_NUMERICSERV;
     snprintf(service, sizeof service, "%u", port);
     rc = getaddrinfo(s->host, service, &hints, &list);
+    /* The catalog reads this detail: the host, a colon, the resolver's words (diag.h). */
     if (rc != 0) {
         if (rc == EAI_SYSTEM) {
             err->sys_errno = errno;
@@ -654,7 +675,7 @@ static enum qn_status connect_server(struct qn_smtp *s, unsigned port, struct qn
                                 s->host, strerror(errno));
         }
         return qn_error_set(err, QN_ERESOLVE, QN_STAGE_RESOLVE, "cannot resolve %s: %s", s->host,
-                            gai_strerror(rc));
+                            resolve_error_text(rc));
     }
     for (ai = list; ai != NULL; ai = ai->ai_next) {
         count++;

@@ -17,7 +17,7 @@ $(B)/obj/journal-watch/%.o: EXTRA_CFLAGS += $(SYSTEMD_CFLAGS) $(PCRE2_CFLAGS) -p
 
 # --as-needed: the core may reference OpenSSL elsewhere; only what is used is linked.
 $(B)/qqnotify-journal: $(JW_OBJS) $(B)/libqqnotify.a
-	$(CC) $(LDFLAGS) -pthread -o $@ $(JW_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -pthread -o $@ $(JW_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
 		$(SYSTEMD_LIBS) $(OPENSSL_LIBS)
 
 all: $(B)/qqnotify-journal
@@ -26,7 +26,7 @@ all: $(B)/qqnotify-journal
 # the pattern rule of tests/module.mk (which links only the core, OpenSSL and cmocka).
 $(B)/tests/test_rules: $(B)/obj/tests/unit/test_rules.o $(RULES_OBJS) $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(RULES_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(RULES_OBJS) $(B)/libqqnotify.a -Wl,--as-needed $(PCRE2_LIBS) \
 		$(OPENSSL_LIBS) $(CMOCKA_LIBS)
 
 # It reads the default rules from the source tree, wherever the build runs from.
@@ -41,7 +41,7 @@ tests: $(B)/qqnotify-journal
 $(B)/tests/bench/journal_bench_floor: $(B)/obj/tests/bench/journal_bench_floor.o \
 		$(B)/obj/journal-watch/pages.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSTEMD_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(SYSTEMD_LIBS)
 
 $(B)/obj/tests/bench/journal_bench_floor.o: EXTRA_CFLAGS += $(SYSTEMD_CFLAGS) -iquote journal-watch
 

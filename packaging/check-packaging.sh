@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make check-packaging: build the packages and check them the way an administrator meets them.
 #
-#   1. tools      the packaging tools are there (installed with apt-get when missing, as root)
+#   1. tools      the packaging tools and the .deb's build dependencies are there
+#                 (`make check-packaging` installs them first: tools/deps.sh packaging)
 #   2. man        every man page renders without a groff or man warning (source and packaged)
 #   3. units      systemd-analyze security --offline=yes rates each service 2.0 or lower
 #   4. deb        make deb; lintian reports no error and no warning
@@ -32,18 +33,20 @@ B=${B:-build}
 VERSION=${VERSION:-0.1.0}
 MAKE=${MAKE:-make}
 PYTHON=${PYTHON:-/usr/bin/python3}
-MIRROR=${QN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SUITE=bookworm
 TOP=$(pwd)
 WORK=$TOP/$B/pkgtest
 ROOT=$WORK/root
+# The test root: debootstrap, its cache, mounts (packaging/testroot.sh).
+# shellcheck source=packaging/testroot.sh
+. "$TOP/packaging/testroot.sh"
+SUITE=$TESTROOT_SUITE
+MIRROR=$TESTROOT_MIRROR
 CACHE=$WORK/$SUITE-minbase.tar
 export LC_ALL=C.UTF-8
 
 passed=0
 failed=0
 declare -a failures=()
-mounted=()
 server_pid=
 nspawn_pid=
 skipped=0
@@ -78,23 +81,16 @@ skip() {
 }
 
 cleanup() {
-    local i
     if declare -F ct_stop >/dev/null; then ct_stop; fi
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null
         wait "$server_pid" 2>/dev/null
         server_pid=
     fi
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" 2>/dev/null
-    done
-    mounted=()
+    testroot_umount
     rm -f "$WORK/secret"
-    if [ "${QN_PKGTEST_KEEP:-0}" != 1 ] && [ -d "$ROOT" ]; then
-        # Never remove through a mount that is still there.
-        if ! grep -q " $ROOT/" /proc/mounts; then
-            rm -rf "$ROOT"
-        fi
+    if [ "${QN_PKGTEST_KEEP:-0}" != 1 ]; then
+        testroot_remove "$ROOT"
     fi
 }
 trap cleanup EXIT
@@ -105,7 +101,8 @@ mkdir -p "$WORK"
 
 # ---------------------------------------------------------------------------------------
 section "1. tools"
-# command:Debian package
+# `make check-packaging` installed them first (tools/deps.sh packaging); run by hand, this
+# says what is missing.  command:Debian package
 TOOLS="dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint
 debootstrap:debootstrap systemd-analyze:systemd groff:groff-base man:man-db gzip:gzip
 $PYTHON:python3 openssl:openssl systemd-nspawn:systemd-container"
@@ -113,20 +110,8 @@ missing=""
 for t in $TOOLS; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing="$missing ${t##*:}"
 done
-if [ -n "$missing" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "installing:$missing"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        $missing >/dev/null 2>&1 ||
-        { timeout 300 apt-get update -q >/dev/null 2>&1;
-          DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
-              --no-install-recommends $missing >/dev/null; }
-fi
-missing=""
-for t in $TOOLS; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || missing="$missing ${t##*:}"
-done
 if [ -n "$missing" ]; then
-    fail "tools: missing packages:$missing"
+    fail "tools: missing packages:$missing (make deps-packaging installs them)"
     echo "check-packaging: $passed passed, $failed failed"
     exit 1
 fi
@@ -141,36 +126,9 @@ versions() {
 }
 check "versions agree (Makefile, debian/changelog, qqnotify.spec)" versions
 # The Build-Depends of packaging/debian/control (dpkg-buildpackage refuses to start
-# without them): installed when missing, the first alternative apt knows.
-unmet=$(dpkg-checkbuilddeps packaging/debian/control 2>&1 | sed -n 's/.*Unmet build dependencies: //p')
-if [ -n "$unmet" ] && [ "$(id -u)" -eq 0 ]; then
-    pkgs=""
-    # "a b | c d (= 13)" -> one group a line: a, b|c, d
-    for group in $(printf '%s\n' "$unmet" | sed 's/([^)]*)//g' | awk '{
-            g = ""; alt = 0
-            for (i = 1; i <= NF; i++) {
-                if ($i == "|") { alt = 1; continue }
-                if (alt) { g = g "|" $i; alt = 0 } else { if (g != "") print g; g = $i }
-            }
-            if (g != "") print g }'); do
-        for a in ${group//|/ }; do
-            if apt-get install -s -q "$a" >/dev/null 2>&1; then
-                pkgs="$pkgs $a"
-                break
-            fi
-        done
-    done
-    echo "installing build dependencies:$pkgs"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        $pkgs >/dev/null 2>&1
-    unmet=$(dpkg-checkbuilddeps packaging/debian/control 2>&1 |
-        sed -n 's/.*Unmet build dependencies: //p')
-fi
-if [ -n "$unmet" ]; then
-    fail "build dependencies of the .deb missing: $unmet"
-else
-    ok "build dependencies of the .deb"
-fi
+# without them; tools/deps.sh deb installs them with apt-get build-dep).
+check "build dependencies of the .deb (dpkg-checkbuilddeps)" \
+    dpkg-checkbuilddeps packaging/debian/control
 if [ "$(id -u)" -ne 0 ]; then
     echo "check-packaging: the install test needs root (chroot, mounts)" >&2
 fi
@@ -279,8 +237,7 @@ if [ "$debs_ok" -ne 1 ] || [ "$(id -u)" -ne 0 ]; then
 fi
 
 # in_root COMMAND...: run in the test root with a clean environment, for 10 minutes at most.
-in_root() { timeout 600 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive "$@"; }
+in_root() { testroot_run "$ROOT" DEBIAN_FRONTEND=noninteractive "$@"; }
 
 # The test root booted by systemd-nspawn (stage 7).  ct_init holds the container's PID 1
 # as the host sees it; in_ct runs a command in all of its namespaces.
@@ -292,7 +249,7 @@ ct_start() {
         # that is not tmpfs; a tmpfs of our own, removed with the rest.
         mkdir -p /run/systemd/nspawn &&
             mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn &&
-            mounted+=("/run/systemd/nspawn") || return 1
+            TESTROOT_MOUNTS+=("/run/systemd/nspawn") || return 1
     fi
     umount "$ROOT/proc" 2>/dev/null
     timeout 600 systemd-nspawn --register=no --keep-unit -q -D "$ROOT" -b \
@@ -344,34 +301,20 @@ ct_stop() {
 cleanup # a root left by an interrupted run
 if [ ! -s "$CACHE" ]; then
     echo "debootstrap --variant=minbase $SUITE from $MIRROR (cached in $B/pkgtest afterwards)"
-    rm -rf "$WORK/bootstrap"
-    if timeout 900 debootstrap --variant=minbase --include=pamtester "$SUITE" \
-        "$WORK/bootstrap" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 &&
-        tar -C "$WORK/bootstrap" --numeric-owner -cf "$CACHE.tmp" . && mv "$CACHE.tmp" "$CACHE"
-    then
+    if testroot_bootstrap "$CACHE" "$WORK/debootstrap.log" pamtester; then
         ok "debootstrap $SUITE"
     else
         fail "debootstrap $SUITE (log: $B/pkgtest/debootstrap.log)"
         tail -n 20 "$WORK/debootstrap.log" | sed 's/^/      /'
+        echo "check-packaging: $passed passed, $failed failed"
+        exit 1
     fi
-    rm -rf "$WORK/bootstrap" "$CACHE.tmp"
 fi
-if [ ! -s "$CACHE" ]; then
-    echo "check-packaging: $passed passed, $failed failed"
-    exit 1
-fi
-mkdir -p "$ROOT"
-tar -C "$ROOT" --numeric-owner -xf "$CACHE"
-mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc")
+testroot_unpack "$CACHE" "$ROOT"
+testroot_mount "$ROOT" proc
 if [ ! -c "$ROOT/dev/null" ]; then
-    mount --bind /dev "$ROOT/dev" && mounted+=("$ROOT/dev")
+    testroot_mount "$ROOT" dev
 fi
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-cat >"$ROOT/etc/apt/sources.list" <<EOF
-deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb ${MIRROR%/debian}/debian-security $SUITE-security main
-EOF
 
 # What the root holds before the packages: files, and who owns what.
 # Left out: what apt, dpkg, caches and logs keep about every package, and mount points.
@@ -508,6 +451,19 @@ send_test() {
     [ "$(mails)" -eq 1 ] || { echo "the server holds $(mails) mails, expected 1"; return 1; }
 }
 check "edited config + stored secret: qqnotify check --send-test" send_test
+# Without credential_helper in the file, root asks the installed qqnotify-secret all the same.
+default_helper() {
+    local conf=$ROOT/etc/qqnotify/qqnotify.conf out rc
+    cp -p "$conf" "$WORK/qqnotify.conf.saved"
+    sed -i 's/^credential_helper = /# credential_helper = /' "$conf"
+    out=$(in_root qqnotify check 2>&1)
+    rc=$?
+    cp -p "$WORK/qqnotify.conf.saved" "$conf"
+    [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -q 'qqnotify-secret` (the default' ||
+        { echo "exit $rc: $out"; return 1; }
+}
+check "no credential_helper configured: root's qqnotify check finds the stored secret" \
+    default_helper
 
 # -- sessions through the real PAM stack -----------------------------------------------
 pam_enable() {

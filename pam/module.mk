@@ -17,7 +17,7 @@ endif
 $(B)/obj/pam/pam_qqnotify.o: EXTRA_CFLAGS += -DQN_PAM_FLUSH_CMD='"$(BINDIR)/qqnotify"'
 
 $(B)/pam_qqnotify.so: $(PAM_OBJS) $(PAM_CORE_OBJS) pam/pam_qqnotify.map
-	$(CC) $(LDFLAGS) $(PAM_SO_LDFLAGS) -o $@ $(PAM_OBJS) $(PAM_CORE_OBJS) $(PAM_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) $(PAM_SO_LDFLAGS) -o $@ $(PAM_OBJS) $(PAM_CORE_OBJS) $(PAM_LIBS)
 
 all: $(B)/pam_qqnotify.so
 
@@ -39,8 +39,10 @@ install: install-pam
 PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o \
 	$(B)/obj/common/spool.o
 PAM_TEST_HELPERS := $(B)/tests/pam/qqnotify-probe
-# test_pam counts the module's fsync and sync_file_range calls with its own definitions
-PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range
+# test_pam counts the module's fsync and sync_file_range calls with its own definitions, and
+# fails its write calls in a full spool where no mount namespace gives a real one
+PAM_TEST_EXPORTS := -Wl,--export-dynamic-symbol=fsync,--export-dynamic-symbol=sync_file_range \
+	-Wl,--export-dynamic-symbol=write
 
 PAM_WRAPPER_LIB := $(strip $(shell $(PKG_CONFIG) --libs pam_wrapper 2>/dev/null))
 PAM_WRAPPER_MODULES := $(strip $(shell $(PKG_CONFIG) --variable=modules pam_wrapper 2>/dev/null))
@@ -52,17 +54,17 @@ $(B)/obj/tests/pam/%.o $(B)/obj/tests/bench/%.o: EXTRA_CFLAGS += -Ipam $(CMOCKA_
 $(B)/tests/test_pam: $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
 		$(B)/pam_qqnotify.so $(PAM_TEST_HELPERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(PAM_TEST_OBJS) $(B)/obj/pam/sshkey.o $(PAM_CORE_OBJS) \
 		$(PAM_LIBS) -ldl $(CMOCKA_LIBS) $(PAM_TEST_EXPORTS)
 
 $(B)/tests/pam/qqnotify-probe: $(B)/obj/tests/pam/probe.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $<
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $<
 
 # The benchmark (tests/bench/pam_bench.py) drives this host; it prints a table, never a verdict.
 $(B)/tests/pam/pam_bench_host: $(B)/obj/tests/bench/pam_bench_host.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
 
 tests: $(B)/tests/test_pam
 

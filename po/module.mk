@@ -6,7 +6,7 @@ PO_MOS := $(PO_LANGS:%=$(B)/locale/%/LC_MESSAGES/qqnotify.mo)
 
 $(B)/locale/%/LC_MESSAGES/qqnotify.mo: po/%.po
 	@mkdir -p $(dir $@)
-	msgfmt --check -o $@ $<
+	$(Q)$(call msg,MSGFMT,$<)msgfmt --check -o $@ $<
 
 all: $(PO_MOS)
 

@@ -16,6 +16,6 @@ $(B)/obj/secrets/%.o: EXTRA_CFLAGS += $(SECRETS_CFLAGS)
 # The core gives the config parser, the secret type, the credential protocol, the process
 # runner and the error vocabulary (diag, status).
 $(B)/qqnotify-secret: $(SECRETS_OBJS) $(B)/libqqnotify.a
-	$(CC) $(LDFLAGS) -o $@ $(SECRETS_OBJS) $(B)/libqqnotify.a $(SECRETS_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(SECRETS_OBJS) $(B)/libqqnotify.a $(SECRETS_LIBS)
 
 all: $(B)/qqnotify-secret

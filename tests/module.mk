@@ -4,7 +4,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
 
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
@@ -14,3 +14,12 @@ $(B)/obj/tests/unit/%.o: EXTRA_CFLAGS += $(CMOCKA_CFLAGS)
 
 .PHONY: tests
 tests: $(UNIT_BINS)
+
+# The DNS tests' LD_PRELOAD library (tests/integration/resolvstub.c): the resolver of the
+# program under test asks a stub server on 127.0.0.1.  No sanitizer: it is preloaded into
+# instrumented and plain programs alike.
+$(B)/tests/resolvstub.so: tests/integration/resolvstub.c | build-ready
+	@mkdir -p $(dir $@)
+	$(Q)$(call msg,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -fPIC -shared -o $@ $<
+
+tests: $(B)/tests/resolvstub.so

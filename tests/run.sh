@@ -1,13 +1,22 @@
 #!/bin/sh
 # Run every unit test program and the integration suite; end with one line
 # "check: N passed, N failed" and exit non-zero when anything failed.
+#
+# As root everything runs, and a skipped test is a failed one.  As another user the tests
+# that need root (systemd-creds, chown to another user...) end without running: a C test
+# prints "needs root: WHY" and skips, an integration test calls harness.needs_root(WHY).
+# They are counted apart, and one more line names them: "check: N not run: ...".
 set -u
 B=${B:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 passed=0
 failed=0
+not_run=0
+why=$(mktemp) # one line per test not run: what it needs root for
+root=0
+[ "$(id -u)" -eq 0 ] && root=1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$why"' EXIT
 
 for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
@@ -19,6 +28,15 @@ for t in "$B"/tests/test_*; do
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
     # A skipped test did not run: it counts as failed, as in the integration runner.
     s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+    # ...unless it needs root and this is another user: not run.
+    r=0
+    if [ "$root" -eq 0 ]; then
+        r=$(grep -c '^needs root: ' "$log")
+        [ "$r" -gt "$s" ] && r=$s
+        sed -n 's/^needs root: //p' "$log" | head -n "$r" >>"$why"
+        s=$((s - r))
+        not_run=$((not_run + r))
+    fi
     f=$((f + s))
     p=${p:-0}
     f=${f:-0}
@@ -28,6 +46,8 @@ for t in "$B"/tests/test_*; do
     if [ "$f" -ne 0 ]; then
         cat "$log"
         echo "unit $name: $p passed, $f failed (exit $rc)"
+    elif [ "$r" -ne 0 ]; then
+        echo "unit $name: $p passed, $r not run (needs root)"
     else
         echo "unit $name: $p passed"
     fi
@@ -39,6 +59,15 @@ if "$PYTHON" tests/integration/run.py --build "$B" >"$log" 2>&1; then rc=0; else
 cat "$log"
 p=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$log" | tail -n 1)
 f=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$log" | tail -n 1)
+r=$(sed -n 's/^integration: .* failed, \([0-9]*\) not run (need root: .*)$/\1/p' "$log" |
+    tail -n 1)
+if [ -n "$r" ]; then
+    not_run=$((not_run + r))
+    # "WHY N, WHY N" -> N lines WHY
+    sed -n 's/^integration: .* not run (need root: \(.*\))$/\1/p' "$log" | tail -n 1 |
+        tr ',' '\n' | awk 'NF { n = $NF; $NF = ""; sub(/^ +/, ""); sub(/ +$/, "");
+            for (i = 0; i < n && i < 10000; i++) print }' >>"$why"
+fi
 if [ -z "$p" ]; then
     p=0
     f=1
@@ -50,4 +79,9 @@ passed=$((passed + p))
 failed=$((failed + f))
 
 echo "check: $passed passed, $failed failed"
+if [ "$not_run" -gt 0 ]; then
+    echo "check: $not_run not run as $(id -un), they need root ($(sort "$why" | uniq -c |
+        sort -rn | awk '{n = $1; $1 = ""; printf "%s%s: %d", sep, substr($0, 2), n;
+            sep = "; "}')): sudo make check runs them too"
+fi
 [ "$failed" -eq 0 ]

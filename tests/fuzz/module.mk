@@ -54,14 +54,14 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(Q)$(call msg,CC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 -include $(shell find $(B)/fuzz/obj -name '*.d' 2>/dev/null)
 
 define fuzz_link
 $(B)/fuzz/fuzz_$(1): $(B)/fuzz/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_MODULES_$(1):%=$(B)/fuzz/obj/common/%.o) \
 		$(FUZZ_SOURCES_$(1):%=$(B)/fuzz/obj/%.o)
-	$$(FUZZ_CC) $$(FUZZ_SANITIZE) -fsanitize=fuzzer -o $$@ $$^ $$(OPENSSL_LIBS) $$(FUZZ_LIBS_$(1))
+	$$(Q)$$(call msg,LD,$$@)$$(FUZZ_CC) $$(FUZZ_SANITIZE) -fsanitize=fuzzer -o $$@ $$^ $$(OPENSSL_LIBS) $$(FUZZ_LIBS_$(1))
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
 
@@ -117,5 +117,5 @@ $(B)/obj/tests/unit/test_allocfail.o: EXTRA_CFLAGS += -iquote journal-watch -iqu
 $(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) \
 		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a allocfail-relink
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
 		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)

@@ -44,6 +44,17 @@ EX_CONFIG = 78
 
 _DIAG_RE = re.compile(r"^\s*diagnosis:\s*(\S+)\s*$", re.M)
 
+# The reason of a test that ends as not run because it needs root (run.py counts these
+# apart from failures when the tests run as another user).
+NEEDS_ROOT = "needs root: "
+
+
+def needs_root(why):
+    """As root, nothing.  As another user, end the test as not run, because of WHY (a few
+    words: what only root may do); any other skip is a failure."""
+    if os.geteuid() != 0:
+        raise unittest.SkipTest(NEEDS_ROOT + why)
+
 
 def build_dir():
     d = os.environ.get("QN_BUILD") or os.path.join(REPO, "build")

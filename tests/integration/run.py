@@ -8,6 +8,9 @@ details of every failure, and ends with exactly
 
     integration: N passed, N failed
 
+or, run by a user other than root when tests that need root ended without
+running (harness.needs_root), with ", N not run (need root: WHY, ...)" after it.
+
 Exit status 1 when anything failed (errors, unexpected skips and tests that
 could not be imported count as failures), else 0.  The whole run is bounded
 by --timeout (default 900 s): past it, stacks are dumped and the process
@@ -19,6 +22,7 @@ import atexit
 import faulthandler
 import os
 import signal
+import socket
 import sys
 import time
 import unittest
@@ -34,6 +38,7 @@ class LineResult(unittest.TestResult):
         self.passed = 0
         self.failed = 0
         self.details = []
+        self.not_run = {}  # why -> count: tests that need root, run by another user
         self._t0 = 0.0
         self._subtest_failed = set()
 
@@ -66,8 +71,15 @@ class LineResult(unittest.TestResult):
         self._fail(test, "error", self._exc_info_to_string(err, test))
 
     def addSkip(self, test, reason):
-        # No test here may skip: a skipped check is a check that cannot fail.
+        # No test here may skip: a skipped check is a check that cannot fail.  Except a
+        # test that needs root, run by another user: not run, and said so at the end.
         super().addSkip(test, reason)
+        harness = sys.modules.get("harness")  # imported by the test that raised needs_root
+        if harness is not None and reason.startswith(harness.NEEDS_ROOT) and os.geteuid() != 0:
+            why = reason[len(harness.NEEDS_ROOT):]
+            self.not_run[why] = self.not_run.get(why, 0) + 1
+            self._line("root", test, "  (not run: %s)" % reason)
+            return
         self._fail(test, "skipped", "skipped: %s\n" % reason)
 
     def addExpectedFailure(self, test, err):
@@ -117,6 +129,18 @@ def main():
         loader.testNamePatterns = [p if "*" in p else "*%s*" % p for p in a.patterns]
     suite = loader.discover(start_dir=HERE, pattern="test_*.py", top_level_dir=HERE)
 
+    # Every server of these tests listens on loopback, and TLS names it localhost.
+    try:
+        local = {ai[4][0] for ai in socket.getaddrinfo("localhost", None, socket.AF_INET)}
+    except OSError:
+        local = set()
+    if "127.0.0.1" not in local:
+        print("integration: localhost does not resolve to 127.0.0.1 here, and every test talks "
+              "to servers on localhost: give /etc/hosts the line `127.0.0.1 localhost` (as every "
+              "installed system has; debootstrap does not write it)")
+        print("integration: 0 passed, 1 failed", flush=True)
+        return 1
+
     print("binary under test: %s/qqnotify%s" % (
         os.environ["QN_BUILD"],
         "" if os.path.exists(os.path.join(a.build, "qqnotify")) else " (MISSING)"), flush=True)
@@ -138,7 +162,13 @@ def main():
         print("no tests were found")
         result.failed = 1
     print("(%.1fs)" % (time.monotonic() - t0))
-    print("integration: %d passed, %d failed" % (result.passed, result.failed), flush=True)
+    not_run = ""
+    if result.not_run:
+        not_run = ", %d not run (need root: %s)" % (
+            sum(result.not_run.values()),
+            ", ".join("%s %d" % (why, n) for why, n in sorted(result.not_run.items())))
+    print("integration: %d passed, %d failed%s" % (result.passed, result.failed, not_run),
+          flush=True)
     return 1 if result.failed else 0
 
 

@@ -18,8 +18,8 @@
  *   QN_PAM_TEST_KEEP=1   keep the work directory for a post-mortem
  * Root is not needed; as root the unwritable-spool test drops
  * CAP_DAC_OVERRIDE around its call, and the full-spool test uses a tmpfs in
- * a private mount namespace when it can (else RLIMIT_FSIZE: EFBIG instead
- * of ENOSPC; the output says which).
+ * a private mount namespace when it can (else write() in the spool fails
+ * with ENOSPC, from this program's own write(); the output says which).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -991,19 +991,55 @@ static void test_unwritable_spool_fails_open(void **state)
     assert_int_equal(count_files(sub), 0);
 }
 
-/* In a child: a full file system (tmpfs) if a mount namespace can be had, else a file size
- * limit.  Exit status 0 when every promise held. */
-static int full_spool_child(const char *dir)
+/*
+ * A full disk where no mount namespace gives a real one (a chroot, a container without
+ * them): while FULL.ON, write() on a file in FULL.TMP fails with ENOSPC, as it does on a
+ * full file system.  This program exports write like fsync (pam/module.mk), so the module's
+ * calls bind here; every other write goes to the kernel unchanged.
+ */
+static struct {
+    bool on;
+    char tmp[PATH_MAX]; /* the full spool's tmp/ */
+} full;
+
+/* True when FD is a regular file that DIR holds (bounded: the spool's tmp/ holds the entry
+ * being written, if anything). */
+static bool fd_in_dir(int fd, const char *dir)
 {
-    char sub[PATH_MAX], chunk[4096];
-    const char *why, *how;
-    struct qn_spool *sp = NULL;
+    struct stat fst, st;
+    struct dirent *de;
+    bool found = false;
+    DIR *d;
+
+    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || (d = opendir(dir)) == NULL)
+        return false;
+    while (!found && (de = readdir(d)) != NULL) {
+        found = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                st.st_dev == fst.st_dev && st.st_ino == fst.st_ino;
+    }
+    closedir(d);
+    return found;
+}
+
+__attribute__((visibility("default"))) ssize_t write(int fd, const void *buf, size_t n)
+{
+    if (full.on && fd_in_dir(fd, full.tmp)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return syscall(SYS_write, fd, buf, n);
+}
+
+/* The child's own mount namespace with DIR private to it: a tmpfs mounted there must not
+ * reach the parent's namespace.  False (and nothing mounted) where that cannot be had:
+ * unshare refused (a container), or / is not a mount point (a chroot: making it private
+ * fails with EINVAL, and a mount would then propagate to the host). */
+static bool private_mount_namespace(void)
+{
     uid_t uid = getuid();
     gid_t gid = getgid();
-    bool ns;
-    int fd, bad;
+    bool ns = unshare(CLONE_NEWNS) == 0;
 
-    ns = unshare(CLONE_NEWNS) == 0;
     if (!ns && unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0) {
         char map[64];
         FILE *f;
@@ -1021,17 +1057,43 @@ static int full_spool_child(const char *dir)
                    fclose(f) != 0))
             ns = false;
     }
-    if (ns && (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
-               mount("qn-full", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") != 0))
-        ns = false;
+    return ns && mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0;
+}
+
+static int remove_tree(const char *path);
+
+/* pam_wrapper forgets its setup in a forked child (its fork handler) and makes a new copy of
+ * the services, /tmp/pam.X, at the child's first pam_start; only its destructor would remove
+ * it, and a child ending with exit() would also run the parent's atexit work.  In the child,
+ * before _exit(): remove that copy when it is not the parent's (PARENT_DIR). */
+static void remove_child_pam_wrapper_dir(const char *parent_dir)
+{
+    const char *dir = getenv("PAM_WRAPPER_RUNTIME_DIR");
+
+    if (dir != NULL && strcmp(dir, parent_dir) != 0 && strncmp(dir, "/tmp/pam.", 9) == 0)
+        (void)remove_tree(dir);
+}
+
+/* In a child whose stdout and stderr go to the parent: a full file system (a tmpfs of
+ * 64 KiB, filled) in a private mount namespace when it can be had, else write() failing
+ * with ENOSPC in the spool.  The first line says which.  Exit status 0 when every promise
+ * held; otherwise the lines before it say what broke. */
+static int full_spool_child(const char *dir)
+{
+    char sub[PATH_MAX], chunk[4096];
+    struct qn_spool *sp = NULL;
+    bool tmpfs;
+    int fd, bad;
+
+    tmpfs = private_mount_namespace() &&
+            mount("qn-full", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") == 0;
     if (qn_spool_open(dir, QN_SPOOL_CREATE, 0, &sp) != QN_OK) {
         perror("full spool: create");
         return 1;
     }
     qn_spool_close(sp);
-    if (ns) {
-        how = "tmpfs of 64 KiB, filled: ENOSPC";
-        why = "No space left on device";
+    if (tmpfs) {
+        printf("full spool: a tmpfs of 64 KiB, filled (ENOSPC from the kernel)\n");
         path_join(sub, dir, "filler");
         fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         memset(chunk, 'x', sizeof(chunk));
@@ -1043,18 +1105,14 @@ static int full_spool_child(const char *dir)
         }
         close(fd);
     } else {
-        struct rlimit rl = {16, 16};
-
-        how = "no mount namespace here: RLIMIT_FSIZE of 16 bytes: EFBIG";
-        why = "File too large";
-        if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &rl) != 0) {
-            perror("full spool: rlimit");
-            return 1;
-        }
+        printf("full spool: no private mount namespace here: write() in the spool fails "
+               "with ENOSPC\n");
+        path_join(full.tmp, dir, "tmp");
+        full.on = true;
     }
-    printf("full spool simulated with %s\n", how);
     fflush(stdout);
-    bad = broken_spool_check("qn-full", why, true);
+    bad = broken_spool_check("qn-full", "No space left on device", true);
+    full.on = false;
     path_join(sub, dir, "new");
     if (count_files(sub) != 0) {
         fprintf(stderr, "full spool: an entry in new/\n");
@@ -1070,22 +1128,54 @@ static int full_spool_child(const char *dir)
 
 static void test_full_spool_fails_open(void **state)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], parent_pwrap[PATH_MAX], out[8192], *nl;
+    size_t got = 0;
+    ssize_t n;
     pid_t pid;
-    int status;
+    int status, pipefd[2];
 
     (void)state;
     path_join(dir, g.work, "spools/full");
     assert_int_equal(mkdir(dir, 0755), 0);
+    fmt(parent_pwrap, sizeof(parent_pwrap), "%s", getenv("PAM_WRAPPER_RUNTIME_DIR") ?: "");
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
     fflush(stdout);
     fflush(stderr);
     pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(full_spool_child(dir));
+    if (pid == 0) {
+        int rc = 2;
+
+        if (dup2(pipefd[1], 1) == 1 && dup2(pipefd[1], 2) == 2)
+            rc = full_spool_child(dir);
+        remove_child_pam_wrapper_dir(parent_pwrap);
+        _exit(rc);
+    }
+    close(pipefd[1]);
+    /* what the child said, up to its end: kept while it fits, then read and dropped, so
+     * that a talkative child never blocks */
+    for (;;) {
+        char drop[512];
+        bool room = got < sizeof(out) - 1;
+
+        n = room ? read(pipefd[0], out + got, sizeof(out) - 1 - got)
+                 : read(pipefd[0], drop, sizeof(drop));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (room)
+            got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(pipefd[0]);
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    nl = strchr(out, '\n');
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the full spool was not handled as promised (child status %#x):\n%s", status, out);
+    if (nl != NULL)
+        *nl = '\0';
+    print_message("%s\n", out);
 }
 
 static void test_symlinked_spool_fails_open_and_writes_nothing_there(void **state)
@@ -1388,8 +1478,11 @@ static void test_spawn_survives_a_host_handler_reaping_every_child(void **state)
 static void test_spawn_from_set_user_id_host_runs_the_sender_as_root(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
+        /* tests/run.sh counts this line and the skip as "not run: needs root" */
+        print_message("needs root: a set-user-ID host\n");
         skip();
+    }
     spawn_in_host(false, true);
 }
 

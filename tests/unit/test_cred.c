@@ -296,18 +296,6 @@ static void test_configured_credential_file_wins_over_systemd(void **state)
     assert_secret(f, "from-file");
 }
 
-static void test_no_source_at_all_is_explained(void **state)
-{
-    struct fixture *f = *state;
-
-    assert_int_equal(qn_cred_get(&f->cfg, &f->secret, f->source, &f->err), QN_ECRED);
-    assert_string_equal(f->err.detail, "no secret source: neither "
-                                       "$CREDENTIALS_DIRECTORY/qqnotify.smtp nor "
-                                       "credential_helper is configured");
-    assert_int_equal(f->err.stage, QN_STAGE_CREDENTIAL);
-    assert_null(f->secret.data);
-}
-
 static void test_qn_cred_get_clears_an_earlier_error(void **state)
 {
     struct fixture *f = *state;
@@ -616,7 +604,6 @@ int main(void)
         T(test_missing_credential_file_without_helper_is_reported),
         T(test_systemd_credential_is_found_through_the_environment),
         T(test_configured_credential_file_wins_over_systemd),
-        T(test_no_source_at_all_is_explained),
         T(test_qn_cred_get_clears_an_earlier_error),
         T(test_wipe_empties_the_secret_and_accepts_empty_ones),
         T(test_helper_password_is_returned),

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "diag.h"
 
 #define ELLIPSIS "\xE2\x80\xA6"
@@ -219,6 +220,67 @@ static void test_dns_failures(void **state)
     assert_string_equal(failure_id(&err, "qq", QN_ERESOLVE, QN_STAGE_RESOLVE, ECONNREFUSED,
                                    "cannot resolve smtp.qq.com: Connection refused"),
                         "dns-failure");
+}
+
+/* "No such name" for a provider's own server name: the resolver filters it or cannot reach
+ * the Internet; for any other name, the name is to be checked. */
+static void test_nxdomain_for_a_preset_host_blames_the_resolver(void **state)
+{
+    static const char *const filtered[] = {
+        "cannot resolve smtp.qq.com: Name or service not known",
+        "cannot resolve smtp.exmail.qq.com: No address associated with hostname",
+        "cannot resolve SMTP.163.COM: Name or service not known",
+        "cannot resolve smtp.gmail.com.: Name or service not known",
+        "cannot resolve smtp-mail.outlook.com: Name or service not known",
+        "smtp.qq.com: Name or service not known",
+    };
+    static const char *const misspelt[] = {
+        "cannot resolve smtp.qq.con: Name or service not known",
+        "cannot resolve mail.smtp.qq.com: Name or service not known",
+        "cannot resolve smtp.qq.com.evil.example: Name or service not known",
+        "cannot resolve xsmtp.qq.com: Name or service not known",
+    };
+    struct qn_error err;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++) {
+        /* whatever the configured provider: custom with host = smtp.qq.com is the same name */
+        assert_string_equal(
+            failure_id(&err, "custom", QN_ERESOLVE, QN_STAGE_RESOLVE, 0, filtered[i]),
+            "dns-resolver-filtered");
+        assert_int_equal(err.verdict, QN_VERDICT_RETRY);
+        assert_string_equal(failure_id(&err, "qq", QN_ERESOLVE, QN_STAGE_RESOLVE, 0, filtered[i]),
+                            "dns-resolver-filtered");
+    }
+    for (i = 0; i < sizeof(misspelt) / sizeof(misspelt[0]); i++)
+        assert_string_equal(failure_id(&err, "qq", QN_ERESOLVE, QN_STAGE_RESOLVE, 0, misspelt[i]),
+                            "dns-unknown-host");
+    /* no answer at all is not "no such name" */
+    assert_string_equal(failure_id(&err, "qq", QN_ERESOLVE, QN_STAGE_RESOLVE, 0,
+                                   "cannot resolve smtp.qq.com: Temporary failure in name "
+                                   "resolution"),
+                        "dns-failure");
+}
+
+/* The catalog knows the server name of every preset config.c has. */
+static void test_every_preset_host_is_known_to_the_resolve_diagnosis(void **state)
+{
+    static const char *const providers[] = {"qq", "exmail", "163", "gmail", "outlook"};
+    struct qn_config cfg;
+    struct qn_error err;
+    char detail[300];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        qn_config_defaults(&cfg);
+        assert_int_equal(qn_config_preset(&cfg, providers[i]), QN_OK);
+        snprintf(detail, sizeof(detail), "cannot resolve %s: Name or service not known", cfg.host);
+        if (strcmp(failure_id(&err, providers[i], QN_ERESOLVE, QN_STAGE_RESOLVE, 0, detail),
+                   "dns-resolver-filtered") != 0)
+            fail_msg("preset %s: %s is not known as a provider's own name", providers[i], cfg.host);
+    }
 }
 
 static void test_server_closed_mid_data_is_retried(void **state)
@@ -950,6 +1012,7 @@ static void test_required_diagnoses_are_in_the_catalog(void **state)
         "recipient-unknown",    "message-too-large",     "data-connection-lost",
         "reply-timeout",        "credential-missing",    "config-error",
         "generic-retry",        "generic-permanent",     "generic-config",
+        "dns-unknown-host",     "dns-resolver-filtered",
     };
     const struct qn_diagnosis *all;
     size_t n, i, j;
@@ -1038,6 +1101,8 @@ int main(void)
         cmocka_unit_test(test_network_unreachable),
         cmocka_unit_test(test_connect_forbidden_by_local_policy),
         cmocka_unit_test(test_dns_failures),
+        cmocka_unit_test(test_nxdomain_for_a_preset_host_blames_the_resolver),
+        cmocka_unit_test(test_every_preset_host_is_known_to_the_resolve_diagnosis),
         cmocka_unit_test(test_server_closed_mid_data_is_retried),
         cmocka_unit_test(test_timeout_waiting_for_a_reply),
         cmocka_unit_test(test_protocol_error),
