@@ -226,6 +226,7 @@ static const struct qn_diagnosis diagnoses[D_COUNT] = {
                "/etc/resolv.conf (or the network's DHCP or systemd-resolved settings) at a "
                "resolver that reaches the Internet, or ask the network's administrator to let "
                "the name through. The message stays queued and is retried."),
+            .rate_limited = false,
         },
     [D_DNS_FAILURE] =
         {
