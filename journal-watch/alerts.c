@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "i18n.h"
+
 static const char *const priority_names[8] = {"emerg",   "alert",  "crit", "err",
                                               "warning", "notice", "info", "debug"};
 
@@ -16,9 +18,24 @@ static void set_field(struct qn_event *ev, const char *key, const char *value)
         (void)qn_event_set(ev, key, value);
 }
 
+/* A duration in microseconds as the rules write it: "10m", "1h", "90s". */
+static void duration_text(long long usec, char *out, size_t n)
+{
+    long long s = usec / 1000000;
+
+    if (s > 0 && s % 86400 == 0)
+        snprintf(out, n, "%lldd", s / 86400);
+    else if (s > 0 && s % 3600 == 0)
+        snprintf(out, n, "%lldh", s / 3600);
+    else if (s > 0 && s % 60 == 0)
+        snprintf(out, n, "%lldm", s / 60);
+    else
+        snprintf(out, n, "%llds", s);
+}
+
 static void build_event(const struct qn_rules_alert *a, struct qn_event *ev)
 {
-    char num[32], key[QN_EVENT_KEY_MAX];
+    char num[32], key[QN_EVENT_KEY_MAX], subject[QN_EVENT_SUBJECT_MAX], window[32];
     size_t i;
 
     qn_event_init(ev, "journal");
@@ -27,8 +44,18 @@ static void build_event(const struct qn_rules_alert *a, struct qn_event *ev)
     /* The entry's host: on a central log host, the machine that logged it. */
     if (a->host[0] != '\0')
         qn_event_set_host(ev, a->host);
-    if (a->subject[0] != '\0')
+    if (a->overflow) {
+        /* The rule's table of sources overflowed: many sources at once, each below the
+         * threshold (rules.h "Overflow"). */
+        duration_text(a->window_usec, window, sizeof(window));
+        snprintf(subject, sizeof(subject),
+                 _("distributed brute force: more than %zu sources in %s (rule %s)"), a->keys,
+                 window, a->rule);
+        qn_event_set_subject(ev, subject);
+        set_field(ev, "overflow", window);
+    } else if (a->subject[0] != '\0') {
         qn_event_set_subject(ev, a->subject);
+    }
     set_field(ev, "rule", a->rule);
     snprintf(num, sizeof(num), "%lu", a->count);
     set_field(ev, "count", num);

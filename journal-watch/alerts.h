@@ -5,7 +5,10 @@
  * jw_alerts_add() is the matcher's alert callback (qn_rules_alert_fn): it
  * turns each alert into a "journal" event (event.h) with, most important
  * first, the fields rule, count, unit, message, the pattern's named
- * captures, priority, identifier, suppressed and sample.N, and keeps it
+ * captures, priority, identifier, suppressed and sample.N (and for an
+ * overflow of the rule's key table the subject "distributed brute force:
+ * more than N sources in WINDOW (rule R)" and the field overflow = WINDOW,
+ * in the configured language), and keeps it
  * until the caller takes the entry's batch (jw_alerts_take) or drops it
  * (jw_alerts_drop: the entry failed or the daemon stops).
  *

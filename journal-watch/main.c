@@ -176,6 +176,22 @@ static void report_rule_error(const struct jw_main *m, const struct qn_rules_err
                e->rule[0] ? "] " : "", _(e->what), e->detail[0] ? ": " : "", e->detail);
 }
 
+/* One rule that any local user's entries can fire (qn_rules_untrusted), with the fix. */
+static void report_untrusted(const struct jw_main *m, const struct qn_rules_error *w,
+                             bool to_stderr)
+{
+    if (to_stderr) {
+        fprintf(stderr, _("%s:%u: warning: [rule %s] %s: %s\n"), w->file, w->line, w->rule,
+                _(w->what), w->detail);
+        fprintf(stderr, _("  fix: add %s (see TRUSTED FIELDS in qqnotify-rules(5))\n"), w->fix);
+    } else {
+        qn_log(&m->log, LOG_WARNING, _("%s:%u: warning: [rule %s] %s: %s"), w->file, w->line,
+               w->rule, _(w->what), w->detail);
+        qn_log(&m->log, LOG_WARNING, _("  fix: add %s (see TRUSTED FIELDS in qqnotify-rules(5))"),
+               w->fix);
+    }
+}
+
 /*
  * Load the rules directory into a new set.  Any problem makes the whole set
  * unusable (a daemon running with some rules silently missing is worse than
@@ -221,6 +237,14 @@ static int load_rules(const struct jw_main *m, struct qn_rules **ret, bool to_st
                m->opt.rules_dir);
         goto out;
     }
+    /* Forgeable rules still run (the administrator may want them), but are named. */
+    memset(errs, 0, sizeof(*errs));
+    if (qn_rules_untrusted(rs, errs) > 0) {
+        for (i = 0; i < errs->n; i++)
+            report_untrusted(m, &errs->e[i], to_stderr);
+        if (errs->dropped > 0 && to_stderr)
+            fprintf(stderr, _("... and %zu more problems\n"), errs->dropped);
+    }
     *ret = rs;
     rs = NULL;
     rc = QN_EXIT_OK;
@@ -240,6 +264,7 @@ static int check(const struct jw_main *m)
 {
     struct qn_rules *rs = NULL;
     struct qn_rules_stats st;
+    size_t untrusted;
     int rc;
 
     rc = load_rules(m, &rs, true);
@@ -249,6 +274,11 @@ static int check(const struct jw_main *m)
     printf(_("%s: %zu rules OK (threshold state at most %zu KiB%s)\n"), m->opt.rules_dir,
            qn_rules_count(rs), st.state_bytes / 1024,
            st.jit ? "" : _("; JIT not available, patterns are interpreted"));
+    untrusted = qn_rules_untrusted(rs, NULL);
+    if (untrusted > 0)
+        printf(_("%s: %zu of them can be fired by entries any local user writes (see the "
+                 "warnings)\n"),
+               m->opt.rules_dir, untrusted);
     qn_rules_free(rs);
     return QN_EXIT_OK;
 }

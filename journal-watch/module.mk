@@ -1,12 +1,13 @@
 # qqnotify-journal: the journal watcher, its rules engine, the engine's unit test and the
 # benchmark helper.
 #
-# The rules engine (rules.h; rules_parse.c, rules_match.c, rules_state.c) lives here beside
-# its one program, not in libqqnotify.a.  It needs PCRE2, so qqnotify-journal, test_rules,
+# The rules engine (rules.h; rules_parse.c, rules_match.c, rules_state.c, rules_trust.c) lives
+# here beside its one program, not in libqqnotify.a.  It needs PCRE2, so qqnotify-journal, test_rules,
 # fuzz_rules and test_allocfail link RULES_OBJS with -lpcre2-8, and nothing else does.
 JW_SRCS := $(wildcard journal-watch/*.c)
 JW_OBJS := $(JW_SRCS:%.c=$(B)/obj/%.o)
-RULES_OBJS := $(patsubst %,$(B)/obj/journal-watch/%.o,rules_parse rules_match rules_state)
+RULES_OBJS := $(patsubst %,$(B)/obj/journal-watch/%.o,rules_parse rules_match rules_state \
+	rules_trust)
 
 PCRE2_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE2_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)

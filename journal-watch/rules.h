@@ -13,6 +13,8 @@
  *     exclude = PCRE2          on MESSAGE; a match here vetoes the rule
  *     priority = ..warning     PRIORITY bound: "warning" = 0..4, "err..warning",
  *                              "..warning", "notice.." (names or 0-7)
+ *     uid = ..999              repeatable, ORed: the entry's _UID within a range
+ *                              ("0", "..999", "61184..65519", "100..")
  *     threshold = N in DURATION [per NAME[, NAME...]]
  *     cooldown = DURATION [per NAME[, NAME...]]
  *                              quiet time after an alert, per key ("per" is
@@ -44,24 +46,43 @@
  *
  * Thresholds.  "N in D per K": the rule fires when N matching entries with
  * the same key K (the values of the named captures, or of the pseudo
- * fields "host" = _HOSTNAME and "unit" = UNIT, USER_UNIT or _SYSTEMD_UNIT)
- * fall within D of each other, judged by the entries' own timestamps (so
+ * fields "host" = _HOSTNAME and "unit", see below) fall within D of each
+ * other, judged by the entries' own timestamps (so
  * replaying the same entries after a restart gives the same alerts).
  * After an alert the key's count starts again from zero and the key is
  * quiet for the cooldown; matches in that time are counted as
  * "suppressed" and reported with the next alert.  Without a threshold
  * every match fires (subject to the cooldown).
  *
+ * Trust.  Only fields whose names start with '_' are set by journald
+ * (from the kernel: the sender's uid, pid, cgroup, executable); every
+ * other field, MESSAGE, SYSLOG_IDENTIFIER and UNIT included, is whatever
+ * the sending process wrote.  So "unit" is _SYSTEMD_UNIT, or UNIT only in
+ * entries of the service manager (_PID=1), which writes UNIT about the
+ * unit it acted on; and qn_rules_untrusted() names every rule that a
+ * local user's own entries can satisfy.
+ *
  * Bounds.  State exists only for rules with a threshold above 1 or a
  * cooldown; each such rule has a fixed table of `keys` slots (a hash table
  * with least-recently-used eviction: a new key when the table is full
- * replaces the key not matched for the longest time), allocated once when
- * the set is built, never grown: memory is the same after a billion
- * entries as after the first.  A rule's table (keys x (slot + N
- * timestamps + samples x QN_RULES_SAMPLE_MAX)) is at most
- * QN_RULES_RULE_STATE_MAX bytes and a whole set QN_RULES_SET_STATE_MAX; a
- * rule above that is an error at parse time.  Every string is capped
+ * replaces the key not matched for the longest time; see "Overflow" for
+ * threshold rules), allocated once when the set is built, never grown: memory is the same after a
+ * billion entries as after the first.  A rule's table (keys x (slot + N timestamps + samples x
+ * QN_RULES_SAMPLE_MAX)) is at most QN_RULES_RULE_STATE_MAX bytes and a whole set
+ * QN_RULES_SET_STATE_MAX; a rule above that is an error at parse time.  Every string is capped
  * (names, values, captures, samples, lines, files).
+ *
+ * Overflow.  A flood of distinct keys (sources) must not push a real
+ * count out of a threshold rule's table: a key whose count inside the
+ * window is at least half its threshold is never evicted, and a new key
+ * replaces (looking at most QN_RULES_EVICT_SCAN keys from the least
+ * recent end) a key with nothing in its window first, then the least
+ * recent key below half its threshold; when every key looked at is at
+ * least half way, the new match is not counted.  Losing a live count
+ * either way is itself an alert (qn_rules_alert.overflow: "more than
+ * `keys` sources in the window", a distributed brute force), at most
+ * once per rule per max(cooldown, window); the matches that overflow
+ * meanwhile are reported with it as suppressed.
  *
  * Persistence.  qn_rules_state_save() writes the live threshold state
  * (keys with matches inside their window, in cooldown, or with suppressed
@@ -92,7 +113,8 @@
  *                  qn_rules_filter, qn_rules_stats; the screens, captures,
  *                  threshold keys and subjects
  *   rules_state.c  the threshold and cooldown tables: counting a match,
- *                  qn_rules_state_save, _load, _adopt
+ *                  overflow, qn_rules_state_save, _load, _adopt
+ *   rules_trust.c  qn_rules_untrusted: rules a local user's entries fire
  */
 #ifndef QN_RULES_H
 #define QN_RULES_H
@@ -131,6 +153,14 @@
 #define QN_RULES_SET_STATE_MAX   (64 * 1024 * 1024) /* bytes of all tables of a set */
 #define QN_RULES_MATCH_LIMIT     200000             /* PCRE2 match limit per pattern and entry */
 #define QN_RULES_DEPTH_LIMIT     10000              /* PCRE2 backtracking depth limit */
+#define QN_RULES_UIDS_MAX        8                  /* uid lines of one rule */
+#define QN_RULES_EVICT_SCAN      64 /* keys looked at from the least recent end for a new key */
+/* Accounts a local user can have (login.defs' UID_MIN..UID_MAX, Debian's adduser range), and
+ * every uid from 65536 on (subordinate ids of rootless containers): a _UID value in these
+ * is not a sign that a system service wrote the entry.  Below: system accounts; 60000-65535:
+ * Debian's reserved range, systemd's DynamicUser= range and nobody. */
+#define QN_RULES_USER_UID_MIN 1000UL
+#define QN_RULES_USER_UID_MAX 59999UL
 
 /* One problem found while parsing. */
 struct qn_rules_error {
@@ -140,6 +170,7 @@ struct qn_rules_error {
     const char *what;             /* English msgid, e.g. "unknown key"; never NULL */
     char detail[256]; /* untranslated specifics (the key, PCRE2's message); sanitised, or "" */
     int sys_errno;    /* for a file that cannot be read: its errno, else 0 */
+    char fix[256];    /* qn_rules_untrusted: the lines to add (rules syntax), else "" */
 };
 
 /* Every problem of one parse or load. */
@@ -234,7 +265,9 @@ bool qn_rules_reads_fields_always(const struct qn_rules *rs);
 
 /* One fired rule, valid during the callback only.  Strings are
  * NUL-terminated; those from the journal are as found (the event module
- * sanitises what it stores), except samples, which are sanitised. */
+ * sanitises what it stores) except that a NUL byte in a value is written
+ * as the two characters "\0" (it would end the string and hide what
+ * follows); samples are also sanitised. */
 struct qn_rules_alert {
     const char *rule;         /* the rule's name */
     unsigned long count;      /* matching entries in the window when it fired (1 without one) */
@@ -247,10 +280,14 @@ struct qn_rules_alert {
     const char *message;    /* MESSAGE of the entry that fired (cut at QN_RULES_MESSAGE_MAX) */
     const char *subject;    /* the rule's subject template expanded, or "" when none */
     const char *host;       /* _HOSTNAME, or "" */
-    const char *unit;       /* UNIT, USER_UNIT or _SYSTEMD_UNIT, or "" */
+    const char *unit;       /* _SYSTEMD_UNIT, or UNIT when _PID is 1 (see "Trust"), or "" */
     const char *identifier; /* SYSLOG_IDENTIFIER, or "" */
     int priority;           /* PRIORITY 0-7, or -1 when absent or malformed */
     long long time_usec;    /* the entry's timestamp */
+    bool overflow;          /* the key table overflowed (see "Overflow"): no subject, count =
+                             * keys; the captures and message are the entry that overflowed */
+    size_t keys;            /* the rule's table size */
+    long long window_usec;  /* the rule's threshold window */
 };
 
 /* Called for each alert.  A failure stops the feed and is returned by it. */
@@ -288,7 +325,7 @@ int qn_rules_filter(const struct qn_rules *rs, const struct qn_rules_filter_ops 
 
 /*
  * Append the live threshold state of RS to OUT as text (version 1, one
- * "rule"/"key"/"sample" line each, values %XX-escaped), keys most recently
+ * "rule"/"overflow"/"key"/"sample" line each, values %XX-escaped), keys most recently
  * matched first, stopping before BUDGET bytes would be exceeded (the keys
  * left out start from zero after a load).  NOW_USEC: the timestamp of the
  * last entry fed; keys with nothing in their window, no cooldown left and
@@ -320,12 +357,26 @@ struct qn_rules_stats {
     unsigned long long alerts;       /* alerts delivered */
     unsigned long long suppressed;   /* matches held back by cooldowns */
     unsigned long long evicted;      /* keys evicted from full tables */
+    unsigned long long overflows;    /* matches that lost a live count or were not counted */
     unsigned long long match_errors; /* pattern runs that hit a limit or failed */
     unsigned long long prefiltered;  /* rule tests ended by the literal or first-byte screen */
     size_t state_bytes;              /* bytes allocated for threshold tables */
     bool jit;                        /* every pattern is JIT-compiled */
 };
 void qn_rules_stats(const struct qn_rules *rs, struct qn_rules_stats *ret);
+
+/*
+ * Append to *WARNINGS (same shape as parse errors: file, line of the rule's
+ * header, rule, msgid, detail) one entry per rule of RS that entries any
+ * local user can write satisfy: a rule none of whose conditions is on a
+ * field journald sets with a value a user's process cannot have (_UID or
+ * uid of a system account, _PID=1, _TRANSPORT=kernel/audit/driver, a
+ * system unit or slice that runs no user's commands, a kernel device).
+ * DETAIL names the conditions a user meets and how (e.g. "logger -t
+ * sshd"); FIX the lines that would keep users out (e.g. "match = _UID=0,
+ * match = _COMM=sshd").  Returns the number found (WARNINGS may be NULL).
+ */
+size_t qn_rules_untrusted(const struct qn_rules *rs, struct qn_rules_errors *warnings);
 
 /* Parse a duration: digits with an optional unit s, m, h or d ("90", "30s",
  * "10m", "1h", "7d"); 0..QN_RULES_DURATION_MAX seconds.  QN_EINVAL. */

@@ -13,6 +13,7 @@
  *   rules_state.c  the threshold and cooldown tables (fixed hash tables
  *                  with LRU eviction and rings of hits and samples) and
  *                  their text form (save, load, adopt)
+ *   rules_trust.c  which rules entries any local user can write satisfy
  *
  * Layout.  A set holds its rules (heap, one struct each), a table of the
  * journal fields any rule refers to (each with a per-entry cache, so a
@@ -52,7 +53,7 @@
 #define GROUPS_PER_NAME_MAX  8
 #define CAPTURE_NAME_MAX     32   /* with the NUL: an event field name */
 #define PER_HOST             (-2) /* "per host": _HOSTNAME */
-#define PER_UNIT             (-3) /* "per unit": UNIT, USER_UNIT or _SYSTEMD_UNIT */
+#define PER_UNIT             (-3) /* "per unit": _SYSTEMD_UNIT, or UNIT when _PID is 1 */
 #define USEC_PER_SEC         1000000LL
 #define QN_RULES_LITERAL_MAX 64 /* bytes of a required literal kept for the prefilter */
 
@@ -62,9 +63,10 @@ enum {
     F_PRIORITY,
     F_HOSTNAME,
     F_UNIT,
-    F_USER_UNIT,
+    F_PID,
     F_SYSTEMD_UNIT,
     F_IDENTIFIER,
+    F_UID,
     F_FIXED_COUNT,
 };
 
@@ -115,6 +117,8 @@ struct table {
     char *samples;              /* cap x samples x QN_RULES_SAMPLE_MAX */
     int32_t lru_head, lru_tail; /* most and least recently matched */
     size_t bytes;
+    long long overflow_until;     /* usec; no overflow alert before this */
+    uint32_t overflow_suppressed; /* overflows held back since the last overflow alert */
 };
 
 struct rule {
@@ -138,6 +142,10 @@ struct rule {
 
     bool has_priority;
     int prio_min, prio_max;
+    size_t n_uids; /* uid lines: the entry's _UID within any of the ranges */
+    struct {
+        unsigned long lo, hi;
+    } uids[QN_RULES_UIDS_MAX];
 
     unsigned threshold;    /* N; 1 without a threshold line */
     long long window_usec; /* D; 0 without a threshold line */
@@ -159,6 +167,7 @@ struct qn_rules {
     int16_t by_len[QN_RULES_FIELD_MAX]; /* first field of each name length, or -1 */
     int16_t next_same_len[FIELDS_MAX];  /* next field of the same name length, or -1 */
     unsigned gen;
+    unsigned other_gen;   /* the last generation a field besides MESSAGE was fetched in */
     unsigned time_gen;    /* the generation time_cache belongs to */
     long long time_cache; /* entry_time() of that entry */
     uint64_t seed;
@@ -173,6 +182,11 @@ struct qn_rules {
     char cap_values[QN_RULES_CAPTURES_MAX][QN_RULES_CAPTURE_MAX];
     char subject[QN_RULES_SUBJECT_MAX];
     char keybuf[QN_RULES_PER_MAX * (QN_RULES_FIELD_VALUE_MAX + 1)];
+    /* the alert's journal values with each NUL written as "\0" (only when they hold one) */
+    char message[QN_RULES_MESSAGE_MAX + 1];
+    char host[QN_RULES_FIELD_VALUE_MAX + 1];
+    char unit[QN_RULES_FIELD_VALUE_MAX + 1];
+    char identifier[QN_RULES_FIELD_VALUE_MAX + 1];
 };
 
 /* ---- small helpers of more than one part ---- */
@@ -202,6 +216,26 @@ static inline uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return x;
+}
+
+/* The user id written in the N bytes at S (decimal, as journald writes _UID: 0..4294967295)
+ * into *RET.  False when it is not one. */
+static inline bool uid_parse(const char *s, size_t n, unsigned long *ret)
+{
+    unsigned long long v = 0;
+    size_t i;
+
+    if (n == 0 || n > 10)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long long)(s[i] - '0');
+    }
+    if (v > 4294967295ULL)
+        return false;
+    *ret = (unsigned long)v;
+    return true;
 }
 
 /* Index of R's capture called NAME (N bytes), or -1. */
@@ -234,6 +268,13 @@ static inline char *sample_at(const struct table *t, const struct rule *r, int32
  * the table is full or the name too long, -2 out of memory. */
 int rules_field_index(struct qn_rules *rs, const char *name, size_t len);
 
+/*
+ * Copy N bytes at S into OUT (CAP bytes with the NUL) with every NUL byte written as the two
+ * characters "\0", so that what follows a NUL is not lost to the C strings of an alert;
+ * cut (between characters) when it does not fit.  Returns the length written.
+ */
+size_t rules_nul_escape(const char *s, size_t n, char *out, size_t cap);
+
 /* Find the screens of R (compiled from PATTERN): the literal every match contains, and
  * for an anchored pattern the bytes a match can start with.  None found costs speed only. */
 void rules_screen_prepare(struct rule *r, const char *pattern);
@@ -252,14 +293,22 @@ struct table *rules_table_free(struct table *t);
 
 /*
  * Count a match of R (which has a table) with threshold key KEY (LEN bytes) at NOW
- * (usec), MSG (MSG_LEN bytes) as its sample line: find or make the key's slot (evicting
- * the least recently matched key from a full table), forget hits older than the window,
- * record this one.  Returns the slot's index; *RET_FIRES is true when the rule must fire
- * now (the threshold reached outside a cooldown; a match inside one is counted as
- * suppressed).  Then the caller delivers the alert and calls rules_table_fired().
+ * (usec), MSG (MSG_LEN bytes) as its sample line: find or make the key's slot (in a full
+ * table replacing a key as rules.h "Overflow" says), forget hits older than the window,
+ * record this one.  Returns the slot's index, or -1 when the match could not be counted;
+ * *RET_FIRES is true when the rule must fire now (the threshold reached outside a
+ * cooldown; a match inside one is counted as suppressed): then the caller delivers the
+ * alert and calls rules_table_fired().  *RET_OVERFLOW is true when a live count was lost
+ * or the match not counted and no overflow alert was given for R in the last
+ * max(cooldown, window): then the caller delivers the overflow alert (its suppressed
+ * count is in the table, reset by rules_table_overflowed()).
  */
 int32_t rules_table_hit(struct qn_rules *rs, const struct rule *r, const char *key, size_t len,
-                        long long now, const char *msg, size_t msg_len, bool *ret_fires);
+                        long long now, const char *msg, size_t msg_len, bool *ret_fires,
+                        bool *ret_overflow);
+
+/* The overflow alert of R was given at NOW: the next one waits max(cooldown, window). */
+void rules_table_overflowed(const struct rule *r, long long now);
 
 /* The key of slot SI fired at NOW: its count starts again, its cooldown begins. */
 void rules_table_fired(const struct rule *r, int32_t si, long long now);

@@ -94,24 +94,64 @@ static const struct field *fetch_new(struct qn_rules *rs, const struct qn_rules_
     return f;
 }
 
-static const char *fetch_text(struct qn_rules *rs, const struct qn_rules_entry *entry, int i)
+/*
+ * The unit an entry is about: _SYSTEMD_UNIT (journald's, from the sender's cgroup), except
+ * in entries of the service manager (_PID=1), whose UNIT names the unit it acted on.  UNIT
+ * from any other process is whatever that process wrote (rules.h "Trust").
+ */
+static const struct field *fetch_unit_field(struct qn_rules *rs, const struct qn_rules_entry *entry)
 {
-    const struct field *f = fetch(rs, entry, i);
+    const struct field *pid = fetch(rs, entry, F_PID), *f;
 
-    return f != NULL ? f->value : "";
+    if (pid != NULL && pid->full_len == 1 && pid->value[0] == '1') {
+        f = fetch(rs, entry, F_UNIT);
+        if (f != NULL && f->len > 0)
+            return f;
+    }
+    return fetch(rs, entry, F_SYSTEMD_UNIT);
+}
+
+size_t rules_nul_escape(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t i, len = 0, back = 0;
+
+    for (i = 0; i < n && cap > 0; i++) {
+        if (s[i] == '\0') {
+            if (len + 2 >= cap)
+                break;
+            out[len++] = '\\';
+            out[len++] = '0';
+            continue;
+        }
+        if (len + 1 >= cap)
+            break;
+        out[len++] = s[i];
+    }
+    /* Cut inside a character: drop its first bytes too (they were copied one for one). */
+    while (i < n && i > 0 && len > 0 && back++ < 3 && ((unsigned char)s[i] & 0xc0) == 0x80) {
+        i--;
+        len--;
+    }
+    if (cap > 0)
+        out[len] = '\0';
+    return len;
+}
+
+/* The value of F for an alert: F's own copy, or (when it holds a NUL) an escaped copy in
+ * BUF (CAP bytes).  "" when F is NULL. */
+static const char *alert_value(const struct field *f, char *buf, size_t cap)
+{
+    if (f == NULL)
+        return "";
+    if (memchr(f->value, '\0', f->len) == NULL)
+        return f->value;
+    rules_nul_escape(f->value, f->len, buf, cap);
+    return buf;
 }
 
 static const char *fetch_unit(struct qn_rules *rs, const struct qn_rules_entry *entry)
 {
-    static const int order[] = {F_UNIT, F_USER_UNIT, F_SYSTEMD_UNIT};
-    size_t k;
-
-    for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
-        const struct field *f = fetch(rs, entry, order[k]);
-        if (f != NULL && f->len > 0)
-            return f->value;
-    }
-    return "";
+    return alert_value(fetch_unit_field(rs, entry), rs->unit, sizeof(rs->unit));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -521,6 +561,21 @@ static int entry_priority(struct qn_rules *rs, const struct qn_rules_entry *entr
     return f->value[0] - '0';
 }
 
+/* Whether F (_UID: decimal, as journald writes it) is within one of R's uid ranges. */
+static bool uid_ok(const struct rule *r, const struct field *f)
+{
+    unsigned long uid = 0;
+    size_t i;
+
+    if (f == NULL || f->full_len != f->len || !uid_parse(f->value, f->len, &uid))
+        return false;
+    for (i = 0; i < r->n_uids; i++) {
+        if (uid >= r->uids[i].lo && uid <= r->uids[i].hi)
+            return true;
+    }
+    return false;
+}
+
 /* Whether MSG can match R's pattern as far as its literal and first bytes tell. */
 static bool literal_ok(const struct rule *r, const struct field *msg)
 {
@@ -556,8 +611,11 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
         }
         screened = true;
     }
-    /* Fields already fetched for this entry cost nothing: check them before the pattern. */
-    for (i = 0; i < r->n_matches;) {
+    /* Fields already fetched for this entry cost nothing: check them before the pattern.
+     * Most entries reach here with MESSAGE alone fetched (every earlier rule rejected it
+     * by its pattern or screen): then there is nothing to look at.  (other_gen is set
+     * where conditions fetch fields; one that is not set only costs this shortcut.) */
+    for (i = rs->other_gen == rs->gen ? 0 : r->n_matches; i < r->n_matches;) {
         size_t start = i;
         const struct field *f = &rs->fields[r->matches[i].field];
         if (f->gen == rs->gen) {
@@ -581,6 +639,7 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
         if (!run(rs, r->re, r->re_jit, msg, rs->md))
             return false;
     }
+    rs->other_gen = rs->gen; /* the conditions below fetch fields: later rules may look */
     for (i = 0; i < r->n_matches;) {
         if (checked & (1u << i)) {
             int field = r->matches[i].field;
@@ -596,6 +655,8 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
         if (prio < r->prio_min || prio > r->prio_max)
             return false;
     }
+    if (r->n_uids > 0 && !uid_ok(r, fetch(rs, entry, F_UID)))
+        return false;
     if (r->ex != NULL) {
         msg = fetch(rs, entry, F_MESSAGE);
         if (msg != NULL && run(rs, r->ex, r->ex_jit, msg, rs->md_ex))
@@ -622,6 +683,10 @@ static void take_captures(struct qn_rules *rs, const struct rule *r)
                 continue;
             a = ov[2 * g];
             b = ov[2 * g + 1];
+            if (memchr(msg->value + a, '\0', b - a) != NULL) {
+                rules_nul_escape(msg->value + a, b - a, rs->cap_values[i], QN_RULES_CAPTURE_MAX);
+                break;
+            }
             n = cut_utf8(msg->value + a, b - a, QN_RULES_CAPTURE_MAX - 1);
             memcpy(rs->cap_values[i], msg->value + a, n);
             rs->cap_values[i][n] = '\0';
@@ -641,7 +706,7 @@ static size_t build_key(struct qn_rules *rs, const struct rule *r,
         size_t n;
 
         if (r->per[i] == PER_HOST)
-            v = fetch_text(rs, entry, F_HOSTNAME);
+            v = alert_value(fetch(rs, entry, F_HOSTNAME), rs->host, sizeof(rs->host));
         else if (r->per[i] == PER_UNIT)
             v = fetch_unit(rs, entry);
         else
@@ -739,11 +804,12 @@ static long long entry_time(struct qn_rules *rs, const struct qn_rules_entry *en
     return rs->time_cache;
 }
 
-/* Fill and deliver the alert of rule R for the current entry. */
+/* Fill and deliver the alert of rule R for the current entry: the rule fired (slot S, index
+ * SI, or none), or with OVERFLOW its key table overflowed. */
 static enum qn_status deliver(struct qn_rules *rs, const struct rule *r,
                               const struct qn_rules_entry *entry, unsigned long count,
                               unsigned long suppressed, const struct slot *s, int32_t si,
-                              qn_rules_alert_fn on_alert, void *ctx)
+                              bool overflow, qn_rules_alert_fn on_alert, void *ctx)
 {
     struct qn_rules_alert a;
     size_t i;
@@ -762,51 +828,70 @@ static enum qn_status deliver(struct qn_rules *rs, const struct rule *r,
             a.samples[i] = sample_at(r->table, r, si, (s->shead + (uint32_t)i) % r->samples);
         a.n_samples = s->nsamples;
     }
-    a.message = fetch_text(rs, entry, F_MESSAGE);
-    a.host = fetch_text(rs, entry, F_HOSTNAME);
+    a.message = alert_value(fetch(rs, entry, F_MESSAGE), rs->message, sizeof(rs->message));
+    a.host = alert_value(fetch(rs, entry, F_HOSTNAME), rs->host, sizeof(rs->host));
     a.unit = fetch_unit(rs, entry);
-    a.identifier = fetch_text(rs, entry, F_IDENTIFIER);
+    a.identifier =
+        alert_value(fetch(rs, entry, F_IDENTIFIER), rs->identifier, sizeof(rs->identifier));
     a.priority = entry_priority(rs, entry);
     a.time_usec = entry_time(rs, entry);
-    expand_subject(rs, r, a.host, a.unit, count);
+    a.overflow = overflow;
+    a.keys = r->table != NULL ? r->table->cap : 0;
+    a.window_usec = r->window_usec;
+    if (overflow)
+        rs->subject[0] = '\0'; /* the program words it: the rule's template is about one key */
+    else
+        expand_subject(rs, r, a.host, a.unit, count);
     a.subject = rs->subject;
     rs->stats.alerts++;
     return on_alert(ctx, &a);
 }
 
-/* A match of R: count it, and fire when the threshold is reached outside a cooldown.
- * Never inlined: it runs for matches only, and inside qn_rules_feed() its code would
- * spread the loop that screens every rule for every entry (measured with callgrind). */
+/* A match of R: count it, and fire when the threshold is reached outside a cooldown, or
+ * when the key table overflowed.  Never inlined: it runs for matches only, and inside
+ * qn_rules_feed() its code would spread the loop that screens every rule for every entry
+ * (measured with callgrind). */
 static __attribute__((noinline)) enum qn_status on_match(struct qn_rules *rs, const struct rule *r,
                                                          const struct qn_rules_entry *entry,
                                                          qn_rules_alert_fn on_alert, void *ctx,
-                                                         bool *ret_fired)
+                                                         size_t *ret_fired)
 {
     const struct field *msg;
     long long now = entry_time(rs, entry);
-    bool fires = false;
+    bool fires = false, overflow = false;
     size_t klen;
     int32_t si;
-    enum qn_status st;
+    enum qn_status st = QN_OK;
 
-    *ret_fired = false;
+    *ret_fired = 0;
     if (r->re != NULL)
         take_captures(rs, r);
     if (r->table == NULL) {
-        *ret_fired = true;
-        return deliver(rs, r, entry, 1, 0, NULL, -1, on_alert, ctx);
+        *ret_fired = 1;
+        return deliver(rs, r, entry, 1, 0, NULL, -1, false, on_alert, ctx);
     }
     klen = build_key(rs, r, entry);
     msg = fetch(rs, entry, F_MESSAGE);
     si = rules_table_hit(rs, r, rs->keybuf, klen, now, msg != NULL ? msg->value : "",
-                         msg != NULL ? msg->len : 0, &fires);
+                         msg != NULL ? msg->len : 0, &fires, &overflow);
+    if (overflow) {
+        /* Whatever the callback says, the overflow was reported (see qn_rules_feed). */
+        unsigned long held = r->table->overflow_suppressed;
+        rules_table_overflowed(r, now);
+        *ret_fired = 1;
+        st = deliver(rs, r, entry, (unsigned long)r->table->cap, held, NULL, -1, true, on_alert,
+                     ctx);
+        if (st != QN_OK)
+            return st;
+    }
     if (!fires)
         return QN_OK;
     {
         const struct slot *s = &r->table->slots[si];
 
-        *ret_fired = true;
-        st = deliver(rs, r, entry, s->nhits, s->suppressed, s, si, on_alert, ctx);
+        st = deliver(rs, r, entry, s->nhits, s->suppressed, s, si, false, on_alert, ctx);
+        if (st == QN_OK)
+            ++*ret_fired;
     }
     /* Whatever the callback said, the key has fired (see qn_rules_feed). */
     rules_table_fired(r, si, now);
@@ -863,6 +948,7 @@ void qn_rules_entry_end(struct qn_rules *rs)
 {
     size_t i;
 
+    rs->other_gen = rs->gen;
     for (i = 0; i < rs->n_fields; i++) {
         if (rs->fields[i].gen != rs->gen) {
             rs->fields[i].gen = rs->gen;
@@ -911,16 +997,15 @@ enum qn_status qn_rules_feed(struct qn_rules *rs, const struct qn_rules_entry *e
     rs->stats.entries++;
     for (i = 0; i < rs->n_rules; i++) {
         const struct rule *r = rs->rules[i];
-        bool f = false;
+        size_t f = 0;
 
         if (!rule_matches(rs, r, entry))
             continue;
         rs->stats.matches++;
         st = on_match(rs, r, entry, on_alert, ctx, &f);
-        if (f && st == QN_OK)
-            fired++;
         if (st != QN_OK)
             break;
+        fired += f;
     }
     if (ret_fired != NULL)
         *ret_fired = fired;

@@ -29,7 +29,8 @@
 #include "text.h"
 
 static const char *const fixed_fields[F_FIXED_COUNT] = {
-    "MESSAGE", "PRIORITY", "_HOSTNAME", "UNIT", "USER_UNIT", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER",
+    "MESSAGE", "PRIORITY",      "_HOSTNAME",         "UNIT",
+    "_PID",    "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_UID",
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -273,6 +274,31 @@ static bool parse_priority(const char *s, int *ret_min, int *ret_max)
     return true;
 }
 
+/* "N", "A..B", "..B", "A..": user ids, as priority ranges are written. */
+static bool parse_uid_range(const char *s, unsigned long *ret_lo, unsigned long *ret_hi)
+{
+    const char *dots = strstr(s, "..");
+    unsigned long lo = 0, hi = 4294967295UL;
+
+    if (dots == NULL) {
+        if (!uid_parse(s, strlen(s), &lo))
+            return false;
+        hi = lo;
+    } else {
+        if (dots == s && dots[2] == '\0')
+            return false;
+        if (dots > s && !uid_parse(s, (size_t)(dots - s), &lo))
+            return false;
+        if (dots[2] != '\0' && !uid_parse(dots + 2, strlen(dots + 2), &hi))
+            return false;
+    }
+    if (lo > hi)
+        return false;
+    *ret_lo = lo;
+    *ret_hi = hi;
+    return true;
+}
+
 static bool valid_rule_name(const char *s, size_t n)
 {
     size_t i;
@@ -334,15 +360,17 @@ enum rule_key {
     K_SUBJECT,
     K_SAMPLES,
     K_KEYS,
+    K_UID,
     K_COUNT,
 };
 
 static const char *const key_names[K_COUNT] = {
-    "match", "regex", "exclude", "priority", "threshold", "cooldown", "subject", "samples", "keys",
+    "match",    "regex",   "exclude", "priority", "threshold",
+    "cooldown", "subject", "samples", "keys",     "uid",
 };
 
 static const char keys_fix[] = "match regex exclude priority threshold cooldown subject samples "
-                               "keys";
+                               "keys uid";
 
 /* A rule being read: the raw values, checked together at the end of its section. */
 struct draft {
@@ -715,9 +743,9 @@ static void finish_rule(struct parser *p)
         if (r->ex == NULL)
             goto out;
     }
-    if (r->re == NULL && r->n_matches == 0 && !r->has_priority) {
+    if (r->re == NULL && r->n_matches == 0 && !r->has_priority && r->n_uids == 0) {
         perr(p, d->line, N_("the rule has no condition and would match every entry"),
-             "add regex, match or priority");
+             "add regex, match, priority or uid");
         goto out;
     }
     r->threshold = 1;
@@ -850,7 +878,7 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
     }
     if (d->bad || r == NULL)
         return; /* the header was already reported */
-    if (key != K_MATCH && d->key_line[key] != 0) {
+    if (key != K_MATCH && key != K_UID && d->key_line[key] != 0) {
         perr(p, p->line, N_("key set twice in one rule"), "%s (first on line %u)", key_names[key],
              d->key_line[key]);
         return;
@@ -933,6 +961,20 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
             break;
         }
         r->has_priority = true;
+        break;
+    case K_UID:
+        if (r->n_uids >= QN_RULES_UIDS_MAX) {
+            perr(p, p->line, N_("too many uid lines in one rule"), "at most %d", QN_RULES_UIDS_MAX);
+            break;
+        }
+        if (!parse_uid_range(value, &r->uids[r->n_uids].lo, &r->uids[r->n_uids].hi)) {
+            perr(p, p->line,
+                 N_("uid is not a user id or range (e.g. \"0\", \"..999\" or "
+                    "\"61184..65519\")"),
+                 "%s", value);
+            break;
+        }
+        r->n_uids++;
         break;
     case K_THRESHOLD:
         d->threshold = value;

@@ -43,6 +43,8 @@ static void table_clear(struct table *t)
         t->slots[i].used = false;
     t->used = 0;
     t->lru_head = t->lru_tail = -1;
+    t->overflow_until = 0;
+    t->overflow_suppressed = 0;
 }
 
 struct table *rules_table_free(struct table *t)
@@ -153,32 +155,27 @@ static int32_t table_find(const struct table *t, uint64_t seed, uint64_t ident, 
 }
 
 /*
- * The slot of KEY, created when missing; with the table full the least
- * recently matched key is evicted.  AT_TAIL: a new key goes to the LRU
- * tail (state loading, which sees keys most recent first) instead of the
- * head.  *RET_EVICTED is set when a key was evicted.
+ * A new slot for KEY, which is not in T: slot VICTIM (evicted first; -1 when the table is
+ * not full and the next unused slot is taken).  AT_TAIL: the new key goes to the LRU tail
+ * (state loading, which sees keys most recent first) instead of the head.
  */
-static int32_t table_get(struct table *t, uint64_t seed, uint64_t ident, const char *key,
-                         size_t full_len, bool at_tail, bool *ret_evicted)
+static int32_t table_insert(struct table *t, uint64_t seed, uint64_t ident, const char *key,
+                            size_t full_len, bool at_tail, int32_t victim)
 {
     size_t keep = full_len < QN_RULES_KEY_MAX ? full_len : QN_RULES_KEY_MAX;
-    int32_t i = table_find(t, seed, ident, key, full_len);
     struct slot *s;
+    int32_t i;
     size_t b;
 
-    *ret_evicted = false;
-    if (i >= 0)
-        return i;
-    if (t->used < t->cap) {
+    if (victim < 0) {
         /* Slots fill in index order and are only freed all at once (table_clear), so the
          * first unused one is always at index t->used. */
         i = (int32_t)t->used++;
     } else {
-        i = t->lru_tail;
+        i = victim;
         s = &t->slots[i];
         bucket_remove(t, bucket_of(t, seed, s->ident), i);
         lru_unlink(t, i);
-        *ret_evicted = true;
     }
     s = &t->slots[i];
     memset(s, 0, offsetof(struct slot, key));
@@ -214,11 +211,18 @@ static void ring_push(const struct table *t, const struct rule *r, struct slot *
 static void sample_push(const struct table *t, const struct rule *r, struct slot *s, int32_t i,
                         const char *msg, size_t len)
 {
+    char escaped[QN_RULES_SAMPLE_MAX * 4];
+
     if (r->samples == 0)
         return;
     if (s->nsamples == r->samples) {
         s->shead = (s->shead + 1) % r->samples;
         s->nsamples--;
+    }
+    /* A NUL would end the line early: shown as "\0" (enough of the line for the sample). */
+    if (memchr(msg, '\0', len) != NULL) {
+        len = rules_nul_escape(msg, len, escaped, sizeof(escaped));
+        msg = escaped;
     }
     qn_text_sanitize_line(msg, len, sample_at(t, r, i, (s->shead + s->nsamples) % r->samples),
                           QN_RULES_SAMPLE_MAX);
@@ -244,24 +248,91 @@ static void ring_prune(const struct table *t, const struct rule *r, struct slot 
 /* ------------------------------------------------------------------------------------ */
 /* a match counted                                                                      */
 
+/*
+ * The slot a new key takes in R's full table T at NOW (rules.h "Overflow"), or -1 when
+ * none may be taken.  Looks at most QN_RULES_EVICT_SCAN keys from the least recent end:
+ * the first with nothing left (no hit in the window, no cooldown, nothing suppressed) is
+ * taken at once; else the first with nothing in its window, then the first live one below
+ * half the threshold (*RET_LOST: a live count is lost).  Keys at least half way are moved
+ * to the most recent end, so that the next look sees other keys.  Rules without a window
+ * (cooldown only) simply give up their least recent key.
+ */
+static int32_t choose_victim(struct table *t, const struct rule *r, long long now, bool *ret_lost)
+{
+    int32_t i = t->lru_tail, quiet = -1, live = -1;
+    unsigned looked;
+
+    *ret_lost = false;
+    if (r->window_usec == 0)
+        return t->lru_tail;
+    for (looked = 0; i >= 0 && looked < QN_RULES_EVICT_SCAN; looked++) {
+        struct slot *s = &t->slots[i];
+        int32_t more_recent = s->prev;
+
+        ring_prune(t, r, s, i, now);
+        if (s->nhits == 0 && s->suppressed == 0 && s->cooldown_until <= now)
+            return i;
+        if (s->nhits == 0) {
+            if (quiet < 0)
+                quiet = i;
+        } else if ((size_t)s->nhits * 2 < r->threshold) {
+            if (live < 0)
+                live = i;
+        } else if (t->lru_head != i) {
+            lru_unlink(t, i); /* kept: looked at again only after every other key */
+            lru_push_head(t, i);
+        }
+        i = more_recent;
+    }
+    if (quiet >= 0)
+        return quiet;
+    *ret_lost = true;
+    return live;
+}
+
 int32_t rules_table_hit(struct qn_rules *rs, const struct rule *r, const char *key, size_t len,
-                        long long now, const char *msg, size_t msg_len, bool *ret_fires)
+                        long long now, const char *msg, size_t msg_len, bool *ret_fires,
+                        bool *ret_overflow)
 {
     struct table *t = r->table;
     uint64_t ident = fnv1a(FNV_BASIS, key, len);
-    bool evicted = false;
+    bool lost = false;
     struct slot *s;
     int32_t si;
 
     *ret_fires = false;
-    si = table_get(t, rs->seed, ident, key, len, false, &evicted);
-    if (evicted)
-        rs->stats.evicted++;
+    *ret_overflow = false;
+    si = table_find(t, rs->seed, ident, key, len);
+    if (si < 0) {
+        int32_t victim = -1;
+
+        if (t->used >= t->cap) {
+            long long quiet = r->cooldown_usec > r->window_usec ? r->cooldown_usec : r->window_usec;
+
+            if (t->overflow_until > now + quiet) /* loaded from a state file: bounded */
+                t->overflow_until = now + quiet;
+            victim = choose_victim(t, r, now, &lost);
+            if (lost) {
+                rs->stats.overflows++;
+                if (now >= t->overflow_until)
+                    *ret_overflow = true;
+                else if (t->overflow_suppressed < UINT32_MAX)
+                    t->overflow_suppressed++;
+            }
+            if (victim < 0)
+                return -1; /* every key looked at is close to firing: this match waits */
+            rs->stats.evicted++;
+        }
+        si = table_insert(t, rs->seed, ident, key, len, false, victim);
+    }
     s = &t->slots[si];
     if (t->lru_head != si) {
         lru_unlink(t, si);
         lru_push_head(t, si);
     }
+    /* A cooldown loaded from a state file never lasts longer than the rule's own. */
+    if (s->cooldown_until > now + r->cooldown_usec)
+        s->cooldown_until = now + r->cooldown_usec;
     if (r->window_usec > 0)
         ring_prune(t, r, s, si, now);
     ring_push(t, r, s, si, now);
@@ -273,6 +344,14 @@ int32_t rules_table_hit(struct qn_rules *rs, const struct rule *r, const char *k
     }
     *ret_fires = s->nhits >= r->threshold;
     return si;
+}
+
+void rules_table_overflowed(const struct rule *r, long long now)
+{
+    long long quiet = r->cooldown_usec > r->window_usec ? r->cooldown_usec : r->window_usec;
+
+    r->table->overflow_until = now + quiet;
+    r->table->overflow_suppressed = 0;
 }
 
 void rules_table_fired(const struct rule *r, int32_t si, long long now)
@@ -340,6 +419,12 @@ enum qn_status qn_rules_state_save(const struct qn_rules *rs, long long now_usec
 
         if (t == NULL)
             continue;
+        if (t->overflow_until > now_usec || t->overflow_suppressed > 0) {
+            r = qn_buf_printf(out, "rule %s %016llx\noverflow %lld %u\n", ru->name,
+                              (unsigned long long)ru->fingerprint, t->overflow_until,
+                              t->overflow_suppressed);
+            header = true;
+        }
         for (si = t->lru_head; si >= 0 && r == QN_OK; si = t->slots[si].next) {
             const struct slot *s = &t->slots[si];
             const long long *ring = ring_of(t, ru, si);
@@ -528,7 +613,6 @@ enum qn_status qn_rules_state_load(struct qn_rules *rs, const char *text, size_t
             size_t kn;
             long klen;
             uint64_t ident;
-            bool evicted = false;
             long long k;
 
             slot = NULL;
@@ -550,8 +634,7 @@ enum qn_status qn_rules_state_load(struct qn_rules *rs, const char *text, size_t
                 continue; /* full: the rest of this rule's keys start from zero */
             if (table_find(cur->table, rs->seed, ident, tmp, (size_t)full_len) >= 0)
                 goto out; /* a key twice */
-            slot_index =
-                table_get(cur->table, rs->seed, ident, tmp, (size_t)full_len, true, &evicted);
+            slot_index = table_insert(cur->table, rs->seed, ident, tmp, (size_t)full_len, true, -1);
             slot = &cur->table->slots[slot_index];
             slot->cooldown_until = cooldown;
             slot->suppressed = (uint32_t)suppressed;
@@ -562,6 +645,17 @@ enum qn_status qn_rules_state_load(struct qn_rules *rs, const char *text, size_t
             }
             if (token(&p, le, &t, &tn))
                 goto out;
+        } else if (tn == 8 && memcmp(t, "overflow", 8) == 0) {
+            long long until, held;
+
+            slot = NULL;
+            if (!token_ll(&p, le, &until) || !token_ll(&p, le, &held) || held < 0 ||
+                held > UINT32_MAX || token(&p, le, &t, &tn))
+                goto out;
+            if (cur != NULL) {
+                cur->table->overflow_until = until;
+                cur->table->overflow_suppressed = (uint32_t)held;
+            }
         } else if (tn == 6 && memcmp(t, "sample", 6) == 0) {
             long n;
             if (!token(&p, le, &t, &tn))

@@ -231,7 +231,8 @@ int jw_source_get_field(void *ctx, const char *field, const void **ret_value, si
     size_t len;
     int r;
 
-    if (strcmp(field, "__REALTIME_TIMESTAMP") == 0) {
+    /* The first bytes first: this runs for MESSAGE of every entry. */
+    if (field[0] == '_' && field[1] == '_' && strcmp(field, "__REALTIME_TIMESTAMP") == 0) {
         r = snprintf(s->time_text, sizeof(s->time_text), "%lld", jw_source_time(s));
         *ret_value = s->time_text;
         *ret_len = r > 0 ? (size_t)r : 0;

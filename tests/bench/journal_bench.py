@@ -4,6 +4,7 @@ floor and the tools an administrator would use instead.
 
     /usr/bin/python3 tests/bench/journal_bench.py [--build build] [--entries 1000000]
         [--big-entries 5000000] [--work DIR] [--keep]
+    /usr/bin/python3 tests/bench/journal_bench.py --entries 100000 --callgrind [BUILD[:RULES]...]
 
 One synthetic journal of --entries entries is written with
 systemd-journal-remote from export format: the field set journald gives a
@@ -45,6 +46,10 @@ floor runs again giving the journal pages back every N entries (the
 daemon's code, --release-every): what a smaller resident size costs any
 sd-journal reader.  It gives them back at fixed intervals, without the
 daemon's look at /proc/self/statm every 256 entries.
+
+With --callgrind: one table of instruction counts (the whole run, and the
+matcher qn_rules_feed inclusive) for this build and every other BUILD[:RULES]
+given, e.g. a build of main with its own rules, over the same journal.
 
 Prints tables; never passes or fails on time.  Exit status non-zero only
 when a row did not work (a tool failed, or qqnotify-journal found fewer
@@ -138,6 +143,16 @@ SUDO_NOISE = [
 USERS = ["alice", "bob", "deploy", "carol", "www-data"]
 
 
+def slice_of(unit):
+    """The slice systemd puts a system unit in: instances of a template in their own
+    (systemd-coredump@1-2-0.service in system-systemd\\x2dcoredump.slice)."""
+    if unit == "init.scope":
+        return "-.slice"
+    if "@" in unit and unit.endswith(".service"):
+        return "system-%s.slice" % unit.split("@")[0].replace("-", "\\x2d")
+    return "system.slice"
+
+
 class Gen:
     """Builds export-format entries; deterministic for a seed."""
 
@@ -190,9 +205,11 @@ class Gen:
                 ("_CMDLINE", (exe or "/usr/sbin/" + ident) + " -D"),
                 ("_CAP_EFFECTIVE", "1ffffffffff"),
                 ("_SELINUX_CONTEXT", "unconfined\n"),
-                ("_SYSTEMD_CGROUP", "/system.slice/" + (unit or ident + ".service")),
+                ("_SYSTEMD_CGROUP", ("/%s/%s" % (slice_of(unit or ident + ".service"),
+                                                  unit or ident + ".service")).replace(
+                                                      "/-.slice", "")),
                 ("_SYSTEMD_UNIT", unit or ident + ".service"),
-                ("_SYSTEMD_SLICE", "system.slice"),
+                ("_SYSTEMD_SLICE", slice_of(unit or ident + ".service")),
                 ("_SYSTEMD_INVOCATION_ID", "%032x" % (hash(unit or ident) & (2**128 - 1))),
                 ("_SOURCE_REALTIME_TIMESTAMP", str(self.t - r.randint(1, 40))),
             ]
@@ -513,6 +530,52 @@ def mb(kib):
     return "%.1f" % (kib / 1024.0)
 
 
+def callgrind_table(a):
+    """Instructions of qqnotify-journal --once over one journal: the whole run and the
+    matcher (qn_rules_feed, inclusive) — exact and repeatable, unlike times on a shared
+    machine, so that two builds can be compared."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+        sys.exit("valgrind is missing (apt-get install valgrind)")
+    os.makedirs(a.work, exist_ok=True)
+    d = os.path.join(a.work, "journal-%d" % a.entries)
+    ensure_journal(d, a.entries, 1, a.keep)
+    rows = [(a.build, os.path.join(REPO, "packaging", "rules.d"))]
+    for b in a.callgrind:
+        build, _, rules = b.partition(":")
+        rows.append((build, rules or os.path.join(REPO, "packaging", "rules.d")))
+    spool = os.path.join(a.work, "spool-callgrind")
+    conf = os.path.join(a.work, "qqnotify-callgrind.conf")
+    with open(conf, "w") as f:
+        f.write("[smtp]\nprovider = qq\nuser = 123456789@qq.com\n[notify]\n"
+                "to = ops@example.com\nlanguage = en\n[spool]\ndir = %s\n" % spool)
+    print("instructions of qqnotify-journal --once over %d entries (callgrind)" % a.entries)
+    print("%-40s %16s %16s %8s" % ("build (rules)", "whole run", "qn_rules_feed", "alerts"))
+    for build, rules in rows:
+        shutil.rmtree(spool, ignore_errors=True)
+        os.makedirs(spool)
+        out = os.path.join(a.work, "callgrind.out")
+        p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                            os.path.join(build, "qqnotify-journal"), "-c", conf, "--rules",
+                            rules, "--directory", d, "--once", "--since", "@0"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            sys.exit("qqnotify-journal failed under callgrind: %s" % p.stderr.decode()[-2000:])
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode()
+        total = re.search(r"^([\d,]+) +\(100\.0+%\) +PROGRAM TOTALS", ann, re.M) or \
+            re.search(r"^([\d,]+) +PROGRAM TOTALS", ann, re.M)
+        feed = re.search(r"^([\d,]+) .*:qn_rules_feed ", ann, re.M)
+        alerts = len(os.listdir(os.path.join(spool, "new")))
+        def short(path):
+            rel = os.path.relpath(path, REPO)
+            return path if rel.startswith("..") else rel
+
+        label = "%s (%s)" % (short(build), short(rules))
+        print("%-40s %16s %16s %8d" % (label[-40:], total.group(1) if total else "?",
+                                         feed.group(1) if feed else "?", alerts))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
@@ -529,7 +592,14 @@ def main():
                     help="skip the last table (the floor giving journal pages back)")
     ap.add_argument("--keep", action="store_true",
                     help="reuse journals written by an earlier run with the same sizes")
+    ap.add_argument("--callgrind", nargs="*", metavar="BUILD[:RULES]",
+                    help="instead of the tables: count instructions (valgrind --tool="
+                         "callgrind) of one --once run over --entries entries, for this "
+                         "build and each BUILD given (its qqnotify-journal with RULES, by "
+                         "default packaging/rules.d)")
     a = ap.parse_args()
+    if a.callgrind is not None:
+        return callgrind_table(a)
 
     qj = os.path.join(a.build, "qqnotify-journal")
     floor = os.path.join(a.build, "tests", "bench", "journal_bench_floor")

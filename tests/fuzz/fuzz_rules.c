@@ -7,7 +7,8 @@
  *    exactly when it reported no problem, QN_ECONFIG otherwise; every
  *    problem has a msgid, a clean detail and NUL-terminated strings, and at
  *    most QN_RULES_ERRORS_MAX are stored; rule names are [A-Za-z0-9_.-].
- *    Then a few journal entries are fed, through the getter and through
+ *    Every rule qn_rules_untrusted() names is counted once, with clean
+ *    text.  Then a few journal entries are fed, through the getter and through
  *    the offer interface alternately: every alert has NUL-terminated
  *    strings within their caps, clean samples, a count >= 1 and at most
  *    QN_RULES_CAPTURES_MAX captures.  The state saved after them loads
@@ -84,6 +85,8 @@ static enum qn_status on_alert(void *ctx, const struct qn_rules_alert *a)
     (*alerts)++;
     FUZZ_ASSERT(terminated_within(a->rule, QN_RULES_NAME_MAX), "alert rule name");
     FUZZ_ASSERT(a->count >= 1, "alert count below 1");
+    FUZZ_ASSERT(!a->overflow || (a->count == a->keys && a->subject[0] == '\0'),
+                "overflow alert shape");
     FUZZ_ASSERT(a->n_captures <= QN_RULES_CAPTURES_MAX, "too many captures");
     for (size_t i = 0; i < a->n_captures; i++) {
         FUZZ_ASSERT(a->capture_names[i] != NULL &&
@@ -342,6 +345,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(name_ok(qn_rules_name(rs, i)), "invalid rule name kept");
     if (qn_rules_count(rs) == 0)
         goto out;
+    memset(&errs, 0, sizeof errs);
+    FUZZ_ASSERT(qn_rules_untrusted(rs, &errs) == errs.n + errs.dropped &&
+                    errs.n + errs.dropped <= qn_rules_count(rs),
+                "untrusted rules miscounted");
+    for (size_t i = 0; i < errs.n; i++) {
+        FUZZ_ASSERT(errs.e[i].what != NULL && name_ok(errs.e[i].rule), "warning without rule");
+        FUZZ_ASSERT(fz_clean_field(errs.e[i].detail, sizeof errs.e[i].detail) &&
+                        fz_clean_field(errs.e[i].fix, sizeof errs.e[i].fix),
+                    "warning text not clean");
+    }
     feed(rs, text, len);
     memset(&errs, 0, sizeof errs);
     (void)qn_rules_parse(other, text, len, "fuzz.conf", &errs);

@@ -43,7 +43,7 @@ endif
 ifeq ($(words $(wildcard journal-watch/rules_parse.c tests/fuzz/fuzz_rules.c)),2)
 FUZZ_MODULES_rules := text buf
 FUZZ_SOURCES_rules := journal-watch/rules_parse journal-watch/rules_match \
-	journal-watch/rules_state
+	journal-watch/rules_state journal-watch/rules_trust
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
 $(FUZZ_SOURCES_rules:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tests/fuzz/fuzz_rules.o: \
 	FUZZ_CFLAGS += $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null) -iquote journal-watch

@@ -2,7 +2,11 @@
 systemd-journal-remote from export format.
 
 - the default rules (packaging/rules.d) fire on lines as sshd, sudo, the
-  kernel and systemd print them, and stay quiet on near misses;
+  kernel and systemd print them, and stay quiet on near misses and on what
+  a local user writes himself (issue 13): logger -t sshd, a program named
+  sshd, his own service manager, 3,000 forged UNIT= values;
+- a flood of sources cannot flush a count from a rule's table, and is an
+  alert of its own; a NUL in a field is shown as \\0;
 - thresholds: 4 failures from one address -> nothing, the 5th -> one event,
   a second address counted on its own, the cooldown respected, counts
   surviving a restart;
@@ -15,7 +19,8 @@ systemd-journal-remote from export format.
   duplicate per kill;
 - two hosts in one directory -> events name the right host;
 - SIGHUP reloads rules without losing the position; SIGTERM saves it;
-- --check reports file:line; the man pages render without warnings.
+- --check reports file:line, and warns about every rule a local user's own
+  entries can fire; the man pages render without warnings.
 """
 
 import base64
@@ -84,7 +89,7 @@ class Export:
         self.step = int(step * 1e6)
 
     def entry(self, message, ident="app", unit=None, transport="syslog", priority=6, extra=(),
-              at=None, host=None):
+              at=None, host=None, uid="0", comm=None, pid="4242", slice_=None):
         if at is not None:
             self.t = int(at * 1e6)
         else:
@@ -97,16 +102,18 @@ class Export:
         if transport == "kernel":
             fields += [("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_FACILITY", "0")]
         else:
-            fields += [("SYSLOG_IDENTIFIER", ident), ("SYSLOG_FACILITY", "4"), ("_PID", "4242"),
-                       ("_UID", "0"), ("_COMM", ident[:15])]
+            fields += [("SYSLOG_IDENTIFIER", ident), ("SYSLOG_FACILITY", "4"), ("_PID", pid),
+                       ("_UID", uid), ("_COMM", (comm or ident)[:15])]
             if unit:
-                fields += [("_SYSTEMD_UNIT", unit), ("_SYSTEMD_CGROUP", "/system.slice/" + unit)]
+                slice_ = slice_ or "system.slice"
+                fields += [("_SYSTEMD_UNIT", unit), ("_SYSTEMD_SLICE", slice_),
+                           ("_SYSTEMD_CGROUP", "/%s/%s" % (slice_, unit))]
         fields += list(extra)
         fields.append(("MESSAGE", message))
         out = []
         for k, v in fields:
             b = v.encode("utf-8") if isinstance(v, str) else v
-            if b"\n" in b:
+            if b"\n" in b or b"\0" in b:
                 out.append(k.encode() + b"\n" + len(b).to_bytes(8, "little") + b + b"\n")
             else:
                 out.append(k.encode() + b"=" + b + b"\n")
@@ -125,7 +132,23 @@ class Export:
     def systemd(self, unit, msg, **kw):
         return self.entry(msg, ident="systemd", unit="init.scope", transport="journal",
                           priority=4, extra=[("UNIT", unit), ("CODE_FILE", "src/core/unit.c")],
-                          **kw)
+                          pid="1", slice_="-.slice", **kw)
+
+    def coredump(self, msg, **kw):
+        """systemd-coredump's report: from its service instance, in the template's own slice,
+        with the uid of the process that crashed."""
+        return self.entry(msg, ident="systemd-coredump", unit="systemd-coredump@0-1-0.service",
+                          slice_="system-systemd\\x2dcoredump.slice", uid="1001", priority=2,
+                          transport="journal", **kw)
+
+    def forged(self, msg, ident, **kw):
+        """What a local user (uid 1000, in a login session) writes with `logger -t IDENT`."""
+        kw.setdefault("uid", "1000")
+        kw.setdefault("comm", "logger")
+        kw.setdefault("pid", "31337")
+        kw.setdefault("unit", "session-7.scope")
+        kw.setdefault("slice_", "user-1000.slice")
+        return self.entry(msg, ident=ident, **kw)
 
 
 def write_journal(path, data):
@@ -228,6 +251,13 @@ class JournalCase(unittest.TestCase):
         time.sleep(0.3)
         return d, x, path
 
+    def alerts_of(self, data):
+        """Write DATA (export format) as the journal, read it all once: the summary of every
+        event spooled."""
+        write_journal(os.path.join(self.jdir, "system.journal"), data)
+        self.assertRan(self.run_jw("--once", "--since", "@0"))
+        return [summary(e) for e in self.events()]
+
     def assertRan(self, p, code=0):
         self.assertEqual(p.returncode, code, "exit %s\nstdout:\n%s\nstderr:\n%s" % (
             p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")))
@@ -274,9 +304,8 @@ class DefaultRulesCase(JournalCase):
             x.systemd("nginx.service", "Failed to start nginx.service - A high performance web "
                                        "server and a reverse proxy server."),
             x.systemd("nginx.service", "nginx.service: Deactivated successfully."),
-            x.entry("Process 4242 (app) of user 1001 terminated abnormally with signal 11/SEGV, "
-                    "processing...", ident="systemd-coredump",
-                    unit="systemd-coredump@0-1-0.service", priority=2),
+            x.coredump("Process 4242 (app) of user 1001 terminated abnormally with signal "
+                       "11/SEGV, processing..."),
             x.entry("checking free space: 12 GB left on /var", ident="app", unit="app.service"),
             x.entry("Out of memory: Killed process 1 (x) total-vm:1kB", ident="logger",
                     unit="x.service"),  # kernel text, not from the kernel
@@ -308,16 +337,10 @@ class DefaultRulesCase(JournalCase):
         data.append(x.kernel("app[4242]: segfault at 0 ip 00007f3a1c2b3d4e sp 00007ffd5e6f7a80 "
                              "error 4 in libc.so.6[7f3a1c200000+195000] likely on CPU 1 (core "
                              "1, socket 0)"))
-        data.append(x.entry("Process 4242 (app) of user 1001 dumped core.\n\nStack trace of "
-                            "thread 4242:\n#0  0x00007f3a1c2b3d4e n/a (libc.so.6 + 0x9d4e)",
-                            ident="systemd-coredump", unit="systemd-coredump@0-1-0.service",
-                            priority=2))
-        write_journal(os.path.join(self.jdir, "system.journal"), b"".join(data))
-
-        p = self.run_jw("--once", "--since", "@0")
-        self.assertRan(p)
-        got = [summary(e) for e in self.events()]
-        self.assertEqual(got, [
+        data.append(x.coredump("Process 4242 (app) of user 1001 dumped core.\n\nStack trace "
+                               "of thread 4242:\n#0  0x00007f3a1c2b3d4e n/a (libc.so.6 + "
+                               "0x9d4e)"))
+        self.assertEqual(self.alerts_of(b"".join(data)), [
             ("ssh-brute-force", "web1", "ip=198.51.100.23", "user=admin", "unit=ssh.service"),
             ("ssh-invalid-user", "web1", "ip=192.0.2.44", "user=ubnt", "unit=ssh.service"),
             ("sudo-auth-failure", "web1", "user=alice", "unit=session-3.scope"),
@@ -408,6 +431,136 @@ class DefaultRulesCase(JournalCase):
         self.assertIn("reading only entries that can match", p.stderr.decode())
         self.assertEqual([(e["fields"]["rule"], e["fields"]["message"]) for e in self.events()],
                          [("kern", "boom 1"), ("crit", "hello"), ("kern", "boom 3")])
+
+
+class ForgeryCase(JournalCase):
+    """Issue 13: what a local user writes to the journal himself (`logger -t sshd ...`, a
+    program he names sshd, his own service manager, the systemd-coredump program run by
+    him) must not fire the default rules; the real programs' entries still do."""
+
+    def test_the_default_rules_fire_only_on_the_real_programs(self):
+        x = Export(host="web1")
+        data = []
+        fail = "Failed password for root from %s port %d ssh2"
+        # --- a local user's look-alikes, each enough to fire its rule on its own ---
+        for i in range(6):
+            data.append(x.forged(fail % ("203.0.113.66", 4000 + i), "sshd"))
+            data.append(x.forged(fail % ("203.0.113.67", 4000 + i), "sshd-session"))
+            # a program of his own named sshd: right name, his uid
+            data.append(x.entry(fail % ("203.0.113.68", 4000 + i), ident="sshd", uid="1000",
+                                unit="session-7.scope", slice_="user-1000.slice"))
+            # /usr/sbin/sshd run by him (sshd logs failures even when it is not root)
+            data.append(x.entry(fail % ("203.0.113.69", 4000 + i), ident="sshd", uid="1000",
+                                unit="session-7.scope", slice_="user-1000.slice",
+                                extra=[("_EXE", "/usr/sbin/sshd")]))
+            data.append(x.forged("Invalid user u%d from 203.0.113.70 port 22" % i, "sshd"))
+        data.append(x.forged("root : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/root ; "
+                             "USER=root ; COMMAND=/bin/sh", "sudo"))
+        data.append(x.forged("carol : user NOT in sudoers ; TTY=pts/2 ; PWD=/ ; USER=root ; "
+                             "COMMAND=/bin/id", "sudo"))
+        data.append(x.forged("ssh.service: Failed with result 'exit-code'.", "systemd",
+                             extra=[("UNIT", "ssh.service")]))
+        # his own service manager, about his own unit
+        data.append(x.entry("mine.service: Failed with result 'exit-code'.", ident="systemd",
+                            uid="1000", pid="2345", unit="user@1000.service",
+                            slice_="user-1000.slice", transport="journal",
+                            extra=[("USER_UNIT", "mine.service")]))
+        data.append(x.forged("Process 1 (sshd) of user 0 dumped core.", "systemd-coredump"))
+        # the systemd-coredump program run by him (its --backtrace mode logs what it is given)
+        data.append(x.entry("Process 1 (sshd) of user 0 dumped core.", ident="systemd-coredump",
+                            uid="1000", unit="session-7.scope", slice_="user-1000.slice",
+                            extra=[("_EXE", "/usr/lib/systemd/systemd-coredump")]))
+        data.append(x.forged("Out of memory: Killed process 1 (sshd) total-vm:1kB", "kernel"))
+        data.append(x.forged("EXT4-fs error (device sda1): ext4_lookup:1855: inode #2", "kernel"))
+        data.append(x.forged("I/O error, dev sda, sector 1 op 0x0:(READ) flags 0x0", "kernel"))
+        data.append(x.forged("sshd[1]: segfault at 0 ip 0 sp 0 error 4 in libc.so.6", "kernel"))
+        data.append(x.forged("traps: sshd[1] general protection fault ip:0 sp:0", "kernel"))
+        data.append(x.forged("write: No space left on device", "postgres",
+                             extra=[("UNIT", "postgresql.service")]))
+        # his own cron job runs in cron.service, with his uid
+        data.append(x.entry("cp: error writing '/home/u/x': No space left on device", ident="cp",
+                            uid="1000", unit="cron.service"))
+        # --- the real programs, once each (thresholds from one address) ---
+        for i in range(5):
+            data.append(x.sshd(fail % ("198.51.100.23", 40000 + i),
+                               comm="sshd-session" if i % 2 else "sshd"))
+        for u in ("oracle", "test", "ubnt"):
+            data.append(x.sshd("Invalid user %s from 192.0.2.44 port 3322" % u))
+        data.append(x.sudo("   alice : 3 incorrect password attempts ; TTY=pts/0 ; "
+                           "PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/su -"))
+        data.append(x.sudo("mallory : user NOT in sudoers ; TTY=pts/2 ; PWD=/home/mallory ; "
+                           "USER=root ; COMMAND=/usr/bin/cat /etc/shadow"))
+        data.append(x.kernel("Out of memory: Killed process 4242 (java) total-vm:8123456kB"))
+        data.append(x.kernel("EXT4-fs error (device sda1): ext4_lookup:1855: inode #1234"))
+        data.append(x.kernel("I/O error, dev sdc, sector 12345 op 0x0:(READ) flags 0x0"))
+        data.append(x.kernel("app[4242]: segfault at 0 ip 00007f3a1c2b3d4e sp 00007ffd5e6f7a80 "
+                             "error 4 in libc.so.6[7f3a1c200000+195000]"))
+        data.append(x.kernel("traps: app[4243] general protection fault ip:7f sp:7f error:0"))
+        data.append(x.entry("PANIC:  could not write to file \"pg_wal/xlogtemp.1\": No space "
+                            "left on device", ident="postgres", uid="105",
+                            unit="postgresql.service", priority=2))
+        data.append(x.systemd("backup.service", "backup.service: Failed with result "
+                                                "'exit-code'."))
+        data.append(x.coredump("Process 4242 (app) of user 1001 dumped core."))
+        self.assertEqual(self.alerts_of(b"".join(data)), [
+            ("ssh-brute-force", "web1", "ip=198.51.100.23", "user=root", "unit=ssh.service"),
+            ("ssh-invalid-user", "web1", "ip=192.0.2.44", "user=ubnt", "unit=ssh.service"),
+            ("sudo-auth-failure", "web1", "user=alice", "unit=session-3.scope"),
+            ("sudo-not-in-sudoers", "web1", "user=mallory", "unit=session-3.scope"),
+            ("oom-kill", "web1", "process=java"),
+            ("filesystem-error", "web1", "device=sda1"),
+            ("disk-io-error", "web1", "device=sdc"),
+            ("segfault", "web1", "process=app"),
+            ("cpu-trap", "web1", "process=app"),
+            ("disk-full", "web1", "unit=postgresql.service"),
+            ("unit-failed", "web1", "failed_unit=backup.service", "unit=backup.service"),
+            ("core-dump", "web1", "process=app", "unit=systemd-coredump@0-1-0.service"),
+        ])
+        self.assertEqual(self.events()[-1]["subject"], "app (user 1001) dumped core on web1")
+
+    def test_3000_forged_unit_values_raise_no_alert(self):
+        """Finding 2: one datagram per UNIT= value, each its own cooldown key before."""
+        x = Export(host="web1", step=0.001)
+        data = [x.forged("write failed: No space left on device", "app",
+                         extra=[("UNIT", "fake-%d.service" % i)]) for i in range(3000)]
+        # one real one among them still comes through, named by journald's unit
+        data.insert(1500, x.entry("write failed: No space left on device", ident="app",
+                                  uid="998", unit="app.service", extra=[("UNIT", "x.service")]))
+        self.assertEqual(self.alerts_of(b"".join(data)),
+                         [("disk-full", "web1", "unit=app.service")])
+
+    def test_a_flood_of_sources_does_not_flush_a_count_and_raises_the_overflow_alert(self):
+        """Finding 2: four failures from one address, 1,100 other sources (one failure each:
+        addresses are cheap for an attacker), then the fifth failure."""
+        x = Export(host="web1", step=0.01)
+        fail = "Failed password for root from %s port 22 ssh2"
+        real = "198.51.100.23"
+        data = [x.sshd(fail % real) for _ in range(4)]
+        data += [x.sshd(fail % ("2001:db8::%x" % i)) for i in range(1100)]
+        data.append(x.sshd(fail % real))
+        write_journal(os.path.join(self.jdir, "system.journal"), b"".join(data))
+        self.assertRan(self.run_jw("--once", "--since", "@0"))
+        ev = self.events()
+        self.assertEqual([(e["fields"]["rule"], e["subject"]) for e in ev], [
+            ("ssh-brute-force", "distributed brute force: more than 1024 sources in 10m "
+                                "(rule ssh-brute-force)"),
+            ("ssh-brute-force", "ssh brute force on web1: 5 failed passwords from %s" % real),
+        ])
+        self.assertEqual(ev[0]["fields"]["ip"], "2001:db8::3ff")  # the first without a place
+        self.assertEqual(ev[0]["fields"]["overflow"], "10m")
+        self.assertEqual(ev[1]["fields"]["count"], "5")
+
+    def test_a_nul_in_a_journal_field_is_shown_and_hides_nothing(self):
+        x = Export(host="web1")
+        msg = b"write failed: No space left on device\0; also wrote /etc/shadow"
+        write_journal(os.path.join(self.jdir, "system.journal"),
+                      x.entry(msg, ident=b"app\0x", uid="0", unit="app.service"))
+        self.assertRan(self.run_jw("--once", "--since", "@0"))
+        ev = self.events()
+        self.assertEqual(len(ev), 1)
+        self.assertEqual(ev[0]["fields"]["message"],
+                         "write failed: No space left on device\\0; also wrote /etc/shadow")
+        self.assertEqual(ev[0]["fields"]["identifier"], "app\\0x")
 
 
 class ThresholdCase(JournalCase):
@@ -825,6 +978,41 @@ class CheckCase(JournalCase):
         p = self.run_jw(argv=[self.bin, "-c", self.config, "--rules", DEFAULT_RULES, "--check"])
         self.assertRan(p)
         self.assertRegex(p.stdout.decode(), r"rules\.d: 12 rules OK")
+        self.assertEqual(p.stderr.decode(), "", "the default rules must not be forgeable")
+
+    def test_check_warns_for_every_rule_a_local_user_can_fire(self):
+        path = self.custom_rules(
+            "[rule ssh]\nmatch = SYSLOG_IDENTIFIER=sshd\nregex = ^Failed password\n"
+            "threshold = 5 in 10m\n"
+            "\n[rule full]\nregex = No space left on device\n"
+            "\n[rule root-sshd]\nmatch = _UID=0\nmatch = _COMM=sshd\nregex = ^Failed\n"
+            "\n[rule named]\nmatch = _COMM=sshd\nregex = ^Failed\n")
+        path = os.path.join(path, "test.conf")
+        p = self.run_jw(argv=[self.bin, "-c", self.config, "--rules", self.rules, "--check"])
+        self.assertRan(p)  # a warning, not an error: the rules still load
+        self.assertEqual(p.stderr.decode().splitlines(), [
+            "%s:1: warning: [rule ssh] any local user can write entries that fire this rule: "
+            "SYSLOG_IDENTIFIER=sshd (logger -t sshd); MESSAGE (written by the sender)" % path,
+            "  fix: add match = _UID=0; match = _COMM=sshd (see TRUSTED FIELDS in "
+            "qqnotify-rules(5))",
+            "%s:6: warning: [rule full] any local user can write entries that fire this rule: "
+            "MESSAGE (written by the sender)" % path,
+            "  fix: add uid = ..999 (any system service); match = _UID=0 (root only); match = "
+            "_PID=1 (the service manager) (see TRUSTED FIELDS in qqnotify-rules(5))",
+            "%s:14: warning: [rule named] any local user can write entries that fire this "
+            "rule: _COMM=sshd (a program the user names sshd); MESSAGE (written by the "
+            "sender)" % path,
+            "  fix: add match = _UID=0; match = _COMM=sshd (see TRUSTED FIELDS in "
+            "qqnotify-rules(5))",
+        ])
+        self.assertIn("3 of them can be fired by entries any local user writes",
+                      p.stdout.decode())
+        # the daemon says it too when it starts
+        write_journal(os.path.join(self.jdir, "j.journal"), Export().entry("start"))
+        p = self.run_jw("--once")
+        self.assertRan(p)
+        self.assertIn("%s:1: warning: [rule ssh] any local user can write entries" % path,
+                      p.stderr.decode())
 
     def test_missing_rules_directory_and_bad_options_are_errors(self):
         p = self.run_jw(argv=[self.bin, "-c", self.config, "--rules", "/nonexistent", "--check"])
@@ -866,7 +1054,7 @@ class ManPageCase(unittest.TestCase):
             src = f.read()
         keys = re.search(r"key_names\[K_COUNT\] = \{(.*?)\};", src, re.S).group(1)
         keys = re.findall(r'"(\w+)"', keys)
-        self.assertEqual(len(keys), 9)
+        self.assertEqual(len(keys), 10)
         with open(MAN_PAGES[1]) as f:
             man = f.read()
         for k in keys:

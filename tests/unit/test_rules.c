@@ -32,6 +32,7 @@
 
 struct fake_entry {
     const char *fields[MAX_FIELDS]; /* "FIELD=value" */
+    size_t lens[MAX_FIELDS];        /* bytes of each, or 0: up to its NUL */
     size_t n;
     unsigned gets; /* getter calls, to check laziness */
 };
@@ -45,7 +46,7 @@ static int fake_get(void *ctx, const char *field, const void **ret_value, size_t
     for (i = 0; i < e->n; i++) {
         if (strncmp(e->fields[i], field, fl) == 0 && e->fields[i][fl] == '=') {
             *ret_value = e->fields[i] + fl + 1;
-            *ret_len = strlen(e->fields[i] + fl + 1);
+            *ret_len = e->lens[i] > 0 ? e->lens[i] - fl - 1 : strlen(e->fields[i] + fl + 1);
             return 1;
         }
     }
@@ -73,6 +74,9 @@ static enum qn_status collect(void *ctx, const struct qn_rules_alert *a)
     assert_true(al->n < MAX_ALERTS);
     t = al->text[al->n++];
     len = (size_t)snprintf(t, 2048, "%s count=%lu", a->rule, a->count);
+    if (a->overflow)
+        len += (size_t)snprintf(t + len, 2048 - len, " overflow keys=%zu window=%llds", a->keys,
+                                a->window_usec / SEC);
     if (a->suppressed > 0)
         len += (size_t)snprintf(t + len, 2048 - len, " suppressed=%lu", a->suppressed);
     for (i = 0; i < a->n_captures; i++)
@@ -163,6 +167,9 @@ static void assert_error(const struct qn_rules_error *e, unsigned line, const ch
     if (detail_part != NULL)
         assert_non_null(strstr(e->detail, detail_part));
 }
+
+/* The rules of packaging/rules.d, loaded (defined with the tests of the default rules). */
+static struct qn_rules *load_defaults(void);
 
 /* ---- the language ---------------------------------------------------------------------- */
 
@@ -459,6 +466,172 @@ static void test_priority_bounds(void **state)
     qn_rules_free(rs);
 }
 
+static void test_uid_ranges(void **state)
+{
+    struct qn_rules_errors *errs;
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule sys]\nregex = x\nuid = ..999\nuid = 61184..65519\n"
+                  "[rule root]\nregex = y\nuid = 0\n"
+                  "[rule users]\nregex = z\nuid = 1000..\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=0", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=999", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=1000", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=61184", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=65520", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", NULL), 0);             /* kernel: no uid */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=", NULL), 0);    /* malformed */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=12a", NULL), 0); /* malformed */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "_UID=-1", NULL), 0);  /* malformed */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=x", "UID=0", NULL), 0);    /* not journald's */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=y", "_UID=0", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=y", "_UID=00", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=y", "_UID=1", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=z", "_UID=4294967295", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=z", "_UID=42949672950", NULL), 0);
+    qn_rules_free(rs);
+    errs = parse_errors("[rule a]\nregex = x\nuid = 5..1\n"
+                        "[rule b]\nregex = x\nuid = ..\n"
+                        "[rule c]\nregex = x\nuid = root\n"
+                        "[rule d]\nregex = x\nuid = 4294967296\n",
+                        0);
+    assert_int_equal(errs->n, 4);
+    assert_error(&errs->e[0], 3, "uid is not a user id or range", "5..1");
+    assert_error(&errs->e[3], 12, "uid is not a user id or range", "4294967296");
+    /* a uid line alone is a condition */
+    rs = parse_ok("[rule any-root]\nuid = 0\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=anything", "_UID=0", NULL), 1);
+    qn_rules_free(rs);
+}
+
+/* A NUL in a journal value is shown as \0: the text after it is not lost. */
+static void test_a_nul_in_a_field_is_shown_and_hides_nothing(void **state)
+{
+    static const char msg[] = "MESSAGE=Failed password for root\0 (and rm -rf /) from 10.0.0.1";
+    static const char host[] = "_HOSTNAME=web\0evil";
+    struct fake_entry e;
+    struct qn_rules_entry en;
+    struct qn_rules *rs;
+    size_t fired = 0, k;
+
+    (void)state;
+    rs = parse_ok("[rule r]\nregex = ^Failed password for (?<user>.*) from (?<ip>\\S+)$\n"
+                  "threshold = 2 in 1m per ip\nsubject = {user} on {host}\n");
+    for (k = 0; k < 2; k++) {
+        memset(&e, 0, sizeof(e));
+        e.fields[e.n] = msg;
+        e.lens[e.n++] = sizeof(msg) - 1;
+        e.fields[e.n] = host;
+        e.lens[e.n++] = sizeof(host) - 1;
+        memset(&en, 0, sizeof(en));
+        en.get = fake_get;
+        en.ctx = &e;
+        en.time_usec = (long long)(k + 1) * SEC;
+        assert_int_equal(qn_rules_feed(rs, &en, collect, &got, &fired), QN_OK);
+    }
+    assert_int_equal(fired, 1);
+    assert_string_equal(got.text[0],
+                        "r count=2 user=root\\0 (and rm -rf /) ip=10.0.0.1 host=web\\0evil "
+                        "subject=[root\\0 (and rm -rf /) on web\\0evil] "
+                        "sample1=[Failed password for root\\0 (and rm -rf /) from 10.0.0.1] "
+                        "sample2=[Failed password for root\\0 (and rm -rf /) from 10.0.0.1]");
+    qn_rules_free(rs);
+}
+
+static enum qn_status keep_message(void *ctx, const struct qn_rules_alert *a)
+{
+    snprintf(ctx, 256, "%s|%s", a->message, a->identifier);
+    return QN_OK;
+}
+
+static void test_a_nul_in_the_message_of_an_alert_is_shown(void **state)
+{
+    static const char msg[] = "MESSAGE=disk\0 full, and more";
+    static const char ident[] = "SYSLOG_IDENTIFIER=a\0b";
+    char seen[256] = "";
+    struct fake_entry e;
+    struct qn_rules_entry en;
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule r]\nregex = full\n");
+    memset(&e, 0, sizeof(e));
+    e.fields[e.n] = msg;
+    e.lens[e.n++] = sizeof(msg) - 1;
+    e.fields[e.n] = ident;
+    e.lens[e.n++] = sizeof(ident) - 1;
+    memset(&en, 0, sizeof(en));
+    en.get = fake_get;
+    en.ctx = &e;
+    en.time_usec = SEC;
+    assert_int_equal(qn_rules_feed(rs, &en, keep_message, seen, NULL), QN_OK);
+    assert_string_equal(seen, "disk\\0 full, and more|a\\0b");
+    qn_rules_free(rs);
+}
+
+/* Which rules a local user can fire with entries of his own, and the fix named. */
+static void test_rules_a_local_user_can_fire_are_named(void **state)
+{
+    static const char text[] =
+        "[rule ident]\nmatch = SYSLOG_IDENTIFIER=sshd\nregex = x\n"                /* 1 */
+        "[rule comm]\nmatch = _COMM=sshd\nregex = x\n"                             /* 4 */
+        "[rule exe]\nmatch = _EXE=/usr/sbin/sshd\nregex = x\n"                     /* 7 */
+        "[rule user-uid]\nmatch = _UID=1000\nmatch = _COMM=sshd\n"                 /* 10 */
+        "[rule root]\nmatch = _UID=0\nmatch = _COMM=sshd\nregex = x\n"             /* 13 */
+        "[rule root-or-user]\nmatch = _UID=0\nmatch = _UID=1000\n"                 /* 17 */
+        "[rule pid1]\nmatch = _PID=1\nregex = x\n"                                 /* 20 */
+        "[rule pid]\nmatch = _PID=4242\nregex = x\n"                               /* 23 */
+        "[rule kernel]\nmatch = _TRANSPORT=kernel\nregex = x\n"                    /* 26 */
+        "[rule syslog]\nmatch = _TRANSPORT=syslog\nregex = x\n"                    /* 29 */
+        "[rule unit]\nmatch = _SYSTEMD_UNIT=nginx.service\n"                       /* 32 */
+        "[rule cron]\nmatch = _SYSTEMD_UNIT=cron.service\n"                        /* 34 */
+        "[rule session]\nmatch = _SYSTEMD_UNIT=session-3.scope\n"                  /* 36 */
+        "[rule slice]\nmatch = _SYSTEMD_SLICE=system-systemd\\x2dcoredump.slice\n" /* 38 */
+        "[rule sys-slice]\nmatch = _SYSTEMD_SLICE=system.slice\n"                  /* 40 */
+        "[rule gid]\nmatch = _GID=0\nregex = x\n"                                  /* 42 */
+        "[rule uid-sys]\nuid = ..999\nregex = x\n"                                 /* 45 */
+        "[rule uid-users]\nuid = 500..1500\nregex = x\n"                           /* 48 */
+        "[rule uid-high]\nuid = 70000..\n"                                         /* 51 */
+        "[rule message]\nregex = No space left on device\n"                        /* 53 */
+        "[rule prio]\npriority = ..crit\n";                                        /* 55 */
+    static const char *const untrusted[] = {
+        "ident",   "comm",      "exe", "user-uid",  "root-or-user", "pid",     "syslog", "cron",
+        "session", "sys-slice", "gid", "uid-users", "uid-high",     "message", "prio"};
+    struct qn_rules_errors warn;
+    struct qn_rules *rs;
+    size_t i;
+
+    (void)state;
+    rs = parse_ok(text);
+    memset(&warn, 0, sizeof(warn));
+    assert_int_equal(qn_rules_untrusted(rs, &warn), 15);
+    assert_int_equal(warn.n, 15);
+    for (i = 0; i < warn.n; i++) {
+        assert_string_equal(warn.e[i].rule, untrusted[i]);
+        assert_string_equal(warn.e[i].file, "test.conf");
+        assert_string_equal(warn.e[i].what, "any local user can write entries that fire this rule");
+    }
+    assert_int_equal(warn.e[0].line, 1);
+    assert_string_equal(warn.e[0].detail,
+                        "SYSLOG_IDENTIFIER=sshd (logger -t sshd); MESSAGE (written by the sender)");
+    assert_string_equal(warn.e[0].fix, "match = _UID=0; match = _COMM=sshd");
+    assert_int_equal(warn.e[1].line, 4);
+    assert_string_equal(warn.e[1].detail, "_COMM=sshd (a program the user names sshd); MESSAGE "
+                                          "(written by the sender)");
+    assert_string_equal(warn.e[2].detail, "_EXE=/usr/sbin/sshd (the user runs /usr/sbin/sshd); "
+                                          "MESSAGE (written by the sender)");
+    assert_string_equal(warn.e[13].detail, "MESSAGE (written by the sender)");
+    assert_string_equal(warn.e[13].fix, "uid = ..999 (any system service); match = _UID=0 (root "
+                                        "only); match = _PID=1 (the service manager)");
+    qn_rules_free(rs);
+
+    /* the shipped rules: none; NULL warnings just counts */
+    rs = load_defaults();
+    assert_int_equal(qn_rules_untrusted(rs, NULL), 0);
+    qn_rules_free(rs);
+}
+
 static void test_exclude_vetoes_and_captures_come_from_the_regex(void **state)
 {
     struct qn_rules *rs;
@@ -561,20 +734,34 @@ static void test_duplicate_group_names_take_the_group_that_matched(void **state)
     qn_rules_free(rs);
 }
 
-static void test_unit_is_unit_then_user_unit_then_systemd_unit(void **state)
+static void test_unit_is_systemd_unit_or_unit_from_the_service_manager(void **state)
 {
     struct qn_rules *rs;
 
     (void)state;
     rs = parse_ok("[rule u]\nregex = x\nsubject = {unit}\n");
+    /* the service manager (pid 1) names the unit it acted on */
     assert_int_equal(
-        feed_at(rs, 1, "MESSAGE=x", "_SYSTEMD_UNIT=init.scope", "UNIT=a.service", NULL), 1);
+        feed_at(rs, 1, "MESSAGE=x", "_PID=1", "_SYSTEMD_UNIT=init.scope", "UNIT=a.service", NULL),
+        1);
+    /* any other process writes UNIT= and USER_UNIT= as it likes: journald's unit counts */
+    assert_int_equal(feed_at(rs, 2, "MESSAGE=x", "_PID=4242", "_SYSTEMD_UNIT=session-7.scope",
+                             "UNIT=sshd.service", NULL),
+                     1);
+    assert_int_equal(feed_at(rs, 3, "MESSAGE=x", "_PID=4242", "_SYSTEMD_UNIT=user@1000.service",
+                             "USER_UNIT=b.service", NULL),
+                     1);
     assert_int_equal(
-        feed_at(rs, 2, "MESSAGE=x", "_SYSTEMD_UNIT=init.scope", "USER_UNIT=b.service", NULL), 1);
-    assert_int_equal(feed_at(rs, 3, "MESSAGE=x", "_SYSTEMD_UNIT=c.service", NULL), 1);
+        feed_at(rs, 4, "MESSAGE=x", "_PID=11", "_SYSTEMD_UNIT=c.service", "UNIT=", NULL), 1);
+    assert_int_equal(feed_at(rs, 5, "MESSAGE=x", "_PID=1", "_SYSTEMD_UNIT=init.scope", NULL), 1);
+    assert_int_equal(feed_at(rs, 6, "MESSAGE=x", "UNIT=d.service", NULL), 1); /* no pid: not 1 */
     assert_string_equal(got.text[0], "u count=1 unit=a.service subject=[a.service]");
-    assert_string_equal(got.text[1], "u count=1 unit=b.service subject=[b.service]");
-    assert_string_equal(got.text[2], "u count=1 unit=c.service subject=[c.service]");
+    assert_string_equal(got.text[1], "u count=1 unit=session-7.scope subject=[session-7.scope]");
+    assert_string_equal(got.text[2],
+                        "u count=1 unit=user@1000.service subject=[user@1000.service]");
+    assert_string_equal(got.text[3], "u count=1 unit=c.service subject=[c.service]");
+    assert_string_equal(got.text[4], "u count=1 unit=init.scope subject=[init.scope]");
+    assert_string_equal(got.text[5], "u count=1");
     qn_rules_free(rs);
 }
 
@@ -952,34 +1139,112 @@ static void test_cooldown_without_threshold_is_per_key(void **state)
     qn_rules_free(rs);
 }
 
-static void test_full_table_evicts_the_least_recent_key_and_memory_stays_put(void **state)
+static void test_full_table_replaces_a_key_with_nothing_left_first(void **state)
+{
+    struct qn_rules_stats st;
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule ssh]\nregex = from (?<ip>\\S+)\nthreshold = 3 in 10s per ip\n"
+                  "keys = 4\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=from A", NULL), 0);
+    assert_int_equal(feed_at(rs, 2, "MESSAGE=from B", NULL), 0);
+    assert_int_equal(feed_at(rs, 30, "MESSAGE=from C", NULL), 0);
+    assert_int_equal(feed_at(rs, 31, "MESSAGE=from D", NULL), 0);
+    /* A and B have nothing in their window: E and F take their places quietly */
+    assert_int_equal(feed_at(rs, 32, "MESSAGE=from E", NULL), 0);
+    assert_int_equal(feed_at(rs, 33, "MESSAGE=from F", NULL), 0);
+    qn_rules_stats(rs, &st);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.overflows, 0);
+    /* C, D, E still count: each reaches 3 */
+    assert_int_equal(feed_at(rs, 34, "MESSAGE=from C", NULL), 0);
+    assert_int_equal(feed_at(rs, 35, "MESSAGE=from C", NULL), 1);
+    assert_int_equal(feed_at(rs, 36, "MESSAGE=from D", NULL), 0);
+    assert_int_equal(feed_at(rs, 37, "MESSAGE=from D", NULL), 1);
+    assert_int_equal(got.n, 2);
+    qn_rules_free(rs);
+}
+
+/* The flush of issue 13: four failures from one address, then more new addresses than the
+ * table holds, then the fifth failure. */
+static void test_a_flood_of_sources_cannot_flush_a_count_and_is_itself_an_alert(void **state)
 {
     struct qn_rules_stats before, after;
     struct qn_rules *rs;
-    char ip[32];
+    char m[64];
     int i;
 
     (void)state;
-    rs = parse_ok("[rule ssh]\nregex = from (?<ip>\\S+)\nthreshold = 2 in 1h per ip\n"
-                  "keys = 4\n");
+    rs = parse_ok("[rule ssh]\nregex = from (?<ip>\\S+)\nthreshold = 5 in 10m per ip\n"
+                  "cooldown = 1h\nkeys = 8\nsamples = 0\n");
     qn_rules_stats(rs, &before);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(feed_at(rs, 1 + i, "MESSAGE=from 198.51.100.23", NULL), 0);
+    for (i = 0; i < 110; i++) {
+        snprintf(m, sizeof(m), "MESSAGE=from 203.0.113.%d", i);
+        feed_at(rs, 10 + i, m, NULL);
+    }
+    /* the table overflowed: one alert says so, at the first match that had no place */
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.text[0], "ssh count=8 overflow keys=8 window=600s ip=203.0.113.7");
+    /* the count of 4 was kept: the fifth failure fires */
+    assert_int_equal(feed_at(rs, 200, "MESSAGE=from 198.51.100.23", NULL), 1);
+    assert_string_equal(got.text[1], "ssh count=5 ip=198.51.100.23");
+    qn_rules_stats(rs, &after);
+    assert_int_equal(after.state_bytes, before.state_bytes); /* memory never grows */
+    assert_int_equal(after.overflows, 110 - 7);
+    /* an hour later the flood goes on: one more overflow alert, with what was held back */
+    for (i = 0; i < 20; i++) {
+        snprintf(m, sizeof(m), "MESSAGE=from 192.0.2.%d", i);
+        feed_at(rs, 3700 + i, m, NULL);
+    }
+    for (i = 0; i < 20; i++) {
+        snprintf(m, sizeof(m), "MESSAGE=from 192.0.2.%d", i);
+        feed_at(rs, 3720 + i, m, NULL);
+    }
+    assert_int_equal(got.n, 3);
+    assert_string_equal(got.text[2],
+                        "ssh count=8 overflow keys=8 window=600s suppressed=102 ip=192.0.2.8");
+    qn_rules_free(rs);
+}
+
+/* Keys at least half way to the threshold stay; a new key then waits (and says so). */
+static void test_a_table_of_keys_half_way_leaves_new_matches_uncounted(void **state)
+{
+    struct qn_rules_stats st;
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule r]\nregex = from (?<ip>\\S+)\nthreshold = 2 in 10s per ip\n"
+                  "keys = 2\nsamples = 0\n");
     assert_int_equal(feed_at(rs, 1, "MESSAGE=from A", NULL), 0);
     assert_int_equal(feed_at(rs, 2, "MESSAGE=from B", NULL), 0);
-    assert_int_equal(feed_at(rs, 3, "MESSAGE=from C", NULL), 0);
-    assert_int_equal(feed_at(rs, 4, "MESSAGE=from D", NULL), 0);
-    assert_int_equal(feed_at(rs, 5, "MESSAGE=from A", NULL), 1); /* A kept: table not full */
-    assert_int_equal(feed_at(rs, 6, "MESSAGE=from E", NULL), 0); /* evicts B, least recent */
-    assert_int_equal(feed_at(rs, 7, "MESSAGE=from B", NULL), 0); /* B starts over; evicts C */
-    assert_int_equal(feed_at(rs, 8, "MESSAGE=from D", NULL), 1); /* D survived */
-    qn_rules_stats(rs, &after);
-    assert_int_equal(after.evicted, 2);
-    for (i = 0; i < 1000; i++) {
-        snprintf(ip, sizeof(ip), "MESSAGE=from 10.0.%d.%d", i / 250, i % 250);
-        assert_int_equal(feed_at(rs, 10 + i, ip, NULL), 0);
-    }
-    qn_rules_stats(rs, &after);
-    assert_int_equal(after.state_bytes, before.state_bytes);
-    assert_int_equal(after.evicted, 1002);
+    assert_int_equal(feed_at(rs, 3, "MESSAGE=from C", NULL), 1); /* the overflow alert */
+    assert_string_equal(got.text[0], "r count=2 overflow keys=2 window=10s ip=C");
+    assert_int_equal(feed_at(rs, 4, "MESSAGE=from C", NULL), 0); /* not counted, held back */
+    assert_int_equal(feed_at(rs, 5, "MESSAGE=from A", NULL), 1); /* A kept its count */
+    assert_string_equal(got.text[1], "r count=2 ip=A");
+    /* A fired and has nothing left: C takes its place and counts from there */
+    assert_int_equal(feed_at(rs, 6, "MESSAGE=from C", NULL), 0);
+    assert_int_equal(feed_at(rs, 7, "MESSAGE=from C", NULL), 1);
+    qn_rules_stats(rs, &st);
+    assert_int_equal(st.overflows, 2);
+    assert_int_equal(st.evicted, 1);
+    qn_rules_free(rs);
+}
+
+static void test_cooldown_tables_give_up_their_least_recent_key(void **state)
+{
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule u]\nregex = (?<u>\\S+) failed\ncooldown = 1h per u\nkeys = 2\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=a failed", NULL), 1);
+    assert_int_equal(feed_at(rs, 2, "MESSAGE=b failed", NULL), 1);
+    assert_int_equal(feed_at(rs, 3, "MESSAGE=c failed", NULL), 1); /* a's cooldown is lost */
+    assert_int_equal(feed_at(rs, 4, "MESSAGE=b failed", NULL), 0);
+    assert_int_equal(feed_at(rs, 5, "MESSAGE=a failed", NULL), 1);
     qn_rules_free(rs);
 }
 
@@ -1073,6 +1338,83 @@ static void test_state_round_trip_resumes_counting_exactly(void **state)
         fail_from(again, 130 + i, "w%k\x01-");
     assert_int_equal(got.n, 3);
     qn_buf_free(&b);
+    qn_rules_free(again);
+}
+
+/* Replace every FROM in S (NUL-terminated, room enough) by TO of the same length or longer. */
+static void replace_all(char *s, const char *from, const char *to)
+{
+    char tmp[1 << 16];
+    size_t out = 0, fl = strlen(from), tl = strlen(to);
+    const char *p = s, *hit;
+
+    while ((hit = strstr(p, from)) != NULL) {
+        memcpy(tmp + out, p, (size_t)(hit - p));
+        out += (size_t)(hit - p);
+        memcpy(tmp + out, to, tl);
+        out += tl;
+        p = hit + fl;
+    }
+    memcpy(tmp + out, p, strlen(p) + 1);
+    memcpy(s, tmp, out + strlen(p) + 1);
+}
+
+/* The overflow's quiet time survives a restart (and a forged one is bounded by the rule's). */
+static void test_state_keeps_the_overflow_and_bounds_loaded_times(void **state)
+{
+    static const char rules[] = "[rule r]\nregex = from (?<ip>\\S+)\nthreshold = 3 in 10m "
+                                "per ip\nkeys = 1\nsamples = 0\n";
+    struct qn_rules *rs, *again;
+    struct qn_buf b;
+
+    (void)state;
+    rs = parse_ok(rules);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=from A", NULL), 0);
+    assert_int_equal(feed_at(rs, 400, "MESSAGE=from A", NULL), 0);
+    assert_int_equal(feed_at(rs, 401, "MESSAGE=from B", NULL), 1); /* the overflow alert */
+    assert_int_equal(feed_at(rs, 402, "MESSAGE=from C", NULL), 0); /* held back */
+    qn_buf_init(&b, 1 << 16);
+    assert_int_equal(qn_rules_state_save(rs, 402 * SEC, 1 << 16, &b), QN_OK);
+    assert_non_null(strstr(b.data, "\noverflow 1001000000 1\n"));
+    qn_rules_free(rs);
+    again = parse_ok(rules);
+    assert_int_equal(qn_rules_state_load(again, b.data, b.len), QN_OK);
+    assert_int_equal(feed_at(again, 500, "MESSAGE=from D", NULL), 0); /* still quiet */
+    assert_int_equal(feed_at(again, 900, "MESSAGE=from A", NULL), 0); /* A kept: 2 of 3 */
+    assert_int_equal(feed_at(again, 1002, "MESSAGE=from E", NULL), 1);
+    assert_string_equal(got.text[0], "r count=1 overflow keys=1 window=600s suppressed=2 ip=E");
+    qn_rules_free(again);
+    qn_buf_free(&b);
+
+    /* a state file saying "quiet until the year 9999" costs one cooldown at most */
+    rs = parse_ok("[rule r]\nregex = from (?<ip>\\S+)\nthreshold = 2 in 10s per ip\n"
+                  "cooldown = 100s\nkeys = 2\nsamples = 0\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=from A", NULL), 0);
+    assert_int_equal(feed_at(rs, 2, "MESSAGE=from A", NULL), 1); /* cooldown until 102 */
+    assert_int_equal(feed_at(rs, 3, "MESSAGE=from A", NULL), 0); /* suppressed */
+    assert_int_equal(feed_at(rs, 4, "MESSAGE=from B", NULL), 0);
+    assert_int_equal(feed_at(rs, 5, "MESSAGE=from C", NULL), 1); /* overflow, quiet until 105 */
+    qn_buf_init(&b, 1 << 16);
+    assert_int_equal(qn_rules_state_save(rs, 5 * SEC, 1 << 16, &b), QN_OK);
+    qn_rules_free(rs);
+    replace_all(b.data, " 102000000 1 1 ", " 253402300799000000 1 1 ");
+    replace_all(b.data, "overflow 105000000 ", "overflow 253402300799000000 ");
+    assert_non_null(strstr(b.data, "\noverflow 253402300799000000 0\n"));
+    assert_non_null(strstr(b.data, " 253402300799000000 1 1 3000000\n"));
+    again = parse_ok("[rule r]\nregex = from (?<ip>\\S+)\nthreshold = 2 in 10s per ip\n"
+                     "cooldown = 100s\nkeys = 2\nsamples = 0\n");
+    assert_int_equal(qn_rules_state_load(again, b.data, strlen(b.data)), QN_OK);
+    qn_buf_free(&b);
+    assert_int_equal(feed_at(again, 1000, "MESSAGE=from A", NULL), 0); /* quiet until 1100 */
+    assert_int_equal(feed_at(again, 1000, "MESSAGE=from D", NULL), 0); /* takes B's place */
+    assert_int_equal(feed_at(again, 1001, "MESSAGE=from E", NULL), 0); /* quiet until 1101 */
+    assert_int_equal(feed_at(again, 1101, "MESSAGE=from A", NULL), 0);
+    assert_int_equal(feed_at(again, 1102, "MESSAGE=from A", NULL), 1);
+    assert_int_equal(feed_at(again, 1103, "MESSAGE=from D", NULL), 0);
+    assert_int_equal(feed_at(again, 1103, "MESSAGE=from E", NULL), 0); /* takes A's place */
+    assert_int_equal(feed_at(again, 1104, "MESSAGE=from F", NULL), 1);
+    assert_string_equal(got.text[0], "r count=2 suppressed=2 ip=A");
+    assert_string_equal(got.text[1], "r count=2 overflow keys=2 window=10s suppressed=1 ip=F");
     qn_rules_free(again);
 }
 
@@ -1284,17 +1626,41 @@ static struct qn_rules *load_defaults(void)
     return rs;
 }
 
-/* The fields journald gives a syslog line of IDENT, and MSG. */
-static size_t syslog_line(struct qn_rules *rs, long long t, const char *host, const char *ident,
-                          const char *unit, const char *msg)
+/* The fields journald gives a syslog line MSG of the program IDENT run as UID in UNIT: its
+ * identifier, and its process name (_COMM, 15 bytes at most) from the kernel. */
+static size_t process_line(struct qn_rules *rs, long long t, const char *host, const char *ident,
+                           const char *uid, const char *unit, const char *msg)
 {
-    char m[1024], h[128], i[128], u[128];
+    char m[1024], h[128], i[128], u[128], id[64], comm[64];
 
     snprintf(m, sizeof(m), "MESSAGE=%s", msg);
     snprintf(h, sizeof(h), "_HOSTNAME=%s", host);
     snprintf(i, sizeof(i), "SYSLOG_IDENTIFIER=%s", ident);
     snprintf(u, sizeof(u), "_SYSTEMD_UNIT=%s", unit);
-    return feed_at(rs, t, "_TRANSPORT=syslog", "PRIORITY=6", h, i, u, m, NULL);
+    snprintf(id, sizeof(id), "_UID=%s", uid);
+    snprintf(comm, sizeof(comm), "_COMM=%.15s", ident);
+    return feed_at(rs, t, "_TRANSPORT=syslog", "PRIORITY=6", "_PID=4242", id, comm, h, i, u, m,
+                   NULL);
+}
+
+/* MSG from the program IDENT running as root in UNIT. */
+static size_t syslog_line(struct qn_rules *rs, long long t, const char *host, const char *ident,
+                          const char *unit, const char *msg)
+{
+    return process_line(rs, t, host, ident, "0", unit, msg);
+}
+
+/* The same line from a local user (uid 1000) in a login session: `logger -t IDENT MSG`, which
+ * also sets UNIT= (a field any sender may write) to a system unit. */
+static size_t forged_line(struct qn_rules *rs, long long t, const char *ident, const char *msg)
+{
+    char m[1024], i[128];
+
+    snprintf(m, sizeof(m), "MESSAGE=%s", msg);
+    snprintf(i, sizeof(i), "SYSLOG_IDENTIFIER=%s", ident);
+    return feed_at(rs, t, "_TRANSPORT=syslog", "PRIORITY=6", "_PID=7777", "_UID=1000",
+                   "_COMM=logger", "_HOSTNAME=web1", "_SYSTEMD_UNIT=session-7.scope",
+                   "UNIT=ssh.service", i, m, NULL);
 }
 
 static size_t kernel_line(struct qn_rules *rs, long long t, const char *msg)
@@ -1331,6 +1697,17 @@ static void test_default_ssh_brute_force(void **state)
                 "ruser= rhost=203.0.113.9  user=root");
     syslog_line(rs, 105, "web1", "cron", "cron.service",
                 "Failed password for root from 203.0.113.9 port 52144 ssh2"); /* not sshd */
+    /* a local user's look-alikes: logger -t sshd, and a program of his named sshd */
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(forged_line(rs, 105, i % 2 ? "sshd" : "sshd-session",
+                                     "Failed password for root from 203.0.113.9 port 52144 "
+                                     "ssh2"),
+                         0);
+        assert_int_equal(process_line(rs, 105, "web1", "sshd", "1000", "session-7.scope",
+                                      "Failed password for root from 203.0.113.9 port 52144 "
+                                      "ssh2"),
+                         0);
+    }
     assert_int_equal(got.n, 0);
     /* the fifth, from OpenSSH >= 9.8's sshd-session */
     assert_int_equal(syslog_line(rs, 106, "web1", "sshd-session", "ssh.service",
@@ -1373,6 +1750,10 @@ static void test_default_ssh_invalid_user(void **state)
                 "Disconnected from invalid user oracle 203.0.113.5 port 4022 [preauth]");
     syslog_line(rs, 4, "web1", "sshd", "ssh.service",
                 "Invalid user test from 203.0.113.5 port 4023");
+    assert_int_equal(forged_line(rs, 4, "sshd", "Invalid user ubnt from 203.0.113.5 port 4024"), 0);
+    assert_int_equal(process_line(rs, 4, "web1", "sshd-session", "1000", "ssh.service",
+                                  "Invalid user ubnt from 203.0.113.5 port 4024"),
+                     0);
     assert_int_equal(got.n, 0);
     assert_int_equal(syslog_line(rs, 5, "web1", "sshd", "ssh.service",
                                  "Invalid user ubnt from 203.0.113.5 port 4024"),
@@ -1429,6 +1810,15 @@ static void test_default_sudo_rules(void **state)
     assert_int_equal(syslog_line(rs, 62, "web1", "bash", "session-5.scope",
                                  "mallory : user NOT in sudoers ; TTY=pts/2 ; PWD=/ ; USER=root "
                                  "; COMMAND=/x"),
+                     0);
+    /* nor is a local user's logger -t sudo, whoever it names */
+    assert_int_equal(forged_line(rs, 63, "sudo",
+                                 "root : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/root ; "
+                                 "USER=root ; COMMAND=/bin/sh"),
+                     0);
+    assert_int_equal(forged_line(rs, 63, "sudo",
+                                 "carol : user NOT in sudoers ; TTY=pts/2 ; PWD=/ ; USER=root ; "
+                                 "COMMAND=/x"),
                      0);
     qn_rules_free(rs);
 }
@@ -1520,8 +1910,22 @@ static size_t systemd_line(struct qn_rules *rs, long long t, const char *unit, c
 
     snprintf(m, sizeof(m), "MESSAGE=%s", msg);
     snprintf(u, sizeof(u), "UNIT=%s", unit);
-    return feed_at(rs, t, "_TRANSPORT=journal", "PRIORITY=4", "_HOSTNAME=web1",
-                   "SYSLOG_IDENTIFIER=systemd", "_SYSTEMD_UNIT=init.scope", u, m, NULL);
+    return feed_at(rs, t, "_TRANSPORT=journal", "PRIORITY=4", "_HOSTNAME=web1", "_PID=1", "_UID=0",
+                   "_COMM=systemd", "SYSLOG_IDENTIFIER=systemd", "_SYSTEMD_UNIT=init.scope", u, m,
+                   NULL);
+}
+
+/* systemd-coredump's report MSG, from its service (run with the crashed process's uid). */
+static size_t coredump_line(struct qn_rules *rs, long long t, const char *msg)
+{
+    char m[512];
+
+    snprintf(m, sizeof(m), "MESSAGE=%s", msg);
+    return feed_at(rs, t, "_TRANSPORT=journal", "PRIORITY=2", "_HOSTNAME=web1", "_PID=5151",
+                   "_UID=1001", "_COMM=systemd-coredum", "_EXE=/usr/lib/systemd/systemd-coredump",
+                   "SYSLOG_IDENTIFIER=systemd-coredump",
+                   "_SYSTEMD_UNIT=systemd-coredump@0-5150-0.service",
+                   "_SYSTEMD_SLICE=system-systemd\\x2dcoredump.slice", m, NULL);
 }
 
 static void test_default_systemd_rules(void **state)
@@ -1556,46 +1960,85 @@ static void test_default_systemd_rules(void **state)
     assert_int_equal(
         systemd_line(rs, 60, "nginx.service", "nginx.service: Failed with result 'exit-code'."), 0);
 
-    /* systemd-coredump */
-    assert_int_equal(feed_at(rs, 70, "SYSLOG_IDENTIFIER=systemd-coredump", "_HOSTNAME=web1",
-                             "MESSAGE=Process 4242 (app) of user 1001 terminated abnormally "
-                             "with signal 11/SEGV, processing...",
-                             NULL),
+    /* a local user: logger -t systemd, and his own service manager failing his own unit */
+    assert_int_equal(
+        forged_line(rs, 61, "systemd", "cron.service: Failed with result 'exit-code'."), 0);
+    assert_int_equal(feed_at(rs, 61, "_TRANSPORT=journal", "_HOSTNAME=web1", "_PID=2345",
+                             "_UID=1000", "_COMM=systemd", "SYSLOG_IDENTIFIER=systemd",
+                             "_SYSTEMD_UNIT=user@1000.service", "USER_UNIT=mine.service",
+                             "MESSAGE=mine.service: Failed with result 'exit-code'.", NULL),
                      0);
-    assert_int_equal(feed_at(rs, 71, "SYSLOG_IDENTIFIER=systemd-coredump", "_HOSTNAME=web1",
-                             "MESSAGE=Process 4242 (app) of user 1001 dumped core.\n\n"
-                             "Stack trace of thread 4242:\n#0  0x00007f3a n/a (libc.so.6)",
-                             NULL),
+
+    /* systemd-coredump */
+    assert_int_equal(coredump_line(rs, 70,
+                                   "Process 4242 (app) of user 1001 terminated abnormally "
+                                   "with signal 11/SEGV, processing..."),
+                     0);
+    /* a local user: logger -t systemd-coredump, and the systemd-coredump program itself
+     * (any user may run it: its --backtrace mode reports whatever it is given) */
+    assert_int_equal(
+        forged_line(rs, 71, "systemd-coredump", "Process 1 (sshd) of user 0 dumped core."), 0);
+    assert_int_equal(feed_at(rs, 71, "_TRANSPORT=journal", "_HOSTNAME=web1", "_PID=7000",
+                             "_UID=1000", "_COMM=systemd-coredum",
+                             "_EXE=/usr/lib/systemd/systemd-coredump",
+                             "SYSLOG_IDENTIFIER=systemd-coredump", "_SYSTEMD_UNIT=session-7.scope",
+                             "_SYSTEMD_SLICE=user-1000.slice",
+                             "MESSAGE=Process 1 (sshd) of user 0 dumped core.", NULL),
+                     0);
+    assert_int_equal(coredump_line(rs, 71,
+                                   "Process 4242 (app) of user 1001 dumped core.\n\n"
+                                   "Stack trace of thread 4242:\n#0  0x00007f3a n/a (libc.so.6)"),
                      1);
     assert_string_equal(got.text[2], "core-dump count=1 pid=4242 process=app uid=1001 host=web1 "
-                                     "subject=[app dumped core on web1]");
+                                     "unit=systemd-coredump@0-5150-0.service "
+                                     "subject=[app (user 1001) dumped core on web1]");
     qn_rules_free(rs);
 }
 
 static void test_default_disk_full(void **state)
 {
     struct qn_rules *rs = load_defaults();
+    char unit[64];
+    int i;
 
     (void)state;
     assert_int_equal(
         syslog_line(rs, 1, "web1", "app", "app.service", "checking free space: 12 GB left on /var"),
         0);
-    assert_int_equal(syslog_line(rs, 2, "web1", "postgres", "postgresql.service",
-                                 "PANIC:  could not write to file \"pg_wal/xlogtemp.123\": No "
-                                 "space left on device"),
+    /* a system service, as its own account */
+    assert_int_equal(process_line(rs, 2, "web1", "postgres", "105", "postgresql.service",
+                                  "PANIC:  could not write to file \"pg_wal/xlogtemp.123\": No "
+                                  "space left on device"),
                      1);
     assert_string_equal(got.text[0], "disk-full count=1 host=web1 unit=postgresql.service "
                                      "subject=[disk full on web1: postgresql.service could not "
                                      "write]");
-    assert_int_equal(syslog_line(rs, 3, "web1", "postgres", "postgresql.service",
-                                 "could not write: No space left on device"),
+    assert_int_equal(process_line(rs, 3, "web1", "postgres", "105", "postgresql.service",
+                                  "could not write: No space left on device"),
                      0); /* cooldown per host and unit */
     assert_int_equal(syslog_line(rs, 4, "web1", "cron", "cron.service",
                                  "cp: error writing '/backup/x': No space left on device"),
                      1);
-    assert_int_equal(syslog_line(rs, 5, "db2", "postgres", "postgresql.service",
-                                 "could not write: No space left on device"),
+    assert_int_equal(process_line(rs, 5, "db2", "postgres", "105", "postgresql.service",
+                                  "could not write: No space left on device"),
                      1);
+    assert_int_equal(process_line(rs, 6, "web1", "app", "61234", "app.service",
+                                  "write: No space left on device"),
+                     1); /* DynamicUser= */
+    /* a local user: logger, his own cron job (in cron.service, with his uid), and 3000
+     * different UNIT= values, which name no unit */
+    assert_int_equal(process_line(rs, 7, "web1", "cp", "1000", "cron.service",
+                                  "cp: error writing '/home/u/x': No space left on device"),
+                     0);
+    for (i = 0; i < 3000; i++) {
+        char m[] = "MESSAGE=No space left on device";
+        snprintf(unit, sizeof(unit), "UNIT=fake-%d.service", i);
+        assert_int_equal(feed_at(rs, 8, "_TRANSPORT=syslog", "_PID=7777", "_UID=1000",
+                                 "_COMM=logger", "_HOSTNAME=web1", "SYSLOG_IDENTIFIER=postgres",
+                                 "_SYSTEMD_UNIT=session-7.scope", unit, m, NULL),
+                         0);
+    }
+    assert_int_equal(got.n, 4);
     qn_rules_free(rs);
 }
 
@@ -1661,10 +2104,14 @@ int main(void)
         cmocka_unit_test(test_same_field_is_or_different_fields_are_and),
         cmocka_unit_test(test_empty_match_value_matches_only_an_empty_field),
         cmocka_unit_test(test_priority_bounds),
+        cmocka_unit_test(test_uid_ranges),
+        cmocka_unit_test(test_a_nul_in_a_field_is_shown_and_hides_nothing),
+        cmocka_unit_test(test_a_nul_in_the_message_of_an_alert_is_shown),
+        cmocka_unit_test(test_rules_a_local_user_can_fire_are_named),
         cmocka_unit_test(test_exclude_vetoes_and_captures_come_from_the_regex),
         cmocka_unit_test(test_expanded_subject_is_capped_between_characters),
         cmocka_unit_test(test_duplicate_group_names_take_the_group_that_matched),
-        cmocka_unit_test(test_unit_is_unit_then_user_unit_then_systemd_unit),
+        cmocka_unit_test(test_unit_is_systemd_unit_or_unit_from_the_service_manager),
         cmocka_unit_test(test_patterns_see_bytes_not_only_utf8),
         cmocka_unit_test(test_a_runaway_pattern_is_bounded_and_counted),
         cmocka_unit_test(test_prefilter_never_hides_a_match),
@@ -1678,10 +2125,14 @@ int main(void)
         cmocka_unit_test(test_threshold_window_slides),
         cmocka_unit_test(test_cooldown_holds_back_and_reports_suppressed),
         cmocka_unit_test(test_cooldown_without_threshold_is_per_key),
-        cmocka_unit_test(test_full_table_evicts_the_least_recent_key_and_memory_stays_put),
+        cmocka_unit_test(test_full_table_replaces_a_key_with_nothing_left_first),
+        cmocka_unit_test(test_a_flood_of_sources_cannot_flush_a_count_and_is_itself_an_alert),
+        cmocka_unit_test(test_a_table_of_keys_half_way_leaves_new_matches_uncounted),
+        cmocka_unit_test(test_cooldown_tables_give_up_their_least_recent_key),
         cmocka_unit_test(test_long_keys_are_told_apart),
         cmocka_unit_test(test_a_failed_callback_stops_the_feed),
         cmocka_unit_test(test_state_round_trip_resumes_counting_exactly),
+        cmocka_unit_test(test_state_keeps_the_overflow_and_bounds_loaded_times),
         cmocka_unit_test(test_state_of_changed_rules_is_dropped),
         cmocka_unit_test(test_expired_keys_are_not_saved_and_the_budget_is_kept),
         cmocka_unit_test(test_malformed_state_is_refused_and_leaves_nothing),
