@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "i18n.h"
+#include "secret.h"
 #include "smtp.h"
 #include "status.h"
 
@@ -79,6 +80,13 @@ int main(int argc, char **argv)
 
     qn_i18n_bind(QN_LOCALEDIR);
     qn_cli_set_language(&cli);
+
+    /* Before any command can read the secret: no core dump, no reading of our memory by
+     * another process of this user (send, check and flush hold it; the others exec them). */
+    if (qn_secret_protect_process() != QN_OK) {
+        fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), "qqnotify", strerror(errno));
+        return QN_EXIT_OSERR;
+    }
 
     /* Installed as /usr/sbin/sendmail: every argument is sendmail's (no global -c;
      * sendmail -C FILE chooses the configuration). */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum qn_status qn_secret_init(struct qn_secret *s, size_t cap)
@@ -67,4 +69,15 @@ void qn_secret_wipe(struct qn_secret *s)
     /* Cannot fail for a mapping this module made, with its own size. */
     (void)munmap(s->data, s->size);
     memset(s, 0, sizeof(*s));
+}
+
+enum qn_status qn_secret_protect_process(void)
+{
+    const struct rlimit no_core = {0, 0};
+
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return QN_EIO;
+    if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+        return QN_EIO;
+    return QN_OK;
 }

@@ -66,4 +66,17 @@ void qn_secret_clear(struct qn_secret *s);
  * NULL and a secret that is not set up, so it can run on every path. */
 void qn_secret_wipe(struct qn_secret *s);
 
+/*
+ * Make this process safe to hold a secret, before it holds one: no core dump (the kernel
+ * writes none for a process that is not dumpable, whatever core_pattern says, and
+ * RLIMIT_CORE 0 is inherited by every child), and no other process of the same user may
+ * attach to it or read its memory (/proc/PID/mem, ptrace need a dumpable target).  The
+ * pages of a struct qn_secret are kept out of dumps anyway (MADV_DONTDUMP); this covers
+ * every other copy (the AUTH line on the stack, a TLS record, a reply that quoted it).
+ * Process-wide: only programs call it (qqnotify and qqnotify-secret at start).  A program
+ * it execs is dumpable again (and sets this itself if it holds secrets); the core limit
+ * stays.  QN_OK; QN_EIO with errno when the kernel refused.
+ */
+enum qn_status qn_secret_protect_process(void);
+
 #endif

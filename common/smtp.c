@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "redact.h"
 #include "secret.h"
 #include "text.h"
 
@@ -84,7 +85,8 @@ struct qn_smtp {
     /* Bytes received and not yet consumed are rbuf[rstart, rend). */
     size_t rstart, rend;
     char rbuf[READ_BUF_SIZE];
-    struct qn_smtp_reply reply; /* the last reply read */
+    struct qn_smtp_reply reply;     /* the last reply read */
+    const struct qn_redact *redact; /* during AUTH: what each reply line must not show */
     char chunk[DATA_CHUNK_SIZE];
 };
 
@@ -504,6 +506,10 @@ static enum qn_status read_reply(struct qn_smtp *s, enum qn_stage stage, struct 
                          s->timeout_s);
         if (r != QN_OK)
             break;
+        /* A line that quotes the credentials loses them before anything sees it (the
+         * line is in rbuf, ours to change). */
+        if (s->redact != NULL)
+            (void)qn_redact_apply(s->redact, s->rbuf + (line - s->rbuf), len, NULL);
         r = qn_smtp_reply_feed(&s->reply, line, len);
         if (r != QN_OK) {
             if (r == QN_ETOOBIG) {
@@ -968,18 +974,6 @@ static size_t base64(const void *in, size_t n, char *out)
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-/* Overwrite with '*' every occurrence of the N bytes at NEEDLE in TEXT (LEN bytes). */
-static void redact(char *text, size_t len, const char *needle, size_t n)
-{
-    char *p = text, *hit;
-
-    while (n > 0 && (size_t)(p - text) < len &&
-           (hit = memmem(p, len - (size_t)(p - text), needle, n)) != NULL) {
-        memset(hit, '*', n);
-        p = hit + n;
-    }
-}
-
 /* The AUTH PLAIN response before base64, "\0user\0secret" (RFC 4616, empty authorization
  * identity), into RAW (room for 2 + QN_ADDR_MAX + SECRET_MAX bytes); its length. */
 static size_t plain_response(unsigned char *raw, const char *user, size_t user_len,
@@ -996,35 +990,16 @@ static size_t plain_response(unsigned char *raw, const char *user, size_t user_l
 }
 
 /*
- * A server that quotes the credentials in its refusal (some echo the AUTH line back)
- * must not carry them into ERR, which is printed, logged and kept in the spool: the
- * secret and both base64 forms AUTH sent it in are blanked out of the reply and of ERR.
+ * A server that quotes the credentials in its refusal (some echo the AUTH line back, whole
+ * or in part) must not carry them into ERR, which is printed, logged and kept in the spool:
+ * each reply line read during AUTH is redacted (read_reply), and so is what ERR made of
+ * them (sanitising may join what a line break kept apart).
  */
-static void redact_credentials(struct qn_smtp *s, struct qn_error *err, const char *user,
-                               size_t user_len, const char *secret, size_t secret_len)
+static void redact_error(const struct qn_redact *rd, struct qn_error *err)
 {
-    unsigned char raw[2 + QN_ADDR_MAX + SECRET_MAX];
-    char b64[BASE64_LEN(sizeof raw) + 1];
-    const char *forms[3];
-    size_t lens[3], n, i;
-
-    n = plain_response(raw, user, user_len, secret, secret_len);
-    forms[0] = secret;
-    lens[0] = secret_len;
-    forms[1] = b64;
-    lens[1] = base64(raw, n, b64);
-    for (i = 0; i < 3; i++) {
-        if (i == 2) {
-            forms[2] = b64;
-            lens[2] = base64(secret, secret_len, b64);
-        }
-        redact(s->reply.text, s->reply.text_len, forms[i], lens[i]);
-        redact(err->server_text, strnlen(err->server_text, sizeof err->server_text), forms[i],
-               lens[i]);
-        redact(err->detail, strnlen(err->detail, sizeof err->detail), forms[i], lens[i]);
-    }
-    OPENSSL_cleanse(raw, sizeof raw);
-    OPENSSL_cleanse(b64, sizeof b64);
+    (void)qn_redact_apply(rd, err->server_text, strnlen(err->server_text, sizeof err->server_text),
+                          NULL);
+    (void)qn_redact_apply(rd, err->detail, strnlen(err->detail, sizeof err->detail), NULL);
 }
 
 static enum qn_status auth_plain(struct qn_smtp *s, const char *user, size_t user_len,
@@ -1086,9 +1061,11 @@ out:
 enum qn_status qn_smtp_auth(struct qn_smtp *s, const char *user, const char *secret,
                             size_t secret_len, struct qn_error *err)
 {
+    unsigned char blob[2 + QN_ADDR_MAX + SECRET_MAX];
+    struct qn_redact rd;
     struct qn_error scratch;
     const char *mechanism;
-    size_t user_len, i;
+    size_t user_len, blob_len, i;
     enum qn_status r;
 
     if (err == NULL)
@@ -1114,25 +1091,35 @@ enum qn_status qn_smtp_auth(struct qn_smtp *s, const char *user, const char *sec
     if (memchr(secret, '\0', secret_len) != NULL)
         return qn_error_set(err, QN_EINVAL, QN_STAGE_AUTH, "the secret contains a NUL byte");
 
-    if (s->ext_flags & EXT_AUTH_PLAIN) {
-        mechanism = "PLAIN";
-        r = auth_plain(s, user, user_len, secret, secret_len, err);
-    } else if (s->ext_flags & EXT_AUTH_LOGIN) {
-        mechanism = "LOGIN";
-        r = auth_login(s, user, user_len, secret, secret_len, err);
-    } else if (s->ext_flags & EXT_AUTH) {
-        return qn_error_set(err, QN_EPROTO, QN_STAGE_AUTH,
-                            "the server offers AUTH %s; qqnotify supports PLAIN and LOGIN",
-                            s->auth_mechs);
-    } else {
+    if (!(s->ext_flags & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN))) {
+        if (s->ext_flags & EXT_AUTH)
+            return qn_error_set(err, QN_EPROTO, QN_STAGE_AUTH,
+                                "the server offers AUTH %s; qqnotify supports PLAIN and LOGIN",
+                                s->auth_mechs);
         return qn_error_set(err, QN_EPROTO, QN_STAGE_AUTH,
                             "the server offers no AUTH after EHLO (extensions: %s)",
                             s->ext[0] != '\0' ? s->ext : "none");
     }
-    if (r != QN_OK) {
-        redact_credentials(s, err, user, user_len, secret, secret_len);
-        return r;
+    /* What a reply must not show: the secret (raw and base64, LOGIN's form) and AUTH PLAIN's
+     * argument; both point at buffers that live until the end of this function. */
+    blob_len = plain_response(blob, user, user_len, secret, secret_len);
+    qn_redact_init(&rd);
+    (void)qn_redact_add(&rd, secret, secret_len, QN_REDACT_RAW | QN_REDACT_BASE64);
+    (void)qn_redact_add(&rd, blob, blob_len, QN_REDACT_BASE64);
+    s->redact = &rd;
+    if (s->ext_flags & EXT_AUTH_PLAIN) {
+        mechanism = "PLAIN";
+        r = auth_plain(s, user, user_len, secret, secret_len, err);
+    } else {
+        mechanism = "LOGIN";
+        r = auth_login(s, user, user_len, secret, secret_len, err);
     }
+    s->redact = NULL;
+    if (r != QN_OK)
+        redact_error(&rd, err);
+    OPENSSL_cleanse(blob, sizeof blob);
+    if (r != QN_OK)
+        return r;
     stage_done(s, QN_STAGE_AUTH, "AUTH %s accepted", mechanism);
     return QN_OK;
 }

@@ -36,8 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -850,14 +848,9 @@ static void usage(FILE *out)
  * create are private. */
 static int harden(void)
 {
-    struct rlimit no_core = {0, 0};
     struct sigaction sa;
 
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-        fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
-        return QN_EXIT_OSERR;
-    }
-    if (setrlimit(RLIMIT_CORE, &no_core) < 0) {
+    if (qn_secret_protect_process() != QN_OK) {
         fprintf(stderr, _("%s: cannot disable core dumps: %s\n"), PROG, strerror(errno));
         return QN_EXIT_OSERR;
     }

@@ -12,19 +12,27 @@ stdout, stderr (the log), every file under the test's directory (the
 process's HOME, working directory, TMPDIR and spool) except the one
 credential file we wrote, and those /proc snapshots.  The server must have
 received the canary (else the test proves nothing).
+
+CoreDumpCase: another process of the same unprivileged user can neither read
+qqnotify's memory while it holds the code nor make it dump core (SIGQUIT).
 """
 
 import base64
+import errno
+import json
 import os
 import secrets
+import shutil
+import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 import unittest
 
 import faultserver as fs
-from harness import EX_OK, EX_TEMPFAIL, USER, QNTestCase
+from harness import EX_OK, EX_TEMPFAIL, USER, QNTestCase, needs_root
 
 DELAY = 1.5  # seconds the server waits after AUTH: the client is alive meanwhile
 
@@ -150,6 +158,21 @@ class CanaryCase(QNTestCase):
                 files += 1
         return pids, files
 
+    def one_queued_alert(self, srv, subject):
+        """A spool holding one alert (SUBJECT) for SRV: (spool, config, env, credential)."""
+        spool = self.path("spool")
+        os.makedirs(spool)
+        os.chmod(spool, 0o2770)
+        cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
+        with open(cfg, "a", encoding="utf-8") as f:
+            f.write("\n[spool]\ndir = %s\n" % spool)
+        cred = os.path.join(self.write_secret(), "qqnotify.smtp")
+        env = {"CREDENTIALS_DIRECTORY": os.path.dirname(cred)}
+        res = self.run_watched(["notify", "--no-flush", "--subject", subject, "msg"], cfg,
+                               env=env, watched=False)
+        self.assertEqual(res[0], EX_OK, res)
+        return spool, cfg, env, cred
+
     def assertServerGotCanary(self, srv):
         srv.wait_idle(10)
         self.assertTrue(srv.auth_log, "no AUTH at all: the canary was never used")
@@ -202,17 +225,7 @@ class Canary(CanaryCase):
         srv = self.fault_server("implicit", {"auth": fs.reply(454, "4.7.0 Temporary "
                                                                   "authentication failure",
                                                               delay=DELAY)})
-        spool = self.path("spool")
-        os.makedirs(spool)
-        os.chmod(spool, 0o2770)
-        cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
-        with open(cfg, "a", encoding="utf-8") as f:
-            f.write("\n[spool]\ndir = %s\n" % spool)
-        cred = os.path.join(self.write_secret(), "qqnotify.smtp")
-        env = {"CREDENTIALS_DIRECTORY": os.path.dirname(cred)}
-        res = self.run_watched(["notify", "--no-flush", "--subject", "canary alert", "msg"], cfg,
-                               env=env, watched=False)
-        self.assertEqual(res[0], EX_OK, res)
+        spool, cfg, env, cred = self.one_queued_alert(srv, "canary alert")
         res = self.run_watched(["flush"], cfg, env=env)
         self.assertEqual(res[0], EX_TEMPFAIL, res)
         self.assertServerGotCanary(srv)
@@ -240,6 +253,188 @@ class Canary(CanaryCase):
         self.assertEqual(res[0], 77, res)
         self.assertServerGotCanary(srv)
         self.check_everywhere(res, credential_file=cred)
+
+
+# Run as the throw-away user: start qqnotify (its core limit raised as far as this user may,
+# in a directory where a core file would land), wait for "go", then do what any other
+# process of that user can do to it: read its memory through /proc, and send it SIGQUIT.
+# Prints one JSON line with what happened.
+SNOOP = r"""
+import json, os, resource, signal, subprocess, sys
+argv, forms = json.loads(sys.argv[1]), [f.encode("latin-1") for f in json.loads(sys.argv[2])]
+def core_unlimited():
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE, preexec_fn=core_unlimited)
+print(p.pid, flush=True)
+sys.stdin.readline()
+out = {"core_limit": resource.getrlimit(resource.RLIMIT_CORE)[1]}
+try:
+    found = set()
+    with open("/proc/%d/maps" % p.pid) as maps, open("/proc/%d/mem" % p.pid, "rb", 0) as mem:
+        out["mem"] = "opened"
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            a, b = (int(x, 16) for x in addr.split("-"))
+            if b - a > 64 << 20:
+                continue
+            try:
+                mem.seek(a)
+                chunk = mem.read(b - a)
+            except OSError:
+                continue
+            found.update(i for i, f in enumerate(forms) if f in chunk)
+    out["found_in_memory"] = sorted(found)
+except OSError as e:
+    out["mem"] = "errno %d" % e.errno
+os.kill(p.pid, signal.SIGQUIT)
+_, status = os.waitpid(p.pid, 0)
+p.returncode = 0
+out["signal"] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+out["core_dumped"] = os.WIFSIGNALED(status) and os.WCOREDUMP(status)
+out["core_files"] = sorted(n for n in os.listdir(".") if n.startswith("core"))
+found = set()
+for n in out["core_files"]:
+    with open(n, "rb") as f:
+        data = f.read()
+    found.update(i for i, f in enumerate(forms) if f in data)
+out["found_in_core"] = sorted(found)
+print(json.dumps(out), flush=True)
+"""
+
+
+class PartialEchoCase(CanaryCase):
+    """Issue 13, finding 4: a refusal quoting the AUTH PLAIN argument minus its last 4
+    characters (and pieces of the code in other encodings) leaves no run of 6 characters
+    of any form of the code in stderr, the spool's last-error or `queue list`.  (No
+    subject or body holds "canary": every code starts "qncanary".)"""
+
+    def assertNoRun(self, where, data, run=6):
+        data = data.lower()
+        for name, form in self.forms().items():
+            form = form.lower()
+            for i in range(len(form) - run + 1):
+                self.assertNotIn(form[i:i + run], data,
+                                 "%d characters of the canary (%s) are in %s" % (run, name, where))
+
+    def echo(self):
+        s = self.secret.encode()
+        blob = base64.b64encode(b"\0" + USER.encode() + b"\0" + s)
+        return fs.raw(b"535-5.7.8 Error: authentication failed: " + blob[:-4] + b"\r\n"
+                      b"535-5.7.8 LOGIN was " + base64.urlsafe_b64encode(b"x" + s)[:-3] + b"\r\n"
+                      b"535 5.7.8 code " + s[1:-1].upper() + b"\r\n")
+
+    def test_send_shows_no_run_of_the_code(self):
+        srv = self.fault_server("implicit", {"auth": self.echo()})
+        cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
+        cred = os.path.join(self.write_secret(), "qqnotify.smtp")
+        res = self.run_watched(["send", "--to", "a@example.com", "--subject", "an alert"], cfg,
+                               stdin=b"body\n", watched=False,
+                               env={"CREDENTIALS_DIRECTORY": os.path.dirname(cred)})
+        self.assertEqual(res[0], 77, res)
+        self.assertServerGotCanary(srv)
+        self.assertIn(b"authentication failed", res[2])  # the reply is shown, without the code
+        self.assertNoRun("stderr", res[2])
+
+    def test_flush_keeps_no_run_of_the_code_in_the_spool_or_queue_list(self):
+        srv = self.fault_server("implicit", {"auth": self.echo()})
+        spool, cfg, env, _ = self.one_queued_alert(srv, "an alert")
+        res = self.run_watched(["flush"], cfg, env=env, watched=False)
+        self.assertServerGotCanary(srv)
+        self.assertNoRun("flush's stderr", res[2])
+        listed = self.run_watched(["queue", "list"], cfg, env=env, watched=False)
+        self.assertIn(b"authentication failed", listed[1] + listed[2])
+        self.assertNoRun("queue list", listed[1] + listed[2])
+        entries = 0
+        for root, dirs, names in os.walk(spool):
+            for name in names:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNoRun(os.path.join(root, name), f.read())
+                entries += 1
+        self.assertGreater(entries, 0)
+
+
+class CoreDumpCase(CanaryCase):
+    """Issue 13, finding 5: qqnotify holding the code, waiting for the reply to AUTH, is
+    looked at by another process of the same (unprivileged) user: its memory cannot be
+    read, and SIGQUIT leaves no core file.  A user created for the test runs both (no
+    system-wide setting is changed: the core limit is raised for qqnotify alone, and the
+    kernel's core_pattern, whatever it is, is left as it is)."""
+
+    def make_user(self):
+        name = "qnt%s" % secrets.token_hex(4)
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(subprocess.run, ["userdel", name], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        pw = subprocess.run(["getent", "passwd", name], check=True, stdout=subprocess.PIPE)
+        uid, gid = (int(x) for x in pw.stdout.decode().split(":")[2:4])
+        return name, uid, gid
+
+    def test_sigquit_while_waiting_for_the_auth_reply_leaves_no_core_and_no_readable_memory(
+            self):
+        needs_root("creating a user, and running as it")
+        # The kernel says whether it dumped (WCOREDUMP), whatever core_pattern is; where the
+        # pattern names a file in the working directory, the file is looked for too.
+        with open("/proc/sys/kernel/core_pattern") as f:
+            pattern = f.read().strip()
+        core_file_here = not pattern.startswith("|") and "/" not in pattern
+        name, uid, gid = self.make_user()
+        home = self.path("home")
+        os.makedirs(home)
+        os.chmod(self.tmp, 0o711)
+        ca = os.path.join(home, "ca.pem")
+        shutil.copy(self.ca.ca_cert, ca)
+        srv = self.fault_server("implicit", {"auth": fs.delay(30)})
+        cfg = self.write_config(port=srv.port, host="localhost", timeout=20, ca_file=ca)
+        shutil.move(cfg, os.path.join(home, "qqnotify.conf"))
+        cfg = os.path.join(home, "qqnotify.conf")
+        creds = os.path.join(home, "creds")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "qqnotify.smtp"), "w") as f:
+            f.write(self.secret)
+        os.chmod(os.path.join(creds, "qqnotify.smtp"), 0o600)
+        for root, dirs, files in os.walk(home):
+            for n in dirs + files + ["."]:
+                os.chown(os.path.join(root, n), uid, gid)
+        argv = [self.bin, "-c", cfg, "--lang", "en", "send", "--to", "a@example.com",
+                "--subject", "canary"]
+        forms = [v.decode("latin-1") for v in self.forms().values()]
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",
+               "CREDENTIALS_DIRECTORY": creds}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        snoop = subprocess.Popen(
+            ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
+             sys.executable, "-c", SNOOP, json.dumps(argv), json.dumps(forms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            cwd=home, start_new_session=True)
+        self.addCleanup(lambda: snoop.poll() is None and snoop.kill())
+        pid = int(snoop.stdout.readline())
+        deadline = time.monotonic() + 20
+        while not srv.auth_log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # qqnotify sent the code and now waits for the reply, holding it
+        self.assertTrue(srv.auth_log, "qqnotify never reached AUTH")
+        self.assertEqual(srv.auth_log[-1][4], self.secret.encode())
+        snoop.stdin.write(b"go\n")
+        snoop.stdin.flush()
+        out, err = snoop.communicate(timeout=60)
+        self.assertEqual(snoop.returncode, 0, err.decode())
+        got = json.loads(out.decode().strip().splitlines()[-1])
+        self.assertNotEqual(pid, 0)
+        self.assertEqual(got["signal"], signal.SIGQUIT, got)
+        self.assertTrue(got["core_limit"] != 0, "the test could not allow a core file: %s" % got)
+        self.assertEqual(got["mem"], "errno %d" % errno.EACCES,
+                         "another process of the user read qqnotify's memory: %s" % got)
+        self.assertFalse(got["core_dumped"], got)
+        if core_file_here:
+            self.assertEqual(got["core_files"], [], got)
+        self.assertEqual(got["found_in_core"], [], got)
 
 
 if __name__ == "__main__":

@@ -552,6 +552,65 @@ static void test_auth_login_is_used_when_plain_is_not_offered_and_535_is_eauth(v
                       true);
 }
 
+/* Issue 13: a refusal that quotes AUTH PLAIN's argument minus its last 4 characters, and
+ * pieces of the code in another case, shows none of them; nor does a malformed line. */
+static void test_a_refusal_quoting_the_credentials_in_part_shows_none_of_them(void **state)
+{
+    static const char *const plain_script[] = {
+        "T",
+        ">220 test.example ESMTP\r\n",
+        "<",
+        ">250-test.example\r\n250 AUTH PLAIN\r\n",
+        "<",
+        ">535-5.7.8 Authentication failed for AUTH PLAIN "
+        "AGFAeC5leGFtcGxlAGt6N1FwMnZXOXhMbTRSdDhZ\r\n"
+        "535 5.7.8 (your code starts KZ7QP2VW9, ends ...4Rt8Yb)\r\n",
+        "E",
+        NULL,
+    };
+    static const char *const login_script[] = {
+        "T", ">220 test.example ESMTP\r\n",
+        "<", ">250-test.example\r\n250 AUTH LOGIN\r\n",
+        "<", ">334 VXNlcm5hbWU6\r\n",
+        "<", ">334 UGFzc3dvcmQ6\r\n",
+        "<", ">53X you sent a3o3UXAydlc5eExtNFJ0OFli\r\n",
+        "E", NULL,
+    };
+    static const char code[] = "kz7Qp2vW9xLm4Rt8Yb";
+    struct certs *certs = *state;
+    struct server srv;
+    struct qn_smtp_options opt;
+    struct qn_smtp *s = NULL;
+    struct qn_error err;
+
+    server_start(&srv, plain_script, certs, NULL);
+    opt = client_options(&srv, certs, QN_TLS_IMPLICIT, NULL);
+    assert_int_equal(qn_smtp_open(&s, &opt, &err), QN_OK);
+    assert_int_equal(qn_smtp_auth(s, "a@x.example", code, strlen(code), &err), QN_EAUTH);
+    assert_int_equal(err.smtp_code, 535);
+    assert_string_equal(err.server_text,
+                        "Authentication failed for AUTH PLAIN "
+                        "**************************************** / (your code starts "
+                        "*********, ends ...******)");
+    qn_smtp_close(s);
+    assert_transcript(&srv,
+                      "EHLO client.example\r\n"
+                      "AUTH PLAIN AGFAeC5leGFtcGxlAGt6N1FwMnZXOXhMbTRSdDhZYg==\r\n",
+                      true);
+
+    server_start(&srv, login_script, certs, NULL);
+    opt = client_options(&srv, certs, QN_TLS_IMPLICIT, NULL);
+    assert_int_equal(qn_smtp_open(&s, &opt, &err), QN_OK);
+    assert_int_equal(qn_smtp_auth(s, "a@x.example", code, strlen(code), &err), QN_EPROTO);
+    assert_string_equal(err.detail, "malformed reply line: \"53X you sent "
+                                    "************************\"");
+    qn_smtp_close(s);
+    assert_transcript(&srv,
+                      "EHLO client.example\r\nAUTH LOGIN\r\nYUB4LmV4YW1wbGU=\r\n"
+                      "a3o3UXAydlc5eExtNFJ0OFli\r\n",
+                      false); /* out of step: the client drops the connection, no TLS close */
+}
+
 static void test_refused_recipient_resets_and_session_stays_usable(void **state)
 {
     static const char *const script[] = {
@@ -1061,6 +1120,7 @@ int main(void)
     const struct CMUnitTest sessions[] = {
         cmocka_unit_test(test_implicit_tls_session_sends_exact_dialogue),
         cmocka_unit_test(test_auth_login_is_used_when_plain_is_not_offered_and_535_is_eauth),
+        cmocka_unit_test(test_a_refusal_quoting_the_credentials_in_part_shows_none_of_them),
         cmocka_unit_test(test_refused_recipient_resets_and_session_stays_usable),
         cmocka_unit_test(test_server_vanishing_after_greeting_is_eof_without_sigpipe),
         cmocka_unit_test(test_server_vanishing_during_data_is_eof_and_ends_the_session),
