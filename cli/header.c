@@ -851,8 +851,10 @@ static enum qn_status write_fields(struct ctx *c)
 
     for (i = 0; i < c->m.n_fields; i++) {
         const struct qn_message_field *f = &c->m.fields[i];
+        /* Resent-Bcc, like Bcc, names who must not be seen by the other recipients. */
         bool drop = name_is(c, f, "from") || name_is(c, f, "sender") ||
-                    name_is(c, f, "return-path") || name_is(c, f, "bcc");
+                    name_is(c, f, "return-path") || name_is(c, f, "bcc") ||
+                    name_is(c, f, "resent-bcc");
 
         for (k = 0; k < N_SINGLE && !drop; k++) {
             if (name_is(c, f, single_fields[k])) {

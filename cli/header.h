@@ -33,7 +33,7 @@
  *                   account, is a deliverable address and no usable
  *                   Reply-To exists
  *   ...             the original fields in their order, except From,
- *                   Sender, Return-Path and Bcc (dropped), and a second
+ *                   Sender, Return-Path, Bcc and Resent-Bcc (dropped), and a second
  *                   Date, Message-ID, Subject, MIME-Version, Content-Type or
  *                   Content-Transfer-Encoding (dropped: RFC 5322 allows one)
  *   To              "undisclosed-recipients:;" added when there is no To
@@ -91,7 +91,9 @@
  * Recipients (the envelope, in *RET): OPT->rcpt_args (each one may be an
  * address list: "a@x, Name <b@y>"), then with OPT->extract_rcpt the
  * mailboxes of To, Cc and Bcc (groups flattened, "undisclosed-recipients:;"
- * is none).  Like Postfix, -t adds to the command-line recipients.
+ * is none; Resent-To, -Cc and -Bcc are not read: give a resent message's
+ * recipients as arguments).  Like Postfix, -t adds to the command-line
+ * recipients.
  * Duplicates are dropped (local part exact, domain case-insensitive).
  * Addresses that are neither deliverable (qn_mime_addr_valid) nor local are
  * skipped and counted.

@@ -9,7 +9,7 @@
  *  - on failure nothing is appended to OUT; the status is one header.h lists;
  *  - on success: lines end in CRLF; header lines are printable ASCII (or a
  *    folding TAB) within 998 octets; exactly one From, holding the account;
- *    no Bcc, Sender or Return-Path; exactly one Date and Message-ID; at most
+ *    no Bcc, Resent-Bcc, Sender or Return-Path; exactly one Date and Message-ID; at most
  *    one Subject, MIME-Version, Content-Type and Content-Transfer-Encoding;
  *    To or Cc present;
  *  - no header appears that was not asked for: every field name is one the
@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"};
     static const char *const single[] = {"Subject", "MIME-Version", "Content-Type",
                                          "Content-Transfer-Encoding"};
-    /* header.h: dropped.  (Resent-Bcc is kept: reported as a hardening point.) */
-    static const char *const dropped[] = {"Bcc", "Sender", "Return-Path"};
+    /* header.h: dropped. */
+    static const char *const dropped[] = {"Bcc", "Resent-Bcc", "Sender", "Return-Path"};
     static struct qn_header_result res;
     const char *rcpt_args[] = {"ops@example.com, Name <second@example.org>"};
     const char *alert[] = {"alert@example.com"};
@@ -161,7 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(ok, "a header field that was not in the input nor added by design");
         }
         for (k = 0; k < sizeof dropped / sizeof dropped[0]; k++)
-            FUZZ_ASSERT(strcasecmp(name, dropped[k]) != 0, "Bcc, Sender or Return-Path kept");
+            FUZZ_ASSERT(strcasecmp(name, dropped[k]) != 0,
+                        "Bcc, Resent-Bcc, Sender or Return-Path kept");
         for (k = 0; k < 4; k++)
             n_single[k] += strcasecmp(name, single[k]) == 0;
         if (strcasecmp(name, "From") == 0) {

@@ -130,7 +130,8 @@ class SendmailCase(QNTestCase):
             self.assertLessEqual(len(line), 998)
         for line in head.split(b"\r\n"):
             self.assertTrue(all(32 <= b < 127 or b == 9 for b in line), line)
-            self.assertFalse(line.lower().startswith(b"bcc:"), "Bcc reached the message")
+            self.assertFalse(line.lower().startswith((b"bcc:", b"resent-bcc:")),
+                             "Bcc or Resent-Bcc reached the message")
         return head.decode("ascii")
 
     def check_cron(self, raw):
@@ -190,6 +191,19 @@ class SendmailSpool(SendmailCase):
         head, payload = self.only_entry(res)
         self.assertEqual(head["rcpt"], ["dev@example.org"] + ALERT_TO + ["hidden@example.net"])
         self.check_mailx(payload)
+
+    def test_resent_bcc_never_reaches_the_message(self):
+        """Issue 13: a resent message's blind recipients stay blind (-t or not)."""
+        for opts in (["-t"], []):
+            res = self.sendmail(opts + ["-i", "--no-flush", "next@example.org"],
+                                "Resent-From: dev@example.org\nResent-To: next@example.org\n"
+                                "Resent-Bcc: boss@example.net\nTo: dev@example.org\n"
+                                "Subject: fwd\n\nbody\n")
+            head, payload = self.only_entry(res)
+            self.check_wire(payload)
+            self.assertNotIn(b"boss@example.net", payload)
+            self.assertIn(b"\r\nResent-To: next@example.org\r\n", payload)
+            os.unlink(os.path.join(self.spool, "new", self.entries()[0]))
 
     def test_recipients_from_arguments_without_t(self):
         res = self.sendmail(["-oi", "--no-flush", "a@example.com", "root"],

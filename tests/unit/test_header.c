@@ -396,6 +396,37 @@ static void test_bcc_is_removed_and_its_recipients_kept_with_t(void **state)
     free(out);
 }
 
+/* Issue 13: Resent-Bcc names hidden recipients just as Bcc does. */
+static void test_resent_bcc_is_removed_like_bcc(void **state)
+{
+    static const char in[] = "Resent-From: ops@example.com\n"
+                             "Resent-To: next@example.org\n"
+                             "Resent-Bcc: hidden@example.net,\n"
+                             " Boss <boss@example.net>\n"
+                             "RESENT-BCC: shout@example.net\n"
+                             "resent-bcc:\n"
+                             "To: ops@example.com\n"
+                             "Subject: s\n"
+                             "\n"
+                             "b\n";
+    static const char *const rcpt[] = {"ops@example.com"};
+    struct qn_header_options o = options();
+    struct qn_header_result res;
+    char *out;
+
+    (void)state;
+    o.extract_rcpt = true;
+    out = rewrite_ok(BYTES(in), &o, &res);
+    assert_null(strcasestr(out, "resent-bcc"));
+    assert_null(strstr(out, "hidden"));
+    assert_null(strstr(out, "boss"));
+    assert_null(strstr(out, "shout"));
+    assert_non_null(strstr(out, "\r\nResent-To: next@example.org\r\n"));
+    assert_non_null(strstr(out, "\r\nResent-From: ops@example.com\r\n"));
+    assert_rcpt(&res, rcpt, 1); /* the Resent- fields are not read for recipients */
+    free(out);
+}
+
 static void test_without_t_recipients_are_the_arguments_and_bcc_still_removed(void **state)
 {
     static const char in[] = "To: listed@example.com\nBcc: secret@example.net\n\nb\n";
@@ -1244,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_seven_bit_message_is_kept_except_from_and_line_ends),
         cmocka_unit_test(test_crlf_and_lf_input_give_the_same_output),
         cmocka_unit_test(test_bcc_is_removed_and_its_recipients_kept_with_t),
+        cmocka_unit_test(test_resent_bcc_is_removed_like_bcc),
         cmocka_unit_test(test_without_t_recipients_are_the_arguments_and_bcc_still_removed),
         cmocka_unit_test(test_t_arguments_come_first_then_to_cc_bcc_without_duplicates),
         cmocka_unit_test(test_t_extraction_reads_names_comments_groups_and_routes),
