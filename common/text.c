@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdio.h>
 #include <string.h>
 
 /* U+FFFD REPLACEMENT CHARACTER, the stand-in for every invalid byte. */
@@ -308,23 +309,60 @@ struct line {
 };
 
 /*
- * Characters that become a space: C0 controls and space, DEL, C1 controls,
- * LINE and PARAGRAPH SEPARATOR (some MUAs break lines on them), and the
- * bidirectional embedding, override and isolate controls U+202A..U+202E,
- * U+2066..U+2069, which can make a user or host name display reversed
- * ("Trojan Source") in an alert.
+ * Characters that become a space: C0 controls and space, DEL, C1 controls, and LINE and
+ * PARAGRAPH SEPARATOR (some MUAs break lines on them).
  */
 static bool becomes_space(unsigned long cp)
 {
-    return cp <= 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
-           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+    return cp <= 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
+
+/*
+ * Characters that show as nothing, or change how the text around them shows, and so must
+ * be seen in an alert, as "<U+200B>": Unicode's format characters (category Cf: zero-width
+ * space, joiners and non-joiners, the bidi marks, embeddings, overrides and isolates that
+ * can show a name reversed ("Trojan Source"), the BOM, prepended marks, tags) and the other
+ * default-ignorable code points (fillers, variation selectors, the combining grapheme
+ * joiner).  "ro\u200bot" must not pass for "root".  Unicode 15.0 (UnicodeData.txt, Cf;
+ * DerivedCoreProperties.txt, Default_Ignorable_Code_Point), sorted.
+ */
+static const struct {
+    unsigned long lo, hi;
+} invisible[] = {
+    {0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x0600, 0x0605},   {0x061C, 0x061C},
+    {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},
+    {0x115F, 0x1160},   {0x17B4, 0x17B5},   {0x180B, 0x180F},   {0x200B, 0x200F},
+    {0x202A, 0x202E},   {0x2060, 0x206F},   {0x3164, 0x3164},   {0xFE00, 0xFE0F},
+    {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFFB},   {0x110BD, 0x110BD},
+    {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+    {0xE0000, 0xE0FFF},
+};
+
+bool qn_text_shown_as_code(unsigned long cp)
+{
+    size_t lo = 0, hi = sizeof(invisible) / sizeof(invisible[0]);
+
+    if (cp < 0xAD)
+        return false; /* ASCII and most Latin text: one comparison */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < invisible[mid].lo)
+            hi = mid;
+        else if (cp > invisible[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
 }
 
 static enum qn_status line_sink(void *ctx, const char *p, size_t n)
 {
     struct line *l = ctx;
     unsigned long cp = 0;
-    size_t i = 0, len, need;
+    size_t i = 0, len, need, shown_len;
+    const char *shown;
+    char code[16]; /* "<U+10FFFF>" */
 
     while (i < n) {
         /* Chunks are valid UTF-8 by construction; len is never 0 here. */
@@ -337,7 +375,14 @@ static enum qn_status line_sink(void *ctx, const char *p, size_t n)
             i += len;
             continue;
         }
-        need = len + (l->pending_space ? 1 : 0);
+        shown = p + i;
+        shown_len = len;
+        if (qn_text_shown_as_code(cp)) {
+            /* One unit: it fits whole or the line is cut before it. */
+            shown_len = (size_t)snprintf(code, sizeof(code), "<U+%04lX>", cp);
+            shown = code;
+        }
+        need = shown_len + (l->pending_space ? 1 : 0);
         if (need > l->room - l->len) {
             l->cut = true;
             return QN_ETOOBIG; /* stops decoding: nothing more can be shown */
@@ -345,11 +390,25 @@ static enum qn_status line_sink(void *ctx, const char *p, size_t n)
         if (l->pending_space)
             l->out[l->len++] = ' ';
         l->pending_space = false;
-        memcpy(l->out + l->len, p + i, len);
-        l->len += len;
+        memcpy(l->out + l->len, shown, shown_len);
+        l->len += shown_len;
         i += len;
     }
     return QN_OK;
+}
+
+/* Length of a "<U+XXXX>" code (4 to 6 hex digits) ending the LEN bytes at OUT, or 0. */
+static size_t code_before(const char *out, size_t len)
+{
+    size_t k, digits = 0;
+
+    if (len < 8 || out[len - 1] != '>')
+        return 0;
+    for (k = len - 1; k > 0 && digits < 7 && qn_text_hex_digit(out[k - 1]) >= 0; k--)
+        digits++;
+    if (digits < 4 || digits > 6 || k < 3 || memcmp(out + k - 3, "<U+", 3) != 0)
+        return 0;
+    return len - (k - 3);
 }
 
 size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz)
@@ -366,6 +425,11 @@ size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz)
         /* Drop whole characters until the ellipsis fits, then any space before it.
          * With outsz >= 8 as the contract asks, there is always room for it. */
         while (l.len > 0 && l.len + ELLIPSIS_LEN > l.room) {
+            size_t code = code_before(out, l.len);
+            if (code > 0) {
+                l.len -= code; /* a "<U+200B>" goes whole */
+                continue;
+            }
             do
                 l.len--;
             while (l.len > 0 && ((unsigned char)out[l.len] & 0xC0) == 0x80);

@@ -51,13 +51,24 @@ enum qn_status qn_text_decode(const char *s, size_t n, struct qn_buf *out);
 /*
  * Sanitise one line of untrusted text for a header, log line or spool field:
  * decode as qn_text_decode(), replace CR, LF, TAB and every other control
- * character (C0, DEL, C1, U+2028/U+2029, and the bidi controls U+202A..U+202E
- * and U+2066..U+2069 that can show a name reversed) by a space, collapse runs of
- * spaces, trim, and cut on a character boundary so that it fits OUTSZ
- * bytes with its NUL (ending in "…" when cut).  OUTSZ must be at least 8.
- * Returns the length written, without the NUL.
+ * character (C0, DEL, C1, U+2028/U+2029) by a space, collapse runs of
+ * spaces, trim; write every character that shows as nothing or changes how
+ * the text around it shows -- Unicode's format characters (category Cf: the
+ * zero-width space U+200B, joiners, the bidi marks, embeddings, overrides and
+ * isolates U+200E/F, U+202A..U+202E, U+2066..U+2069 that can show a name
+ * reversed, the BOM U+FEFF, tags...) and the other default-ignorable code
+ * points (variation selectors, fillers) -- as its code, "<U+200B>", so that
+ * "ro\u200bot" shows as "ro<U+200B>ot", never as "root"; and cut on a
+ * character boundary (never inside such a code) so that it fits OUTSZ bytes
+ * with its NUL (ending in "…" when cut).  OUTSZ must be at least 8.  The
+ * result sanitises to itself.  Returns the length written, without the NUL.
  */
 size_t qn_text_sanitize_line(const char *s, size_t n, char *out, size_t outsz);
+
+/* True for the code points qn_text_sanitize_line() writes as "<U+XXXX>": Unicode 15.0's
+ * category Cf and Default_Ignorable_Code_Point (the unit test checks every code point
+ * against both lists, written out there from Unicode's files). */
+bool qn_text_shown_as_code(unsigned long cp);
 
 /* The value of the hexadecimal digit C (either case), or -1: for the %XX
  * escapes of the spool and event forms and the rules' escapes. */

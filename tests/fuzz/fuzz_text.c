@@ -10,7 +10,8 @@
  *    puts exactly one U+FFFD per invalid byte (so its length is exact);
  *  - a failed append (OUT's max too small) leaves OUT unchanged;
  *  - qn_text_sanitize_line() fits OUTSZ with its NUL, is valid UTF-8 with no
- *    control, line or bidi character, no leading, trailing or double space,
+ *    control, line, bidi or other invisible character (they are shown as
+ *    "<U+XXXX>"), no leading, trailing or double space,
  *    ends in U+2026 when it was cut, and equals its input when the input
  *    was already a clean short line.
  * The first input byte chooses OUTSZ (8..263) and the buffer bound.

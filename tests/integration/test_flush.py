@@ -1014,5 +1014,35 @@ class SharedLimits(FlushCase):
                          "every mail counted once in the shared state")
 
 
+class InvisibleCharacters(FlushCase):
+    """Issue 13: Unicode format characters (category Cf) and bidi controls in what a user
+    gives are shown as <U+XXXX> in the mail: "ro\u200bot" never passes for "root"."""
+
+    def test_zero_width_and_bidi_characters_are_shown_in_subject_body_and_html(self):
+        good = self.smtp_server()
+        cfg = self.flush_config(good.port)
+        res = self.run_qn(["notify", "--no-flush", "--kind", "backup", "--subject",
+                           "ro\u200bot did it", "--field", "user=ro\u200bot",
+                           "--field", "file=\u202etxt.exe", "ro\ufeffot was here"],
+                          config=cfg, timeout=20)
+        self.assertExit(res, EX_OK, "(notify)")
+        self.flush(cfg, expect=EX_OK)
+        self.assertEqual(len(good.messages), 1)
+        msg = BytesParser(policy=policy.default).parsebytes(good.messages[0].content)
+        subject = str(msg["Subject"])
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        html = msg.get_body(preferencelist=("html",)).get_content()
+        for where, got in (("subject", subject), ("text", text), ("html", html)):
+            for ch in ("\u200b", "\u202e", "\ufeff"):
+                self.assertNotIn(ch, got, "%r in the %s" % (ch, where))
+            self.assertNotIn("root", got, where)
+        self.assertIn("ro<U+200B>ot did it", subject)
+        self.assertIn("ro<U+200B>ot", text)
+        self.assertIn("<U+202E>txt.exe", text)
+        self.assertIn("ro<U+FEFF>ot was here", text)
+        self.assertIn("ro&lt;U+200B&gt;ot", html)
+        self.assertIn("&lt;U+202E&gt;txt.exe", html)
+
+
 if __name__ == "__main__":
     unittest.main()

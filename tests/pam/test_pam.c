@@ -751,7 +751,7 @@ static void test_injected_items_are_sanitised_and_capped(void **state)
     run_quiet(&call, &res);
     assert_int_equal(take_events(g.spool, evs, raw), 1);
     assert_string_equal(qn_event_get(&evs[0], "user"), "b" FFFD "(ob");
-    assert_string_equal(qn_event_get(&evs[0], "ruser"), "ad min");
+    assert_string_equal(qn_event_get(&evs[0], "ruser"), "ad<U+202E>min");
     assert_string_equal(qn_event_get(&evs[0], "tty"), "pts" FFFD FFFD);
     assert_string_equal(qn_event_get(&evs[0], "rhost"), "evil.example Bcc: x@example.com");
     assert_null(qn_event_get(&evs[0], "ip"));

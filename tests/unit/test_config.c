@@ -730,7 +730,7 @@ static void test_echoed_value_and_key_are_sanitised(void **state)
                  "[smtp]\nuser = a@qq.com\nport = \xe2\x80\xae"
                  "123\xc2\x85x\n",
                  3, "port", "the port is not a number from 1 to 65535");
-    assert_string_equal(f->err.value, "123 x");
+    assert_string_equal(f->err.value, "<U+202E>123 x"); /* the override shown, not obeyed */
     assert_error(f,
                  "[smtp]\nuser = a@qq.com\nhost = \xc2\x9b"
                  "31m\n",
@@ -740,9 +740,9 @@ static void test_echoed_value_and_key_are_sanitised(void **state)
                  "[notify]\nto = a@b.c, \xe2\x80\xae"
                  "evil\n",
                  2, "to", "a recipient is not a plausible mail address");
-    assert_string_equal(f->err.value, "evil");
-    /* The key too: invalid UTF-8 becomes U+FFFD, the override a (trimmed) blank. */
-    assert_error(f, "[smtp]\n\xdd\xe2\x80\xae = 1\n", 2, "\xef\xbf\xbd", "unknown key");
+    assert_string_equal(f->err.value, "<U+202E>evil");
+    /* The key too: invalid UTF-8 becomes U+FFFD, the override its code. */
+    assert_error(f, "[smtp]\n\xdd\xe2\x80\xae = 1\n", 2, "\xef\xbf\xbd<U+202E>", "unknown key");
 }
 
 static void test_utf8_bom_is_skipped(void **state)
@@ -753,8 +753,8 @@ static void test_utf8_bom_is_skipped(void **state)
     assert_string_equal(f->cfg.user, "a@qq.com");
     /* Line numbers still count from the first line. */
     assert_error(f, "\xEF\xBB\xBF[smtp]\nbogus = 1\n", 2, "bogus", "unknown key");
-    /* A BOM anywhere else is not skipped. */
-    assert_error(f, "[smtp]\n\xEF\xBB\xBFuser = a@qq.com\n", 2, "\xEF\xBB\xBFuser", "unknown key");
+    /* A BOM anywhere else is not skipped (and is shown). */
+    assert_error(f, "[smtp]\n\xEF\xBB\xBFuser = a@qq.com\n", 2, "<U+FEFF>user", "unknown key");
 }
 
 static void test_tls_fingerprint_forms(void **state)

@@ -569,6 +569,32 @@ static void test_html_escapes_script_in_user_name(void **state)
     qn_rendered_free(&r);
 }
 
+/* Issue 13: "ro\u200bot" must not pass for "root" in the subject, the text or the HTML. */
+static void test_invisible_characters_are_shown_as_their_code(void **state)
+{
+    struct qn_event ev;
+    struct qn_rendered r;
+
+    (void)state;
+    ssh_login(&ev, "publickey");
+    assert_int_equal(qn_event_set(&ev, "user", "ro\xE2\x80\x8Bot"), QN_OK);
+    assert_int_equal(qn_render_event(&ev, QN_LANG_EN, &r), QN_OK);
+    assert_string_equal(r.subject.data, "[web1] ro<U+200B>ot logged in via ssh from 203.0.113.9");
+    assert_non_null(strstr(r.text.data, "user: ro<U+200B>ot\n"));
+    assert_non_null(strstr(r.html.data, ">ro&lt;U+200B&gt;ot</td>"));
+    assert_null(strstr(r.html.data, "\xE2\x80\x8B"));
+    qn_rendered_free(&r);
+    /* an event written by hand (the struct is public) is sanitised again when rendered */
+    ssh_login(&ev, "publickey");
+    assert_string_equal(ev.fields[1].key, "user");
+    memcpy(ev.fields[1].value, "ro\xE2\x80\x8Bot", 8);
+    assert_int_equal(qn_render_event(&ev, QN_LANG_EN, &r), QN_OK);
+    assert_string_equal(r.subject.data, "[web1] ro<U+200B>ot logged in via ssh from 203.0.113.9");
+    assert_null(strstr(r.text.data, "\xE2\x80\x8B"));
+    assert_null(strstr(r.html.data, "\xE2\x80\x8B"));
+    qn_rendered_free(&r);
+}
+
 static void test_hand_filled_event_with_controls_renders_clean(void **state)
 {
     static const char evil[] = "evil\r\nBcc: x@example.com\x1b[31m\xff\xfe\x7f\xc2\x85 end";
@@ -995,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_text_ends_with_footer_naming_qqnotify_and_host),
         cmocka_unit_test(test_time_follows_the_local_zone),
         cmocka_unit_test(test_html_escapes_script_in_user_name),
+        cmocka_unit_test(test_invisible_characters_are_shown_as_their_code),
         cmocka_unit_test(test_hand_filled_event_with_controls_renders_clean),
         cmocka_unit_test(test_unterminated_strings_are_not_over_read),
         cmocka_unit_test(test_long_subject_is_cut_on_a_character_boundary),

@@ -4,6 +4,8 @@
  * written from the standards and cross-checked with Python's codecs.
  */
 #include <setjmp.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -333,11 +335,116 @@ static void test_sanitize_replaces_controls_and_collapses_spaces(void **state)
     assert_sanitized(BYTES("p\xC2\x85q\xE2\x80\xA8r\xE2\x80\xA9s"), 64, "p q r s");
 }
 
-static void test_sanitize_removes_bidi_overrides_that_reverse_names(void **state)
+static void test_sanitize_shows_bidi_overrides_that_reverse_names(void **state)
 {
     (void)state;
     /* U+202E RIGHT-TO-LEFT OVERRIDE and U+2066 LEFT-TO-RIGHT ISOLATE. */
-    assert_sanitized(BYTES("root\xE2\x80\xAEnimda\xE2\x81\xA6x"), 64, "root nimda x");
+    assert_sanitized(BYTES("root\xE2\x80\xAEnimda\xE2\x81\xA6x"), 64, "root<U+202E>nimda<U+2066>x");
+}
+
+/* Issue 13: a zero-width space must not let "ro\u200bot" pass for "root". */
+static void test_sanitize_shows_invisible_characters_as_their_code(void **state)
+{
+    (void)state;
+    assert_sanitized(BYTES("ro\xE2\x80\x8Bot"), 64, "ro<U+200B>ot");
+    /* LRM, RLM, BOM, word joiner, soft hyphen, Hangul filler, VS16, a tag */
+    assert_sanitized(BYTES("a\xE2\x80\x8E"
+                           "b\xE2\x80\x8F"
+                           "c\xEF\xBB\xBF"
+                           "d\xE2\x81\xA0"
+                           "e\xC2\xAD"
+                           "f\xE3\x85\xA4"
+                           "g\xEF\xB8\x8F"
+                           "h\xF3\xA0\x80\x81"),
+                     128,
+                     "a<U+200E>b<U+200F>c<U+FEFF>d<U+2060>e<U+00AD>f<U+3164>g<U+FE0F>h<U+E0001>");
+    /* a code is one unit: it fits whole or the line is cut before it */
+    assert_sanitized(BYTES("abcd\xE2\x80\x8Bxyz"), 12, "abcd\xE2\x80\xA6");
+    assert_sanitized(BYTES("ab\xE2\x80\x8Bxyzw"), 14, "ab<U+200B>\xE2\x80\xA6");
+    assert_sanitized(BYTES("ab\xE2\x80\x8Bxyzw"), 13, "ab\xE2\x80\xA6");
+    /* the result sanitises to itself */
+    assert_sanitized(BYTES("ro<U+200B>ot"), 64, "ro<U+200B>ot");
+}
+
+/* Unicode 15.0: category Cf (UnicodeData.txt) and Default_Ignorable_Code_Point
+ * (DerivedCoreProperties.txt), written out here from those files, not from text.c. */
+static bool invisible_in_unicode(unsigned long cp)
+{
+    static const unsigned long cf[][2] = {
+        {0x00AD, 0x00AD},   {0x0600, 0x0605},   {0x061C, 0x061C},   {0x06DD, 0x06DD},
+        {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},   {0x180E, 0x180E},
+        {0x200B, 0x200F},   {0x202A, 0x202E},   {0x2060, 0x2064},   {0x2066, 0x206F},
+        {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+        {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+        {0xE0020, 0xE007F},
+    };
+    static const unsigned long ignorable[][2] = {
+        {0x00AD, 0x00AD},   {0x034F, 0x034F}, {0x061C, 0x061C},   {0x115F, 0x1160},
+        {0x17B4, 0x17B5},   {0x180B, 0x180F}, {0x200B, 0x200F},   {0x202A, 0x202E},
+        {0x2060, 0x206F},   {0x3164, 0x3164}, {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},
+        {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFF8}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+        {0xE0000, 0xE0FFF},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cf) / sizeof(cf[0]); i++)
+        if (cp >= cf[i][0] && cp <= cf[i][1])
+            return true;
+    for (i = 0; i < sizeof(ignorable) / sizeof(ignorable[0]); i++)
+        if (cp >= ignorable[i][0] && cp <= ignorable[i][1])
+            return true;
+    return false;
+}
+
+static size_t utf8_encode(unsigned long cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Every code point between two letters: an invisible one as its code, a control, space or
+ * line separator as one space, every other one as it is. */
+static void test_sanitize_every_code_point(void **state)
+{
+    unsigned long cp;
+    char in[8], out[32], want[32];
+    size_t n;
+
+    (void)state;
+    for (cp = 1; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        in[0] = 'a';
+        n = 1 + utf8_encode(cp, in + 1);
+        in[n++] = 'z';
+        qn_text_sanitize_line(in, n, out, sizeof(out));
+        if (invisible_in_unicode(cp))
+            snprintf(want, sizeof(want), "a<U+%04lX>z", cp);
+        else if (cp <= 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029)
+            snprintf(want, sizeof(want), "a z");
+        else
+            snprintf(want, sizeof(want), "%.*s", (int)n, in);
+        if (strcmp(out, want) != 0)
+            fail_msg("U+%04lX: \"%s\", expected \"%s\"", cp, out, want);
+    }
 }
 
 static void test_sanitize_keeps_chinese_emoji_and_ideographic_space(void **state)
@@ -448,7 +555,9 @@ int main(void)
         cmocka_unit_test(test_decode_long_gbk_text_crosses_conversion_chunks),
         cmocka_unit_test(test_sanitize_turns_crlf_injection_into_one_line),
         cmocka_unit_test(test_sanitize_replaces_controls_and_collapses_spaces),
-        cmocka_unit_test(test_sanitize_removes_bidi_overrides_that_reverse_names),
+        cmocka_unit_test(test_sanitize_shows_bidi_overrides_that_reverse_names),
+        cmocka_unit_test(test_sanitize_shows_invisible_characters_as_their_code),
+        cmocka_unit_test(test_sanitize_every_code_point),
         cmocka_unit_test(test_sanitize_keeps_chinese_emoji_and_ideographic_space),
         cmocka_unit_test(test_sanitize_only_controls_gives_empty_string),
         cmocka_unit_test(test_sanitize_decodes_gbk_and_repairs_invalid_utf8),
