@@ -15,6 +15,7 @@
  *                              "..warning", "notice.." (names or 0-7)
  *     uid = ..999              repeatable, ORed: the entry's _UID within a range
  *                              ("0", "..999", "61184..65519", "100..")
+ *     unless = FIELD=VALUE     repeatable: an entry with any of them does not match
  *     threshold = N in DURATION [per NAME[, NAME...]]
  *     cooldown = DURATION [per NAME[, NAME...]]
  *                              quiet time after an alert, per key ("per" is

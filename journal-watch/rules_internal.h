@@ -128,6 +128,8 @@ struct rule {
 
     size_t n_matches;
     struct rule_match matches[QN_RULES_MATCHES_MAX]; /* grouped by field */
+    size_t n_unless;
+    struct rule_match unless[QN_RULES_MATCHES_MAX]; /* any of them present: no match */
 
     pcre2_code *re, *ex;
     bool re_jit, ex_jit;

@@ -657,6 +657,12 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
     }
     if (r->n_uids > 0 && !uid_ok(r, fetch(rs, entry, F_UID)))
         return false;
+    for (i = 0; i < r->n_unless; i++) {
+        const struct rule_match *m = &r->unless[i];
+        const struct field *f = fetch(rs, entry, m->field);
+        if (f != NULL && f->full_len == m->len && memcmp(f->value, m->value, m->len) == 0)
+            return false;
+    }
     if (r->ex != NULL) {
         msg = fetch(rs, entry, F_MESSAGE);
         if (msg != NULL && run(rs, r->ex, r->ex_jit, msg, rs->md_ex))

@@ -100,6 +100,8 @@ static struct rule *rule_free(struct rule *r)
         return NULL;
     for (i = 0; i < r->n_matches; i++)
         free(r->matches[i].value);
+    for (i = 0; i < r->n_unless; i++)
+        free(r->unless[i].value);
     pcre2_code_free(r->re);
     pcre2_code_free(r->ex);
     free(r->subject);
@@ -361,16 +363,17 @@ enum rule_key {
     K_SAMPLES,
     K_KEYS,
     K_UID,
+    K_UNLESS,
     K_COUNT,
 };
 
 static const char *const key_names[K_COUNT] = {
-    "match",    "regex",   "exclude", "priority", "threshold",
-    "cooldown", "subject", "samples", "keys",     "uid",
+    "match",   "regex",   "exclude", "priority", "threshold", "cooldown",
+    "subject", "samples", "keys",    "uid",      "unless",
 };
 
 static const char keys_fix[] = "match regex exclude priority threshold cooldown subject samples "
-                               "keys uid";
+                               "keys uid unless";
 
 /* A rule being read: the raw values, checked together at the end of its section. */
 struct draft {
@@ -878,7 +881,7 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
     }
     if (d->bad || r == NULL)
         return; /* the header was already reported */
-    if (key != K_MATCH && key != K_UID && d->key_line[key] != 0) {
+    if (key != K_MATCH && key != K_UID && key != K_UNLESS && d->key_line[key] != 0) {
         perr(p, p->line, N_("key set twice in one rule"), "%s (first on line %u)", key_names[key],
              d->key_line[key]);
         return;
@@ -895,13 +898,18 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
         return;
     }
     switch (key) {
-    case K_MATCH: {
+    case K_MATCH:
+    case K_UNLESS: {
         const char *eq = memchr(value, '=', vn);
+        struct rule_match *list = key == K_MATCH ? r->matches : r->unless;
+        size_t *n = key == K_MATCH ? &r->n_matches : &r->n_unless;
         size_t fn;
         int f;
 
         if (eq == NULL) {
-            perr(p, p->line, N_("match is not FIELD=VALUE"), "%s", value);
+            perr(p, p->line,
+                 key == K_MATCH ? N_("match is not FIELD=VALUE") : N_("unless is not FIELD=VALUE"),
+                 "%s", value);
             break;
         }
         fn = (size_t)(eq - value);
@@ -917,9 +925,11 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
                  QN_RULES_VALUE_MAX - 1);
             break;
         }
-        if (r->n_matches >= QN_RULES_MATCHES_MAX) {
-            perr(p, p->line, N_("too many match lines in one rule"), "at most %d",
-                 QN_RULES_MATCHES_MAX);
+        if (*n >= QN_RULES_MATCHES_MAX) {
+            perr(p, p->line,
+                 key == K_MATCH ? N_("too many match lines in one rule")
+                                : N_("too many unless lines in one rule"),
+                 "at most %d", QN_RULES_MATCHES_MAX);
             break;
         }
         f = rules_field_index(p->rs, value, fn);
@@ -933,15 +943,15 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
                  FIELDS_MAX);
             break;
         }
-        r->matches[r->n_matches].field = f;
-        r->matches[r->n_matches].len = vn - fn - 1;
-        r->matches[r->n_matches].value = dup_n(eq + 1, vn - fn - 1);
-        if (r->matches[r->n_matches].value == NULL) {
+        list[*n].field = f;
+        list[*n].len = vn - fn - 1;
+        list[*n].value = dup_n(eq + 1, vn - fn - 1);
+        if (list[*n].value == NULL) {
             p->nomem = true;
             d->bad = true;
             break;
         }
-        r->n_matches++;
+        (*n)++;
         break;
     }
     case K_REGEX:

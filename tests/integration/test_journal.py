@@ -124,7 +124,8 @@ class Export:
         return self.entry(msg, ident="sshd", unit="ssh.service", **kw)
 
     def sudo(self, msg, **kw):
-        return self.entry(msg, ident="sudo", unit="session-3.scope", priority=5, **kw)
+        kw.setdefault("unit", "session-3.scope")
+        return self.entry(msg, ident="sudo", priority=5, **kw)
 
     def kernel(self, msg, **kw):
         return self.entry(msg, transport="kernel", priority=3, **kw)
@@ -480,6 +481,14 @@ class ForgeryCase(JournalCase):
         # his own cron job runs in cron.service, with his uid
         data.append(x.entry("cp: error writing '/home/u/x': No space left on device", ident="cp",
                             uid="1000", unit="cron.service"))
+        # root services that log what he typed: sudo's command line, sshd's version string
+        # (any remote client's, too), cron's command
+        data.append(x.sudo("carol : user NOT in sudoers ; TTY=pts/2 ; PWD=/ ; USER=root ; "
+                           "COMMAND=/bin/true No space left on device", unit="session-7.scope"))
+        data.append(x.sshd("error: kex_exchange_identification: client sent invalid protocol "
+                           "identifier \"No space left on device\""))
+        data.append(x.entry("(carol) CMD (echo No space left on device)", ident="CRON",
+                            comm="cron", unit="cron.service"))
         # --- the real programs, once each (thresholds from one address) ---
         for i in range(5):
             data.append(x.sshd(fail % ("198.51.100.23", 40000 + i),
@@ -503,6 +512,8 @@ class ForgeryCase(JournalCase):
                                                 "'exit-code'."))
         data.append(x.coredump("Process 4242 (app) of user 1001 dumped core."))
         self.assertEqual(self.alerts_of(b"".join(data)), [
+            # carol's refusal is real: sudo wrote it (only its command line was hers)
+            ("sudo-not-in-sudoers", "web1", "user=carol", "unit=session-7.scope"),
             ("ssh-brute-force", "web1", "ip=198.51.100.23", "user=root", "unit=ssh.service"),
             ("ssh-invalid-user", "web1", "ip=192.0.2.44", "user=ubnt", "unit=ssh.service"),
             ("sudo-auth-failure", "web1", "user=alice", "unit=session-3.scope"),
@@ -1054,7 +1065,7 @@ class ManPageCase(unittest.TestCase):
             src = f.read()
         keys = re.search(r"key_names\[K_COUNT\] = \{(.*?)\};", src, re.S).group(1)
         keys = re.findall(r'"(\w+)"', keys)
-        self.assertEqual(len(keys), 10)
+        self.assertEqual(len(keys), 11)
         with open(MAN_PAGES[1]) as f:
             man = f.read()
         for k in keys:

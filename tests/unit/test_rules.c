@@ -466,6 +466,28 @@ static void test_priority_bounds(void **state)
     qn_rules_free(rs);
 }
 
+static void test_unless_vetoes_an_entry_with_any_of_its_fields(void **state)
+{
+    struct qn_rules_errors *errs;
+    struct qn_rules *rs;
+
+    (void)state;
+    rs = parse_ok("[rule r]\nregex = full\nunless = _COMM=sudo\nunless = _COMM=cron\n"
+                  "unless = TAG=x\n");
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", "_COMM=app", NULL), 1);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", NULL), 1); /* no such field */
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", "_COMM=sudo", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", "_COMM=cron", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", "_COMM=app", "TAG=x", NULL), 0);
+    assert_int_equal(feed_at(rs, 1, "MESSAGE=disk full", "_COMM=sudoer", NULL), 1); /* exact */
+    qn_rules_free(rs);
+    /* an unless line alone is no condition */
+    errs = parse_errors("[rule r]\nunless = _COMM=sudo\n[rule s]\nregex = x\nunless = sudo\n", 0);
+    assert_int_equal(errs->n, 2);
+    assert_error(&errs->e[0], 1, "the rule has no condition", NULL);
+    assert_error(&errs->e[1], 5, "unless is not FIELD=VALUE", "sudo");
+}
+
 static void test_uid_ranges(void **state)
 {
     struct qn_rules_errors *errs;
@@ -2016,7 +2038,8 @@ static void test_default_disk_full(void **state)
     assert_int_equal(process_line(rs, 3, "web1", "postgres", "105", "postgresql.service",
                                   "could not write: No space left on device"),
                      0); /* cooldown per host and unit */
-    assert_int_equal(syslog_line(rs, 4, "web1", "cron", "cron.service",
+    /* root's own cron job (its process, in cron.service) */
+    assert_int_equal(syslog_line(rs, 4, "web1", "cp", "cron.service",
                                  "cp: error writing '/backup/x': No space left on device"),
                      1);
     assert_int_equal(process_line(rs, 5, "db2", "postgres", "105", "postgresql.service",
@@ -2030,6 +2053,19 @@ static void test_default_disk_full(void **state)
     assert_int_equal(process_line(rs, 7, "web1", "cp", "1000", "cron.service",
                                   "cp: error writing '/home/u/x': No space left on device"),
                      0);
+    /* root services that log what a user or a remote client chose: never a full disk */
+    assert_int_equal(syslog_line(rs, 7, "web1", "sudo", "session-7.scope",
+                                 "alice : user NOT in sudoers ; TTY=pts/2 ; PWD=/home/alice ; "
+                                 "USER=root ; COMMAND=/bin/true No space left on device"),
+                     1); /* sudo's own rule: that refusal is real */
+    assert_memory_equal(got.text[got.n - 1], "sudo-not-in-sudoers ", 20);
+    assert_int_equal(syslog_line(rs, 7, "web1", "sshd", "ssh.service",
+                                 "error: kex_exchange_identification: client sent invalid "
+                                 "protocol identifier \"No space left on device\""),
+                     0);
+    assert_int_equal(syslog_line(rs, 7, "web1", "cron", "cron.service",
+                                 "(alice) CMD (echo No space left on device)"),
+                     0);
     for (i = 0; i < 3000; i++) {
         char m[] = "MESSAGE=No space left on device";
         snprintf(unit, sizeof(unit), "UNIT=fake-%d.service", i);
@@ -2038,7 +2074,7 @@ static void test_default_disk_full(void **state)
                                  "_SYSTEMD_UNIT=session-7.scope", unit, m, NULL),
                          0);
     }
-    assert_int_equal(got.n, 4);
+    assert_int_equal(got.n, 5);
     qn_rules_free(rs);
 }
 
@@ -2105,6 +2141,7 @@ int main(void)
         cmocka_unit_test(test_empty_match_value_matches_only_an_empty_field),
         cmocka_unit_test(test_priority_bounds),
         cmocka_unit_test(test_uid_ranges),
+        cmocka_unit_test(test_unless_vetoes_an_entry_with_any_of_its_fields),
         cmocka_unit_test(test_a_nul_in_a_field_is_shown_and_hides_nothing),
         cmocka_unit_test(test_a_nul_in_the_message_of_an_alert_is_shown),
         cmocka_unit_test(test_rules_a_local_user_can_fire_are_named),
