@@ -170,7 +170,15 @@ static void runs_hit_short(struct runs *rs, const unsigned char *form, size_t n)
 
 /* ---- the forms, one byte at a time --------------------------------------------------- */
 
-enum encoding { ENC_PLAIN, ENC_URL_COMPONENT, ENC_PERCENT_ALL, ENC_FORM, ENC_JSON, ENC_COUNT };
+enum encoding {
+    ENC_PLAIN,
+    ENC_URL_COMPONENT,
+    ENC_PERCENT_ALL,
+    ENC_FORM,
+    ENC_JSON,
+    ENC_HEX,
+    ENC_COUNT,
+};
 
 /* One form being generated: its last QN_REDACT_RUN bytes (secret-derived: wiped). */
 struct roller {
@@ -252,6 +260,9 @@ static void encode(struct roller *r, enum encoding enc, unsigned char c)
         } else {
             roll(r, c);
         }
+        return;
+    case ENC_HEX:
+        roll_hex(r, c);
         return;
     case ENC_COUNT:
         break;

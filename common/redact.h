@@ -22,8 +22,8 @@
  * and of each of these: percent-encoded as a URL component (RFC 3986: all
  * but the unreserved characters), percent-encoded byte by byte, form
  * encoded (WHATWG application/x-www-form-urlencoded: alphanumerics and
- * "*-._" kept, space as '+'), and as a JSON string (RFC 8259: \", \\, \/
- * and \u00XX for control characters).
+ * "*-._" kept, space as '+'), as a JSON string (RFC 8259: \", \\, \/ and
+ * \u00XX for control characters), and in hexadecimal.
  *
  * How: the text's runs of QN_REDACT_RUN characters are put into a hash
  * table (they are not secret); each form is then generated one byte at a
@@ -54,7 +54,7 @@
 #define QN_REDACT_SECRETS_MAX 4           /* secrets one struct qn_redact names */
 #define QN_REDACT_SECRET_MAX  4096        /* bytes of one secret */
 #define QN_REDACT_TEXT_MAX    (64 * 1024) /* bytes of text one call looks at */
-#define QN_REDACT_FORMS       35          /* forms of one secret with both flags */
+#define QN_REDACT_FORMS       42          /* forms of one secret with both flags */
 
 /* Which forms of a secret to remove (qn_redact_add). */
 enum {

@@ -7,8 +7,8 @@
  * BASE64, is added when bit 6 and 7 are both set.
  *
  * Property: qn_redact_apply() gives exactly what a reference written here
- * gives: every form of redact.h is built whole (its own base64, percent, form
- * and JSON encoders), and a byte of the text goes when a window of
+ * gives: every form of redact.h is built whole (its own base64, percent, form,
+ * JSON and hex encoders), and a byte of the text goes when a window of
  * QN_REDACT_RUN bytes around it, compared without ASCII case, occurs in a form
  * (or, for a form shorter than that, when the whole form occurs there).  So:
  * every run of QN_REDACT_RUN secret characters is gone, and nothing else
@@ -60,7 +60,7 @@ static void base64(const unsigned char *s, size_t n, bool url, struct form *out)
 }
 
 /* BASE written as encoding E: 0 as is, 1 URL component (RFC 3986), 2 every byte %XX, 3 form
- * (WHATWG), 4 JSON. */
+ * (WHATWG), 4 JSON, 5 hexadecimal. */
 static void encode(const struct form *base, int e, struct form *out)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -81,6 +81,8 @@ static void encode(const struct form *base, int e, struct form *out)
             put(out, "+", 1);
         else if (e == 3 && (alnum || (c != 0 && strchr("*-._", c) != NULL)))
             put(out, (const char *)&c, 1);
+        else if (e == 5)
+            put(out, pct + 1, 2);
         else if (e != 4)
             put(out, pct, 3);
         else if (c == '"' || c == '\\' || c == '/') {
@@ -128,7 +130,7 @@ static void reference(const unsigned char *text, size_t tn, const unsigned char 
 {
     static struct form base, enc;
 
-    for (int e = 0; e < 5; e++) {
+    for (int e = 0; e < 6; e++) {
         if (forms & QN_REDACT_RAW) {
             base.n = n;
             memcpy(base.b, s, n);

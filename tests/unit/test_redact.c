@@ -1,8 +1,8 @@
 /*
  * Unit tests for common/redact.c: every form of a secret that a peer may
  * quote back (whole or any run of 6 characters of it, any case, base64 at
- * any alignment, base64url, percent, form and JSON encodings) is overwritten,
- * and nothing else changes.  The expected texts were computed with an
+ * any alignment, base64url, percent, form, JSON and hex encodings) is
+ * overwritten, and nothing else changes.  The expected texts were computed with an
  * independent reference (a Python script over the same definition of the
  * forms); fuzz_redact checks the same property on random input.
  */
@@ -161,6 +161,14 @@ static void test_a_secret_shorter_than_a_run_goes_wherever_it_is_whole(void **st
     check("short", "abc, xabcx, ABC and ab", "***, x***x, *** and ab");
 }
 
+/* the code in hexadecimal, either case */
+static void test_hex_is_removed(void **state)
+{
+    (void)state;
+    check("smtp", "535 bad token 6b7a37517032 (hex) and 7032765739784C6D",
+          "535 bad token ************ (hex) and ****************");
+}
+
 static void test_each_forms_flag_is_separate(void **state)
 {
     struct qn_redact rd;
@@ -246,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_form_encoding_is_removed),
         cmocka_unit_test(test_every_byte_percent_encoded_is_removed),
         cmocka_unit_test(test_a_secret_shorter_than_a_run_goes_wherever_it_is_whole),
+        cmocka_unit_test(test_hex_is_removed),
         cmocka_unit_test(test_each_forms_flag_is_separate),
         cmocka_unit_test(test_bounds_and_errors),
         cmocka_unit_test(test_a_large_repetitive_text_is_handled_whole),
