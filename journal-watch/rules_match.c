@@ -592,6 +592,51 @@ static bool literal_ok(const struct rule *r, const struct field *msg)
     return contains(msg->value, msg->len, r);
 }
 
+/*
+ * The conditions of R besides its pattern, for an entry its pattern (if any) accepted:
+ * the field groups not CHECKED before the pattern, priority, uid, unless, exclude.  Never
+ * inlined: it runs for few entries, and inside the screening loop of qn_rules_feed() its
+ * code would cost every entry spilled registers (measured with callgrind).
+ */
+static __attribute__((noinline)) bool conditions_ok(struct qn_rules *rs, const struct rule *r,
+                                                    const struct qn_rules_entry *entry,
+                                                    uint32_t checked)
+{
+    const struct field *msg;
+    size_t i;
+
+    rs->other_gen = rs->gen; /* the conditions below fetch fields: later rules may look */
+    for (i = 0; i < r->n_matches;) {
+        if (checked & (1u << i)) {
+            int field = r->matches[i].field;
+            while (i < r->n_matches && r->matches[i].field == field)
+                i++;
+            continue;
+        }
+        if (!group_ok(r, &i, fetch(rs, entry, r->matches[i].field)))
+            return false;
+    }
+    if (r->has_priority) {
+        int prio = entry_priority(rs, entry);
+        if (prio < r->prio_min || prio > r->prio_max)
+            return false;
+    }
+    if (r->n_uids > 0 && !uid_ok(r, fetch(rs, entry, F_UID)))
+        return false;
+    for (i = 0; i < r->n_unless; i++) {
+        const struct rule_match *m = &r->unless[i];
+        const struct field *f = fetch(rs, entry, m->field);
+        if (f != NULL && f->full_len == m->len && memcmp(f->value, m->value, m->len) == 0)
+            return false;
+    }
+    if (r->ex != NULL) {
+        msg = fetch(rs, entry, F_MESSAGE);
+        if (msg != NULL && run(rs, r->ex, r->ex_jit, msg, rs->md_ex))
+            return false;
+    }
+    return true;
+}
+
 static bool rule_matches(struct qn_rules *rs, const struct rule *r,
                          const struct qn_rules_entry *entry)
 {
@@ -639,36 +684,7 @@ static bool rule_matches(struct qn_rules *rs, const struct rule *r,
         if (!run(rs, r->re, r->re_jit, msg, rs->md))
             return false;
     }
-    rs->other_gen = rs->gen; /* the conditions below fetch fields: later rules may look */
-    for (i = 0; i < r->n_matches;) {
-        if (checked & (1u << i)) {
-            int field = r->matches[i].field;
-            while (i < r->n_matches && r->matches[i].field == field)
-                i++;
-            continue;
-        }
-        if (!group_ok(r, &i, fetch(rs, entry, r->matches[i].field)))
-            return false;
-    }
-    if (r->has_priority) {
-        int prio = entry_priority(rs, entry);
-        if (prio < r->prio_min || prio > r->prio_max)
-            return false;
-    }
-    if (r->n_uids > 0 && !uid_ok(r, fetch(rs, entry, F_UID)))
-        return false;
-    for (i = 0; i < r->n_unless; i++) {
-        const struct rule_match *m = &r->unless[i];
-        const struct field *f = fetch(rs, entry, m->field);
-        if (f != NULL && f->full_len == m->len && memcmp(f->value, m->value, m->len) == 0)
-            return false;
-    }
-    if (r->ex != NULL) {
-        msg = fetch(rs, entry, F_MESSAGE);
-        if (msg != NULL && run(rs, r->ex, r->ex_jit, msg, rs->md_ex))
-            return false;
-    }
-    return true;
+    return conditions_ok(rs, r, entry, checked);
 }
 
 /* Copy the rule's captures out of the match data into rs->cap_values. */
