@@ -183,12 +183,13 @@ static void report_untrusted(const struct jw_main *m, const struct qn_rules_erro
     if (to_stderr) {
         fprintf(stderr, _("%s:%u: warning: [rule %s] %s: %s\n"), w->file, w->line, w->rule,
                 _(w->what), w->detail);
-        fprintf(stderr, _("  fix: add %s (see TRUSTED FIELDS in qqnotify-rules(5))\n"), w->fix);
+        fprintf(stderr, _("  fix: add one of %s (see TRUSTED FIELDS in qqnotify-rules(5))\n"),
+                w->fix);
     } else {
         qn_log(&m->log, LOG_WARNING, _("%s:%u: warning: [rule %s] %s: %s"), w->file, w->line,
                w->rule, _(w->what), w->detail);
-        qn_log(&m->log, LOG_WARNING, _("  fix: add %s (see TRUSTED FIELDS in qqnotify-rules(5))"),
-               w->fix);
+        qn_log(&m->log, LOG_WARNING,
+               _("  fix: add one of %s (see TRUSTED FIELDS in qqnotify-rules(5))"), w->fix);
     }
 }
 

@@ -171,7 +171,7 @@ struct qn_rules_error {
     const char *what;             /* English msgid, e.g. "unknown key"; never NULL */
     char detail[256]; /* untranslated specifics (the key, PCRE2's message); sanitised, or "" */
     int sys_errno;    /* for a file that cannot be read: its errno, else 0 */
-    char fix[256];    /* qn_rules_untrusted: the lines to add (rules syntax), else "" */
+    char fix[256];    /* qn_rules_untrusted: lines that would do (rules syntax), else "" */
 };
 
 /* Every problem of one parse or load. */
@@ -374,8 +374,9 @@ void qn_rules_stats(const struct qn_rules *rs, struct qn_rules_stats *ret);
  * uid of a system account, _PID=1, _TRANSPORT=kernel/audit/driver, a
  * system unit or slice that runs no user's commands, a kernel device).
  * DETAIL names the conditions a user meets and how (e.g. "logger -t
- * sshd"); FIX the lines that would keep users out (e.g. "match = _UID=0,
- * match = _COMM=sshd").  Returns the number found (WARNINGS may be NULL).
+ * sshd"); FIX lines of which any one would keep users out ("match =
+ * _UID=0 (the sender is root); ...").  Returns the number found (WARNINGS
+ * may be NULL).
  */
 size_t qn_rules_untrusted(const struct qn_rules *rs, struct qn_rules_errors *warnings);
 

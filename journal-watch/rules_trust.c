@@ -28,7 +28,12 @@
  *   - _KERNEL_* and _UDEV_* come with kernel entries only.
  * Fields not named here count as a user's (an unknown field is not proof).
  * Only equality conditions (match lines) and uid ranges are judged: a
- * pattern, an exclude or a priority bound never keeps a user out.
+ * pattern, an exclude, unless or a priority bound never keeps a user out.
+ * One condition that keeps users out is enough: with _UID=0, the
+ * SYSLOG_IDENTIFIER beside it was chosen by a root process.  (The firmest
+ * are _UID and _PID, which come with the message; _COMM, _EXE and the unit
+ * fields are read from /proc afterwards: missing when the sender has
+ * exited, and lent by another process that got its pid.)
  *
  * This is advice for `qqnotify-journal --check` and the log at start:
  * nothing here changes what a rule matches.
@@ -172,33 +177,16 @@ static void describe(const struct qn_rules *rs, const struct rule *r, char *out,
         add_part(out, n, &len, "PRIORITY (written by the sender)");
 }
 
-/* The lines that would keep users out of R, into OUT (N bytes): the process's name and
- * root for the identifiers R trusts, else a system account. */
-static void suggest(const struct qn_rules *rs, const struct rule *r, char *out, size_t n)
+/* The lines that would keep users out of R, into OUT (N bytes): a condition on the sender's
+ * credentials, which journald takes from the kernel with the message. */
+static void suggest(char *out, size_t n)
 {
-    char part[QN_RULES_VALUE_MAX + 32];
-    size_t len = 0, i;
-    bool named = false;
+    size_t len = 0;
 
     out[0] = '\0';
-    add_part(out, n, &len, "match = _UID=0");
-    for (i = 0; i < r->n_matches; i++) {
-        const char *name = rs->fields[r->matches[i].field].name;
-
-        if (strcmp(name, "SYSLOG_IDENTIFIER") != 0 && strcmp(name, "_COMM") != 0)
-            continue;
-        /* the kernel keeps 15 bytes of a process name */
-        snprintf(part, sizeof(part), "match = _COMM=%.15s", r->matches[i].value);
-        add_part(out, n, &len, part);
-        named = true;
-    }
-    if (!named) {
-        len = 0;
-        out[0] = '\0';
-        add_part(out, n, &len, "uid = ..999 (any system service)");
-        add_part(out, n, &len, "match = _UID=0 (root only)");
-        add_part(out, n, &len, "match = _PID=1 (the service manager)");
-    }
+    add_part(out, n, &len, "match = _UID=0 (the sender is root)");
+    add_part(out, n, &len, "uid = ..999 (a system service)");
+    add_part(out, n, &len, "match = _PID=1 (the service manager)");
 }
 
 size_t qn_rules_untrusted(const struct qn_rules *rs, struct qn_rules_errors *warnings)
@@ -240,7 +228,7 @@ size_t qn_rules_untrusted(const struct qn_rules *rs, struct qn_rules_errors *war
         qn_text_sanitize_line(r->name, strlen(r->name), w->rule, sizeof(w->rule));
         w->what = N_("any local user can write entries that fire this rule");
         qn_text_sanitize_line(detail, strlen(detail), w->detail, sizeof(w->detail));
-        suggest(rs, r, detail, sizeof(detail));
+        suggest(detail, sizeof(detail));
         qn_text_sanitize_line(detail, strlen(detail), w->fix, sizeof(w->fix));
     }
     return found;

@@ -575,18 +575,14 @@ journal_running() {
         grep -q "^Groups:.*$(getent group systemd-journal | cut -d: -f3)" /proc/$pid/status'
 }
 brute_force() {
-    # The rule believes journald's _UID and _COMM, not SYSLOG_IDENTIFIER: `logger -t sshd` by a
-    # user other than root must raise nothing; a root process named sshd (logger reached
-    # through a link of that name) stands for the real one.  Each logger reads its lines
-    # from a pipe that stays open 2 s: journald reads _COMM from /proc, so the sender must
-    # still be there.
+    # The rule stands on journald's _UID, not on the identifier alone: `logger -t sshd` by a
+    # user other than root raises nothing, the same lines from root (as sshd writes them)
+    # raise the alert.
     in_ct sh -c 'lines() { for i in 1 2 3 4 5 6; do
-            echo "Failed password for root from $1 port 4100$i ssh2"; done; sleep 2; }
+            echo "Failed password for root from $1 port 4100$i ssh2"; done; }
         lines 198.51.100.5 | setpriv --reuid=nobody --regid=nogroup --clear-groups \
             logger -t sshd
-        d=$(mktemp -d) && ln -s /usr/bin/logger "$d/sshd" || exit 1
-        lines 198.51.100.4 | "$d/sshd" -t sshd
-        rm -r "$d"' || return 1
+        lines 198.51.100.4 | logger -t sshd' || return 1
     wait_mail 'ssh brute force on .*198\.51\.100\.4' || return 1
     if grep -l "^Subject: .*198\.51\.100\.5" "$WORK"/maildir/*.eml >/dev/null 2>&1; then
         echo "a user's logger -t sshd raised an alert"

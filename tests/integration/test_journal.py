@@ -136,10 +136,11 @@ class Export:
                           pid="1", slice_="-.slice", **kw)
 
     def coredump(self, msg, **kw):
-        """systemd-coredump's report: from its service instance, in the template's own slice,
-        with the uid of the process that crashed."""
+        """systemd-coredump's report of a system service's crash: from its service instance,
+        in the template's own slice, with its own systemd-coredump account's uid."""
+        kw.setdefault("uid", "998")
         return self.entry(msg, ident="systemd-coredump", unit="systemd-coredump@0-1-0.service",
-                          slice_="system-systemd\\x2dcoredump.slice", uid="1001", priority=2,
+                          slice_="system-systemd\\x2dcoredump.slice", priority=2,
                           transport="journal", **kw)
 
     def forged(self, msg, ident, **kw):
@@ -305,7 +306,7 @@ class DefaultRulesCase(JournalCase):
             x.systemd("nginx.service", "Failed to start nginx.service - A high performance web "
                                        "server and a reverse proxy server."),
             x.systemd("nginx.service", "nginx.service: Deactivated successfully."),
-            x.coredump("Process 4242 (app) of user 1001 terminated abnormally with signal "
+            x.coredump("Process 4242 (app) of user 33 terminated abnormally with signal "
                        "11/SEGV, processing..."),
             x.entry("checking free space: 12 GB left on /var", ident="app", unit="app.service"),
             x.entry("Out of memory: Killed process 1 (x) total-vm:1kB", ident="logger",
@@ -338,7 +339,7 @@ class DefaultRulesCase(JournalCase):
         data.append(x.kernel("app[4242]: segfault at 0 ip 00007f3a1c2b3d4e sp 00007ffd5e6f7a80 "
                              "error 4 in libc.so.6[7f3a1c200000+195000] likely on CPU 1 (core "
                              "1, socket 0)"))
-        data.append(x.coredump("Process 4242 (app) of user 1001 dumped core.\n\nStack trace "
+        data.append(x.coredump("Process 4242 (app) of user 33 dumped core.\n\nStack trace "
                                "of thread 4242:\n#0  0x00007f3a1c2b3d4e n/a (libc.so.6 + "
                                "0x9d4e)"))
         self.assertEqual(self.alerts_of(b"".join(data)), [
@@ -375,7 +376,7 @@ class DefaultRulesCase(JournalCase):
         # the core dump's multi-line message arrives as one sanitised line
         core = self.events()[-1]["fields"]["message"]
         self.assertNotIn("\n", core)
-        self.assertTrue(core.startswith("Process 4242 (app) of user 1001 dumped core. Stack"))
+        self.assertTrue(core.startswith("Process 4242 (app) of user 33 dumped core. Stack"))
 
     def test_first_start_begins_at_the_end_and_since_reads_history(self):
         x = Export()
@@ -467,10 +468,12 @@ class ForgeryCase(JournalCase):
                             slice_="user-1000.slice", transport="journal",
                             extra=[("USER_UNIT", "mine.service")]))
         data.append(x.forged("Process 1 (sshd) of user 0 dumped core.", "systemd-coredump"))
-        # the systemd-coredump program run by him (its --backtrace mode logs what it is given)
+        # the systemd-coredump program run by him (its --backtrace mode logs what it is given),
+        # and the real report of his own program's crash (sent with his uid)
         data.append(x.entry("Process 1 (sshd) of user 0 dumped core.", ident="systemd-coredump",
                             uid="1000", unit="session-7.scope", slice_="user-1000.slice",
                             extra=[("_EXE", "/usr/lib/systemd/systemd-coredump")]))
+        data.append(x.coredump("Process 5353 (sshd) of user 1000 dumped core.", uid="1000"))
         data.append(x.forged("Out of memory: Killed process 1 (sshd) total-vm:1kB", "kernel"))
         data.append(x.forged("EXT4-fs error (device sda1): ext4_lookup:1855: inode #2", "kernel"))
         data.append(x.forged("I/O error, dev sda, sector 1 op 0x0:(READ) flags 0x0", "kernel"))
@@ -510,7 +513,7 @@ class ForgeryCase(JournalCase):
                             unit="postgresql.service", priority=2))
         data.append(x.systemd("backup.service", "backup.service: Failed with result "
                                                 "'exit-code'."))
-        data.append(x.coredump("Process 4242 (app) of user 1001 dumped core."))
+        data.append(x.coredump("Process 4242 (app) of user 33 dumped core."))
         self.assertEqual(self.alerts_of(b"".join(data)), [
             # carol's refusal is real: sudo wrote it (only its command line was hers)
             ("sudo-not-in-sudoers", "web1", "user=carol", "unit=session-7.scope"),
@@ -527,7 +530,7 @@ class ForgeryCase(JournalCase):
             ("unit-failed", "web1", "failed_unit=backup.service", "unit=backup.service"),
             ("core-dump", "web1", "process=app", "unit=systemd-coredump@0-1-0.service"),
         ])
-        self.assertEqual(self.events()[-1]["subject"], "app (user 1001) dumped core on web1")
+        self.assertEqual(self.events()[-1]["subject"], "app (user 33) dumped core on web1")
 
     def test_3000_forged_unit_values_raise_no_alert(self):
         """Finding 2: one datagram per UNIT= value, each its own cooldown key before."""
@@ -1001,20 +1004,20 @@ class CheckCase(JournalCase):
         path = os.path.join(path, "test.conf")
         p = self.run_jw(argv=[self.bin, "-c", self.config, "--rules", self.rules, "--check"])
         self.assertRan(p)  # a warning, not an error: the rules still load
+        fix = ("  fix: add one of match = _UID=0 (the sender is root); uid = ..999 (a system "
+               "service); match = _PID=1 (the service manager) (see TRUSTED FIELDS in "
+               "qqnotify-rules(5))")
         self.assertEqual(p.stderr.decode().splitlines(), [
             "%s:1: warning: [rule ssh] any local user can write entries that fire this rule: "
             "SYSLOG_IDENTIFIER=sshd (logger -t sshd); MESSAGE (written by the sender)" % path,
-            "  fix: add match = _UID=0; match = _COMM=sshd (see TRUSTED FIELDS in "
-            "qqnotify-rules(5))",
+            fix,
             "%s:6: warning: [rule full] any local user can write entries that fire this rule: "
             "MESSAGE (written by the sender)" % path,
-            "  fix: add uid = ..999 (any system service); match = _UID=0 (root only); match = "
-            "_PID=1 (the service manager) (see TRUSTED FIELDS in qqnotify-rules(5))",
+            fix,
             "%s:14: warning: [rule named] any local user can write entries that fire this "
             "rule: _COMM=sshd (a program the user names sshd); MESSAGE (written by the "
             "sender)" % path,
-            "  fix: add match = _UID=0; match = _COMM=sshd (see TRUSTED FIELDS in "
-            "qqnotify-rules(5))",
+            fix,
         ])
         self.assertIn("3 of them can be fired by entries any local user writes",
                       p.stdout.decode())

@@ -637,15 +637,15 @@ static void test_rules_a_local_user_can_fire_are_named(void **state)
     assert_int_equal(warn.e[0].line, 1);
     assert_string_equal(warn.e[0].detail,
                         "SYSLOG_IDENTIFIER=sshd (logger -t sshd); MESSAGE (written by the sender)");
-    assert_string_equal(warn.e[0].fix, "match = _UID=0; match = _COMM=sshd");
+    assert_string_equal(warn.e[0].fix, "match = _UID=0 (the sender is root); uid = ..999 (a "
+                                       "system service); match = _PID=1 (the service manager)");
     assert_int_equal(warn.e[1].line, 4);
     assert_string_equal(warn.e[1].detail, "_COMM=sshd (a program the user names sshd); MESSAGE "
                                           "(written by the sender)");
     assert_string_equal(warn.e[2].detail, "_EXE=/usr/sbin/sshd (the user runs /usr/sbin/sshd); "
                                           "MESSAGE (written by the sender)");
     assert_string_equal(warn.e[13].detail, "MESSAGE (written by the sender)");
-    assert_string_equal(warn.e[13].fix, "uid = ..999 (any system service); match = _UID=0 (root "
-                                        "only); match = _PID=1 (the service manager)");
+    assert_string_equal(warn.e[13].fix, warn.e[0].fix);
     qn_rules_free(rs);
 
     /* the shipped rules: none; NULL warnings just counts */
@@ -1937,14 +1937,17 @@ static size_t systemd_line(struct qn_rules *rs, long long t, const char *unit, c
                    NULL);
 }
 
-/* systemd-coredump's report MSG, from its service (run with the crashed process's uid). */
-static size_t coredump_line(struct qn_rules *rs, long long t, const char *msg)
+/* systemd-coredump's report MSG, from its service, sent with the uid it runs as while it
+ * reports: UID, its own account (998 here) for a process of a system account, the user's
+ * for a user's process. */
+static size_t coredump_line(struct qn_rules *rs, long long t, const char *uid, const char *msg)
 {
-    char m[512];
+    char m[512], u[32];
 
     snprintf(m, sizeof(m), "MESSAGE=%s", msg);
-    return feed_at(rs, t, "_TRANSPORT=journal", "PRIORITY=2", "_HOSTNAME=web1", "_PID=5151",
-                   "_UID=1001", "_COMM=systemd-coredum", "_EXE=/usr/lib/systemd/systemd-coredump",
+    snprintf(u, sizeof(u), "_UID=%s", uid);
+    return feed_at(rs, t, "_TRANSPORT=journal", "PRIORITY=2", "_HOSTNAME=web1", "_PID=5151", u,
+                   "_COMM=systemd-coredum", "_EXE=/usr/lib/systemd/systemd-coredump",
                    "SYSLOG_IDENTIFIER=systemd-coredump",
                    "_SYSTEMD_UNIT=systemd-coredump@0-5150-0.service",
                    "_SYSTEMD_SLICE=system-systemd\\x2dcoredump.slice", m, NULL);
@@ -1992,12 +1995,14 @@ static void test_default_systemd_rules(void **state)
                      0);
 
     /* systemd-coredump */
-    assert_int_equal(coredump_line(rs, 70,
-                                   "Process 4242 (app) of user 1001 terminated abnormally "
+    assert_int_equal(coredump_line(rs, 70, "998",
+                                   "Process 4242 (nginx) of user 33 terminated abnormally "
                                    "with signal 11/SEGV, processing..."),
                      0);
-    /* a local user: logger -t systemd-coredump, and the systemd-coredump program itself
-     * (any user may run it: its --backtrace mode reports whatever it is given) */
+    /* a local user: logger -t systemd-coredump, the systemd-coredump program itself (any
+     * user may run it: its --backtrace mode reports whatever it is given), and a real
+     * report of his own program's crash (his uid: his business, the kernel's segfault line
+     * is rule segfault) */
     assert_int_equal(
         forged_line(rs, 71, "systemd-coredump", "Process 1 (sshd) of user 0 dumped core."), 0);
     assert_int_equal(feed_at(rs, 71, "_TRANSPORT=journal", "_HOSTNAME=web1", "_PID=7000",
@@ -2007,13 +2012,15 @@ static void test_default_systemd_rules(void **state)
                              "_SYSTEMD_SLICE=user-1000.slice",
                              "MESSAGE=Process 1 (sshd) of user 0 dumped core.", NULL),
                      0);
-    assert_int_equal(coredump_line(rs, 71,
-                                   "Process 4242 (app) of user 1001 dumped core.\n\n"
+    assert_int_equal(coredump_line(rs, 71, "1001", "Process 5353 (sshd) of user 1001 dumped core."),
+                     0);
+    assert_int_equal(coredump_line(rs, 71, "998",
+                                   "Process 4242 (nginx) of user 33 dumped core.\n\n"
                                    "Stack trace of thread 4242:\n#0  0x00007f3a n/a (libc.so.6)"),
                      1);
-    assert_string_equal(got.text[2], "core-dump count=1 pid=4242 process=app uid=1001 host=web1 "
+    assert_string_equal(got.text[2], "core-dump count=1 pid=4242 process=nginx uid=33 host=web1 "
                                      "unit=systemd-coredump@0-5150-0.service "
-                                     "subject=[app (user 1001) dumped core on web1]");
+                                     "subject=[nginx (user 33) dumped core on web1]");
     qn_rules_free(rs);
 }
 
