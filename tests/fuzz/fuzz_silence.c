@@ -78,6 +78,15 @@ static bool ref_glob(const char *p, const char *v)
     return *p == *v && ref_glob(p + 1, v + 1);
 }
 
+static size_t count_stars(const char *p, size_t n)
+{
+    size_t c = 0;
+
+    for (size_t i = 0; i < n; i++)
+        c += p[i] == '*';
+    return c;
+}
+
 static void check_set(const struct qn_silences *set)
 {
     FUZZ_ASSERT(set->n <= QN_SILENCE_MAX, "too many silences");
@@ -136,8 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         qn_buf_free(&b);
     }
 
-    /* The matcher against the reference, on short inputs. */
-    if (pat_n < 24 && val_n < 24) {
+    /* The matcher against the reference, on short inputs with few stars (the
+     * reference is exponential in them). */
+    if (pat_n < 24 && val_n < 24 && count_stars(pat, pat_n) <= 3) {
         char *p = fz_strndup(pat, pat_n), *v = fz_strndup(val, val_n);
         bool valid = qn_silence_pattern_check(p) == QN_OK;
         bool got = qn_silence_glob(p, v);
