@@ -662,8 +662,7 @@ static enum qn_status set_count(struct parser *p, const char *key, const char *v
     return QN_OK;
 }
 
-/* "600", "30s", "10m", "10min", "1h", "7d": seconds between MIN and MAX. */
-static bool parse_duration(const char *s, unsigned min, unsigned max, unsigned *ret)
+bool qn_config_duration(const char *s, unsigned min, unsigned max, unsigned *ret)
 {
     unsigned long long v, unit = 1;
     const char *end;
@@ -714,7 +713,7 @@ static enum qn_status set_digest_after(struct parser *p, const char *key, const 
 
 static enum qn_status set_digest_window(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
+    if (!qn_config_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
         return fail(p, key, value, N_("the duration is not between 0 and 24 hours"), duration_fix);
     p->has_digest_window = true;
     return QN_OK;
@@ -722,7 +721,7 @@ static enum qn_status set_digest_window(struct parser *p, const char *key, const
 
 static enum qn_status set_max_age(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, MIN_MAX_AGE_S, MAX_MAX_AGE_S, &p->cfg->max_age_s))
+    if (!qn_config_duration(value, MIN_MAX_AGE_S, MAX_MAX_AGE_S, &p->cfg->max_age_s))
         return fail(p, key, value, N_("the duration is not between 1 minute and 365 days"),
                     duration_fix);
     return QN_OK;
@@ -730,7 +729,7 @@ static enum qn_status set_max_age(struct parser *p, const char *key, const char 
 
 static enum qn_status set_retry_min(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_min_s))
+    if (!qn_config_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_min_s))
         return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
                     duration_fix);
     return QN_OK;
@@ -738,7 +737,7 @@ static enum qn_status set_retry_min(struct parser *p, const char *key, const cha
 
 static enum qn_status set_retry_max(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_max_s))
+    if (!qn_config_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_max_s))
         return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
                     duration_fix);
     return QN_OK;

@@ -157,4 +157,9 @@ enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const ch
  * unchanged. */
 enum qn_status qn_config_set_recipients(struct qn_config *cfg, const char *list);
 
+/* A duration as the configuration writes it ("600", "30s", "10m", "10min",
+ * "1h", "7d") into *RET seconds; false unless it is one and lies within
+ * MIN..MAX.  *RET is untouched on failure. */
+bool qn_config_duration(const char *s, unsigned min, unsigned max, unsigned *ret);
+
 #endif
