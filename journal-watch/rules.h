@@ -251,6 +251,7 @@ struct qn_rules_alert {
     const char *identifier; /* SYSLOG_IDENTIFIER, or "" */
     int priority;           /* PRIORITY 0-7, or -1 when absent or malformed */
     long long time_usec;    /* the entry's timestamp */
+    const char *severity;   /* the rule's severity ("critical", "warning", "info"), or "" */
 };
 
 /* Called for each alert.  A failure stops the feed and is returned by it. */

@@ -136,6 +136,7 @@ struct rule {
     size_t n_captures;
     struct capture captures[QN_RULES_CAPTURES_MAX];
 
+    const char *severity; /* "critical", "warning", "info" (static), or NULL when unset */
     bool has_priority;
     int prio_min, prio_max;
 

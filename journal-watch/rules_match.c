@@ -770,6 +770,7 @@ static enum qn_status deliver(struct qn_rules *rs, const struct rule *r,
     a.time_usec = entry_time(rs, entry);
     expand_subject(rs, r, a.host, a.unit, count);
     a.subject = rs->subject;
+    a.severity = r->severity != NULL ? r->severity : "";
     rs->stats.alerts++;
     return on_alert(ctx, &a);
 }

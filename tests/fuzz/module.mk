@@ -43,7 +43,7 @@ $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
 FUZZ_TARGETS += header
 endif
 ifeq ($(words $(wildcard journal-watch/rules_parse.c tests/fuzz/fuzz_rules.c)),2)
-FUZZ_MODULES_rules := text buf
+FUZZ_MODULES_rules := text buf severity event
 FUZZ_SOURCES_rules := journal-watch/rules_parse journal-watch/rules_match \
 	journal-watch/rules_state
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
