@@ -177,6 +177,17 @@ static int read_set(const struct qn_cli *cli, struct qn_spool *sp, struct qn_sil
     return spool_failure(cli, r, errno);
 }
 
+/* Take state/silences.lock (into *RET_LOCK) and read the set, for a change. */
+static int lock_and_read(const struct qn_cli *cli, struct qn_spool *sp, struct qn_silences *set,
+                         int *ret_lock)
+{
+    enum qn_status r = qn_spool_state_lock(sp, QN_SILENCE_STATE_NAME, LOCK_TIMEOUT_MS, ret_lock);
+
+    if (r != QN_OK)
+        return spool_failure(cli, r, errno);
+    return read_set(cli, sp, set);
+}
+
 struct add_options {
     struct qn_silence_match matches[QN_SILENCE_MATCHES_MAX];
     size_t n_matches;
@@ -288,12 +299,7 @@ static int cmd_add(struct qn_cli *cli, struct qn_spool *sp, const struct add_opt
         rc = QN_EXIT_USAGE;
         goto out;
     }
-    r = qn_spool_state_lock(sp, QN_SILENCE_STATE_NAME, LOCK_TIMEOUT_MS, &lock);
-    if (r != QN_OK) {
-        rc = spool_failure(cli, r, errno);
-        goto out;
-    }
-    rc = read_set(cli, sp, set);
+    rc = lock_and_read(cli, sp, set, &lock);
     if (rc != QN_EXIT_OK)
         goto out;
     r = qn_silences_new_id(set, s.id);
@@ -346,12 +352,7 @@ static int cmd_expire(struct qn_cli *cli, struct qn_spool *sp, const char *id)
 
     if (set == NULL)
         return QN_EXIT_OSERR;
-    r = qn_spool_state_lock(sp, QN_SILENCE_STATE_NAME, LOCK_TIMEOUT_MS, &lock);
-    if (r != QN_OK) {
-        rc = spool_failure(cli, r, errno);
-        goto out;
-    }
-    rc = read_set(cli, sp, set);
+    rc = lock_and_read(cli, sp, set, &lock);
     if (rc != QN_EXIT_OK)
         goto out;
     describe_caller(who, sizeof(who));
