@@ -99,6 +99,9 @@ static void write_line(int fd, const char *line, size_t len)
 /* FMT and AP as one sanitised line into MESSAGE (LOG_MESSAGE_MAX bytes); false when
  * vsnprintf fails. */
 static bool format_message(char *message, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static bool format_message(char *message, const char *fmt, va_list ap)
 {
     char raw[LOG_MESSAGE_MAX];
     size_t raw_len, len;
