@@ -8,7 +8,7 @@ import re
 import secrets
 import subprocess
 
-from harness import (EX_NOPERM, EX_OK, EX_USAGE, HERE, QNTestCase, run_bounded)
+from harness import (EX_NOPERM, EX_OK, EX_USAGE, HERE, QNTestCase, needs_root, run_bounded)
 
 ID_RE = re.compile(r"^[0-9a-f]{12}\n\Z")
 
@@ -31,6 +31,7 @@ class SilenceTest(QNTestCase):
             return f.read()
 
     def test_add_prints_the_id_and_list_and_expire_use_it(self):
+        needs_root("only root adds silences")
         res = self.qn("silence", "add", "--match", "user=deploy", "--match", "rhost=10.0.*",
                       "--for", "2h", "--comment", "发布 release 42")
         self.assertExit(res, EX_OK)
@@ -57,6 +58,7 @@ class SilenceTest(QNTestCase):
         self.assertIn("has already ended", res.stderr)
 
     def test_a_silence_matching_every_login_needs_force(self):
+        needs_root("only root adds silences")
         for match in (["user=*"], ["kind=login"], ["kind=login", "user=[a-z]*"]):
             args = ["silence", "add", "--for", "1h"]
             for m in match:
@@ -72,6 +74,7 @@ class SilenceTest(QNTestCase):
         self.assertExit(res, EX_OK)
 
     def test_bad_arguments_are_explained(self):
+        needs_root("only root gets past the check to the arguments")
         res = self.qn("silence", "add", "--match", "user", "--for", "1h")
         self.assertExit(res, EX_USAGE)
         self.assertIn("is not KEY=VALUE", res.stderr)
@@ -85,6 +88,7 @@ class SilenceTest(QNTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.spool, "state", "silences")))
 
     def test_only_root_adds_or_expires(self):
+        needs_root("useradd")
         name = "qnsil%s" % secrets.token_hex(3)
         subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                        check=True)
@@ -105,6 +109,7 @@ class SilenceTest(QNTestCase):
 
     def test_changes_are_audited_in_syslog_with_the_login_uid_and_sudo_user(self):
         """syslog(3) goes to a /dev/log of the test's own (syslog_capture.py)."""
+        needs_root("a mount namespace and the login uid")
         def captured(args, login_uid):
             cmd = "echo %d > /proc/self/loginuid && exec \"$@\"" % login_uid
             argv = ["unshare", "-m", "/usr/bin/python3", os.path.join(HERE, "syslog_capture.py"),
