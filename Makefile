@@ -44,10 +44,12 @@ endif
 
 OPENSSL_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 OPENSSL_LIBS := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+MAXMINDDB_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmaxminddb 2>/dev/null)
+MAXMINDDB_LIBS := $(shell $(PKG_CONFIG) --libs libmaxminddb 2>/dev/null || echo -lmaxminddb)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) $(MAXMINDDB_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 
 # One short line per build step ("  CC      common/smtp.c"), as kbuild and systemd print
 # them; `make V=1` prints the full commands instead.  A recipe line starts with

@@ -78,5 +78,7 @@ int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_queue(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_silence(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_seen(struct qn_cli *cli, int argc, char **argv);
 
 #endif

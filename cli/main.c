@@ -36,6 +36,10 @@ static void usage(FILE *out)
               "                  deliver the spool within the sending limits\n"
               "  queue [list | show ID | retry ID|all | drop ID]\n"
               "                  inspect the spool and act on entries\n"
+              "  silence add --match KEY=VALUE... --for DURATION|--until TIME | list | expire ID\n"
+              "                  maintenance windows: matching events are not mailed\n"
+              "  seen [list | forget USER[@SOURCE]]\n"
+              "                  the logins seen so far ([login] notify = new)\n"
               "\n"
               "Options:\n"
               "  -c, --config FILE   configuration file (default %s)\n"
@@ -137,6 +141,10 @@ int main(int argc, char **argv)
         return qn_cmd_flush(&cli, argc, argv);
     if (strcmp(cmd, "queue") == 0)
         return qn_cmd_queue(&cli, argc, argv);
+    if (strcmp(cmd, "silence") == 0)
+        return qn_cmd_silence(&cli, argc, argv);
+    if (strcmp(cmd, "seen") == 0)
+        return qn_cmd_seen(&cli, argc, argv);
     if (strcmp(cmd, "notify") == 0)
         return qn_cmd_notify(&cli, argc, argv);
     if (strcmp(cmd, "sendmail") == 0)

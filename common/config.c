@@ -48,6 +48,7 @@ enum section {
     SECTION_NOTIFY,
     SECTION_SPOOL,
     SECTION_LIMITS,
+    SECTION_NOISE, /* [login], [quiet], [severity], [enrich]: noise.h */
 };
 
 struct preset {
@@ -153,6 +154,9 @@ struct parser {
      * end (apply_limits), so "provider = gmail" after them cannot undo them. */
     struct qn_ratelimit_config limits;
     bool has_max_per_minute, has_max_per_hour, has_max_per_day, has_digest_after, has_digest_window;
+
+    enum qn_noise_section noise_section; /* with SECTION_NOISE */
+    struct qn_noise_parse noise;
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -244,7 +248,7 @@ static bool parse_decimal(const char *s, unsigned long long max, unsigned long l
     return true;
 }
 
-static bool parse_bool(const char *s, bool *ret)
+bool qn_config_bool(const char *s, bool *ret)
 {
     static const char *const yes[] = {"yes", "true", "on", "1"};
     static const char *const no[] = {"no", "false", "off", "0"};
@@ -427,7 +431,7 @@ static enum qn_status set_tls(struct parser *p, const char *key, const char *val
 
 static enum qn_status set_tls_verify(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_bool(value, &p->cfg->tls_verify))
+    if (!qn_config_bool(value, &p->cfg->tls_verify))
         return fail(p, key, value, N_("expected yes or no"),
                     N_("tls_verify is yes (the default) or no"));
     return QN_OK;
@@ -662,8 +666,7 @@ static enum qn_status set_count(struct parser *p, const char *key, const char *v
     return QN_OK;
 }
 
-/* "600", "30s", "10m", "10min", "1h", "7d": seconds between MIN and MAX. */
-static bool parse_duration(const char *s, unsigned min, unsigned max, unsigned *ret)
+bool qn_config_duration(const char *s, unsigned min, unsigned max, unsigned *ret)
 {
     unsigned long long v, unit = 1;
     const char *end;
@@ -714,7 +717,7 @@ static enum qn_status set_digest_after(struct parser *p, const char *key, const 
 
 static enum qn_status set_digest_window(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
+    if (!qn_config_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
         return fail(p, key, value, N_("the duration is not between 0 and 24 hours"), duration_fix);
     p->has_digest_window = true;
     return QN_OK;
@@ -722,7 +725,7 @@ static enum qn_status set_digest_window(struct parser *p, const char *key, const
 
 static enum qn_status set_max_age(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, MIN_MAX_AGE_S, MAX_MAX_AGE_S, &p->cfg->max_age_s))
+    if (!qn_config_duration(value, MIN_MAX_AGE_S, MAX_MAX_AGE_S, &p->cfg->max_age_s))
         return fail(p, key, value, N_("the duration is not between 1 minute and 365 days"),
                     duration_fix);
     return QN_OK;
@@ -730,7 +733,7 @@ static enum qn_status set_max_age(struct parser *p, const char *key, const char 
 
 static enum qn_status set_retry_min(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_min_s))
+    if (!qn_config_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_min_s))
         return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
                     duration_fix);
     return QN_OK;
@@ -738,7 +741,7 @@ static enum qn_status set_retry_min(struct parser *p, const char *key, const cha
 
 static enum qn_status set_retry_max(struct parser *p, const char *key, const char *value)
 {
-    if (!parse_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_max_s))
+    if (!qn_config_duration(value, 1, MAX_RETRY_S, &p->cfg->retry_max_s))
         return fail(p, key, value, N_("the duration is not between 1 second and 24 hours"),
                     duration_fix);
     return QN_OK;
@@ -839,6 +842,7 @@ static const char *section_keys_fix(enum section s)
         return N_("remove it or correct its spelling; keys of [limits] are max_per_minute, "
                   "max_per_hour, max_per_day, digest_after, digest_window, max_age, retry_min "
                   "and retry_max");
+    case SECTION_NOISE: /* noise.c words its own */
     case SECTION_NONE:
         break;
     }
@@ -877,11 +881,16 @@ static enum qn_status parse_section(struct parser *p, char *line)
             return QN_OK;
         }
     }
+    if (qn_noise_section(name, &p->noise_section)) {
+        p->section = SECTION_NOISE;
+        return QN_OK;
+    }
     if (strncasecmp(name, "rule", 4) == 0)
         return fail(p, name, NULL, N_("unknown section"),
                     N_("journal rules belong in /etc/qqnotify/rules.d/*.conf, not here"));
     return fail(p, name, NULL, N_("unknown section"),
-                N_("sections are [smtp], [notify], [spool] and [limits]"));
+                N_("sections are [smtp], [notify], [spool], [limits], [login], [quiet], "
+                   "[severity] and [enrich]"));
 }
 
 /* Turn the raw text after '=' into the value, in place: quotes, comments, blanks. */
@@ -940,6 +949,21 @@ static enum qn_status parse_value(struct parser *p, const char *key, char *raw, 
     return QN_OK;
 }
 
+/* A line of [login], [quiet], [severity] or [enrich]: noise.c judges it. */
+static enum qn_status noise_assignment(struct parser *p, const char *key, char *raw)
+{
+    const char *what = NULL, *fix = NULL;
+    char *value = NULL;
+    enum qn_status r = parse_value(p, key, raw, &value);
+
+    if (r != QN_OK)
+        return r;
+    r = qn_noise_set(&p->cfg->noise, &p->noise, p->noise_section, key, value, &what, &fix);
+    if (r != QN_OK)
+        return fail(p, key, strcmp(what, "unknown key") == 0 ? NULL : value, what, fix);
+    return QN_OK;
+}
+
 static enum qn_status parse_assignment(struct parser *p, char *line)
 {
     char *eq = strchr(line, '=');
@@ -970,6 +994,8 @@ static enum qn_status parse_assignment(struct parser *p, char *line)
         err->secret_key = true;
         return QN_ECONFIG;
     }
+    if (p->section == SECTION_NOISE)
+        return noise_assignment(p, key, eq + 1);
     for (i = 0; i < N_KEYS; i++) {
         if (keys[i].section == p->section && strcasecmp(keys[i].name, key) == 0) {
             def = &keys[i];
@@ -1121,6 +1147,7 @@ void qn_config_defaults(struct qn_config *cfg)
     cfg->max_age_s = DEFAULT_MAX_AGE_S;
     cfg->retry_min_s = DEFAULT_RETRY_MIN_S;
     cfg->retry_max_s = DEFAULT_RETRY_MAX_S;
+    qn_noise_defaults(&cfg->noise);
 }
 
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider)

@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "noise.h"
 #include "ratelimit.h"
 #include "status.h"
 
@@ -106,6 +107,9 @@ struct qn_config {
     unsigned max_age_s;   /* an undeliverable entry older than this fails, default 3 days */
     unsigned retry_min_s; /* first retry delay, doubled on each failure, default 60 s */
     unsigned retry_max_s; /* longest retry delay, default 3600 s */
+
+    /* [login], [quiet], [severity], [enrich] (noise.h) */
+    struct qn_noise_config noise;
 };
 
 /* What went wrong while loading, for the program to print (and translate). */
@@ -156,5 +160,14 @@ enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const ch
  * empty; QN_ETOOBIG: more than QN_CONFIG_MAX_RCPT.  On failure cfg->to is
  * unchanged. */
 enum qn_status qn_config_set_recipients(struct qn_config *cfg, const char *list);
+
+/* "yes", "true", "on", "1" or "no", "false", "off", "0" (ASCII case-insensitive)
+ * into *RET; false for anything else. */
+bool qn_config_bool(const char *s, bool *ret);
+
+/* A duration as the configuration writes it ("600", "30s", "10m", "10min",
+ * "1h", "7d") into *RET seconds; false unless it is one and lies within
+ * MIN..MAX.  *RET is untouched on failure. */
+bool qn_config_duration(const char *s, unsigned min, unsigned max, unsigned *ret);
 
 #endif

@@ -30,8 +30,7 @@ static bool key_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
-/* A field name: [a-z0-9_.-], 1..QN_EVENT_KEY_MAX-1 bytes. */
-static bool key_valid(const char *key, size_t len)
+bool qn_event_key_valid(const char *key, size_t len)
 {
     size_t i;
 
@@ -89,7 +88,7 @@ enum qn_status qn_event_setn(struct qn_event *ev, const char *key, const char *v
     if (ev == NULL || key == NULL || (value == NULL && len > 0))
         return QN_EINVAL;
     keylen = strnlen(key, QN_EVENT_KEY_MAX);
-    if (!key_valid(key, keylen))
+    if (!qn_event_key_valid(key, keylen))
         return QN_EINVAL;
     i = find_field(ev, key, keylen);
     if (i == QN_EVENT_FIELDS_MAX) {
@@ -116,7 +115,7 @@ const char *qn_event_get(const struct qn_event *ev, const char *key)
     if (ev == NULL || key == NULL)
         return NULL;
     keylen = strnlen(key, QN_EVENT_KEY_MAX);
-    if (!key_valid(key, keylen))
+    if (!qn_event_key_valid(key, keylen))
         return NULL;
     i = find_field(ev, key, keylen);
     return i < QN_EVENT_FIELDS_MAX ? ev->fields[i].value : NULL;
@@ -178,7 +177,7 @@ enum qn_status qn_event_write(const struct qn_event *ev, struct qn_buf *out)
     if (strnlen(ev->kind, sizeof(ev->kind)) == 0)
         return QN_EINVAL;
     for (i = 0; i < ev->n_fields; i++) {
-        if (!key_valid(ev->fields[i].key, strnlen(ev->fields[i].key, QN_EVENT_KEY_MAX)))
+        if (!qn_event_key_valid(ev->fields[i].key, strnlen(ev->fields[i].key, QN_EVENT_KEY_MAX)))
             return QN_EINVAL;
     }
 
@@ -295,7 +294,7 @@ static enum qn_status read_field(struct qn_event *ev, const char *s, size_t n)
     if (space == NULL)
         return QN_EINVAL;
     keylen = (size_t)(space - s);
-    if (!key_valid(s, keylen) || find_field(ev, s, keylen) != QN_EVENT_FIELDS_MAX)
+    if (!qn_event_key_valid(s, keylen) || find_field(ev, s, keylen) != QN_EVENT_FIELDS_MAX)
         return QN_EINVAL;
     if (ev->n_fields >= QN_EVENT_FIELDS_MAX)
         return QN_EINVAL;

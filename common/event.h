@@ -26,6 +26,7 @@
 #ifndef QN_EVENT_H
 #define QN_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -62,6 +63,10 @@ enum qn_status qn_event_set(struct qn_event *ev, const char *key, const char *va
 
 /* Same with a value of LEN bytes that need not be NUL-terminated. */
 enum qn_status qn_event_setn(struct qn_event *ev, const char *key, const char *value, size_t len);
+
+/* True when the LEN bytes at KEY are a valid field name: [a-z0-9_.-],
+ * 1..QN_EVENT_KEY_MAX-1 bytes. */
+bool qn_event_key_valid(const char *key, size_t len);
 
 /* The value of KEY, or NULL. */
 const char *qn_event_get(const struct qn_event *ev, const char *key);

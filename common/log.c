@@ -96,46 +96,86 @@ static void write_line(int fd, const char *line, size_t len)
     }
 }
 
-void qn_logv(const struct qn_log *log, int priority, const char *fmt, va_list ap)
+/* FMT and AP as one sanitised line into MESSAGE (LOG_MESSAGE_MAX bytes); false when
+ * vsnprintf fails. */
+static bool format_message(char *message, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static bool format_message(char *message, const char *fmt, va_list ap)
 {
-    char raw[LOG_MESSAGE_MAX], message[LOG_MESSAGE_MAX], line[LOG_LINE_MAX];
-    int saved_errno = errno;
+    char raw[LOG_MESSAGE_MAX];
     size_t raw_len, len;
     bool cut;
     int n;
 
-    if (log == NULL || fmt == NULL)
-        goto out;
-    priority = LOG_PRI(priority);
-    if (priority > log->max_priority)
-        goto out;
-
     n = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (n < 0)
-        goto out;
+        return false;
     cut = (size_t)n >= sizeof(raw);
     raw_len = cut ? sizeof(raw) - 1 : (size_t)n;
 
     /* Messages quote user names, hosts and server replies: one line, no control
      * characters (no forged lines, no terminal escapes).  When vsnprintf cut the
      * text, room is kept for the ellipsis that says so. */
-    len = qn_text_sanitize_line(raw, raw_len, message, sizeof(message) - (cut ? ELLIPSIS_LEN : 0));
+    len = qn_text_sanitize_line(raw, raw_len, message, LOG_MESSAGE_MAX - (cut ? ELLIPSIS_LEN : 0));
     if (cut &&
         (len < ELLIPSIS_LEN || memcmp(message + len - ELLIPSIS_LEN, ELLIPSIS, ELLIPSIS_LEN) != 0)) {
         memcpy(message + len, ELLIPSIS, ELLIPSIS_LEN);
         len += ELLIPSIS_LEN;
         message[len] = '\0';
     }
+    return true;
+}
+
+/* MESSAGE as one line on the log's fd. */
+static void put_line(const struct qn_log *log, int priority, const char *message)
+{
+    char line[LOG_LINE_MAX];
+    size_t len;
+    int n;
 
     if (log->journal)
         n = snprintf(line, sizeof(line), "<%d>%s\n", priority, message);
     else
         n = snprintf(line, sizeof(line), "%.*s: %s\n", LOG_PROG_MAX, log->prog, message);
     if (n < 0)
-        goto out;
+        return;
     len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
     write_line(log->fd, line, len);
+}
+
+void qn_logv(const struct qn_log *log, int priority, const char *fmt, va_list ap)
+{
+    char message[LOG_MESSAGE_MAX];
+    int saved_errno = errno;
+
+    if (log == NULL || fmt == NULL)
+        goto out;
+    priority = LOG_PRI(priority);
+    if (priority > log->max_priority)
+        goto out;
+    if (format_message(message, fmt, ap))
+        put_line(log, priority, message);
 out:
+    errno = saved_errno;
+}
+
+void qn_log_audit(const struct qn_log *log, const char *fmt, ...)
+{
+    char message[LOG_MESSAGE_MAX];
+    int saved_errno = errno;
+    va_list ap;
+    bool ok;
+
+    if (log == NULL || fmt == NULL)
+        return;
+    va_start(ap, fmt);
+    ok = format_message(message, fmt, ap);
+    va_end(ap);
+    if (ok) {
+        syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", message);
+        put_line(log, LOG_NOTICE, message);
+    }
     errno = saved_errno;
 }
 

@@ -30,4 +30,15 @@ void qn_log(const struct qn_log *log, int priority, const char *fmt, ...)
 void qn_logv(const struct qn_log *log, int priority, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/*
+ * An audit record: a change an administrator made (`qqnotify silence add`,
+ * `expire`), who made it and what it was.  Goes to syslog(3) with facility
+ * authpriv at LOG_NOTICE (the journal under systemd, /var/log/auth.log with
+ * rsyslog), whatever the log's fd is, and to the fd like qn_log(LOG_NOTICE).
+ * The same sanitising as qn_log.  syslog(3) keeps its connection in the C
+ * library's own state: programs only, as everything here.
+ */
+void qn_log_audit(const struct qn_log *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

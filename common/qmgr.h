@@ -69,6 +69,31 @@
  * a digest never mixing lanes) and silences belong here, on top of this
  * interface, without a new loop: they are not built yet.
  *
+ * Less noise (the building blocks exist; this loop does not call them yet).
+ * Each is a pure decision over an event, a time and state loaded once per
+ * run, so the loop stays the loop:
+ *   - at the start of a run: qn_silences_read (state/silences, written by
+ *     `qqnotify silence`), qn_seen_read (state/seen), qn_sessions_read
+ *     (state/sessions), qn_enrich_open (config noise.rdns, noise.geoip);
+ *     an unreadable file is empty state (silence nothing, everything new,
+ *     no durations), reported as a notice;
+ *   - per event, in time order, before it is rendered: a logout's
+ *     qn_sessions_close sets "duration", a login's qn_sessions_open counts
+ *     it; qn_severity_of (noise.severity; a journal rule's own severity only
+ *     from a trusted producer) sets "severity"; qn_silence_find(set, ev,
+ *     ev->time): a silenced event is not mailed, it is counted by silence
+ *     id for the daily summary and removed like a sent one; with
+ *     noise.login_notify NEW, qn_seen_decide (qn_seen_user_is_root decided
+ *     before it) leaves a KNOWN login unmailed the same way; then
+ *     qn_quiet_holds(noise.quiet, severity, now) holds what is not critical
+ *     until the hours end (qn_spool_hold, not an attempt), where it joins
+ *     one digest; at render time qn_enrich_event on a copy (previous
+ *     logins from the table as it was before this login), then
+ *     qn_seen_record;
+ *   - at the end of each pass: qn_seen_write and qn_sessions_write under
+ *     qn_spool_state_lock of their names (held for one read and one write,
+ *     as quota.h does), merging with what `qqnotify seen forget` changed.
+ *
  * Reports.  The queue manager neither prints nor logs.  Each entry's
  * outcome (enum qn_qmgr_outcome) goes to on_entry as it happens, exactly
  * once per entry handled; things that concern the run (a pass begins,

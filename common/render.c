@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "severity.h"
 #include "text.h"
 
 enum { ZH = 0, EN = 1, N_LANGS };
@@ -70,6 +71,12 @@ enum tpl {
     T_UNKNOWN_SERVICE,
     T_UNNAMED_RULE,
     T_NO_TEXT,
+    T_SEV_CRITICAL,
+    T_SEV_WARNING,
+    T_SEV_INFO,
+    T_SEV_NAME_CRITICAL,
+    T_SEV_NAME_WARNING,
+    T_SEV_NAME_INFO,
     T_COUNT
 };
 
@@ -81,12 +88,14 @@ static const char *const templates[T_COUNT][N_LANGS] = {
     [T_SWITCH_SUBJECT] = {"{ruser} 通过 {svc} 成为 {user}", "{ruser} became {user} via {svc}"},
     [T_SWITCH_LINE] = {"{ruser} 在 {host} 上通过 {svc} 成为 {user}[（终端 {tty}）]",
                        "{ruser} became {user} on {host} via {svc}[ (tty {tty})]"},
-    [T_LOGOUT_SUBJECT] = {"{user} 的 {svc} 会话已结束[，来自 {src}]",
-                          "{user}'s {svc} session[ from {src}] ended"},
-    [T_LOGOUT_LINE] = {"{user} 于 {time} 结束了 {host} 上[来自 {src} 的 ]{svc} 会话",
-                       "{user} ended the {svc} session on {host}[ from {src}] at {time}"},
-    [T_SWITCH_END_SUBJECT] = {"{ruser} 以 {user} 身份的 {svc} 会话已结束",
-                              "{ruser}'s {svc} session as {user} ended"},
+    [T_LOGOUT_SUBJECT] = {"{user} 的 {svc} 会话已结束[，来自 {src}][，持续 {duration}]",
+                          "{user}'s {svc} session[ from {src}] ended[ after {duration}]"},
+    [T_LOGOUT_LINE] =
+        {"{user} 于 {time} 结束了 {host} 上[来自 {src} 的 ]{svc} 会话[（持续 {duration}）]",
+         "{user} ended the {svc} session on {host}[ from {src}] at {time}[ after "
+         "{duration}]"},
+    [T_SWITCH_END_SUBJECT] = {"{ruser} 以 {user} 身份的 {svc} 会话已结束[，持续 {duration}]",
+                              "{ruser}'s {svc} session as {user} ended[ after {duration}]"},
     [T_SWITCH_END_LINE] = {"{ruser} 于 {time} 结束了在 {host} 上以 {user} 身份的 {svc} 会话",
                            "{ruser} ended the {svc} session as {user} on {host} at {time}"},
     [T_AUTHFAIL_SUBJECT] = {"登录失败：用户 {user}[，来自 {src}][（{service}）]",
@@ -130,6 +139,13 @@ static const char *const templates[T_COUNT][N_LANGS] = {
     [T_UNKNOWN_SERVICE] = {"未知服务", "unknown service"},
     [T_UNNAMED_RULE] = {"未命名规则", "unnamed rule"},
     [T_NO_TEXT] = {"（无内容）", "(no text)"},
+    /* Severity in the subject (severity.h; the sender sets the "severity" field). */
+    [T_SEV_CRITICAL] = {"【严重】", "[critical] "},
+    [T_SEV_WARNING] = {"【警告】", "[warning] "},
+    [T_SEV_INFO] = {"【提示】", "[info] "},
+    [T_SEV_NAME_CRITICAL] = {"严重", "critical"},
+    [T_SEV_NAME_WARNING] = {"警告", "warning"},
+    [T_SEV_NAME_INFO] = {"提示", "info"},
 };
 
 /* Table labels of well-known field names; other names are shown as they are. */
@@ -152,6 +168,20 @@ static const struct {
     {"message", {"内容", "message"}},
     {"host", {"主机", "host"}},
     {"time", {"时间", "time"}},
+    /* what the sender adds (enrich.h, sessions.h, severity.h) */
+    {"severity", {"严重程度", "severity"}},
+    {"duration", {"会话时长", "session length"}},
+    {"session", {"会话标识", "session id"}},
+    {"rdns", {"来源域名", "source name"}},
+    {"rdns_unverified", {"来源自称域名（未经正向验证）", "source name (not confirmed)"}},
+    {"country", {"国家/地区", "country"}},
+    {"city", {"城市", "city"}},
+    {"asn", {"网络（ASN）", "network (ASN)"}},
+    {"last_login", {"该用户上次登录", "user's previous login"}},
+    {"last_login_from", {"上次登录来源", "previous login from"}},
+    {"source_last_login", {"该来源上次登录", "source's previous login"}},
+    {"source_last_user", {"该来源上次登录的用户", "source's previous user"}},
+    {"sessions", {"该用户当前会话数", "user's open sessions"}},
 };
 
 /* Kind names in digest headings and lines. */
@@ -490,8 +520,11 @@ struct view {
     char time_full[TIME_STR_MAX];
     char time_hm[TIME_STR_MAX];
     char method[QN_EVENT_VALUE_MAX + 1];
+    char duration[64];
     struct vars vars;
 };
+
+static void format_duration(const char *value, size_t lang, char *out, size_t n);
 
 static void view_init(struct view *v, const struct qn_event *ev, size_t lang)
 {
@@ -559,6 +592,8 @@ static void view_init(struct view *v, const struct qn_event *ev, size_t lang)
     var_set(&v->vars, "kind", v->ev.kind);
     var_set(&v->vars, "message", field(&v->ev, "message"));
     var_set(&v->vars, "subject", v->ev.subject);
+    format_duration(field(&v->ev, "duration"), lang, v->duration, sizeof(v->duration));
+    var_set(&v->vars, "duration", v->duration);
 }
 
 static const char *view_host(const struct view *v)
@@ -632,8 +667,10 @@ static void cut_line(const char *text, size_t len, char *out, size_t outsz)
     qn_text_sanitize_line(text, len, out, outsz);
 }
 
-/* "[host] " + REST, cut and sanitised into the subject buffer. */
-static enum qn_status put_subject(struct qn_buf *subject, const char *host, const char *rest)
+/* "[host] " + SEVERITY + REST, cut and sanitised into the subject buffer (SEVERITY: the
+ * marker of severity.h's level, "" when none). */
+static enum qn_status put_subject(struct qn_buf *subject, const char *host, const char *severity,
+                                  const char *rest)
 {
     char line[QN_RENDER_SUBJECT_MAX];
     struct qn_buf tmp;
@@ -642,16 +679,91 @@ static enum qn_status put_subject(struct qn_buf *subject, const char *host, cons
 
     qn_buf_init(&tmp, SENTENCE_MAX);
     /* A rule's template may already name the host the same way: do not say it twice. */
-    if (rest[0] == '[' && strncmp(rest + 1, host, hlen) == 0 && rest[hlen + 1] == ']')
-        r = qn_buf_puts(&tmp, rest);
-    else
-        r = qn_buf_printf(&tmp, "[%s] %s", host, rest);
+    if (rest[0] == '[' && strncmp(rest + 1, host, hlen) == 0 && rest[hlen + 1] == ']') {
+        rest += hlen + 2;
+        while (*rest == ' ')
+            rest++;
+    }
+    r = qn_buf_printf(&tmp, "[%s] %s%s", host, severity, rest);
     if (r == QN_OK) {
         cut_line(tmp.data, tmp.len, line, sizeof(line));
         r = qn_buf_puts(subject, line);
     }
     qn_buf_free(&tmp);
     return r;
+}
+
+/* ---- what the sender adds ------------------------------------------------------------ */
+
+/* The level named by an event's "severity" field, or 0. */
+static enum qn_severity severity_of(const char *value)
+{
+    enum qn_severity s;
+
+    return qn_severity_parse(value, &s) ? s : (enum qn_severity)0;
+}
+
+/* The subject marker (NAME false) or the word (NAME true) of level S; "" for none. */
+static const char *severity_text(enum qn_severity s, bool name, size_t lang)
+{
+    switch (s) {
+    case QN_SEVERITY_CRITICAL:
+        return templates[name ? T_SEV_NAME_CRITICAL : T_SEV_CRITICAL][lang];
+    case QN_SEVERITY_WARNING:
+        return templates[name ? T_SEV_NAME_WARNING : T_SEV_WARNING][lang];
+    case QN_SEVERITY_INFO:
+        return templates[name ? T_SEV_NAME_INFO : T_SEV_INFO][lang];
+    }
+    return "";
+}
+
+/* Seconds as "2h 14m" / "2 小时 14 分钟": the largest unit and the next when not zero. */
+static void format_duration(const char *value, size_t lang, char *out, size_t n)
+{
+    static const char *const units[N_LANGS][4] = {{" 天", " 小时", " 分钟", " 秒"},
+                                                  {"d", "h", "m", "s"}};
+    unsigned long long v = 0, parts[4];
+    const char *p = value;
+    size_t i = 0;
+    int len;
+
+    out[0] = '\0';
+    if (*p == '\0')
+        return;
+    for (; *p >= '0' && *p <= '9' && v < 10000000000ULL; p++)
+        v = v * 10 + (unsigned long long)(*p - '0');
+    if (*p != '\0')
+        return; /* not a number of seconds: the caller shows the value as it is */
+    parts[0] = v / 86400;
+    parts[1] = v % 86400 / 3600;
+    parts[2] = v % 3600 / 60;
+    parts[3] = v % 60;
+    while (i < 3 && parts[i] == 0)
+        i++;
+    len = snprintf(out, n, "%llu%s", parts[i], units[lang][i]);
+    if (i < 3 && parts[i + 1] != 0 && len > 0 && (size_t)len < n)
+        snprintf(out + len, n - (size_t)len, " %llu%s", parts[i + 1], units[lang][i + 1]);
+}
+
+/* How field F is shown in the table: times as local times, durations and severities in words. */
+static const char *field_display(const struct qn_event_field *f, size_t lang, char *buf, size_t n)
+{
+    if (strcmp(f->key, "last_login") == 0 || strcmp(f->key, "source_last_login") == 0) {
+        char *end = NULL;
+        long long t = strtoll(f->value, &end, 10);
+
+        if (end != f->value && *end == '\0') {
+            format_time(t, TF_FULL, buf, n);
+            return buf;
+        }
+    } else if (strcmp(f->key, "duration") == 0) {
+        format_duration(f->value, lang, buf, n);
+        if (buf[0] != '\0')
+            return buf;
+    } else if (strcmp(f->key, "severity") == 0 && severity_of(f->value) != 0) {
+        return severity_text(severity_of(f->value), true, lang);
+    }
+    return f->value;
 }
 
 /* ---- HTML --------------------------------------------------------------------------- */
@@ -824,7 +936,9 @@ static enum qn_status event_subject(const struct view *v, struct qn_buf *out,
     else
         r = expand(scratch, subject_template(v), v->lang, &v->vars);
     if (r == QN_OK)
-        r = put_subject(out, view_host(v), scratch->data);
+        r = put_subject(out, view_host(v),
+                        severity_text(severity_of(field(&v->ev, "severity")), false, v->lang),
+                        scratch->data);
     return r;
 }
 
@@ -869,7 +983,7 @@ static enum qn_status event_body(struct qn_rendered *o, const struct view *v,
                                  struct qn_buf *scratch)
 {
     const char *message = field(&v->ev, "message");
-    char label[QN_EVENT_KEY_MAX + 16];
+    char label[QN_EVENT_KEY_MAX + 16], shown[QN_EVENT_VALUE_MAX + 1];
     size_t i;
     enum qn_status r;
 
@@ -900,7 +1014,8 @@ static enum qn_status event_body(struct qn_rendered *o, const struct view *v,
 
         if (field_in_body(v, f->key))
             continue;
-        r = put_row(o, v->lang, field_label(f->key, v->lang, label, sizeof(label)), f->value);
+        r = put_row(o, v->lang, field_label(f->key, v->lang, label, sizeof(label)),
+                    field_display(f, v->lang, shown, sizeof(shown)));
     }
     if (r == QN_OK)
         r = put_row(o, v->lang, field_label("host", v->lang, label, sizeof(label)), view_host(v));
@@ -990,6 +1105,7 @@ struct digest {
     enum time_format point_fmt; /* for times in groups and lines */
     char hosts[QN_EVENT_HOST_MAX + 64];
     char first_host[QN_EVENT_HOST_MAX];
+    enum qn_severity severity; /* the highest of the events', 0 when none has one */
     struct qn_buf scratch;
     struct qn_buf line;
 };
@@ -1066,7 +1182,8 @@ static enum qn_status digest_head(struct digest *d, struct qn_rendered *o)
     r = expand(&d->scratch, d->n == 1 ? T_DIGEST_SUBJECT_ONE : T_DIGEST_SUBJECT_MANY, d->lang, &vs);
     /* Several hosts: the bracket names them all ("[web1 等 3 台主机]"). */
     if (r == QN_OK)
-        r = put_subject(&o->subject, d->hosts, d->scratch.data);
+        r = put_subject(&o->subject, d->hosts, severity_text(d->severity, false, d->lang),
+                        d->scratch.data);
     if (r == QN_OK)
         r = html_open(&o->html, d->lang, o->subject.data != NULL ? o->subject.data : "");
 
@@ -1283,6 +1400,18 @@ enum qn_status qn_render_digest(const struct qn_event *const *evs, size_t n, enu
     }
     digest_formats(&d);
     digest_hosts(&d);
+    for (i = 0; i < n; i++) {
+        char sev[16];
+        size_t len;
+        const char *value = raw_field(evs[i], "severity", &len);
+
+        if (len < sizeof(sev)) {
+            memcpy(sev, value, len);
+            sev[len] = '\0';
+            if (severity_of(sev) > d.severity)
+                d.severity = severity_of(sev);
+        }
+    }
 
     r = digest_head(&d, out);
     if (r == QN_OK)

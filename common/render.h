@@ -31,6 +31,13 @@
  * The source address shown in sentences is the ip field when present, else
  * rhost: a reverse-DNS name is chosen by whoever owns the address block.
  *
+ * Fields the sender adds before rendering (the event as it was queued is
+ * not changed): "severity" (severity.h) puts a marker after the host in the
+ * subject ("[web1] 【严重】…", "[web1] [critical] …"; a digest shows its
+ * highest); "duration" (seconds, sessions.h) ends a session's sentences
+ * ("… ended after 2h 14m", "…，持续 2 小时 14 分钟"); enrich.h's fields get
+ * labels, with last_login and source_last_login shown as local times.
+ *
  * All event text is sanitised by event.c; the renderer sanitises it again
  * (the struct is public and may be filled by hand), so every line of the
  * output is valid UTF-8 without control characters, and the HTML output

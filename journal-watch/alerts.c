@@ -57,6 +57,7 @@ static void build_event(const struct qn_rules_alert *a, struct qn_event *ev)
         qn_event_set_subject(ev, a->subject);
     }
     set_field(ev, "rule", a->rule);
+    set_field(ev, "severity", a->severity);
     snprintf(num, sizeof(num), "%lu", a->count);
     set_field(ev, "count", num);
     set_field(ev, "unit", a->unit);

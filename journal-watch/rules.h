@@ -289,6 +289,7 @@ struct qn_rules_alert {
                              * keys; the captures and message are the entry that overflowed */
     size_t keys;            /* the rule's table size */
     long long window_usec;  /* the rule's threshold window */
+    const char *severity;   /* the rule's severity ("critical", "warning", "info"), or "" */
 };
 
 /* Called for each alert.  A failure stops the feed and is returned by it. */

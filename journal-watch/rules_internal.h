@@ -142,6 +142,7 @@ struct rule {
     size_t n_captures;
     struct capture captures[QN_RULES_CAPTURES_MAX];
 
+    const char *severity; /* "critical", "warning", "info" (static), or NULL when unset */
     bool has_priority;
     int prio_min, prio_max;
     size_t n_uids; /* uid lines: the entry's _UID within any of the ranges */

@@ -865,6 +865,7 @@ static enum qn_status deliver(struct qn_rules *rs, const struct rule *r,
     else
         expand_subject(rs, r, a.host, a.unit, count);
     a.subject = rs->subject;
+    a.severity = r->severity != NULL ? r->severity : "";
     rs->stats.alerts++;
     return on_alert(ctx, &a);
 }

@@ -26,6 +26,7 @@
 
 #include "i18n.h"
 #include "rules_internal.h"
+#include "severity.h"
 #include "text.h"
 
 static const char *const fixed_fields[F_FIXED_COUNT] = {
@@ -339,7 +340,7 @@ static bool reserved_name(const char *s)
 {
     static const char *const names[] = {"rule",     "count",      "unit", "message",
                                         "priority", "identifier", "host", "suppressed",
-                                        "time",     "subject",    "kind"};
+                                        "time",     "subject",    "kind", "severity"};
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -364,16 +365,17 @@ enum rule_key {
     K_KEYS,
     K_UID,
     K_UNLESS,
+    K_SEVERITY,
     K_COUNT,
 };
 
 static const char *const key_names[K_COUNT] = {
     "match",   "regex",   "exclude", "priority", "threshold", "cooldown",
-    "subject", "samples", "keys",    "uid",      "unless",
+    "subject", "samples", "keys",    "uid",      "unless",    "severity",
 };
 
 static const char keys_fix[] = "match regex exclude priority threshold cooldown subject samples "
-                               "keys uid unless";
+                               "keys uid unless severity";
 
 /* A rule being read: the raw values, checked together at the end of its section. */
 struct draft {
@@ -517,7 +519,7 @@ static bool collect_captures(struct parser *p, struct rule *r)
             if (reserved_name(name)) {
                 perr(p, p->d.key_line[K_REGEX], N_("this group name is reserved"),
                      "%s (reserved: rule count unit message priority identifier host "
-                     "suppressed time subject kind sample*)",
+                     "suppressed time subject kind severity sample*)",
                      name);
                 return false;
             }
@@ -1023,6 +1025,16 @@ static void set_key(struct parser *p, const char *k, size_t kn, const char *v, s
             r->samples = (unsigned)n;
         else
             r->keys = (unsigned)n;
+        break;
+    }
+    case K_SEVERITY: {
+        enum qn_severity sev;
+
+        if (!qn_severity_parse(value, &sev)) {
+            perr(p, p->line, N_("severity is not critical, warning or info"), "%s", value);
+            break;
+        }
+        r->severity = qn_severity_name(sev);
         break;
     }
     default:

@@ -30,6 +30,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,8 @@
 #define QN_PAM_METHOD_MAX 128
 /* The sender's environment: nothing of the host's. */
 #define QN_PAM_FLUSH_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+/* The "session" field, BOOT:PID:START (common/sessions.h), with its NUL. */
+#define QN_PAM_SESSION_KEY_MAX 72
 
 enum qn_pam_hook {
     QN_HOOK_OPEN = 1u << 0,     /* pam_sm_open_session, event "login" */
@@ -344,6 +347,71 @@ static enum qn_status set_auth_info(pam_handle_t *pamh, struct qn_event *ev)
     return QN_OK;
 }
 
+/* Up to N-1 bytes of the file at PATH into BUF, NUL-terminated; its length, or -1. */
+static ssize_t read_small_file(const char *path, char *buf, size_t n)
+{
+    ssize_t len, got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0)
+        return -1;
+    while ((size_t)got < n - 1) {
+        len = read(fd, buf + got, n - 1 - (size_t)got);
+        if (len < 0 && errno == EINTR)
+            continue;
+        if (len <= 0)
+            break;
+        got += len;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return got;
+}
+
+/*
+ * The key both PAM calls of one session share (common/sessions.h): the boot
+ * id, and the pid and start time of the process holding the PAM handle
+ * (sshd's monitor, su, sudo, login: each opens and closes the session
+ * itself).  False when /proc cannot tell (no key: the end is reported
+ * without a duration).
+ */
+static bool session_key(char out[QN_PAM_SESSION_KEY_MAX])
+{
+    char boot[64], stat[1024], hex[33];
+    const char *p;
+    size_t n = 0;
+    int field;
+
+    if (read_small_file("/proc/sys/kernel/random/boot_id", boot, sizeof(boot)) <= 0)
+        return false;
+    for (p = boot; *p != '\0' && *p != '\n' && n < 32; p++) {
+        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+            hex[n++] = *p;
+        else if (*p != '-')
+            return false;
+    }
+    hex[n] = '\0';
+    if (n != 32)
+        return false;
+    /* pid (comm) state ppid ... starttime is field 22; comm may hold blanks and ')' */
+    if (read_small_file("/proc/self/stat", stat, sizeof(stat)) <= 0)
+        return false;
+    p = strrchr(stat, ')');
+    if (p == NULL)
+        return false;
+    for (field = 2; field < 22 && p != NULL; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    if (p == NULL || p[1] < '0' || p[1] > '9')
+        return false;
+    p++;
+    n = strspn(p, "0123456789");
+    if (n == 0 || n > 20)
+        return false;
+    return snprintf(out, QN_PAM_SESSION_KEY_MAX, "%s:%ld:%.*s", hex, (long)getpid(), (int)n, p) <
+           QN_PAM_SESSION_KEY_MAX;
+}
+
 /* strerror() may use a static buffer: the GNU strerror_r writes into the caller's. */
 #define ERRTEXT(e, buf) strerror_r((e), (buf), sizeof(buf))
 
@@ -414,6 +482,7 @@ static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const c
     struct qn_pam_args args;
     struct qn_event ev;
     char ip[INET6_ADDRSTRLEN], pid[24], id[QN_SPOOL_ID_MAX], ebuf[128];
+    char session[QN_PAM_SESSION_KEY_MAX];
     const char *service, *user, *ruser, *rhost, *tty;
     enum qn_status st = QN_OK;
     int e;
@@ -443,7 +512,11 @@ static int run_hook(pam_handle_t *pamh, enum qn_pam_hook hook, int argc, const c
         /* at authfail SSH_AUTH_INFO_0 lists the methods that succeeded before, not the
          * one that failed: leave it out there */
         (hook != QN_HOOK_AUTHFAIL && (st = set_auth_info(pamh, &ev)) != QN_OK) ||
-        (st = qn_event_set(&ev, "pid", pid)) != QN_OK) {
+        (st = qn_event_set(&ev, "pid", pid)) != QN_OK ||
+        /* the sender pairs the two ends of a session reported by this line */
+        (hook != QN_HOOK_AUTHFAIL && (args.events & QN_HOOK_OPEN) != 0 &&
+         (args.events & QN_HOOK_CLOSE) != 0 && session_key(session) &&
+         (st = qn_event_set(&ev, "session", session)) != QN_OK)) {
         pam_syslog(pamh, LOG_ERR, "cannot build the %s event: %s", ev.kind, qn_strerror(st));
         return PAM_IGNORE;
     }

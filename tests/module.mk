@@ -8,7 +8,20 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
-$(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota: $(B)/obj/tests/unit/tmpdir.o
+$(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota $(B)/tests/test_silence: \
+	$(B)/obj/tests/unit/tmpdir.o
+
+# The enrichment test: libmaxminddb, a GeoIP database written by tests/unit/write-mmdb.pl
+# (libmaxmind-db-writer-perl) at build time, never a downloaded one.
+$(B)/tests/test_enrich: $(B)/obj/tests/unit/test_enrich.o $(B)/libqqnotify.a $(B)/tests/data/test-geo.mmdb
+	@mkdir -p $(dir $@)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $< $(B)/libqqnotify.a $(OPENSSL_LIBS) \
+		$(MAXMINDDB_LIBS) $(CMOCKA_LIBS) -pthread
+$(B)/obj/tests/unit/test_enrich.o: EXTRA_CFLAGS += -pthread \
+	-DQN_TEST_GEO_DB='"$(abspath $(B))/tests/data/test-geo.mmdb"'
+$(B)/tests/data/test-geo.mmdb: tests/unit/write-mmdb.pl
+	@mkdir -p $(dir $@)
+	$(Q)$(call msg,GEN,$@)perl $< $@.tmp && mv $@.tmp $@
 
 $(B)/obj/tests/unit/%.o: EXTRA_CFLAGS += $(CMOCKA_CFLAGS)
 

@@ -6,10 +6,11 @@
 # SETs (Debian names first; the dnf lists below are the same sets on Fedora and RHEL):
 #   demo       make demo: a C compiler, OpenSSL and gettext for qqnotify,
 #              python3-aiosmtpd and openssl for the local TLS server the demo mails
-#   build      make: every program (also libsecret/glib, PAM, libsystemd, PCRE2)
+#   build      make: every program (also libsecret/glib, PAM, libsystemd, PCRE2, libmaxminddb)
 #   check      make check: build, plus cmocka, clang, clang-format, valgrind and the servers and tools the
 #              tests drive (aiosmtpd, msmtp, swaks, gnome-keyring, dbus, systemd-creds,
-#              pam_wrapper, pamtester, git, GNU time, systemd-journal-remote, groff)
+#              pam_wrapper, pamtester, git, GNU time, systemd-journal-remote, groff,
+#              MaxMind::DB::Writer for the GeoIP test database, tzdata for quiet hours)
 #   asan       make check-asan: check, plus clang's sanitizer runtime
 #   fuzz       make fuzz: clang with libFuzzer and the headers of the fuzzed modules
 #   deb        make deb: dpkg-dev and the Build-Depends of packaging/debian/control
@@ -28,10 +29,10 @@ set -eu
 
 APT_DEMO="gcc libc6-dev make pkg-config gettext libssl-dev openssl python3 python3-aiosmtpd"
 APT_BUILD="gcc libc6-dev make pkg-config gettext libssl-dev libsecret-1-dev libglib2.0-dev
-libpam0g-dev libsystemd-dev libpcre2-dev"
+libpam0g-dev libsystemd-dev libpcre2-dev libmaxminddb-dev"
 APT_CHECK="$APT_BUILD clang clang-format libcmocka-dev openssl python3 python3-aiosmtpd msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus libsecret-tools libpam-wrapper pamtester
-groff-base systemd-journal-remote"
+groff-base systemd-journal-remote libmaxmind-db-writer-perl tzdata"
 APT_ASAN="$APT_CHECK libclang-rt-dev"
 APT_FUZZ="clang libclang-rt-dev make pkg-config libssl-dev libpcre2-dev"
 APT_DEB="dpkg-dev"          # and apt-get build-dep of packaging/debian/control
@@ -42,10 +43,10 @@ APT_FRESH="debootstrap git"
 
 DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel openssl python3 python3-aiosmtpd"
 DNF_BUILD="gcc make pkgconf-pkg-config gettext openssl-devel libsecret-devel glib2-devel
-pam-devel systemd-devel pcre2-devel"
+pam-devel systemd-devel pcre2-devel libmaxminddb-devel"
 DNF_CHECK="$DNF_BUILD clang clang-tools-extra libcmocka-devel openssl python3 python3-aiosmtpd msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester
-groff-base systemd-journal-remote"
+groff-base systemd-journal-remote perl-MaxMind-DB-Writer tzdata"
 DNF_ASAN="$DNF_CHECK compiler-rt"
 DNF_FUZZ="clang compiler-rt make pkgconf-pkg-config openssl-devel pcre2-devel"
 DNF_RPM="rpm-build"         # and dnf builddep of packaging/rpm/qqnotify.spec

@@ -27,7 +27,7 @@ FUZZ_MODULES_text := text buf
 FUZZ_MODULES_mime := mime text buf
 FUZZ_MODULES_smtp_reply := smtp tls diag text buf status redact
 FUZZ_MODULES_smtp_data := smtp tls diag text buf status redact
-FUZZ_MODULES_config := config text buf
+FUZZ_MODULES_config := config noise severity quiet event text buf
 FUZZ_MODULES_cred := gitcred secret status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool enqueue event text buf
@@ -35,14 +35,16 @@ FUZZ_MODULES_header := mime text buf
 FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_MODULES_redact := redact
-FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact
+FUZZ_MODULES_silence := silence spool enqueue event text buf status
+FUZZ_MODULES_seen := seen spool enqueue event text buf status
+FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence seen
 # Targets for modules written by others, built once their module exists.
 ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
 $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
 FUZZ_TARGETS += header
 endif
 ifeq ($(words $(wildcard journal-watch/rules_parse.c tests/fuzz/fuzz_rules.c)),2)
-FUZZ_MODULES_rules := text buf
+FUZZ_MODULES_rules := text buf severity event
 FUZZ_SOURCES_rules := journal-watch/rules_parse journal-watch/rules_match \
 	journal-watch/rules_state journal-watch/rules_trust
 FUZZ_LIBS_rules := $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)

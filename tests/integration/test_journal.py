@@ -1068,7 +1068,7 @@ class ManPageCase(unittest.TestCase):
             src = f.read()
         keys = re.search(r"key_names\[K_COUNT\] = \{(.*?)\};", src, re.S).group(1)
         keys = re.findall(r'"(\w+)"', keys)
-        self.assertEqual(len(keys), 11)
+        self.assertEqual(len(keys), 12)
         with open(MAN_PAGES[1]) as f:
             man = f.read()
         for k in keys:

@@ -256,6 +256,25 @@ class PamtesterCase(unittest.TestCase):
             self.assertEqual(fields["tty"], "/dev/pts/5")
             self.assertGreater(int(fields["pid"]), 0)
 
+    def test_both_ends_of_a_session_carry_pamtesters_session_key(self):
+        """The key is the boot id and the pid and start time of the process holding the
+        handle (pamtester here, sshd's monitor in real life), read from /proc by the test."""
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip().replace("-", "")
+        p = subprocess.Popen([self.pamtester_bin, "-I", "rhost=203.0.113.9", "sshd", "alice",
+                              "authenticate", "open_session", "close_session"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env)
+        with open("/proc/%d/stat" % p.pid) as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+        out, err = p.communicate(b"wonderland\n", timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        got = self.entries()
+        self.assertEqual([k for k, _, _ in got], ["login", "logout"])
+        want = "%s:%d:%s" % (boot, p.pid, start)
+        self.assertEqual(got[0][1]["session"], want)
+        self.assertEqual(got[1][1]["session"], want)
+
 
     def test_hostile_items_reach_the_mail_only_sanitised(self):
         """An attacker-chosen user name and remote host with CR/LF and a Bcc: line, a

@@ -54,6 +54,7 @@
 
 #include "event.h"
 #include "pamhost.h"
+#include "sessions.h"
 #include "spool.h"
 #include "sshkey.h"
 
@@ -220,6 +221,36 @@ static const char *pid_text(void)
     return buf;
 }
 
+/* The session key the module must write (sessions.h), computed here from /proc on its own:
+ * the boot id without dashes, this process's pid (the module runs in it) and start time. */
+static const char *session_text(void)
+{
+    static char buf[96];
+    char boot[64] = "", stat[1024] = "", hex[40];
+    const char *p;
+    size_t n = 0;
+    FILE *f;
+
+    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    assert_non_null(f);
+    assert_non_null(fgets(boot, sizeof(boot), f));
+    fclose(f);
+    for (p = boot; *p != '\0' && *p != '\n'; p++) {
+        if (*p != '-')
+            hex[n++] = *p;
+    }
+    hex[n] = '\0';
+    f = fopen("/proc/self/stat", "r");
+    assert_non_null(f);
+    assert_non_null(fgets(stat, sizeof(stat), f));
+    fclose(f);
+    p = strrchr(stat, ')') + 2; /* field 3, the state */
+    for (int field = 3; field < 22; field++)
+        p = strchr(p, ' ') + 1;
+    fmt(buf, sizeof(buf), "%s:%ld:%.*s", hex, (long)getpid(), (int)strspn(p, "0123456789"), p);
+    return buf;
+}
+
 /* Run CALL, which must succeed as a stack, without any log line or fd change. */
 static void run_quiet(const struct qn_pamhost_call *call, struct qn_pamhost_result *res)
 {
@@ -380,7 +411,7 @@ static void test_sshd_open_session_records_every_field(void **state)
                  (const char *const[]){"service", "sshd", "user", "root", "rhost", "203.0.113.9",
                                        "ip", "203.0.113.9", "tty", "/dev/pts/3", "method",
                                        "publickey", "key", "ssh-ed25519 " ED25519_FP, "pid",
-                                       pid_text(), NULL});
+                                       pid_text(), "session", session_text(), NULL});
     assert_spool_empty();
 }
 
@@ -406,7 +437,8 @@ static void test_sshd_rhost_name_takes_ip_from_ssh_connection(void **state)
     assert_event(&evs[0], "login", t0, t1,
                  (const char *const[]){"service", "sshd", "user", "alice", "rhost",
                                        "client.example.net", "ip", "2001:db8::7", "tty", "ssh",
-                                       "method", "password", "pid", pid_text(), NULL});
+                                       "method", "password", "pid", pid_text(), "session",
+                                       session_text(), NULL});
 }
 
 static void test_sshd_garbage_ssh_connection_gives_no_ip(void **state)
@@ -548,11 +580,51 @@ static void test_close_session_records_logout_with_event_close(void **state)
     assert_event(&evs[0], "login", t0, t1,
                  (const char *const[]){"service", "sshd", "user", "carol", "rhost", "192.0.2.77",
                                        "ip", "192.0.2.77", "tty", "/dev/pts/9", "pid", pid_text(),
-                                       NULL});
+                                       "session", session_text(), NULL});
     assert_event(&evs[1], "logout", t0, t1,
                  (const char *const[]){"service", "sshd", "user", "carol", "rhost", "192.0.2.77",
                                        "ip", "192.0.2.77", "tty", "/dev/pts/9", "pid", pid_text(),
-                                       NULL});
+                                       "session", session_text(), NULL});
+}
+
+/* The two ends of a session carry one key, which the sender's table pairs into a duration. */
+static void test_open_and_close_pair_into_a_duration(void **state)
+{
+    struct qn_pamhost_call call = {.service = "sshd",
+                                   .user = "dave",
+                                   .rhost = "198.51.100.3",
+                                   .ops = QN_PAMHOST_OPEN | QN_PAMHOST_CLOSE};
+    struct qn_event evs[MAX_EVENTS];
+    struct qn_sessions *t = malloc(sizeof(*t));
+    long long duration = -1;
+
+    (void)state;
+    assert_non_null(t);
+    run_quiet(&call, &res);
+    assert_int_equal(take_events(g.spool, evs, NULL), 2);
+    assert_true(qn_sessions_key_valid(qn_event_get(&evs[0], "session")));
+    assert_string_equal(qn_event_get(&evs[0], "session"), qn_event_get(&evs[1], "session"));
+    qn_sessions_init(t);
+    evs[1].time = evs[0].time + 2 * 3600 + 14 * 60; /* as if the session had lasted */
+    assert_int_equal(qn_sessions_open(t, &evs[0]), QN_OK);
+    assert_int_equal(qn_sessions_count(t, "dave"), 1);
+    assert_int_equal(qn_sessions_close(t, &evs[1], &duration), QN_OK);
+    assert_int_equal(duration, 2 * 3600 + 14 * 60);
+    assert_int_equal(qn_sessions_count(t, "dave"), 0);
+    free(t);
+}
+
+/* A line that reports only opens writes no key: no end will ever pair with it. */
+static void test_open_only_lines_write_no_session_key(void **state)
+{
+    struct qn_pamhost_call call = {
+        .service = "su", .user = "root", .ruser = "erin", .ops = QN_PAMHOST_OPEN};
+    struct qn_event evs[MAX_EVENTS];
+
+    (void)state;
+    run_quiet(&call, &res);
+    assert_int_equal(take_events(g.spool, evs, NULL), 1);
+    assert_null(qn_event_get(&evs[0], "session"));
 }
 
 static void test_close_session_without_event_close_records_nothing(void **state)
@@ -1754,6 +1826,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_sudo_open_session_records_the_invoking_user, empty_spool),
         cmocka_unit_test_setup(test_su_open_session_records_the_invoking_user, empty_spool),
         cmocka_unit_test_setup(test_close_session_records_logout_with_event_close, empty_spool),
+        cmocka_unit_test_setup(test_open_and_close_pair_into_a_duration, empty_spool),
+        cmocka_unit_test_setup(test_open_only_lines_write_no_session_key, empty_spool),
         cmocka_unit_test_setup(test_close_session_without_event_close_records_nothing, empty_spool),
         cmocka_unit_test_setup(test_filtered_services_and_users_record_nothing, empty_spool),
         cmocka_unit_test_setup(test_authfail_debian_stack, empty_spool),

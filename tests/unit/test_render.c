@@ -312,6 +312,95 @@ static void test_logout_zh_and_en(void **state)
                  "alice ended the sudo session as root on web1 at 14:03");
 }
 
+static void journal_event(struct qn_event *ev, const char *count);
+
+/* "session of USER from SOURCE ended after 2h 14m": the sender sets "duration" (seconds). */
+static void test_logout_with_duration_says_how_long(void **state)
+{
+    struct qn_event ev;
+    struct qn_rendered r;
+
+    (void)state;
+    ssh_login(&ev, "publickey");
+    snprintf(ev.kind, sizeof(ev.kind), "logout");
+    assert_int_equal(qn_event_set(&ev, "duration", "8040"), QN_OK);
+    assert_event(&ev, QN_LANG_EN, "[web1] root's ssh session from 203.0.113.9 ended after 2h 14m",
+                 "root ended the ssh session on web1 from 203.0.113.9 at 14:03 after 2h 14m");
+    assert_event(&ev, QN_LANG_ZH,
+                 "[web1] root 的 ssh 会话已结束，来自 203.0.113.9，持续 2 小时 14 分钟",
+                 "root 于 14:03 结束了 web1 上来自 203.0.113.9 的 ssh 会话（持续 2 小时 14 分钟）");
+    assert_int_equal(qn_render_event(&ev, QN_LANG_EN, &r), QN_OK);
+    assert_true(has_line(r.text.data, "session length: 2h 14m"));
+    qn_rendered_free(&r);
+    assert_int_equal(qn_event_set(&ev, "duration", "45"), QN_OK);
+    assert_event(&ev, QN_LANG_EN, "[web1] root's ssh session from 203.0.113.9 ended after 45s",
+                 "root ended the ssh session on web1 from 203.0.113.9 at 14:03 after 45s");
+    assert_int_equal(qn_event_set(&ev, "duration", "266400"), QN_OK); /* 3 d 2 h */
+    assert_event(&ev, QN_LANG_EN, "[web1] root's ssh session from 203.0.113.9 ended after 3d 2h",
+                 "root ended the ssh session on web1 from 203.0.113.9 at 14:03 after 3d 2h");
+    switch_user(&ev, "logout", "su", NULL);
+    assert_int_equal(qn_event_set(&ev, "duration", "600"), QN_OK);
+    assert_event(&ev, QN_LANG_EN, "[web1] alice's su session as root ended after 10m",
+                 "alice ended the su session as root on web1 at 14:03");
+}
+
+/* The sender sets "severity" (severity.h); the subject shows it after the host. */
+static void test_severity_is_shown_in_the_subject(void **state)
+{
+    struct qn_event ev;
+    struct qn_rendered r;
+
+    (void)state;
+    ssh_login(&ev, "publickey");
+    assert_int_equal(qn_event_set(&ev, "severity", "critical"), QN_OK);
+    assert_event(&ev, QN_LANG_ZH, "[web1] 【严重】root 通过 ssh 登录，来自 203.0.113.9",
+                 "root 于 14:03 从 203.0.113.9 通过 ssh 公钥登录 web1");
+    assert_event(&ev, QN_LANG_EN, "[web1] [critical] root logged in via ssh from 203.0.113.9",
+                 "root logged in to web1 via ssh publickey from 203.0.113.9 at 14:03");
+    assert_int_equal(qn_render_event(&ev, QN_LANG_ZH, &r), QN_OK);
+    assert_true(has_line(r.text.data, "严重程度：严重"));
+    qn_rendered_free(&r);
+    journal_event(&ev, "5");
+    assert_int_equal(qn_event_set(&ev, "severity", "info"), QN_OK);
+    qn_event_set_subject(&ev, "[web1] brute force from 198.51.100.7");
+    assert_event(&ev, QN_LANG_EN, "[web1] [info] brute force from 198.51.100.7",
+                 "rule ssh-brute matched 5 journal entries on web1 (unit ssh.service) at 14:03");
+    assert_int_equal(qn_event_set(&ev, "severity", "bogus"), QN_OK);
+    assert_event(&ev, QN_LANG_EN, "[web1] brute force from 198.51.100.7",
+                 "rule ssh-brute matched 5 journal entries on web1 (unit ssh.service) at 14:03");
+}
+
+static void test_enrichment_fields_are_labelled_and_times_shown_local(void **state)
+{
+    struct qn_event ev;
+    struct qn_rendered r;
+
+    (void)state;
+    ssh_login(&ev, "publickey");
+    assert_int_equal(qn_event_set(&ev, "rdns", "host.example.test"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "country", "中国 (CN)"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "city", "上海"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "asn", "AS64500 Example Transit"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "last_login", "1795658400"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "last_login_from", "198.51.100.0/24"), QN_OK);
+    assert_int_equal(qn_event_set(&ev, "sessions", "2"), QN_OK);
+    assert_int_equal(qn_render_event(&ev, QN_LANG_ZH, &r), QN_OK);
+    assert_true(has_line(r.text.data, "来源域名：host.example.test"));
+    assert_true(has_line(r.text.data, "国家/地区：中国 (CN)"));
+    assert_true(has_line(r.text.data, "城市：上海"));
+    assert_true(has_line(r.text.data, "网络（ASN）：AS64500 Example Transit"));
+    assert_true(has_line(r.text.data, "该用户上次登录：2026-11-26 10:00:00 +0800"));
+    assert_true(has_line(r.text.data, "上次登录来源：198.51.100.0/24"));
+    assert_true(has_line(r.text.data, "该用户当前会话数：2"));
+    qn_rendered_free(&r);
+    assert_int_equal(qn_render_event(&ev, QN_LANG_EN, &r), QN_OK);
+    assert_true(has_line(r.text.data, "source name: host.example.test"));
+    assert_true(has_line(r.text.data, "user's previous login: 2026-11-26 10:00:00 +0800"));
+    assert_true(has_line(r.text.data, "user's open sessions: 2"));
+    assert_non_null(strstr(r.html.data, "user&#39;s previous login"));
+    qn_rendered_free(&r);
+}
+
 static void test_authfail_zh_and_en(void **state)
 {
     struct qn_event ev;
@@ -896,6 +985,30 @@ static void test_digest_across_midnight_shows_dates(void **state)
     qn_rendered_free(&r);
 }
 
+/* A digest's subject carries the highest severity among its events. */
+static void test_digest_subject_shows_the_highest_severity(void **state)
+{
+    struct qn_event a, b, c;
+    const struct qn_event *evs[3] = {&a, &b, &c};
+    struct qn_rendered r;
+
+    (void)state;
+    ssh_login(&a, "publickey");
+    assert_int_equal(qn_event_set(&a, "severity", "warning"), QN_OK);
+    ssh_login(&b, "password");
+    assert_int_equal(qn_event_set(&b, "severity", "critical"), QN_OK);
+    ssh_login(&c, "password");
+    assert_int_equal(qn_render_digest(evs, 3, QN_LANG_ZH, &r), QN_OK);
+    assert_string_equal(r.subject.data, "[web1] 【严重】3 条告警汇总（14:03）");
+    qn_rendered_free(&r);
+    assert_int_equal(qn_render_digest(evs, 1, QN_LANG_EN, &r), QN_OK);
+    assert_string_equal(r.subject.data, "[web1] [warning] digest of 1 alert (14:03)");
+    qn_rendered_free(&r);
+    assert_int_equal(qn_render_digest(evs + 2, 1, QN_LANG_EN, &r), QN_OK);
+    assert_string_equal(r.subject.data, "[web1] digest of 1 alert (14:03)");
+    qn_rendered_free(&r);
+}
+
 static void test_digest_of_one_event(void **state)
 {
     struct qn_event ev;
@@ -1011,6 +1124,9 @@ int main(void)
         cmocka_unit_test(test_su_zh_and_en),
         cmocka_unit_test(test_missing_user_is_named_unknown),
         cmocka_unit_test(test_logout_zh_and_en),
+        cmocka_unit_test(test_logout_with_duration_says_how_long),
+        cmocka_unit_test(test_severity_is_shown_in_the_subject),
+        cmocka_unit_test(test_enrichment_fields_are_labelled_and_times_shown_local),
         cmocka_unit_test(test_authfail_zh_and_en),
         cmocka_unit_test(test_journal_default_subject_and_headline),
         cmocka_unit_test(test_journal_body_has_message_samples_and_captures),
@@ -1032,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_digest_of_several_hosts_says_so),
         cmocka_unit_test(test_digest_across_midnight_shows_dates),
         cmocka_unit_test(test_digest_of_one_event),
+        cmocka_unit_test(test_digest_subject_shows_the_highest_severity),
         cmocka_unit_test(test_digest_rejects_bad_arguments),
         cmocka_unit_test(test_digest_of_maximal_events_fits_the_bound),
     };

@@ -673,6 +673,39 @@ static void test_exclude_vetoes_and_captures_come_from_the_regex(void **state)
     qn_rules_free(rs);
 }
 
+static char last_severity[16];
+
+static enum qn_status keep_severity(void *ctx, const struct qn_rules_alert *a)
+{
+    (void)ctx;
+    snprintf(last_severity, sizeof(last_severity), "%s", a->severity);
+    return QN_OK;
+}
+
+static void test_severity_key_travels_with_the_alert(void **state)
+{
+    struct qn_rules *rs;
+    struct qn_rules_errors *errs;
+    struct fake_entry e = {.n = 1, .fields = {"MESSAGE=boom"}};
+    struct qn_rules_entry en = {.get = fake_get, .ctx = &e, .time_usec = SEC};
+
+    (void)state;
+    rs = parse_ok("[rule a]\nregex = boom\nseverity = Critical\n[rule b]\nregex = boom\n");
+    last_severity[0] = 'x';
+    assert_int_equal(qn_rules_feed(rs, &en, keep_severity, NULL, NULL), QN_OK);
+    /* the last alert is rule b's, which has none */
+    assert_string_equal(last_severity, "");
+    qn_rules_free(rs);
+    rs = parse_ok("[rule a]\nregex = boom\nseverity = critical\n");
+    assert_int_equal(qn_rules_feed(rs, &en, keep_severity, NULL, NULL), QN_OK);
+    assert_string_equal(last_severity, "critical");
+    qn_rules_free(rs);
+    errs = parse_errors("[rule a]\nregex = boom\nseverity = urgent\n", 0);
+    assert_error(&errs->e[0], 3, "severity is not critical, warning or info", "urgent");
+    errs = parse_errors("[rule a]\nregex = (?<severity>\\w+)\n", 0);
+    assert_error(&errs->e[0], 2, "reserved", "severity");
+}
+
 static char last_subject[QN_RULES_SUBJECT_MAX * 2];
 
 static enum qn_status keep_subject(void *ctx, const struct qn_rules_alert *a)
@@ -2153,6 +2186,7 @@ int main(void)
         cmocka_unit_test(test_a_nul_in_the_message_of_an_alert_is_shown),
         cmocka_unit_test(test_rules_a_local_user_can_fire_are_named),
         cmocka_unit_test(test_exclude_vetoes_and_captures_come_from_the_regex),
+        cmocka_unit_test(test_severity_key_travels_with_the_alert),
         cmocka_unit_test(test_expanded_subject_is_capped_between_characters),
         cmocka_unit_test(test_duplicate_group_names_take_the_group_that_matched),
         cmocka_unit_test(test_unit_is_systemd_unit_or_unit_from_the_service_manager),
