@@ -99,7 +99,7 @@ static void quota_open(struct qn_cli *cli, struct shared_quota *sq)
         goto unusable;
     }
     qn_quota_init(sq->q);
-    r = qn_quota_load(sq->q, sq->sp);
+    r = qn_quota_load(sq->q, sq->sp, (long long)time(NULL));
     if (r != QN_OK && r != QN_ENOTFOUND)
         qn_log(&cli->log, LOG_WARNING,
                _("the rate-limit state in the spool's state/ is unreadable (%s); starting from "

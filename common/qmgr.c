@@ -664,7 +664,7 @@ static bool new_not_empty(struct qn_spool *sp)
 /* The first round's start: the limiter's view, producers' leftovers. */
 static void start(struct run *run)
 {
-    enum qn_status r = qn_quota_load(run->quota, run->sp);
+    enum qn_status r = qn_quota_load(run->quota, run->sp, now_s(run));
 
     if (r != QN_OK && r != QN_ENOTFOUND) {
         struct qn_qmgr_notice n = {
