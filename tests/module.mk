@@ -8,7 +8,9 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
-$(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota: $(B)/obj/tests/unit/tmpdir.o
+$(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota $(B)/tests/test_pickup \
+	$(B)/tests/test_spoolowner: \
+	$(B)/obj/tests/unit/tmpdir.o
 
 $(B)/obj/tests/unit/%.o: EXTRA_CFLAGS += $(CMOCKA_CFLAGS)
 

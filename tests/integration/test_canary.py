@@ -88,6 +88,8 @@ class CanaryCase(QNTestCase):
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 e[k] = os.environ[k]
+        if self.owners is not None:
+            e["QQNOTIFY_DROP"] = self.owners.drop
         e.update(env or {})
         argv = [self.bin, "-c", config, "--lang", "en"] + list(args)
         t0 = time.monotonic()
@@ -202,12 +204,10 @@ class Canary(CanaryCase):
         srv = self.fault_server("implicit", {"auth": fs.reply(454, "4.7.0 Temporary "
                                                                   "authentication failure",
                                                               delay=DELAY)})
-        spool = self.path("spool")
-        os.makedirs(spool)
-        os.chmod(spool, 0o2770)
+        spool = self.make_spool()
         cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
         with open(cfg, "a", encoding="utf-8") as f:
-            f.write("\n[spool]\ndir = %s\n" % spool)
+            f.write("\n" + self.spool_section(spool))
         cred = os.path.join(self.write_secret(), "qqnotify.smtp")
         env = {"CREDENTIALS_DIRECTORY": os.path.dirname(cred)}
         res = self.run_watched(["notify", "--no-flush", "--subject", "canary alert", "msg"], cfg,
