@@ -624,6 +624,30 @@ user_notify() {
         { echo "alice can list maildrop/"; return 1; }
     wait_mail 'from user alice: backup of alice done'
 }
+user_trickle() {
+    # Every submission of any user starts the sender through the path unit: a steady trickle
+    # must not drive qqnotify-flush.service into its start limit, which would leave it, the
+    # path unit and the timer failed (nothing sent until an administrator resets them).
+    # 12 of them: with the one above, within her cap of 20 (user_max).
+    local i st u
+    for i in $(seq 12); do
+        in_ct runuser -u alice -- qqnotify --lang en notify --subject "trickle $i" "t" ||
+            return 1
+        sleep 0.3
+    done
+    sleep 3
+    for u in qqnotify-flush.path qqnotify-flush.timer qqnotify-flush.service; do
+        st=$(in_ct systemctl show -p ActiveState -p Result --value "$u" | tr '\n' ' ')
+        case $st in failed*|*start-limit*) echo "$u: $st"; return 1 ;; esac
+    done
+    in_ct journalctl -q -u qqnotify-flush.service --no-pager | grep -i 'start.*too quickly' &&
+        return 1
+    ssh_session_2
+}
+ssh_session_2() {
+    in_ct pamtester -I rhost=203.0.113.10 sshd root open_session close_session >/dev/null &&
+        wait_mail 'root logged in via ssh from 203\.0\.113\.10'
+}
 flush_unit_ok() {
     local r
     r=$(in_ct systemctl show -p Result -p ExecMainStatus -p NRestarts --value \
@@ -660,6 +684,8 @@ else
     check "qqnotify-flush.service succeeded with LoadCredentialEncrypted=, spool empty" \
         flush_unit_ok
     check "the sandboxed units log no error" logs_clean
+    check "a trickle of user notifications leaves the flush units working (start limit)" \
+        user_trickle
     subjects 2
     ct_stop
 fi
