@@ -36,8 +36,10 @@
  * after a day.
  *
  * It refuses a submission that would leave less free space than its own
- * size and a slack (SPACE_SLACK): the sender copies a submission into new/
- * before removing it, so users filling the disk cannot stop the sender.
+ * size and SPACE_RESERVE: the sender copies a submission into new/ before
+ * removing it, and the PAM module, the journal watcher and the sender's
+ * state need room too, so users filling the disk through this program
+ * cannot stop them.
  *
  * Exit status (exit.h): 0 done; 64 usage; 65 the entry is not valid or
  * too large; 73 no usable maildrop/ (missing, not made by `qqnotify queue
@@ -69,9 +71,10 @@
 #define PART_SUFFIX       ".part"
 #define SUBMISSION_MODE   0444
 /* Free space a submission must leave besides its own size: the sender copies it into new/
- * before removing it from maildrop/, so a disk that users fill up still lets the sender
- * work (Postfix's queue_minfree does the same for its queue). */
-#define SPACE_SLACK (16 * 1024)
+ * before removing it from maildrop/, and trusted producers (a login alert is about 2 KiB)
+ * and the sender's state files must still find room when users fill the disk through this
+ * program (Postfix's queue_minfree does the same for its queue). */
+#define SPACE_RESERVE (32ULL * 1024 * 1024)
 
 static int fail(int code, const char *what, int e)
 {
@@ -89,14 +92,14 @@ static int write_failure(const char *what, int e)
                 e);
 }
 
-/* Room for LEN bytes and their copy, plus the slack?  0, or an exit status (ENOSPC). */
+/* Room for LEN bytes and their copy, plus the reserve?  0, or an exit status (ENOSPC). */
 static int check_space(int maildrop, size_t len)
 {
     struct statvfs vfs;
 
     if (fstatvfs(maildrop, &vfs) != 0)
         return 0; /* cannot tell: the write says */
-    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < 2ULL * len + SPACE_SLACK)
+    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < 2ULL * len + SPACE_RESERVE)
         return write_failure("not enough free space in the spool's file system", ENOSPC);
     return 0;
 }

@@ -25,3 +25,11 @@ $(B)/tests/resolvstub.so: tests/integration/resolvstub.c | build-ready
 	$(Q)$(call msg,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -fPIC -shared -o $@ $<
 
 tests: $(B)/tests/resolvstub.so
+
+# The free-space test's LD_PRELOAD library (tests/integration/statvfsstub.c): fstatvfs()
+# reports QN_TEST_FREE bytes available.  No sanitizer, as above.
+$(B)/tests/statvfsstub.so: tests/integration/statvfsstub.c | build-ready
+	@mkdir -p $(dir $@)
+	$(Q)$(call msg,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -fPIC -shared -o $@ $< -ldl
+
+tests: $(B)/tests/statvfsstub.so

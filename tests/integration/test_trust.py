@@ -15,13 +15,14 @@ login, entries far over max_entry_size blowing up the sender's memory, and
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import time
 import unittest
 from email import policy
 from email.parser import BytesParser
 
-from harness import EX_OK, QNTestCase, SpoolOwners, needs_root, run_bounded
+from harness import EX_OK, QNTestCase, SpoolOwners, build_dir, needs_root, run_bounded
 
 EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
@@ -309,6 +310,53 @@ class MemoryStaysBounded(TrustCase):
         self.assertEqual(len(self.srv.messages), 1)  # the login
         self.assertLess(peak_kib, 32 * 1024, "the sender's peak RSS (KiB): %d" % peak_kib)
         print("    [test_trust] flush over 40 submissions of 16 MiB: peak RSS %d KiB" % peak_kib)
+
+
+class FillingTheDiskLeavesRoomForAlerts(TrustCase):
+    """Every local user may now submit: what she writes through the drop program must
+    leave the PAM module, the journal watcher and the sender room on the spool's file
+    system (qqnotify-drop(8): its own size twice, and 32 MiB)."""
+
+    def test_the_drop_program_keeps_32_mib_free(self):
+        name, uid, gid = self.mallory
+        # The free space is what build/tests/statvfsstub.so says (no mount, no full disk):
+        # preloaded into a copy of the program without its set-group-ID bit, run with the
+        # drop group as real and effective group, as the installed one runs.
+        stub = os.path.join(build_dir(), "tests", "statvfsstub.so")
+        self.assertTrue(os.path.exists(stub), "%s: run `make tests`" % stub)
+        plain = self.path("qqnotify-drop-plain")
+        shutil.copyfile(self.owners.drop, plain)
+        os.chmod(plain, 0o755)
+        half = b"y" * (512 * 1024)
+        sub = ("qqnotify-spool 2\ntype message\norigin user\nuid %d\nlane 2\nqueued 1\n"
+               "attempts 0\nnext-try 0\nlast-error \ndiagnosis \nsender \nrcpt a@example.com\n"
+               "size %d\nend\n" % (uid, len(half))).encode() + half
+        need = 2 * len(sub) + 32 * 1024 * 1024
+
+        def drop(free):
+            return subprocess.run(
+                ["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.owners.drop_gid,
+                 "--clear-groups", "env", "LD_PRELOAD=" + stub, "QN_TEST_FREE=%d" % free,
+                 plain, self.spool], input=sub, capture_output=True, timeout=60)
+
+        for free in (need - 1, 33 * 1024 * 1024, 0):
+            p = drop(free)
+            self.assertEqual(p.returncode, 75, "EX_TEMPFAIL with %d bytes free: %r"
+                             % (free, p.stderr))
+            self.assertIn(b"not enough free space in the spool's file system", p.stderr)
+        self.assertEqual(self.ids("maildrop"), [])
+        block = os.statvfs(self.spool).f_frsize  # the stub counts whole blocks
+        p = drop((need + block - 1) // block * block)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        (sid,) = self.ids("maildrop")
+        st = os.stat(os.path.join(self.spool, "maildrop", sid))
+        self.assertEqual((st.st_uid, st.st_gid), (uid, self.owners.drop_gid))
+        # Her submission is taken like any other; the login alert goes first.
+        self.plant_login()
+        res = self.flush()
+        self.assertExit(res, EX_OK)
+        self.assertEqual(self.ids("maildrop"), [])
+        self.assertEqual(len(self.srv.messages), 2)
 
 
 class NoConfigOfTheCallersReachesTheSender(TrustCase):
