@@ -29,3 +29,9 @@ install-drop: $(B)/qqnotify-drop
 
 install: install-drop
 
+# tests/bench/trust_bench.py: a root login's latency behind a flood of forged
+# notifications, and flush's peak RSS over maximum-size entries.  As root; prints tables,
+# no verdict.
+.PHONY: bench-trust
+bench-trust: $(B)/qqnotify $(B)/qqnotify-drop $(B)/pam_qqnotify.so
+	$(PYTHON) tests/bench/trust_bench.py --build $(B)
