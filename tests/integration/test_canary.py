@@ -96,6 +96,8 @@ class CanaryCase(QNTestCase):
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 e[k] = os.environ[k]
+        if self.owners is not None:
+            e["QQNOTIFY_DROP"] = self.owners.drop
         e.update(env or {})
         argv = [self.bin, "-c", config, "--lang", "en"] + list(args)
         t0 = time.monotonic()
