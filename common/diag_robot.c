@@ -366,6 +366,7 @@ struct rule {
     int http_min, http_max;    /* 0: any; http_max 0: exactly http_min */
     const char *const *server; /* substrings of server_text */
     const char *const *detail; /* substrings of detail */
+    int sys_errno;             /* 0: any */
     enum robot_index diagnosis;
 };
 
@@ -426,6 +427,9 @@ static const struct rule rules[] = {
     {.stages = ST(CREDENTIAL), .diagnosis = R_ROBOT_SECRET_MISSING},
     {.status = QN_ERESOLVE, .diagnosis = R_ROBOT_DNS},
     {.stages = ST(CONNECT), .diagnosis = R_ROBOT_CONNECT},
+    /* A handshake that I/O broke is a connection lost, not a certificate to check. */
+    {.status = QN_ETLS, .sys_errno = ECONNRESET, .diagnosis = R_ROBOT_CONNECTION_LOST},
+    {.status = QN_ETLS, .sys_errno = EPIPE, .diagnosis = R_ROBOT_CONNECTION_LOST},
     {.status = QN_ETLS, .detail = t_expired, .diagnosis = R_GENERAL},
     {.status = QN_ETLS, .diagnosis = R_ROBOT_TLS},
     {.status = QN_ETIMEOUT, .diagnosis = R_ROBOT_TIMEOUT},
@@ -463,6 +467,8 @@ static bool rule_matches(const struct rule *r, const char *provider, const struc
         !qn_diag_text_has(err->server_text, sizeof(err->server_text), r->server))
         return false;
     if (r->detail != NULL && !qn_diag_text_has(err->detail, sizeof(err->detail), r->detail))
+        return false;
+    if (r->sys_errno != 0 && r->sys_errno != err->sys_errno)
         return false;
     return true;
 }

@@ -252,9 +252,11 @@ enum qn_status qn_webhook_send(struct qn_webhook *w, const char *title, const ch
     r = qn_http_post(&req, &ans, err);
     if (r == QN_OK)
         r = qn_robot_answer(route->type, ans.status, ans.body.data, ans.body.len, err);
-    /* A request that reached the platform counts toward its per-second limit. */
+    /* A request that reached the platform counts toward its per-second limit, from the
+     * moment its answer came: the platform counted it on arrival, somewhere before that,
+     * so the next second is waited out on the safe side of any delay on the way. */
     if (r == QN_OK || (err != NULL && (err->stage == QN_STAGE_HTTP || err->stage == QN_STAGE_DATA)))
-        record_sent(w, t);
+        record_sent(w, now_ms(w));
     if (r != QN_OK)
         redact_answer(w, err);
 out:

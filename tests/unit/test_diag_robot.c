@@ -127,6 +127,9 @@ static void test_the_way_there_has_robot_diagnoses(void **state)
                                    "SSL certificate problem: unable to get local issuer "
                                    "certificate"),
                         "robot-tls");
+    assert_string_equal(failure_id("wecom", QN_ETLS, QN_STAGE_TLS, ECONNRESET,
+                                   "Recv failure: Connection reset by peer"),
+                        "robot-connection-lost");
     /* An expired certificate reads the same for any server: the general entry. */
     assert_string_equal(failure_id("wecom", QN_ETLS, QN_STAGE_TLS, 0,
                                    "SSL certificate problem: certificate has expired"),
