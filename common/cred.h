@@ -68,8 +68,8 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, c
  * "protocol=qqnotify-route\nhost=ROUTE\nusername=\n\n", whose answer
  * carries the key, token or hook id in password= and the signing secret
  * in qqnotify_signing_secret= (gitcred.h).  The secret is one line, or two
- * (the second the signing secret): what robot.h's
- * qn_robot_secret_parse() reads.  Errors and RET_SOURCE as qn_cred_get();
+ * (the second the signing secret): what route.h's
+ * qn_route_secret_parse() reads.  Errors and RET_SOURCE as qn_cred_get();
  * QN_ECONFIG (stage CONFIG) when CFG has no such robot route.
  */
 enum qn_status qn_cred_get_route(const struct qn_config *cfg, const char *route,

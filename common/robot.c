@@ -21,69 +21,10 @@
 
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 
-/* ---- the secret ------------------------------------------------------------------------- */
-
 static bool id_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
-}
-
-enum qn_status qn_robot_secret_parse(enum qn_route_type type, const char *s, size_t len,
-                                     struct qn_robot_secret *ret, const char **ret_why)
-{
-    const char *nl = memchr(s, '\n', len);
-    size_t id_len = nl != NULL ? (size_t)(nl - s) : len;
-    const char *sign = nl != NULL ? nl + 1 : NULL;
-    size_t sign_len = nl != NULL ? len - id_len - 1 : 0;
-
-    memset(ret, 0, sizeof(*ret));
-    *ret_why = NULL;
-    if (id_len > 0 && s[id_len - 1] == '\r')
-        id_len--;
-    if (sign_len > 0 && sign[sign_len - 1] == '\r')
-        sign_len--;
-    if (id_len == 0) {
-        *ret_why = "the secret is empty or starts with an empty line";
-        return QN_EINVAL;
-    }
-    if (id_len > QN_ROBOT_ID_MAX) {
-        *ret_why = "the key, token or hook id on the first line is too long";
-        return QN_EINVAL;
-    }
-    for (size_t i = 0; i < id_len; i++) {
-        if (!id_char(s[i])) {
-            *ret_why = "the first line has characters other than letters, digits, '-' and '_': it "
-                       "must be the key, token or hook id alone, not the whole address";
-            return QN_EINVAL;
-        }
-    }
-    if (sign != NULL && type == QN_ROUTE_TYPE_WECOM) {
-        *ret_why = "a WeCom robot's secret is one line: its key";
-        return QN_EINVAL;
-    }
-    if (sign != NULL) {
-        if (sign_len == 0 || sign_len > QN_ROBOT_ID_MAX) {
-            *ret_why = "the signing secret on the second line is empty or too long";
-            return QN_EINVAL;
-        }
-        for (size_t i = 0; i < sign_len; i++) {
-            unsigned char c = (unsigned char)sign[i];
-            if (c <= 0x20 || c >= 0x7f) {
-                *ret_why = "the signing secret has blanks, control characters or more lines";
-                return QN_EINVAL;
-            }
-        }
-        if (type == QN_ROUTE_TYPE_DINGTALK && (sign_len < 3 || memcmp(sign, "SEC", 3) != 0)) {
-            *ret_why = "a DingTalk signing secret starts with SEC";
-            return QN_EINVAL;
-        }
-        ret->sign = sign;
-        ret->sign_len = sign_len;
-    }
-    ret->id = s;
-    ret->id_len = id_len;
-    return QN_OK;
 }
 
 /* ---- signatures ------------------------------------------------------------------------- */
@@ -171,7 +112,7 @@ static void url_encode(const char *s, char *out, size_t outsz)
 }
 
 enum qn_status qn_robot_url(enum qn_route_type type, const char *base,
-                            const struct qn_robot_secret *s, long long now_ms,
+                            const struct qn_route_secret *s, long long now_ms,
                             struct qn_secret *ret)
 {
     char sign[QN_ROBOT_SIGN_MAX], encoded[3 * QN_ROBOT_SIGN_MAX], tail[sizeof(encoded) + 64];
@@ -537,7 +478,7 @@ static enum qn_status dingtalk_body(enum qn_route_format format, const struct qn
 
 /* A Feishu body: {"msg_type":..,"content":..[,"timestamp":..,"sign":..]}. */
 static json_object *feishu_root(enum qn_route_format format, const struct qn_robot_message *m,
-                                const struct qn_robot_secret *s, long long now_s,
+                                const struct qn_route_secret *s, long long now_s,
                                 const struct qn_buf *title, const struct qn_buf *content)
 {
     char sign[QN_ROBOT_SIGN_MAX], ts[24];
@@ -564,7 +505,7 @@ static json_object *feishu_root(enum qn_route_format format, const struct qn_rob
 }
 
 static enum qn_status feishu_body(enum qn_route_format format, const struct qn_robot_message *m,
-                                  const struct qn_robot_secret *s, long long now_s,
+                                  const struct qn_route_secret *s, long long now_s,
                                   struct qn_buf *content, struct qn_buf *title, struct qn_buf *out)
 {
     size_t budget = QN_ROBOT_FEISHU_BODY_MAX, len = 0, next;
@@ -598,7 +539,7 @@ static enum qn_status feishu_body(enum qn_route_format format, const struct qn_r
 }
 
 enum qn_status qn_robot_body(enum qn_route_type type, enum qn_route_format format,
-                             const struct qn_robot_message *m, const struct qn_robot_secret *s,
+                             const struct qn_robot_message *m, const struct qn_route_secret *s,
                              long long now_s, struct qn_buf *out)
 {
     struct qn_buf content, title;

@@ -27,7 +27,7 @@
  * signing secret "SEC…" when the robot signs) and Feishu (the hook id, then
  * the signing secret when it signs).  It is never copied out of its
  * struct qn_secret except into another one (the URL, the string to sign):
- * struct qn_robot_secret only points into it.
+ * struct qn_route_secret only points into it.
  *
  * Rendering.  A message is a title (the alert's subject, with the route's
  * keyword in front when the title lacks it) and lines of text.  User text
@@ -71,28 +71,8 @@
 #define QN_ROBOT_BODY_MAX           (64 * 1024) /* bytes of any request body */
 #define QN_ROBOT_ANSWER_MAX         (64 * 1024) /* bytes of an answer read */
 #define QN_ROBOT_JSON_DEPTH         16          /* nesting of an answer parsed */
-#define QN_ROBOT_ID_MAX             256         /* bytes of a key, token or hook id */
 #define QN_ROBOT_SIGN_MAX           64 /* bytes of a signature (base64 of 32 bytes) + NUL */
-#define QN_ROBOT_URL_MAX            (QN_ROUTE_URL_MAX + QN_ROBOT_ID_MAX + 256)
-
-/* The parts of a route's secret: views into its struct qn_secret. */
-struct qn_robot_secret {
-    const char *id; /* WeCom key, DingTalk access token, Feishu hook id */
-    size_t id_len;
-    const char *sign; /* the signing secret, or NULL when the robot does not sign */
-    size_t sign_len;
-};
-
-/*
- * Split the secret S (LEN bytes) of a TYPE route into *RET.  QN_EINVAL with
- * *RET_WHY (an English sentence that never quotes the secret) when it has
- * the wrong form: empty; more lines than the type has; an id with other
- * characters than letters, digits, '-' and '_' or over QN_ROBOT_ID_MAX; a
- * signing secret with blanks or control characters, or a DingTalk one not
- * starting with "SEC".  A "\r" before a line end is dropped.
- */
-enum qn_status qn_robot_secret_parse(enum qn_route_type type, const char *s, size_t len,
-                                     struct qn_robot_secret *ret, const char **ret_why);
+#define QN_ROBOT_URL_MAX            (QN_ROUTE_URL_MAX + QN_ROUTE_SECRET_PART_MAX + 256)
 
 /* DingTalk's signature of TS_MS (milliseconds) with SECRET (LEN bytes):
  * base64, not URL-encoded, into OUT (QN_ROBOT_SIGN_MAX bytes).  QN_OK,
@@ -112,7 +92,7 @@ enum qn_status qn_robot_sign_feishu(const char *secret, size_t len, long long ts
  * QN_EINVAL, QN_ETOOBIG, QN_ENOMEM.
  */
 enum qn_status qn_robot_url(enum qn_route_type type, const char *base,
-                            const struct qn_robot_secret *s, long long now_ms,
+                            const struct qn_route_secret *s, long long now_ms,
                             struct qn_secret *ret);
 
 /* What a message says. */
@@ -130,7 +110,7 @@ struct qn_robot_message {
  * QN_EINVAL (a format the type does not have), QN_ETOOBIG, QN_ENOMEM.
  */
 enum qn_status qn_robot_body(enum qn_route_type type, enum qn_route_format format,
-                             const struct qn_robot_message *m, const struct qn_robot_secret *s,
+                             const struct qn_robot_message *m, const struct qn_route_secret *s,
                              long long now_s, struct qn_buf *out);
 
 /* The markup an escape is for. */

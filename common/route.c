@@ -688,3 +688,69 @@ bool qn_route_state_name(const struct qn_route *r, char *out, size_t outsz)
 
     return n > 0 && (size_t)n < outsz;
 }
+
+/* ---- a route's secret -------------------------------------------------------------------------
+ */
+
+static bool secret_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+enum qn_status qn_route_secret_parse(enum qn_route_type type, const char *s, size_t len,
+                                     struct qn_route_secret *ret, const char **ret_why)
+{
+    const char *nl = memchr(s, '\n', len);
+    size_t id_len = nl != NULL ? (size_t)(nl - s) : len;
+    const char *sign = nl != NULL ? nl + 1 : NULL;
+    size_t sign_len = nl != NULL ? len - id_len - 1 : 0;
+
+    memset(ret, 0, sizeof(*ret));
+    *ret_why = NULL;
+    if (id_len > 0 && s[id_len - 1] == '\r')
+        id_len--;
+    if (sign_len > 0 && sign[sign_len - 1] == '\r')
+        sign_len--;
+    if (id_len == 0) {
+        *ret_why = "the secret is empty or starts with an empty line";
+        return QN_EINVAL;
+    }
+    if (id_len > QN_ROUTE_SECRET_PART_MAX) {
+        *ret_why = "the key, token or hook id on the first line is too long";
+        return QN_EINVAL;
+    }
+    for (size_t i = 0; i < id_len; i++) {
+        if (!secret_id_char(s[i])) {
+            *ret_why = "the first line has characters other than letters, digits, '-' and '_': it "
+                       "must be the key, token or hook id alone, not the whole address";
+            return QN_EINVAL;
+        }
+    }
+    if (sign != NULL && type == QN_ROUTE_TYPE_WECOM) {
+        *ret_why = "a WeCom robot's secret is one line: its key";
+        return QN_EINVAL;
+    }
+    if (sign != NULL) {
+        if (sign_len == 0 || sign_len > QN_ROUTE_SECRET_PART_MAX) {
+            *ret_why = "the signing secret on the second line is empty or too long";
+            return QN_EINVAL;
+        }
+        for (size_t i = 0; i < sign_len; i++) {
+            unsigned char c = (unsigned char)sign[i];
+            if (c <= 0x20 || c >= 0x7f) {
+                *ret_why = "the signing secret has blanks, control characters or more lines";
+                return QN_EINVAL;
+            }
+        }
+        if (type == QN_ROUTE_TYPE_DINGTALK && (sign_len < 3 || memcmp(sign, "SEC", 3) != 0)) {
+            *ret_why = "a DingTalk signing secret starts with SEC";
+            return QN_EINVAL;
+        }
+        ret->sign = sign;
+        ret->sign_len = sign_len;
+    }
+    ret->id = s;
+    ret->id_len = id_len;
+    return QN_OK;
+}

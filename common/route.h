@@ -143,6 +143,34 @@ struct qn_route_problem {
     bool secret_key; /* the key would hold the robot's secret */
 };
 
+/*
+ * A robot route's secret is one line for WeCom (the robot key) and one or
+ * two lines for DingTalk (the access token, then the signing secret
+ * "SEC…" when the robot signs) and Feishu (the hook id, then the signing
+ * secret when it signs).  Its parts, as views into the secret's own memory
+ * (secret.h: it is never copied anywhere else):
+ */
+#define QN_ROUTE_SECRET_PART_MAX 256 /* bytes of a key, token, hook id or signing secret */
+
+struct qn_route_secret {
+    const char *id; /* WeCom key, DingTalk access token, Feishu hook id */
+    size_t id_len;
+    const char *sign; /* the signing secret, or NULL when the robot does not sign */
+    size_t sign_len;
+};
+
+/*
+ * Split the secret S (LEN bytes) of a TYPE route into *RET.  QN_EINVAL with
+ * *RET_WHY (an English sentence that never quotes the secret) when it has
+ * the wrong form: empty; more lines than the type has; an id with other
+ * characters than letters, digits, '-' and '_' or over
+ * QN_ROUTE_SECRET_PART_MAX; a signing secret with blanks or control
+ * characters, or a DingTalk one not starting with "SEC".  A "\r" before a
+ * line end is dropped.
+ */
+enum qn_status qn_route_secret_parse(enum qn_route_type type, const char *s, size_t len,
+                                     struct qn_route_secret *ret, const char **ret_why);
+
 /* The defaults: the smtp route only, tried first; no critical routes;
  * failover_after 10 minutes. */
 void qn_routes_defaults(struct qn_routes *rs);

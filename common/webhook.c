@@ -21,7 +21,7 @@
 struct qn_webhook {
     struct qn_webhook_options opt;
     struct qn_secret secret;      /* set up while open */
-    struct qn_robot_secret parts; /* views into secret */
+    struct qn_route_secret parts; /* views into secret */
     struct qn_ratelimit_config limits;
     char state[QN_ROUTE_NAME_MAX + 16];
     long long sent_ms[PACE_MAX]; /* the last requests, oldest first, for max_per_second */
@@ -99,7 +99,7 @@ static void blank_out(char *text, size_t size, const char *needle, size_t n)
  */
 static void redact_answer(const struct qn_webhook *w, struct qn_error *err)
 {
-    const struct qn_robot_secret *s = &w->parts;
+    const struct qn_route_secret *s = &w->parts;
 
     if (err == NULL)
         return;
@@ -164,7 +164,7 @@ enum qn_status qn_webhook_open(struct qn_webhook *w, char *ret_source, struct qn
     r = qn_cred_get_route(w->opt.cfg, route->name, &w->secret, ret_source, err);
     if (r != QN_OK)
         return r;
-    r = qn_robot_secret_parse(route->type, w->secret.data, w->secret.len, &w->parts, &why);
+    r = qn_route_secret_parse(route->type, w->secret.data, w->secret.len, &w->parts, &why);
     if (r != QN_OK) {
         qn_webhook_close(w);
         return qn_error_set(err, QN_ECRED, QN_STAGE_CREDENTIAL,

@@ -17,7 +17,8 @@
 #include "config.h"
 #include "route.h"
 
-#define NAME "test.conf"
+#define NAME     "test.conf"
+#define BYTES(s) (s), (sizeof(s) - 1)
 
 /* A file with a valid [smtp] account, so only the routes can be wrong. */
 #define SMTP "[smtp]\nuser = 10001@qq.com\n[notify]\nto = ops@example.com\n"
@@ -400,6 +401,63 @@ static void test_each_route_has_its_own_state_file(void **state)
     assert_string_equal(qn_route_type_name(QN_ROUTE_TYPE_DINGTALK), "dingtalk");
 }
 
+/* ---- a route's secret ---------------------------------------------------------------------------
+ */
+
+static void test_secret_parts_are_split_per_type(void **state)
+{
+    static const char wecom[] = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa";
+    static const char ding[] = "0c23abcd\r\nSECfeedbeef";
+    static const char lark[] = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
+    struct qn_route_secret s;
+    const char *why;
+
+    (void)state;
+    assert_int_equal(qn_route_secret_parse(QN_ROUTE_TYPE_WECOM, BYTES(wecom), &s, &why), QN_OK);
+    assert_ptr_equal(s.id, wecom);
+    assert_int_equal(s.id_len, strlen(wecom));
+    assert_null(s.sign);
+    assert_int_equal(qn_route_secret_parse(QN_ROUTE_TYPE_DINGTALK, BYTES(ding), &s, &why), QN_OK);
+    assert_int_equal(s.id_len, 8);
+    assert_memory_equal(s.id, "0c23abcd", 8);
+    assert_int_equal(s.sign_len, 11);
+    assert_memory_equal(s.sign, "SECfeedbeef", 11);
+    /* A robot that does not sign (keyword or IP security) has one line. */
+    assert_int_equal(qn_route_secret_parse(QN_ROUTE_TYPE_FEISHU, BYTES(lark), &s, &why), QN_OK);
+    assert_null(s.sign);
+}
+
+static void test_malformed_secrets_are_refused_without_quoting_them(void **state)
+{
+    static const struct {
+        enum qn_route_type type;
+        const char *secret;
+    } bad[] = {
+        {QN_ROUTE_TYPE_WECOM, ""},
+        {QN_ROUTE_TYPE_WECOM, "key\nSECsecond-line"},
+        {QN_ROUTE_TYPE_WECOM, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"},
+        {QN_ROUTE_TYPE_DINGTALK, "token\nnot-a-dingtalk-secret"},
+        {QN_ROUTE_TYPE_DINGTALK, "token\n"},
+        {QN_ROUTE_TYPE_DINGTALK, "token\nSEC one"},
+        {QN_ROUTE_TYPE_DINGTALK, "token\nSECa\nthird"},
+        {QN_ROUTE_TYPE_FEISHU, "\nsecret"},
+        {QN_ROUTE_TYPE_FEISHU, "hook id"},
+    };
+    struct qn_route_secret s;
+    const char *why;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            qn_route_secret_parse(bad[i].type, bad[i].secret, strlen(bad[i].secret), &s, &why),
+            QN_EINVAL);
+        assert_non_null(why);
+        assert_null(strstr(why, "SEC"
+                                "a"));
+        assert_null(strstr(why, "token\n"));
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -422,6 +480,8 @@ int main(void)
         T(test_secret_keys_are_refused_in_a_route_and_elsewhere),
         T(test_ratelimit_takes_the_route_limits_and_the_file_digest),
         T(test_each_route_has_its_own_state_file),
+        cmocka_unit_test(test_secret_parts_are_split_per_type),
+        cmocka_unit_test(test_malformed_secrets_are_refused_without_quoting_them),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
