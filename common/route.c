@@ -251,14 +251,16 @@ static enum qn_status set_url(struct qn_route *r, const char *key, const char *v
     while (last > value && last[-1] != '/')
         last--;
     if (r->type == QN_ROUTE_TYPE_FEISHU && looks_like_hook_id(last, (size_t)(value + n - last)))
-        return secret_in_url(ret, key,
-                             N_("write the endpoint without the hook id (" QN_ROUTE_FEISHU_URL
-                                ") and store the hook id with `qqnotify-secret set --route "
-                                "NAME`"));
+        return secret_in_url(
+            ret, key,
+            N_("write the endpoint without the hook id "
+               "(https://open.feishu.cn/open-apis/bot/v2/hook) and store the hook id with "
+               "`qqnotify-secret set --route NAME`"));
     if (!url_plausible(value, https, &why))
-        return bad_value(ret, key, NULL, N_("the url is not an https:// address"),
-                         N_("write the endpoint as https://host/path without spaces, user name "
-                            "or query, e.g. url = " QN_ROUTE_WECOM_URL));
+        return bad_value(
+            ret, key, NULL, N_("the url is not an https:// address"),
+            N_("write the endpoint as https://host/path without spaces, user name "
+               "or query, e.g. url = https://qyapi.weixin.qq.com/cgi-bin/webhook/send"));
     if (!copy(r->url, sizeof(r->url), value))
         return bad_value(ret, key, NULL, N_("the value is too long"),
                          N_("a url has at most 511 bytes"));
