@@ -11,6 +11,7 @@
 
 #include "cred.h"
 #include "http.h"
+#include "redact.h"
 #include "robot.h"
 #include "secret.h"
 
@@ -78,39 +79,29 @@ static void record_sent(struct qn_webhook *w, long long t)
 
 /* ---- secrecy ----------------------------------------------------------------------------- */
 
-static void blank_out(char *text, size_t size, const char *needle, size_t n)
-{
-    size_t len = strnlen(text, size);
-    char *p = text, *hit;
-
-    while (n > 0 && (size_t)(p - text) < len &&
-           (hit = memmem(p, len - (size_t)(p - text), needle, n)) != NULL) {
-        memset(hit, '*', n);
-        p = hit + n;
-    }
-}
-
 /*
  * The one place where what the platform or libcurl said is cleaned of the
  * route's secret before it reaches ERR (and from there a terminal, the
- * journal or the spool): every part of the secret, wherever it appears.
- * Exact matches for now; common/ is to get one redaction function for runs
- * of six or more of a secret's characters, which belongs here when it does.
+ * journal or the spool): every run of QN_REDACT_RUN or more characters of
+ * any part of the secret, in any of redact.h's forms (raw, base64, URL,
+ * form, JSON, hex), wherever it appears.
  */
 static void redact_answer(const struct qn_webhook *w, struct qn_error *err)
 {
     const struct qn_route_secret *s = &w->parts;
+    struct qn_redact rd;
 
     if (err == NULL)
         return;
-    if (s->id != NULL) {
-        blank_out(err->server_text, sizeof(err->server_text), s->id, s->id_len);
-        blank_out(err->detail, sizeof(err->detail), s->id, s->id_len);
-    }
-    if (s->sign != NULL) {
-        blank_out(err->server_text, sizeof(err->server_text), s->sign, s->sign_len);
-        blank_out(err->detail, sizeof(err->detail), s->sign, s->sign_len);
-    }
+    qn_redact_init(&rd);
+    if (s->id != NULL)
+        (void)qn_redact_add(&rd, s->id, s->id_len, QN_REDACT_RAW | QN_REDACT_BASE64);
+    if (s->sign != NULL)
+        (void)qn_redact_add(&rd, s->sign, s->sign_len, QN_REDACT_RAW | QN_REDACT_BASE64);
+    /* QN_ENOMEM or QN_ETOOBIG overwrite the whole text: nothing of the secret is left. */
+    (void)qn_redact_apply(&rd, err->server_text,
+                          strnlen(err->server_text, sizeof(err->server_text)), NULL);
+    (void)qn_redact_apply(&rd, err->detail, strnlen(err->detail, sizeof(err->detail)), NULL);
 }
 
 /* ---- the session -------------------------------------------------------------------------- */

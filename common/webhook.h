@@ -22,8 +22,9 @@
  * Secrecy: the secret never leaves struct qn_secret but for libcurl's copy
  * of the URL during a request (http.h); errors name the route's url, which
  * holds no secret, and whatever the platform or libcurl said is redacted
- * of every part of the secret before it reaches struct qn_error, in one
- * place (webhook.c: redact_answer).
+ * of every part of the secret (qn_redact_apply: any run of six of its
+ * characters, in any of redact.h's forms) before it reaches struct
+ * qn_error, in one place (webhook.c: redact_answer).
  *
  * Errors as robot.h and http.h describe (stages CREDENTIAL, RESOLVE,
  * CONNECT, TLS, HTTP, DATA for a message refused as too large) and

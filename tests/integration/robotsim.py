@@ -29,7 +29,9 @@ checks.  `script` lists, per request in arrival order, a fault to play
 instead of the normal check: "5xx" (HTTP 502 with an HTML page), "noanswer"
 (the request is read and never answered until the server stops), ("slow", S)
 (answer normally after S seconds), "echo" (an error whose text quotes the
-key, as a careless platform might), ("body", HTTP, BYTES) (exactly that).
+key, as a careless platform might), "echo-parts" (one that quotes most of
+the key, plain and URL-encoded, and a slice of the signing secret in
+base64), ("body", HTTP, BYTES) (exactly that).
 
 Every request is recorded in .requests (dict: path, query, headers, body,
 json, time, accepted, answer) for the tests to check byte for byte.
@@ -199,6 +201,16 @@ class RobotSim:
             answer = self._error(rec, 93000 if self.platform == "wecom" else 300001
                                  if self.platform == "dingtalk" else 19001,
                                  "invalid key %s given" % self.secret_id)
+        elif fault == "echo-parts":
+            # What a careless endpoint might say: most of the key, URL-encoded, and a slice of
+            # the signing secret in base64.
+            sign = self.sign_secret or ""
+            answer = self._error(rec, 93000 if self.platform == "wecom" else 300001
+                                 if self.platform == "dingtalk" else 19001,
+                                 "bad key %s (url %s), secret %s" % (
+                                     self.secret_id[:-4],
+                                     urllib.parse.quote(self.secret_id[2:], safe=""),
+                                     base64.b64encode(sign[1:-1].encode()).decode()))
         else:
             answer = getattr(self, "_" + self.platform)(rec)
         if answer is None:

@@ -469,16 +469,35 @@ class SecretNowhere(RouteCase):
                 self.assertNotIn(part.encode(), data, "the secret is in " + where)
         self.assertSecretNowhere()
 
-    def test_an_answer_that_quotes_the_key_is_redacted(self):
-        s = self.sim("wecom", script=["echo"])
+    def refused_with(self, platform, fault, diagnosis):
+        """One alert flushed to a PLATFORM simulator that answers with FAULT: the run's
+        result and the deferred entry's text."""
+        s = self.sim(platform, script=[fault])
         self.route_secret()
         cfg = self.config(s)
         self.notify(cfg)
-        res = self.flush(cfg, EX_NOPERM, "wecom-invalid-key")
-        self.assertIn("invalid key " + "*" * len(self.robot_id), res.stderr)
+        res = self.flush(cfg, EX_NOPERM, diagnosis)
         (eid,) = self.queued("deferred")
         with open(os.path.join(self.spool, "deferred", eid), encoding="utf-8") as f:
-            self.assertIn("*" * len(self.robot_id), f.read())
+            return res, f.read()
+
+    def test_an_answer_that_quotes_the_key_is_redacted(self):
+        res, entry = self.refused_with("wecom", "echo", "wecom-invalid-key")
+        self.assertIn("invalid key " + "*" * len(self.robot_id), res.stderr)
+        self.assertIn("*" * len(self.robot_id), entry)
+        self.assertSecretNowhere(res)
+
+    def test_an_answer_that_quotes_parts_of_the_secret_keeps_no_six_of_them(self):
+        res, entry = self.refused_with("dingtalk", "echo-parts", "dingtalk-invalid-token")
+        self.assertIn("bad key " + "*" * (len(self.robot_id) - 4), res.stderr)
+        # Where the platform quoted the key (plain, URL-encoded) and the signing secret
+        # (base64), no 6 characters in a row are left.
+        for where, text in (("stderr", res.stderr), ("the spool entry", entry)):
+            quotes = re.findall(r"bad key (\S+) \(url (\S+)\), secret (\S+)", text)
+            self.assertTrue(quotes, "the platform's text is not in " + where)
+            for quote in quotes:
+                for q in quote:
+                    self.assertNotRegex(q, r"[^*]{6}", "6 characters of a secret in " + where)
         self.assertSecretNowhere(res)
 
 
