@@ -50,6 +50,12 @@ MAXMINDDB_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmaxminddb 2>/dev/null)
 MAXMINDDB_LIBS := $(shell $(PKG_CONFIG) --libs libmaxminddb 2>/dev/null || echo -lmaxminddb)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+# The chat robots' transports (common/http.c, common/robot.c): libcurl for HTTP, json-c for
+# the bodies.  Only qqnotify and the tests link them; the PAM module never does.
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+JSONC_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
+JSONC_LIBS := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPENSSL_CFLAGS) $(MAXMINDDB_CFLAGS) -iquote common $(CFLAGS) $(EXTRA_CFLAGS)
 

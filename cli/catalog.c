@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "diag_robot.h"
 
 /* Markdown cells: a '|' would end the cell, a newline the row. */
 static void cell(const char *s)
@@ -18,6 +19,24 @@ static void cell(const char *s)
         else
             fputc(*s, stdout);
     }
+}
+
+static void print_entry(const struct qn_diagnosis *d, bool markdown)
+{
+    if (markdown) {
+        fputs("| ", stdout);
+        cell(_(d->when));
+        fputs(" | ", stdout);
+        cell(_(d->cause));
+        fputs(" | ", stdout);
+        cell(_(d->fix));
+        printf(" | `%s` |\n", d->id);
+        return;
+    }
+    printf("%s\n", d->id);
+    printf(_("  symptom: %s\n"), _(d->when));
+    printf(_("  cause:   %s\n"), _(d->cause));
+    printf(_("  fix:     %s\n\n"), _(d->fix));
 }
 
 int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv)
@@ -45,25 +64,13 @@ int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv)
             return QN_EXIT_USAGE;
         }
     }
-    d = qn_diag_catalog(&n);
-    if (markdown) {
+    if (markdown)
         printf("| %s | %s | %s | id |\n|---|---|---|---|\n", _("symptom"), _("cause"), _("fix"));
-        for (size_t i = 0; i < n; i++) {
-            fputs("| ", stdout);
-            cell(_(d[i].when));
-            fputs(" | ", stdout);
-            cell(_(d[i].cause));
-            fputs(" | ", stdout);
-            cell(_(d[i].fix));
-            printf(" | `%s` |\n", d[i].id);
-        }
-        return QN_EXIT_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        printf("%s\n", d[i].id);
-        printf(_("  symptom: %s\n"), _(d[i].when));
-        printf(_("  cause:   %s\n"), _(d[i].cause));
-        printf(_("  fix:     %s\n\n"), _(d[i].fix));
+    /* The mail part, then the chat robots'. */
+    for (int part = 0; part < 2; part++) {
+        d = part == 0 ? qn_diag_catalog(&n) : qn_diag_robot_catalog(&n);
+        for (size_t i = 0; i < n; i++)
+            print_entry(&d[i], markdown);
     }
     return QN_EXIT_OK;
 }

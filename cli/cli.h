@@ -41,7 +41,12 @@ int qn_cli_exit_code(const struct qn_error *err);
  * final untranslated "diagnosis: ID" line (stable, for scripts). */
 void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err);
 
-/* One line describing ERR (stage, status, detail, SMTP reply) in the current language. */
+/* qn_cli_report() for a failure of a way out whose diagnosis catalog's
+ * provider is PROVIDER (a chat robot's type; NULL: [smtp] provider). */
+void qn_cli_report_for(const struct qn_cli *cli, const char *provider, const struct qn_error *err);
+
+/* One line describing ERR (stage, status, detail, SMTP reply or a robot's
+ * answer) in the current language. */
 void qn_cli_describe(const struct qn_error *err, char *out, size_t n);
 
 /* snprintf for text that may be cut to fit: cutting is intended (bounded

@@ -165,11 +165,23 @@ void qn_cli_describe(const struct qn_error *err, char *out, size_t n)
     if (err->smtp_code != 0)
         snprintf(out + used, n - (size_t)used, _(" (server said: %d %s%s%s)"), err->smtp_code,
                  err->enhanced, err->enhanced[0] ? " " : "", err->server_text);
+    else if (err->http_status != 0 && err->api_code != 0)
+        snprintf(out + used, n - (size_t)used, _(" (answer: HTTP %d, code %lld: %s)"),
+                 err->http_status, err->api_code, err->server_text);
+    else if (err->http_status != 0)
+        snprintf(out + used, n - (size_t)used, _(" (answer: HTTP %d: %s)"), err->http_status,
+                 err->server_text);
 }
 
 void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err)
 {
-    const struct qn_diagnosis *d = qn_diag_lookup(cli->cfg.provider, err);
+    qn_cli_report_for(cli, NULL, err);
+}
+
+void qn_cli_report_for(const struct qn_cli *cli, const char *provider, const struct qn_error *err)
+{
+    const struct qn_diagnosis *d =
+        qn_diag_lookup(provider != NULL ? provider : cli->cfg.provider, err);
     char line[QN_ERROR_TEXT_MAX + QN_ERROR_DETAIL_MAX + 128];
 
     qn_cli_describe(err, line, sizeof(line));

@@ -1,6 +1,9 @@
 /*
  * qqnotify flush: the one sender.  The queue manager (common/qmgr.h) works
- * the spool into mail over the mailer's SMTP session (common/mailer.h);
+ * the spool into mail over the first route of [notify] routes: the
+ * mailer's SMTP session (common/mailer.h), or a chat robot's webhook
+ * (common/webhook.h; a sendmail message shown by its subject and text,
+ * mailtext.h);
  * this command opens the spool, shows a progress bar on a terminal, logs
  * what happens to each entry and to the run, and chooses the exit status:
  * 0 only when nothing went wrong; an entry moved to failed/ ends the run
@@ -29,13 +32,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "http.h"
 #include "mailer.h"
+#include "mailtext.h"
 #include "qmgr.h"
 #include "spool.h"
 #include "spoolowner.h"
+#include "webhook.h"
 
 struct flush {
     struct qn_cli *cli;
+    const char *provider; /* the diagnosis catalog's, of the route's failures; NULL: [smtp] */
+    const char *route;    /* a chat robot route's name, or NULL for mail */
     bool quiet;
     bool progress; /* a progress bar on the terminal */
     size_t done, total;
@@ -69,7 +77,7 @@ static void describe(void *arg, const struct qn_error *err, char *out, size_t n)
 static void report_refusal(const struct flush *f, const struct qn_qmgr_entry *e)
 {
     if (e->err != NULL && e->mail_index == 0)
-        qn_cli_report(f->cli, e->err);
+        qn_cli_report_for(f->cli, f->provider, e->err);
 }
 
 static void log_stuck(const struct flush *f, const struct qn_qmgr_entry *e)
@@ -142,8 +150,8 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
             f->total = f->done + n->count;
         break;
     case QN_QMGR_STOPPED:
-        d = qn_diag_lookup(f->cli->cfg.provider, n->err);
-        qn_cli_report(f->cli, n->err);
+        d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, n->err);
+        qn_cli_report_for(f->cli, f->provider, n->err);
         qn_log(log, LOG_WARNING, _("delivery stopped, the rest stays queued: %s%s%s"), n->reason,
                d ? " — " : "", d ? _(d->fix) : "");
         break;
@@ -218,12 +226,20 @@ static void summary(const struct flush *f, const struct qn_qmgr_summary *c)
      * when mail was held back: silence must never hide alerts that wait. */
     if (f->quiet && !trouble && c->deferred == 0 && c->held == 0)
         return;
-    qn_log(&f->cli->log, trouble || c->held > 0 ? LOG_WARNING : LOG_INFO,
-           _("flush: sent %zu mail(s): %zu sendmail message(s) and %zu event(s), %zu of the mails "
-             "digests; held back %zu (limits or burst), deferred %zu, failed %zu, expired %zu, "
-             "corrupt %zu"),
-           c->mails, c->messages, c->events, c->digests, c->held, c->deferred, c->failed,
-           c->expired, c->quarantined);
+    if (f->route != NULL)
+        qn_log(&f->cli->log, trouble || c->held > 0 ? LOG_WARNING : LOG_INFO,
+               _("flush: sent %zu message(s) through route %s: %zu sendmail message(s) and %zu "
+                 "event(s), %zu of the messages digests; held back %zu (limits or burst), "
+                 "deferred %zu, failed %zu, expired %zu, corrupt %zu"),
+               c->mails, f->route, c->messages, c->events, c->digests, c->held, c->deferred,
+               c->failed, c->expired, c->quarantined);
+    else
+        qn_log(&f->cli->log, trouble || c->held > 0 ? LOG_WARNING : LOG_INFO,
+               _("flush: sent %zu mail(s): %zu sendmail message(s) and %zu event(s), %zu of the "
+                 "mails digests; held back %zu (limits or burst), deferred %zu, failed %zu, "
+                 "expired %zu, corrupt %zu"),
+               c->mails, c->messages, c->events, c->digests, c->held, c->deferred, c->failed,
+               c->expired, c->quarantined);
 }
 
 /* An alert waiting longer than half of max_age may never go out: one line, even quiet.
@@ -304,7 +320,7 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
  * Started as root: fetch the secret while root may, then become the spool's user for good.
  * The exit code on failure, else QN_EXIT_OK.
  */
-static int become_spool_user(struct flush *f, struct qn_mailer *mailer)
+static int become_spool_user(struct flush *f, struct qn_mailer *mailer, struct qn_webhook *hook)
 {
     const struct qn_config *cfg = &f->cli->cfg;
     struct qn_spoolowner o;
@@ -327,8 +343,11 @@ static int become_spool_user(struct flush *f, struct qn_mailer *mailer)
                cfg->queue.user, f->cli->config_path, r != QN_OK ? cfg->queue.user : "qqnotify");
         return QN_EXIT_CONFIG;
     }
-    /* A failure is kept: the run reports it at the first mail, as it always did. */
-    (void)qn_mailer_fetch_secret(mailer, &err);
+    /* A failure is kept: the run reports it at the first message, as it always did. */
+    if (mailer != NULL)
+        (void)qn_mailer_fetch_secret(mailer, &err);
+    if (hook != NULL)
+        (void)qn_webhook_fetch_secret(hook, &err);
     if (qn_spoolowner_become(&o) != QN_OK) {
         qn_log(&f->cli->log, LOG_ERR, _("qqnotify flush: cannot become the spool's user %s: %s"),
                o.user, strerror(errno));
@@ -350,6 +369,41 @@ static void large_blocks_given_back(void)
     (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/* The way out: the first route of [notify] routes (the [smtp] account by default). */
+static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_webhook **ret_hook,
+                      struct qn_transport *ret)
+{
+    struct qn_cli *cli = f->cli;
+    const struct qn_route *route = qn_routes_first(&cli->cfg.routes);
+    struct qn_webhook_options wo = {
+        .cfg = &cli->cfg, .route = route, .summarize = qn_mailtext_summary};
+
+    if (route->type == QN_ROUTE_TYPE_SMTP) {
+        if (cli->cfg.n_to == 0) {
+            fprintf(stderr,
+                    _("qqnotify flush: [notify] to is empty in %s: alerts have nowhere to "
+                      "go; add the recipients and run again (nothing was sent or lost)\n"),
+                    cli->config_path);
+            return QN_EXIT_CONFIG;
+        }
+        qn_cli_warn_insecure(cli);
+        if (qn_mailer_new(&cli->cfg, ret_mailer) != QN_OK)
+            return QN_EXIT_OSERR;
+        *ret = qn_mailer_transport(*ret_mailer);
+        return QN_EXIT_OK;
+    }
+    if (qn_http_global_init() != QN_OK) {
+        qn_log(&cli->log, LOG_ERR, "%s", _("cannot initialise libcurl"));
+        return QN_EXIT_OSERR;
+    }
+    if (qn_webhook_new(&wo, ret_hook) != QN_OK)
+        return QN_EXIT_OSERR;
+    f->provider = qn_route_type_name(route->type);
+    f->route = route->name;
+    *ret = qn_webhook_transport(*ret_hook);
+    return QN_EXIT_OK;
+}
+
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -365,6 +419,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
                                   .rewrite = qn_cli_rewrite_submission};
     struct qn_qmgr_summary sum;
     struct qn_mailer *mailer = NULL;
+    struct qn_webhook *hook = NULL;
     enum qn_status r;
     int c, rc;
 
@@ -393,26 +448,15 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_require_queue_access(cli, "qqnotify flush");
     if (rc != QN_EXIT_OK)
         return rc;
-    if (cli->cfg.n_to == 0) {
-        fprintf(stderr,
-                _("qqnotify flush: [notify] to is empty in %s: alerts have nowhere to "
-                  "go; add the recipients and run again (nothing was sent or lost)\n"),
-                cli->config_path);
-        return QN_EXIT_CONFIG;
-    }
-    qn_cli_warn_insecure(cli);
-    if (qn_mailer_new(&cli->cfg, &mailer) != QN_OK) {
-        rc = QN_EXIT_OSERR;
-        goto out;
-    }
-    rc = become_spool_user(&f, mailer);
+    rc = open_route(&f, &mailer, &hook, &opt.transport);
+    if (rc == QN_EXIT_OK)
+        rc = become_spool_user(&f, mailer, hook);
     if (rc != QN_EXIT_OK)
         goto out;
     rc = open_spool(&f, &opt.spool);
     if (rc != QN_EXIT_OK)
         goto out;
     opt.cfg = &cli->cfg;
-    opt.transport = qn_mailer_transport(mailer);
     f.progress = !f.quiet && isatty(STDERR_FILENO);
     r = qn_qmgr_run(&opt, &sum);
     if (r == QN_OK) {
@@ -425,6 +469,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     }
 out:
     qn_mailer_free(mailer);
+    qn_webhook_free(hook);
     qn_spool_close(opt.spool);
     return rc;
 }

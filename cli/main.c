@@ -18,35 +18,38 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
-              "\n"
-              "Commands:\n"
-              "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
-              "                  send a mail now; the body is read from standard input\n"
-              "  check [--send-test ADDR]\n"
-              "                  test the setup stage by stage and explain any failure\n"
-              "  catalog [--markdown]\n"
-              "                  list every known failure with its cause and fix\n"
-              "  notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... [TEXT]\n"
-              "                  queue one alert for scripts (backups, deploys, checks)\n"
-              "  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]\n"
-              "                  queue a message from cron, mail(1) and other programs\n"
-              "  flush [--quiet]\n"
-              "                  deliver the spool within the sending limits\n"
-              "  queue [list | show ID | retry ID|all | drop ID]\n"
-              "                  inspect the spool and act on entries\n"
-              "  silence add --match KEY=VALUE... --for DURATION|--until TIME | list | expire ID\n"
-              "                  maintenance windows: matching events are not mailed\n"
-              "  seen [list | forget USER[@SOURCE]]\n"
-              "                  the logins seen so far ([login] notify = new)\n"
-              "\n"
-              "Options:\n"
-              "  -c, --config FILE   configuration file (default %s)\n"
-              "  --lang zh_CN|en     language of messages (default: config, then locale)\n"
-              "  -h, --help          this help\n"
-              "  -V, --version       version\n"),
-            QN_CONFIG_DEFAULT_PATH);
+    fprintf(
+        out,
+        _("Usage: qqnotify [-c FILE] [--lang zh_CN|en] COMMAND [OPTIONS]\n"
+          "\n"
+          "Commands:\n"
+          "  send [--to ADDR[,ADDR...]] --subject TEXT [--html FILE] [--force]\n"
+          "                  send a mail now; the body is read from standard input\n"
+          "  check [--send-test ADDR] | check --route NAME [--send-test]\n"
+          "                  test the setup (or a chat robot route) stage by stage and explain\n"
+          "                  any failure\n"
+          "  catalog [--markdown]\n"
+          "                  list every known failure with its cause and fix\n"
+          "  notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... [TEXT]\n"
+          "                  queue one alert for scripts (backups, deploys, checks)\n"
+          "  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]\n"
+          "                  queue a message from cron, mail(1) and other programs\n"
+          "  flush [--quiet]\n"
+          "                  deliver the spool within the sending limits, through the first\n"
+          "                  route of [notify] routes\n"
+          "  queue [list | show ID | retry ID|all | drop ID]\n"
+          "                  inspect the spool and act on entries\n"
+          "  silence add --match KEY=VALUE... --for DURATION|--until TIME | list | expire ID\n"
+          "                  maintenance windows: matching events are not mailed\n"
+          "  seen [list | forget USER[@SOURCE]]\n"
+          "                  the logins seen so far ([login] notify = new)\n"
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE   configuration file (default %s)\n"
+          "  --lang zh_CN|en     language of messages (default: config, then locale)\n"
+          "  -h, --help          this help\n"
+          "  -V, --version       version\n"),
+        QN_CONFIG_DEFAULT_PATH);
 }
 
 /* The last component of PATH (argv[0] may be NULL with execve). */

@@ -8,8 +8,8 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 SENDMAIL_HEADER_OBJS := $(B)/obj/cli/header.o $(B)/obj/cli/message.o
 
 $(B)/qqnotify: $(CLI_OBJS) $(B)/libqqnotify.a
-	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(B)/libqqnotify.a $(OPENSSL_LIBS) \
-		$(MAXMINDDB_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(B)/libqqnotify.a $(CURL_LIBS) \
+		$(JSONC_LIBS) $(OPENSSL_LIBS) $(MAXMINDDB_LIBS)
 
 all: $(B)/qqnotify
 

@@ -184,13 +184,11 @@ static int cmd_show(const struct qn_cli *cli, struct qn_spool *sp, const char *i
         if (e->last_error[0] != '\0')
             printf(_("last error: %s\n"), e->last_error);
         if (e->diagnosis[0] != '\0') {
-            const struct qn_diagnosis *d;
-            size_t n = 0;
-            d = qn_diag_catalog(&n);
+            const struct qn_diagnosis *d = qn_diag_find(e->diagnosis);
+
             printf("diagnosis:  %s\n", e->diagnosis);
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(d[i].id, e->diagnosis) == 0)
-                    printf(_("  cause: %s\n  fix:   %s\n"), _(d[i].cause), _(d[i].fix));
+            if (d != NULL)
+                printf(_("  cause: %s\n  fix:   %s\n"), _(d->cause), _(d->fix));
         }
         if (e->type == QN_SPOOL_MESSAGE) {
             printf(_("type:       message (%zu bytes) from <%s>\n"), e->message_len, e->sender);

@@ -52,6 +52,7 @@ enum section {
     SECTION_SPOOL,
     SECTION_LIMITS,
     SECTION_NOISE, /* [login], [quiet], [severity], [enrich]: noise.h */
+    SECTION_ROUTE, /* [route NAME]: route.c */
 };
 
 struct preset {
@@ -112,6 +113,7 @@ static enum qn_status set_digest_window(struct parser *p, const char *key, const
 static enum qn_status set_max_age(struct parser *p, const char *key, const char *value);
 static enum qn_status set_retry_min(struct parser *p, const char *key, const char *value);
 static enum qn_status set_retry_max(struct parser *p, const char *key, const char *value);
+static enum qn_status set_notify_route(struct parser *p, const char *key, const char *value);
 
 /* Keep in step with the section_keys_fix() texts: a unit test parses each. */
 static const struct key_def keys[] = {
@@ -130,6 +132,9 @@ static const struct key_def keys[] = {
     {SECTION_SMTP, "credential_file", false, set_credential_file},
     {SECTION_NOTIFY, "to", true, set_to},
     {SECTION_NOTIFY, "language", false, set_language},
+    {SECTION_NOTIFY, "routes", false, set_notify_route},
+    {SECTION_NOTIFY, "critical_routes", false, set_notify_route},
+    {SECTION_NOTIFY, "failover_after", false, set_notify_route},
     {SECTION_SPOOL, "dir", false, set_spool_dir},
     {SECTION_SPOOL, "max_entry_size", false, set_max_entry_size},
     {SECTION_SPOOL, "user", false, set_spool_user},
@@ -226,6 +231,22 @@ static enum qn_status fail(struct parser *p, const char *key, const char *value,
                            const char *fix)
 {
     return fail_value(p, key, value, value != NULL ? strlen(value) : 0, what, fix);
+}
+
+/* A problem route.c found: the same error, at its line when it names one. */
+static enum qn_status fail_route(struct parser *p, const struct qn_route_problem *rp)
+{
+    unsigned line = p->line;
+    enum qn_status r;
+
+    if (rp->line != 0)
+        p->line = rp->line;
+    r = fail_value(p, rp->key != NULL ? rp->key : "", rp->value, rp->value_len, rp->what, rp->fix);
+    p->err->secret_key = rp->secret_key;
+    if (rp->secret_key)
+        p->err->value[0] = '\0';
+    p->line = line;
+    return r;
 }
 
 static enum qn_status copy_value(struct parser *p, const char *key, const char *value, char *dst,
@@ -617,6 +638,15 @@ static enum qn_status set_spool_dir(struct parser *p, const char *key, const cha
     return set_absolute_path(p, key, value, p->cfg->spool_dir, sizeof(p->cfg->spool_dir), false);
 }
 
+static enum qn_status set_notify_route(struct parser *p, const char *key, const char *value)
+{
+    struct qn_route_problem rp;
+
+    if (qn_route_notify_set(&p->cfg->routes, key, value, p->line, &rp) == QN_ECONFIG)
+        return fail_route(p, &rp);
+    return QN_OK;
+}
+
 static enum qn_status set_max_entry_size(struct parser *p, const char *key, const char *value)
 {
     unsigned long long v;
@@ -729,6 +759,17 @@ bool qn_config_duration(const char *s, unsigned min, unsigned max, unsigned *ret
         return false;
     v *= unit;
     if (v < min || v > max)
+        return false;
+    *ret = (unsigned)v;
+    return true;
+}
+
+bool qn_config_parse_count(const char *s, unsigned max, unsigned *ret)
+{
+    unsigned long long v;
+    const char *end;
+
+    if (!parse_decimal(s, max, &v, &end) || *end != '\0')
         return false;
     *ret = (unsigned)v;
     return true;
@@ -910,7 +951,8 @@ static const char *section_keys_fix(enum section s)
                   "tls, tls_verify, ca_file, tls_fingerprint, user, from_name, helo_name, "
                   "timeout, credential_helper and credential_file");
     case SECTION_NOTIFY:
-        return N_("remove it or correct its spelling; keys of [notify] are to and language");
+        return N_("remove it or correct its spelling; keys of [notify] are to, language, routes, "
+                  "critical_routes and failover_after");
     case SECTION_SPOOL:
         return N_("remove it or correct its spelling; keys of [spool] are dir, "
                   "max_entry_size, user and drop_group");
@@ -920,9 +962,10 @@ static const char *section_keys_fix(enum section s)
                   "retry_max, user_max, rule_max and cap_window");
     case SECTION_NOISE: /* noise.c words its own */
     case SECTION_NONE:
+    case SECTION_ROUTE: /* route.c has its own list */
         break;
     }
-    return N_("put it under [smtp], [notify], [spool] or [limits]");
+    return N_("put it under [smtp], [notify], [spool], [limits] or [route NAME]");
 }
 
 static enum qn_status parse_section(struct parser *p, char *line)
@@ -942,7 +985,8 @@ static enum qn_status parse_section(struct parser *p, char *line)
 
     if (close == NULL)
         return fail(p, "", NULL, N_("a section header does not end with ']'"),
-                    N_("write the section as [smtp], [notify], [spool] or [limits]"));
+                    N_("write the section as [smtp], [notify], [spool], [limits] or [route "
+                       "NAME]"));
     *close = '\0';
     name = trim(line + 1);
     rest = close + 1;
@@ -951,6 +995,7 @@ static enum qn_status parse_section(struct parser *p, char *line)
     if (*rest != '\0' && *rest != '#' && *rest != ';')
         return fail(p, name, NULL, N_("unexpected text after the section header"),
                     N_("put nothing but a comment after ']'"));
+    p->cfg->routes.current = -1;
     for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         if (strcasecmp(name, sections[i].name) == 0) {
             p->section = sections[i].section;
@@ -961,12 +1006,20 @@ static enum qn_status parse_section(struct parser *p, char *line)
         p->section = SECTION_NOISE;
         return QN_OK;
     }
+    if (strncasecmp(name, "route", 5) == 0 && is_blank(name[5])) {
+        struct qn_route_problem rp;
+
+        p->section = SECTION_ROUTE;
+        if (qn_route_begin(&p->cfg->routes, trim(name + 5), p->line, &rp) != QN_OK)
+            return fail_route(p, &rp);
+        return QN_OK;
+    }
     if (strncasecmp(name, "rule", 4) == 0)
         return fail(p, name, NULL, N_("unknown section"),
                     N_("journal rules belong in /etc/qqnotify/rules.d/*.conf, not here"));
     return fail(p, name, NULL, N_("unknown section"),
                 N_("sections are [smtp], [notify], [spool], [limits], [login], [quiet], "
-                   "[severity] and [enrich]"));
+                   "[severity], [enrich] and [route NAME]"));
 }
 
 /* Turn the raw text after '=' into the value, in place: quotes, comments, blanks. */
@@ -1070,6 +1123,24 @@ static enum qn_status parse_assignment(struct parser *p, char *line)
         err->secret_key = true;
         return QN_ECONFIG;
     }
+    if (qn_route_key_is_secret(key)) {
+        struct qn_route_problem rp = {
+            .key = key,
+            .what = N_("the configuration file must not hold a robot's key, token or signing "
+                       "secret"),
+            .fix = N_("remove the line and store it with `qqnotify-secret set --route NAME`"),
+            .secret_key = true,
+        };
+        return fail_route(p, &rp);
+    }
+    if (p->section == SECTION_ROUTE) {
+        struct qn_route_problem rp;
+
+        r = parse_value(p, key, eq + 1, &value);
+        if (r == QN_OK && qn_route_set(&p->cfg->routes, key, value, &rp) != QN_OK)
+            r = fail_route(p, &rp);
+        return r;
+    }
     if (p->section == SECTION_NOISE)
         return noise_assignment(p, key, eq + 1);
     for (i = 0; i < N_KEYS; i++) {
@@ -1142,6 +1213,8 @@ static enum qn_status validate(struct parser *p)
     size_t i;
 
     p->line = 0;
+    if (!qn_routes_use_smtp(&cfg->routes))
+        goto smtp_done; /* no mail is sent: [smtp] user is not needed */
     if (cfg->user[0] == '\0')
         return fail(p, "user", NULL, N_("[smtp] user is not set"),
                     N_("set user to the mail address of the sending account under [smtp], e.g. "
@@ -1157,6 +1230,7 @@ static enum qn_status validate(struct parser *p)
     if (cfg->port < 1 || cfg->port > 65535)
         return fail(p, "port", NULL, N_("the port is not a number from 1 to 65535"),
                     N_("use port = 465 (implicit TLS) or port = 587 (STARTTLS)"));
+smtp_done:
     if (cfg->n_to > QN_CONFIG_MAX_RCPT)
         return fail(p, "to", NULL, N_("too many recipients"),
                     N_("at most 16 recipients; use a mailing list for more"));
@@ -1169,6 +1243,18 @@ static enum qn_status validate(struct parser *p)
         return fail(p, "language", NULL, N_("unknown language"),
                     N_("language is zh_CN, en or auto (from the locale)"));
     return validate_limits(p);
+}
+
+/* The routes once every section is read: names listed in [notify] exist. */
+static enum qn_status finish_routes(struct parser *p)
+{
+    struct qn_route_problem rp;
+
+    if (qn_routes_finish(&p->cfg->routes, &rp) != QN_OK) {
+        p->line = 0;
+        return fail_route(p, &rp);
+    }
+    return QN_OK;
 }
 
 static void error_reset(struct qn_config_error *err, const char *name)
@@ -1229,6 +1315,7 @@ void qn_config_defaults(struct qn_config *cfg)
     cfg->queue.user_max = DEFAULT_CAP;
     cfg->queue.rule_max = DEFAULT_CAP;
     cfg->queue.cap_window_s = DEFAULT_CAP_WINDOW;
+    qn_routes_defaults(&cfg->routes);
 }
 
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider)
@@ -1265,6 +1352,8 @@ enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const ch
     /* Even on failure: what was read so far includes the server settings. */
     apply_server(&p);
     apply_limits(&p);
+    if (r == QN_OK)
+        r = finish_routes(&p);
     if (r == QN_OK)
         r = validate(&p);
     if (r == QN_OK)

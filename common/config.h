@@ -25,6 +25,12 @@
  * control character or invalid UTF-8 in a value are errors.  [notify] to
  * may repeat (the lists are appended); any other key set twice is an error.
  *
+ * [route NAME] sections and the [notify] keys routes, critical_routes and
+ * failover_after are parsed by route.h, which this parser hands each such
+ * header and line.  [smtp] user (and [notify] to, for the programs that
+ * mail) are needed only when the smtp route is used: in [notify] routes
+ * (the default) or critical_routes.
+ *
  * [limits]: max_per_minute, max_per_hour, max_per_day and digest_after are
  * counts 0-2000 (0 = no limit, or never digest by count); digest_window,
  * max_age, retry_min and retry_max are durations ("600", "30s", "10m",
@@ -59,6 +65,7 @@
 
 #include "noise.h"
 #include "ratelimit.h"
+#include "route.h"
 #include "status.h"
 
 #ifndef QN_SYSCONFDIR
@@ -119,6 +126,9 @@ struct qn_config {
     size_t n_to;
     enum qn_lang language;
 
+    /* [route NAME] sections and [notify] routes, critical_routes, failover_after (route.h) */
+    struct qn_routes routes;
+
     /* [spool] */
     char spool_dir[4096];
     size_t max_entry_size; /* bytes, default 1 MiB */
@@ -176,6 +186,11 @@ enum qn_status qn_config_load(struct qn_config *cfg, const char *path,
  * QN_ECONFIG or QN_OK. */
 enum qn_status qn_config_parse(struct qn_config *cfg, const char *name, const char *text,
                                size_t len, struct qn_config_error *ret_err);
+
+/* A count of decimal digits 0..MAX into *RET (route.c's limits); false for
+ * anything else.  *RET is untouched on failure.  Durations:
+ * qn_config_duration() below. */
+bool qn_config_parse_count(const char *s, unsigned max, unsigned *ret);
 
 /* Split "a@x, b@y" into cfg->to (replacing it); blanks around items and empty
  * items are ignored.  QN_EINVAL: an item is not a plausible address (plain

@@ -27,6 +27,7 @@
 #include "spawn.h"
 
 #define SYSTEMD_CREDENTIAL_NAME "qqnotify.smtp"
+#define ROUTE_CREDENTIAL_PREFIX "qqnotify.route."
 #define REQUEST_MAX             1024 /* bytes of the request we write */
 
 /* Where `make install` puts qqnotify-secret (the Makefile passes its BINDIR). */
@@ -37,13 +38,15 @@
 /* ---- credential files ------------------------------------------------------------------ */
 
 /*
- * Read the secret from PATH (KIND describes it: "credential file",
- * "systemd credential").  QN_ENOTFOUND without touching ERR when PATH does
- * not exist, so the caller can try the next source.
+ * Read the secret of at most LINES lines from PATH (KIND describes it:
+ * "credential file", "systemd credential").  QN_ENOTFOUND without touching
+ * ERR when PATH does not exist, so the caller can try the next source.
  */
-static enum qn_status read_secret_file(const char *path, const char *kind, struct qn_secret *ret,
-                                       struct qn_error *err)
+static enum qn_status read_secret_file(const char *path, const char *kind, unsigned lines,
+                                       struct qn_secret *ret, struct qn_error *err)
 {
+    unsigned breaks = 0;
+
     struct qn_secret data = {0};
     struct stat st;
     char extra;
@@ -121,11 +124,16 @@ static enum qn_status read_secret_file(const char *path, const char *kind, struc
                                path);
         goto out;
     }
-    if (memchr(data.data, '\0', data.len) != NULL || memchr(data.data, '\n', data.len) != NULL ||
-        memchr(data.data, '\r', data.len) != NULL) {
-        r = qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
-                               "%s %.180s holds more than one line or a NUL byte", kind, path);
-        goto out;
+    for (size_t i = 0; i < data.len; i++) {
+        /* A line end inside is "\n" or "\r\n"; the reader of the parts drops the "\r". */
+        breaks += data.data[i] == '\n';
+        if (data.data[i] == '\0' || breaks >= lines ||
+            (data.data[i] == '\r' && (i + 1 == data.len || data.data[i + 1] != '\n'))) {
+            r = qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
+                                   "%s %.180s holds more than %s or a NUL byte", kind, path,
+                                   lines == 1 ? "one line" : "two lines");
+            goto out;
+        }
     }
     *ret = data;
     memset(&data, 0, sizeof(data)); /* handed over */
@@ -218,10 +226,11 @@ static enum qn_status run_failed(enum qn_status r, const struct qn_spawn_result 
 }
 
 /* The password of a helper that exited 0, from its REPLY, into *RET. */
-static enum qn_status take_answer(const struct qn_secret *reply, const char *command,
+static enum qn_status take_answer(const struct qn_secret *reply, const char *command, bool route,
                                   struct qn_secret *ret, struct qn_error *err)
 {
-    switch (qn_gitcred_parse_reply(reply->data, reply->len, ret)) {
+    switch (route ? qn_gitcred_parse_route_reply(reply->data, reply->len, ret)
+                  : qn_gitcred_parse_reply(reply->data, reply->len, ret)) {
     case QN_OK:
         return QN_OK;
     case QN_ENOTFOUND:
@@ -244,8 +253,27 @@ static enum qn_status take_answer(const struct qn_secret *reply, const char *com
     }
 }
 
+/* What a helper is asked: the SMTP account, or a route by name. */
+struct ask {
+    const char *protocol;
+    const char *host;
+    const char *user;
+    bool route; /* the answer may carry the signing secret */
+};
+
+static enum qn_status run_helper(const char *command, const struct ask *ask, int timeout_ms,
+                                 struct qn_secret *ret, struct qn_error *err);
+
 enum qn_status qn_cred_run_helper(const char *command, const char *host, const char *user,
                                   int timeout_ms, struct qn_secret *ret, struct qn_error *err)
+{
+    const struct ask ask = {.protocol = "smtp", .host = host, .user = user};
+
+    return run_helper(command, &ask, timeout_ms, ret, err);
+}
+
+static enum qn_status run_helper(const char *command, const struct ask *ask, int timeout_ms,
+                                 struct qn_secret *ret, struct qn_error *err)
 {
     char words[sizeof(((struct qn_config *)0)->credential_helper) + 8];
     char *argv[QN_CRED_HELPER_ARGS_MAX + 2];
@@ -266,7 +294,8 @@ enum qn_status qn_cred_run_helper(const char *command, const char *host, const c
                                   "credential helper `%.100s` is empty, too long or has more "
                                   "than %d words",
                                   command, QN_CRED_HELPER_ARGS_MAX);
-    r = qn_gitcred_write_request("smtp", host, user, request, sizeof(request), &request_len);
+    r = qn_gitcred_write_request(ask->protocol, ask->host, ask->user, request, sizeof(request),
+                                 &request_len);
     /* A line break in either would let it forge attributes of the request. */
     if (r == QN_EINVAL)
         return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
@@ -311,7 +340,7 @@ enum qn_status qn_cred_run_helper(const char *command, const char *host, const c
                                "credential helper `%.100s` exited with status %d", command,
                                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     else
-        r = take_answer(&reply, command, ret, err);
+        r = take_answer(&reply, command, ask->route, ret, err);
 out:
     qn_secret_wipe(&reply);
     return r;
@@ -322,11 +351,12 @@ out:
 /*
  * No source configured: root asks the installed qqnotify-secret (QN_BINDIR comes from the
  * build, as the PAM module's flush command does), which looks where `qqnotify-secret set`
- * stores the code: the systemd-creds store, then the keyring.  Only for root, whose store
- * that is, and only a regular file that root owns and no one else may change.  Errors as
- * for qn_cred_get(); RET_SOURCE names the default helper.
+ * stores the secret: the systemd-creds store, then the keyring.  Only for root, whose store
+ * that is, and only a regular file that root owns and no one else may change.  NAME, ASK and
+ * WHAT as for get_secret(); errors as for qn_cred_get(); RET_SOURCE names the default helper.
  */
-static enum qn_status get_from_default_helper(const struct qn_config *cfg, struct qn_secret *ret,
+static enum qn_status get_from_default_helper(const char *name, const struct ask *ask,
+                                              const char *what, struct qn_secret *ret,
                                               char *ret_source, struct qn_error *err)
 {
     char path[QN_CRED_SOURCE_MAX - 64];
@@ -336,29 +366,37 @@ static enum qn_status get_from_default_helper(const struct qn_config *cfg, struc
     n = snprintf(path, sizeof(path), "%s/qqnotify-secret", QN_BINDIR);
     if (n < 0 || (size_t)n >= sizeof(path) || geteuid() != 0)
         return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
-                                  "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp "
+                                  "no secret source%s: neither $CREDENTIALS_DIRECTORY/%s "
                                   "nor credential_helper is configured (qqnotify-secret is the "
-                                  "default for root only)");
+                                  "default for root only)",
+                                  what, name);
     if (stat(path, &st) != 0)
         return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, errno,
-                                  "no secret source: neither $CREDENTIALS_DIRECTORY/qqnotify.smtp "
+                                  "no secret source%s: neither $CREDENTIALS_DIRECTORY/%s "
                                   "nor credential_helper is configured, and %.100s is not "
                                   "installed",
-                                  path);
+                                  what, name, path);
     if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
         (st.st_mode & S_IXUSR) == 0)
         return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, 0,
-                                  "no secret source is configured, and %.100s is not a program "
+                                  "no secret source is configured%s, and %.100s is not a program "
                                   "that root owns and only root may change",
-                                  path);
+                                  what, path);
     if (ret_source != NULL)
         snprintf(ret_source, QN_CRED_SOURCE_MAX,
                  "credential helper `%s` (the default: no source configured)", path);
-    return qn_cred_run_helper(path, cfg->host, cfg->user, QN_CRED_HELPER_TIMEOUT_MS, ret, err);
+    return run_helper(path, ask, QN_CRED_HELPER_TIMEOUT_MS, ret, err);
 }
 
-enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, char *ret_source,
-                           struct qn_error *err)
+/*
+ * The sources in order: FILE (a configured credential file, or NULL), else
+ * $CREDENTIALS_DIRECTORY/NAME, then [smtp] credential_helper asked ASK.
+ * LINES: of a file.  WHAT (" for route NAME", or "") names the secret in
+ * the error when there is no source.
+ */
+static enum qn_status get_secret(const struct qn_config *cfg, const char *file, const char *name,
+                                 unsigned lines, const struct ask *ask, const char *what,
+                                 struct qn_secret *ret, char *ret_source, struct qn_error *err)
 {
     char path[sizeof(cfg->credential_file)]; /* fits QN_CRED_SOURCE_MAX with its kind */
     const char *kind = NULL;
@@ -371,11 +409,11 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, c
     if (err != NULL)
         qn_error_clear(err);
 
-    if (cfg->credential_file[0] != '\0') {
+    if (file != NULL && file[0] != '\0') {
         kind = "credential file";
-        snprintf(path, sizeof(path), "%s", cfg->credential_file);
+        snprintf(path, sizeof(path), "%s", file);
     } else if ((dir = secure_getenv("CREDENTIALS_DIRECTORY")) != NULL && dir[0] != '\0') {
-        int n = snprintf(path, sizeof(path), "%s/%s", dir, SYSTEMD_CREDENTIAL_NAME);
+        int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
         if (n < 0 || (size_t)n >= sizeof(path))
             return qn_error_set_errno(err, QN_ECRED, QN_STAGE_CREDENTIAL, ENAMETOOLONG,
                                       "$CREDENTIALS_DIRECTORY is too long");
@@ -384,7 +422,7 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, c
     if (kind != NULL) {
         if (ret_source != NULL)
             snprintf(ret_source, QN_CRED_SOURCE_MAX, "%s %s", kind, path);
-        r = read_secret_file(path, kind, ret, err);
+        r = read_secret_file(path, kind, lines, ret, err);
         if (r != QN_ENOTFOUND)
             return r;
         if (cfg->credential_helper[0] == '\0')
@@ -397,8 +435,38 @@ enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, c
         if (ret_source != NULL)
             snprintf(ret_source, QN_CRED_SOURCE_MAX, "credential helper `%s`",
                      cfg->credential_helper);
-        return qn_cred_run_helper(cfg->credential_helper, cfg->host, cfg->user,
-                                  QN_CRED_HELPER_TIMEOUT_MS, ret, err);
+        return run_helper(cfg->credential_helper, ask, QN_CRED_HELPER_TIMEOUT_MS, ret, err);
     }
-    return get_from_default_helper(cfg, ret, ret_source, err);
+    return get_from_default_helper(name, ask, what, ret, ret_source, err);
+}
+
+enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, char *ret_source,
+                           struct qn_error *err)
+{
+    const struct ask ask = {.protocol = "smtp", .host = cfg->host, .user = cfg->user};
+
+    return get_secret(cfg, cfg->credential_file, SYSTEMD_CREDENTIAL_NAME, 1, &ask, "", ret,
+                      ret_source, err);
+}
+
+enum qn_status qn_cred_get_route(const struct qn_config *cfg, const char *route,
+                                 struct qn_secret *ret, char *ret_source, struct qn_error *err)
+{
+    const struct ask ask = {
+        .protocol = QN_GITCRED_ROUTE_PROTOCOL, .host = route, .user = "", .route = true};
+    char name[sizeof(ROUTE_CREDENTIAL_PREFIX) + QN_ROUTE_NAME_MAX];
+    char what[QN_ROUTE_NAME_MAX + 16];
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(what, sizeof(what), " for route %s", route);
+    if (qn_routes_find(&cfg->routes, route) == NULL || strlen(route) >= QN_ROUTE_NAME_MAX ||
+        strcmp(route, QN_ROUTE_SMTP) == 0) {
+        if (ret_source != NULL)
+            ret_source[0] = '\0';
+        qn_error_clear(err);
+        return qn_error_set(err, QN_ECONFIG, QN_STAGE_CONFIG, "no chat robot route %.40s in %.180s",
+                            route, cfg->path);
+    }
+    snprintf(name, sizeof(name), ROUTE_CREDENTIAL_PREFIX "%s", route);
+    return get_secret(cfg, NULL, name, 2, &ask, what, ret, ret_source, err);
 }

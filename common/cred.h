@@ -1,5 +1,6 @@
 /*
- * cred — obtain the SMTP secret (the QQ Mail authorization code).
+ * cred — obtain the SMTP secret (the QQ Mail authorization code), and a
+ * chat robot route's secret (qn_cred_get_route, below).
  *
  * Sources, in order:
  *  1. cfg->credential_file, else $CREDENTIALS_DIRECTORY/qqnotify.smtp (a
@@ -58,6 +59,21 @@
  */
 enum qn_status qn_cred_get(const struct qn_config *cfg, struct qn_secret *ret, char *ret_source,
                            struct qn_error *err);
+
+/*
+ * The secret of the chat robot route ROUTE of CFG (route.h; not "smtp"),
+ * from the same places by the route's name: the systemd credential
+ * $CREDENTIALS_DIRECTORY/qqnotify.route.ROUTE (LoadCredentialEncrypted=
+ * qqnotify.route.ROUTE), else [smtp] credential_helper asked
+ * "protocol=qqnotify-route\nhost=ROUTE\nusername=\n\n", whose answer
+ * carries the key, token or hook id in password= and the signing secret
+ * in qqnotify_signing_secret= (gitcred.h).  The secret is one line, or two
+ * (the second the signing secret): what route.h's
+ * qn_route_secret_parse() reads.  Errors and RET_SOURCE as qn_cred_get();
+ * QN_ECONFIG (stage CONFIG) when CFG has no such robot route.
+ */
+enum qn_status qn_cred_get_route(const struct qn_config *cfg, const char *route,
+                                 struct qn_secret *ret, char *ret_source, struct qn_error *err);
 
 /*
  * Run the git-credential helper COMMAND (see above) for HOST and USER and

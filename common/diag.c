@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "diag_robot.h"
 #include "text.h"
 
 /* Marks msgids for xgettext (-kN_); translation happens in the programs. */
@@ -956,7 +957,7 @@ static bool rule_matches(const struct rule *r, const char *provider, const struc
 
 static bool is_network_stage(enum qn_stage stage)
 {
-    return stage >= QN_STAGE_RESOLVE && stage <= QN_STAGE_QUIT;
+    return (stage >= QN_STAGE_RESOLVE && stage <= QN_STAGE_QUIT) || stage == QN_STAGE_HTTP;
 }
 
 enum qn_verdict qn_error_verdict(enum qn_status status, enum qn_stage stage, int smtp_code)
@@ -1305,6 +1306,8 @@ const char *qn_stage_name(enum qn_stage stage)
         return N_("quit");
     case QN_STAGE_LOCAL:
         return N_("local");
+    case QN_STAGE_HTTP:
+        return N_("http");
     }
     return N_("unknown stage");
 }
@@ -1353,6 +1356,11 @@ const struct qn_diagnosis *qn_diag_lookup(const char *provider, const struct qn_
 
     if (err == NULL || err->status == QN_OK)
         return NULL;
+    if (qn_diag_robot_provider(provider)) {
+        d = qn_diag_robot_lookup(provider, err);
+        if (d != NULL)
+            return d;
+    }
     d = resolve_lookup(err);
     if (d != NULL)
         return d;
@@ -1370,4 +1378,26 @@ const struct qn_diagnosis *qn_diag_catalog(size_t *ret_count)
     if (ret_count != NULL)
         *ret_count = D_COUNT;
     return diagnoses;
+}
+
+const struct qn_diagnosis *qn_diag_find(const char *id)
+{
+    const struct qn_diagnosis *robot;
+    size_t n_robot;
+
+    for (size_t i = 0; i < D_COUNT; i++) {
+        if (strcmp(diagnoses[i].id, id) == 0)
+            return &diagnoses[i];
+    }
+    robot = qn_diag_robot_catalog(&n_robot);
+    for (size_t i = 0; i < n_robot; i++) {
+        if (strcmp(robot[i].id, id) == 0)
+            return &robot[i];
+    }
+    return NULL;
+}
+
+bool qn_diag_text_has(const char *hay, size_t haysz, const char *const *needles)
+{
+    return contains_any(hay, haysz, needles);
 }

@@ -36,6 +36,11 @@
  * while its status stays QN_EREJECT: decide on the verdict, not the status.
  * Such diagnoses also say rate_limited: the answer concerns the account's
  * sending rate, not the one message, so a sender slows down for all mail.
+ *
+ * The chat robots' failures (provider "wecom", "dingtalk", "feishu") are
+ * looked up in their own part of the catalog first (diag_robot.h: the
+ * platforms' codes, HTTP statuses, TLS and network failures of their
+ * transports); what it leaves open falls to the rules below.
  */
 #ifndef QN_DIAG_H
 #define QN_DIAG_H
@@ -61,6 +66,7 @@ enum qn_stage {
     QN_STAGE_DATA,
     QN_STAGE_QUIT,
     QN_STAGE_LOCAL,
+    QN_STAGE_HTTP, /* a chat robot's request and its answer, after TLS (webhook.h) */
 };
 
 enum qn_verdict {
@@ -83,6 +89,11 @@ struct qn_error {
     int sys_errno;                       /* 0 when not a system call failure */
     unsigned long tls_error;             /* ERR_get_error() code, 0 if none */
     char detail[QN_ERROR_DETAIL_MAX];    /* local detail in English, e.g. the call that failed */
+    /* A chat robot's answer (robot.h): its HTTP status (0 when none came)
+     * and the platform's own code in its body (errcode, code; 0 when none);
+     * the platform's words are in server_text. */
+    int http_status;
+    long long api_code;
 };
 
 struct qn_diagnosis {
@@ -143,7 +154,18 @@ const char *qn_stage_name(enum qn_stage stage);
  */
 const struct qn_diagnosis *qn_diag_lookup(const char *provider, const struct qn_error *err);
 
-/* The whole catalog, in order, for documentation (README table, man page). */
+/* The mail part of the catalog, in order, for documentation (README table,
+ * man page); the chat robots' part is qn_diag_robot_catalog() (diag_robot.h). */
 const struct qn_diagnosis *qn_diag_catalog(size_t *ret_count);
+
+/* The diagnosis with the stable ID, in either part of the catalog; NULL
+ * when there is none (an id stored by another version). */
+const struct qn_diagnosis *qn_diag_find(const char *id);
+
+/* True when one of the NULL-terminated NEEDLES (lower-case ASCII or any
+ * UTF-8) is in the first HAYSZ bytes of HAY, ASCII letters compared without
+ * regard to case (not strcasestr: that folds by the locale).  For the
+ * catalog's rules. */
+bool qn_diag_text_has(const char *hay, size_t haysz, const char *const *needles);
 
 #endif

@@ -193,9 +193,10 @@ enum qn_status qn_gitcred_write_reply(const char *password, size_t len, struct q
     return QN_OK;
 }
 
-enum qn_status qn_gitcred_parse_reply(const char *text, size_t len, struct qn_secret *ret)
+/* Both parsers of replies: the password, and with SIGNING the route's signing secret. */
+static enum qn_status parse_reply(const char *text, size_t len, bool signing, struct qn_secret *ret)
 {
-    struct line l, password = {0};
+    struct line l, password = {0}, sign = {0};
     struct qn_secret s;
     size_t pos = 0;
     enum qn_status r;
@@ -207,15 +208,67 @@ enum qn_status qn_gitcred_parse_reply(const char *text, size_t len, struct qn_se
             return QN_EINVAL;
         if (key_is(&l, "password"))
             password = l;
+        else if (signing && key_is(&l, QN_GITCRED_SIGNING_KEY))
+            sign = l;
     }
     if (password.value_len == 0) /* no password line, or an empty one */
         return QN_ENOTFOUND;
-    if (password.value_len > QN_SECRET_MAX)
+    if (password.value_len + (sign.value_len > 0 ? 1 + sign.value_len : 0) > QN_SECRET_MAX)
         return QN_ETOOBIG;
     r = qn_secret_init(&s, QN_SECRET_MAX);
     if (r != QN_OK)
         return r;
-    (void)qn_secret_append(&s, password.value, password.value_len); /* fits: checked */
+    /* Fits: checked above. */
+    (void)qn_secret_append(&s, password.value, password.value_len);
+    if (sign.value_len > 0) {
+        (void)qn_secret_append(&s, "\n", 1);
+        (void)qn_secret_append(&s, sign.value, sign.value_len);
+    }
     *ret = s;
+    return QN_OK;
+}
+
+enum qn_status qn_gitcred_parse_reply(const char *text, size_t len, struct qn_secret *ret)
+{
+    return parse_reply(text, len, false, ret);
+}
+
+enum qn_status qn_gitcred_parse_route_reply(const char *text, size_t len, struct qn_secret *ret)
+{
+    return parse_reply(text, len, true, ret);
+}
+
+enum qn_status qn_gitcred_write_route_reply(const char *secret, size_t len, struct qn_secret *ret)
+{
+    static const char sign_key[] = QN_GITCRED_SIGNING_KEY "=";
+    const char *nl = memchr(secret, '\n', len);
+    size_t id_len = nl != NULL ? (size_t)(nl - secret) : len;
+    const char *sign = nl != NULL ? nl + 1 : NULL;
+    size_t sign_len = nl != NULL ? len - id_len - 1 : 0;
+    struct qn_secret reply = {0};
+    enum qn_status r;
+
+    if (id_len > 0 && secret[id_len - 1] == '\r')
+        id_len--;
+    if (sign_len > 0 && sign[sign_len - 1] == '\r')
+        sign_len--;
+    if (id_len == 0 || (sign != NULL && sign_len == 0) || !qn_gitcred_value_ok(secret, id_len) ||
+        (sign != NULL && !qn_gitcred_value_ok(sign, sign_len)))
+        return QN_EINVAL;
+    if (len > QN_SECRET_MAX)
+        return QN_ETOOBIG;
+    r = qn_secret_init(&reply, len + sizeof("password=\n") + sizeof(sign_key) + 1);
+    if (r != QN_OK)
+        return r;
+    /* Sized for exactly these bytes: the appends cannot fail. */
+    (void)qn_secret_append(&reply, "password=", 9);
+    (void)qn_secret_append(&reply, secret, id_len);
+    (void)qn_secret_append(&reply, "\n", 1);
+    if (sign != NULL) {
+        (void)qn_secret_append(&reply, sign_key, sizeof(sign_key) - 1);
+        (void)qn_secret_append(&reply, sign, sign_len);
+        (void)qn_secret_append(&reply, "\n", 1);
+    }
+    *ret = reply;
     return QN_OK;
 }

@@ -90,6 +90,27 @@ void qn_gitcred_request_wipe(struct qn_gitcred_request *req);
 enum qn_status qn_gitcred_write_reply(const char *password, size_t len, struct qn_secret *ret);
 
 /*
+ * A chat robot route's secret (route.h) travels in two keys, since git's
+ * values hold no line break: "password=" the key, token or hook id, and,
+ * for a robot that signs, QN_GITCRED_SIGNING_KEY "=" its signing secret.
+ * The request names the route: protocol=QN_GITCRED_ROUTE_PROTOCOL,
+ * host=NAME.
+ */
+#define QN_GITCRED_ROUTE_PROTOCOL "qqnotify-route"
+#define QN_GITCRED_SIGNING_KEY    "qqnotify_signing_secret"
+
+/* The reply for a route's secret "ID" or "ID\nSIGNING" (LEN bytes; a "\r"
+ * before the line end is dropped) into *RET, set up here.  QN_EINVAL: an
+ * empty part, more than two lines, a control character; QN_ETOOBIG;
+ * QN_ENOMEM.  *RET is untouched on failure. */
+enum qn_status qn_gitcred_write_route_reply(const char *secret, size_t len, struct qn_secret *ret);
+
+/* A helper's reply to a route's request, parsed as qn_gitcred_parse_reply()
+ * parses (same strictness and errors), into *RET as "ID" or "ID\nSIGNING"
+ * (the last line of each key wins; an empty signing secret is none). */
+enum qn_status qn_gitcred_parse_route_reply(const char *text, size_t len, struct qn_secret *ret);
+
+/*
  * Parse a helper's reply of LEN bytes at TEXT (need not be NUL-terminated):
  * the last "password=" line wins, other keys are ignored.  Strict: a NUL
  * byte anywhere, or a non-empty line without '=' or with an empty key, is

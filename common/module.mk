@@ -8,3 +8,7 @@ $(B)/libqqnotify.a: $(CORE_OBJS)
 	$(Q)$(call msg,AR,$@)ar rcs $@ $^
 
 all: $(B)/libqqnotify.a
+
+# The chat robots' transports use libcurl and json-c (their headers are in the default
+# include path on Debian and Fedora; the flags are for other layouts).
+$(B)/obj/common/robot.o $(B)/obj/common/http.o: EXTRA_CFLAGS += $(CURL_CFLAGS) $(JSONC_CFLAGS)

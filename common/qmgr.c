@@ -33,6 +33,8 @@ struct item {
 struct run {
     const struct qn_qmgr_options *opt;
     const struct qn_config *cfg;
+    const char *provider;                     /* of the transport's failures */
+    const struct qn_ratelimit_config *limits; /* the transport's */
     struct qn_spool *sp;
     struct qn_quota *quota;
     struct qn_lanes *lanes;
@@ -95,7 +97,7 @@ static void format(char *out, size_t n, const char *fmt, ...)
 
 static void describe(const struct run *run, const struct qn_error *err, struct failure *f)
 {
-    const struct qn_diagnosis *d = qn_diag_lookup(run->cfg->provider, err);
+    const struct qn_diagnosis *d = qn_diag_lookup(run->provider, err);
     char line[QN_ERROR_TEXT_MAX + QN_ERROR_DETAIL_MAX + 128];
 
     if (run->opt->describe != NULL)
@@ -321,11 +323,15 @@ static enum delivered deliver(struct run *run, const struct qn_delivery *d, stru
         f->diag[0] = '\0';
         return NOT_BUILT;
     }
-    diag = qn_diag_lookup(run->cfg->provider, err);
+    diag = qn_diag_lookup(run->provider, err);
     if (diag != NULL && diag->rate_limited) {
-        /* The provider says slow down: back off for everything. */
+        long long until = run->quota->view.backoff_until;
+
+        /* The provider says slow down: back off for everything, and wait out a
+         * block the provider keeps up longer than the backoff (limits->block_s). */
         qn_quota_penalize(run->quota, now_s(run));
-        stop_run(run, err, run->quota->view.backoff_until);
+        (void)qn_ratelimit_available(&run->quota->view, run->limits, now_s(run), &until);
+        stop_run(run, err, until);
         return WAIT_STOP;
     }
     /* A reply to this one message, with the session still usable. */
@@ -345,7 +351,7 @@ static enum delivered deliver(struct run *run, const struct qn_delivery *d, stru
  * the answer.  When not, *RET_NEXT is when one may. */
 static bool may_send(const struct run *run, enum qn_lane lane, long long *ret_next)
 {
-    return qn_lanes_available(lane, &run->quota->view, &run->cfg->limits, now_s(run), ret_next) > 0;
+    return qn_lanes_available(lane, &run->quota->view, run->limits, now_s(run), ret_next) > 0;
 }
 
 static void rate_wait_reason(const struct run *run, long long next, char *out, size_t n)
@@ -356,8 +362,12 @@ static void rate_wait_reason(const struct run *run, long long next, char *out, s
 
     if (localtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-    format(out, n, "waiting for the sending limits ([limits] of %s): next mail at %s",
-           run->cfg->path[0] ? run->cfg->path : "the configuration", when);
+    if (run->opt->transport.limits != NULL)
+        format(out, n, "waiting for the sending limits of route %s: next message at %s",
+               run->opt->transport.name != NULL ? run->opt->transport.name : "?", when);
+    else
+        format(out, n, "waiting for the sending limits ([limits] of %s): next mail at %s",
+               run->cfg->path[0] ? run->cfg->path : "the configuration", when);
 }
 
 /* The outcome of the mail of the N entries ITEMS, one by one. */
@@ -549,7 +559,7 @@ static void deliver_events(struct run *run, enum qn_lane lane, struct item **ite
  * that lane, otherwise held until their burst is digest_window old, then digested. */
 static void deliver_event_batch(struct run *run, enum qn_lane lane, struct item **evs, size_t n)
 {
-    const struct qn_ratelimit_config *lim = &run->cfg->limits;
+    const struct qn_ratelimit_config *lim = run->limits;
     long long next;
 
     if (n == 0)
@@ -973,6 +983,8 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
         opt->transport.deliver == NULL)
         return QN_EINVAL;
     run.cfg = opt->cfg;
+    run.provider = opt->transport.provider != NULL ? opt->transport.provider : opt->cfg->provider;
+    run.limits = opt->transport.limits != NULL ? opt->transport.limits : &opt->cfg->limits;
     run.sp = opt->spool;
     run.sum = ret_summary;
     run.pass_max = opt->pass_max ? opt->pass_max : QN_QMGR_PASS_MAX;
@@ -985,6 +997,8 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
     if (run.quota != NULL && run.lanes != NULL && items != NULL) {
         qn_quota_init(run.quota);
         qn_lanes_init(run.lanes);
+        if (opt->transport.state != NULL)
+            qn_quota_set_state(run.quota, opt->transport.state);
         r = rounds(&run, items, opt->passes_max ? opt->passes_max : QN_QMGR_PASSES_MAX);
     }
     close_session(&run);

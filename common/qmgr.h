@@ -82,10 +82,11 @@
  * Transports.  Delivery goes through struct qn_transport, a session-style
  * interface (open, deliver, close) with the rendered alert or the sendmail
  * message in a struct qn_delivery: the mailer (mailer.h) is the SMTP one,
- * tests drive the queue with a fake.  A transport for chat robots renders
- * its own format from the same rendered alert; failover between routes
- * and silences belong here, on top of this interface, without a new loop:
- * they are not built yet.
+ * the webhook (webhook.h) the chat robots', tests drive the queue with a
+ * fake.  A transport names its limits and the state file they are counted
+ * in (each route has its own) and the diagnosis catalog's provider of its
+ * failures.  Failover between routes belongs here, on top of this
+ * interface, without a new loop; it is not built yet.
  *
  * Less noise (the building blocks exist; this loop does not call them yet).
  * Each is a pure decision over an event, a time and state loaded once per
@@ -169,7 +170,14 @@ struct qn_delivery {
  * called when none is open); the next open() starts a new one.
  */
 struct qn_transport {
-    const char *name; /* "smtp" */
+    const char *name; /* "smtp", or a route's name */
+    /* The diagnosis catalog's provider of its failures (qn_diag_lookup):
+     * NULL for [smtp] provider; a robot's type ("wecom", ...). */
+    const char *provider;
+    /* Its sending limits and the spool state file they are counted in
+     * (quota.h): NULL for [limits] and QN_QUOTA_STATE_NAME. */
+    const struct qn_ratelimit_config *limits;
+    const char *state;
     void *ctx;
     enum qn_status (*open)(void *ctx, struct qn_error *err);
     enum qn_status (*deliver)(void *ctx, const struct qn_delivery *d, struct qn_error *err);

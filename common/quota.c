@@ -4,6 +4,7 @@
 #include "quota.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,14 +12,26 @@
 
 void qn_quota_init(struct qn_quota *q)
 {
+    snprintf(q->state, sizeof(q->state), "%s", QN_QUOTA_STATE_NAME);
     qn_ratelimit_init(&q->view);
     q->n_changes = 0;
     q->overflow = false;
     q->lock_timeout_ms = QN_QUOTA_LOCK_TIMEOUT_MS;
 }
 
-/* Read state/ratelimit into *RL, clamped at NOW (empty on any failure). */
-static enum qn_status read_state(struct qn_spool *sp, struct qn_ratelimit *rl, long long now)
+enum qn_status qn_quota_set_state(struct qn_quota *q, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n >= sizeof(q->state))
+        return QN_EINVAL;
+    memcpy(q->state, name, n + 1);
+    return QN_OK;
+}
+
+/* Read the state file NAME into *RL, clamped at NOW (empty on any failure). */
+static enum qn_status read_state(struct qn_spool *sp, const char *name, struct qn_ratelimit *rl,
+                                 long long now)
 {
     char *text = malloc(QN_SPOOL_STATE_MAX + 1);
     size_t len = 0;
@@ -27,7 +40,7 @@ static enum qn_status read_state(struct qn_spool *sp, struct qn_ratelimit *rl, l
 
     qn_ratelimit_init(rl);
     if (text != NULL)
-        r = qn_spool_state_read(sp, QN_QUOTA_STATE_NAME, text, QN_SPOOL_STATE_MAX + 1, &len);
+        r = qn_spool_state_read(sp, name, text, QN_SPOOL_STATE_MAX + 1, &len);
     if (r == QN_OK)
         r = qn_ratelimit_load(rl, text, len);
     if (r == QN_OK)
@@ -42,7 +55,7 @@ enum qn_status qn_quota_load(struct qn_quota *q, struct qn_spool *sp, long long 
 {
     q->n_changes = 0;
     q->overflow = false;
-    return read_state(sp, &q->view, now);
+    return read_state(sp, q->state, &q->view, now);
 }
 
 static void remember(struct qn_quota *q, enum qn_quota_change_kind kind, size_t n, long long t)
@@ -97,10 +110,10 @@ enum qn_status qn_quota_commit(struct qn_quota *q, struct qn_spool *sp, long lon
     qn_buf_init(&text, QN_SPOOL_STATE_MAX);
     if (merged == NULL)
         goto out;
-    r = qn_spool_state_lock(sp, QN_QUOTA_STATE_NAME, q->lock_timeout_ms, &lock_fd);
+    r = qn_spool_state_lock(sp, q->state, q->lock_timeout_ms, &lock_fd);
     if (r != QN_OK)
         goto out;
-    r = q->overflow ? QN_EINVAL : read_state(sp, merged, now);
+    r = q->overflow ? QN_EINVAL : read_state(sp, q->state, merged, now);
     if (r == QN_OK || r == QN_ENOTFOUND) {
         for (size_t i = 0; i < q->n_changes; i++)
             apply(merged, &q->changes[i]);
@@ -113,7 +126,7 @@ enum qn_status qn_quota_commit(struct qn_quota *q, struct qn_spool *sp, long lon
     }
     r = qn_ratelimit_save(merged, now, &text);
     if (r == QN_OK)
-        r = qn_spool_state_write(sp, QN_QUOTA_STATE_NAME, text.data, text.len);
+        r = qn_spool_state_write(sp, q->state, text.data, text.len);
     if (r != QN_OK)
         goto out;
     q->view = *merged;

@@ -7,6 +7,10 @@
  * state/ratelimit in the spool, for `qqnotify flush` and `qqnotify send`
  * alike.  The file is the truth; a process holds a view of it:
  *
+ * A chat robot route's platform counts its robot's messages apart: its
+ * limits have a state file of their own (qn_quota_set_state), with the
+ * same protocol.
+ *
  * - qn_quota_load() reads the file into the view (no lock needed: the file
  *   is only ever replaced whole, by rename);
  * - qn_quota_record_*() change the view at once (decisions see them) and
@@ -71,14 +75,20 @@ struct qn_quota_change {
 
 struct qn_quota {
     struct qn_ratelimit view; /* read it freely; change it only through qn_quota_record_*() */
+    char state[QN_SPOOL_STATE_NAME_MAX]; /* the state file: QN_QUOTA_STATE_NAME by default */
     size_t n_changes;
     bool overflow;            /* more changes than remembered: the next commit writes the view */
     unsigned lock_timeout_ms; /* QN_QUOTA_LOCK_TIMEOUT_MS from qn_quota_init() */
     struct qn_quota_change changes[QN_QUOTA_CHANGES_MAX];
 };
 
-/* An empty view, nothing remembered, the default lock timeout. */
+/* An empty view, nothing remembered, the default lock timeout, state/ratelimit. */
 void qn_quota_init(struct qn_quota *q);
+
+/* Count in state/NAME instead (a chat robot route's limits: route.h); NAME
+ * as spool.h's state names.  Before qn_quota_load().  QN_EINVAL when NAME
+ * does not fit (the state stays what it was). */
+enum qn_status qn_quota_set_state(struct qn_quota *q, const char *name);
 
 /*
  * Replace the view with state/ratelimit, clamped at NOW

@@ -129,17 +129,26 @@ static unsigned window_room(const struct qn_ratelimit *rl, const struct qn_ratel
     return room;
 }
 
+/* The end of the backoff, or of the provider's block after the reply (block_s). */
+static long long blocked_until(const struct qn_ratelimit *rl, const struct qn_ratelimit_config *cfg)
+{
+    if (cfg->block_s == 0 || rl->backoff_s <= 0 || rl->backoff_until <= 0)
+        return rl->backoff_until;
+    return max_ll(rl->backoff_until,
+                  clamp_time(rl->backoff_until - rl->backoff_s + (long long)cfg->block_s));
+}
+
 unsigned qn_ratelimit_available(const struct qn_ratelimit *rl,
                                 const struct qn_ratelimit_config *cfg, long long now,
                                 long long *ret_next)
 {
     bool slow, backoff;
-    long long free_now, free_normal, next;
+    long long free_now, free_normal, next, until = blocked_until(rl, cfg);
     unsigned room;
 
     now = clamp_time(now);
     slow = now < rl->slow_until;
-    backoff = now < rl->backoff_until;
+    backoff = now < until;
     room = window_room(rl, cfg, slow, now, &free_now, NULL);
     if (room > 0 && !backoff) {
         if (ret_next != NULL)
@@ -152,10 +161,10 @@ unsigned qn_ratelimit_available(const struct qn_ratelimit *rl,
      * limits, if it comes before slow_until; otherwise the earliest time
      * under the normal limits, but not before slow_until.
      */
-    next = max_ll(free_now, rl->backoff_until);
+    next = max_ll(free_now, until);
     if (slow && next >= rl->slow_until) {
         (void)window_room(rl, cfg, false, now, &free_normal, NULL);
-        next = max_ll(max_ll(free_normal, rl->backoff_until), rl->slow_until);
+        next = max_ll(max_ll(free_normal, until), rl->slow_until);
     }
     if (ret_next != NULL)
         *ret_next = next;
@@ -178,7 +187,7 @@ void qn_ratelimit_explain(const struct qn_ratelimit *rl, const struct qn_ratelim
     now = clamp_time(now);
     slow = now < rl->slow_until;
     (void)window_room(rl, cfg, slow, now, &free_at, &which);
-    if (which < 0 || rl->backoff_until > free_at) {
+    if (which < 0 || blocked_until(rl, cfg) > free_at) {
         ret->limit = QN_RATELIMIT_BACKOFF;
         return;
     }

@@ -20,6 +20,9 @@
  * QN_RATELIMIT_BACKOFF_MAX on repeated limits, reset by a success) and
  * halves the effective per-minute and per-hour limits (at least 1) until a
  * day passes without another limit reply (slow_until = penalty + 24 h).
+ * A provider that blocks for a fixed time after its limit (block_s) is
+ * waited out: the reply's time is backoff_until - backoff_s, and no mail
+ * goes before it + block_s.
  *
  * Digest decision: N pending events are merged when the events recorded in
  * the last digest_window seconds plus N exceed digest_after (0 = never for
@@ -79,6 +82,10 @@ struct qn_ratelimit_config {
     unsigned max_per_day;
     unsigned digest_after; /* more than this many events within digest_window → digest */
     unsigned digest_window_s;
+    /* The provider blocks the sender this long after a frequency-limit reply
+     * (DingTalk: 10 minutes): no mail before the reply's time + block_s,
+     * even when the backoff is shorter.  0 = the backoff alone. */
+    unsigned block_s;
 };
 
 struct qn_ratelimit {

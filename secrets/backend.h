@@ -16,6 +16,10 @@
  *    account: host and user are not recorded in it.  Root only (the host
  *    key /var/lib/systemd/credential.secret is root's).
  *
+ * A chat robot route's secret (route.h) is kept the same way under its
+ * own names: items with service=qqnotify-route, host=NAME, user="", and
+ * the credential qqnotify.route.NAME (target->service, target->cred_name).
+ *
  * Contract shared by both:
  *  - The secret moves only through struct qn_secret (secret.h): never
  *    argv, the environment, a file in clear or an error detail.
@@ -66,8 +70,10 @@
 
 /* What to act on.  Strings are borrowed for the duration of a call. */
 struct qns_target {
-    const char *host;      /* SMTP server, e.g. "smtp.qq.com" */
-    const char *user;      /* the account, e.g. "123456789@qq.com" */
+    const char *service;   /* Secret Service attribute: "smtp", or "qqnotify-route" */
+    const char *cred_name; /* systemd credential: QNS_CRED_NAME or "qqnotify.route.NAME" */
+    const char *host;      /* SMTP server, e.g. "smtp.qq.com"; a route's name */
+    const char *user;      /* the account, e.g. "123456789@qq.com"; "" for a route */
     const char *credstore; /* directory of the systemd-creds file */
     const char *with_key;  /* systemd-creds --with-key= value: "host", "auto", ... */
     unsigned timeout_s;    /* bound for every wait (D-Bus prompt, child process) */
@@ -107,7 +113,7 @@ enum qn_status qns_libsecret_erase(const struct qns_target *target, struct qn_er
 
 /* ---- systemd-creds ------------------------------------------------------ */
 
-/* The credential file's path (CREDSTORE/qqnotify.smtp) into OUT.  Returns
+/* The credential file's path (CREDSTORE/CRED_NAME) into OUT.  Returns
  * false when it does not fit. */
 bool qns_creds_path(const struct qns_target *target, char *out, size_t outsz);
 

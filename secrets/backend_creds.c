@@ -28,7 +28,7 @@
 
 bool qns_creds_path(const struct qns_target *target, char *out, size_t outsz)
 {
-    int n = snprintf(out, outsz, "%s/%s", target->credstore, QNS_CRED_NAME);
+    int n = snprintf(out, outsz, "%s/%s", target->credstore, target->cred_name);
 
     return n > 0 && (size_t)n < outsz;
 }
@@ -188,7 +188,7 @@ static enum qn_status seal_file(const char *path, struct qn_error *err)
 enum qn_status qns_creds_store(const struct qns_target *target, const struct qn_secret *secret,
                                struct qn_error *err)
 {
-    char tool[4096], path[4096], tmp[4096], key_arg[64];
+    char tool[4096], path[4096], tmp[4096], key_arg[64], name_arg[128];
     const char *argv[7];
     enum qn_status r;
     int dirfd = -1, fd;
@@ -210,7 +210,7 @@ enum qn_status qns_creds_store(const struct qns_target *target, const struct qn_
     if (r != QN_OK)
         goto out;
 
-    n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", target->credstore, QNS_CRED_NAME);
+    n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", target->credstore, target->cred_name);
     if (n < 0 || (size_t)n >= sizeof(tmp)) {
         tmp[0] = '\0';
         r = qns_fail(err, QN_EIO, ENAMETOOLONG, "%s", target->credstore);
@@ -230,9 +230,14 @@ enum qn_status qns_creds_store(const struct qns_target *target, const struct qn_
         r = qns_fail(err, QN_EIO, EINVAL, "--with-key=%s", target->with_key);
         goto out;
     }
+    n = snprintf(name_arg, sizeof(name_arg), "--name=%s", target->cred_name);
+    if (n < 0 || (size_t)n >= sizeof(name_arg)) {
+        r = qns_fail(err, QN_EIO, EINVAL, "--name=%s", target->cred_name);
+        goto out;
+    }
     argv[0] = tool;
     argv[1] = "encrypt";
-    argv[2] = "--name=" QNS_CRED_NAME;
+    argv[2] = name_arg;
     argv[3] = key_arg;
     argv[4] = "-"; /* plaintext from stdin */
     argv[5] = tmp;
@@ -284,8 +289,9 @@ enum qn_status qns_creds_exists(const struct qns_target *target, struct qn_error
 enum qn_status qns_creds_lookup(const struct qns_target *target, struct qn_secret *ret,
                                 struct qn_error *err)
 {
-    char tool[4096], path[4096];
+    char tool[4096], path[4096], name_arg[128];
     const char *argv[6];
+    int n;
     enum qn_status r;
 
     r = qns_creds_exists(target, err);
@@ -300,9 +306,14 @@ enum qn_status qns_creds_lookup(const struct qns_target *target, struct qn_secre
     r = qns_creds_tool(tool, sizeof(tool), err);
     if (r != QN_OK)
         goto out;
+    n = snprintf(name_arg, sizeof(name_arg), "--name=%s", target->cred_name);
+    if (n < 0 || (size_t)n >= sizeof(name_arg)) {
+        r = qns_fail(err, QN_EIO, EINVAL, "--name=%s", target->cred_name);
+        goto out;
+    }
     argv[0] = tool;
     argv[1] = "decrypt";
-    argv[2] = "--name=" QNS_CRED_NAME; /* refuse a file renamed from another credential */
+    argv[2] = name_arg; /* refuse a file renamed from another credential */
     argv[3] = path;
     argv[4] = "-"; /* plaintext to stdout */
     argv[5] = NULL;

@@ -243,7 +243,7 @@ static GHashTable *item_attributes(const struct qns_target *target)
     GHashTable *attrs = g_hash_table_new(g_str_hash, g_str_equal);
 
     /* The table borrows the strings: they outlive every call. */
-    g_hash_table_insert(attrs, (gpointer) "service", (gpointer) "smtp");
+    g_hash_table_insert(attrs, (gpointer) "service", (gpointer)target->service);
     g_hash_table_insert(attrs, (gpointer) "host", (gpointer)target->host);
     g_hash_table_insert(attrs, (gpointer) "user", (gpointer)target->user);
     return attrs;
@@ -319,7 +319,7 @@ static GVariant *search_items(GDBusConnection *conn, const struct qns_target *ta
     GVariantBuilder attrs;
 
     g_variant_builder_init(&attrs, G_VARIANT_TYPE("a{ss}"));
-    g_variant_builder_add(&attrs, "{ss}", "service", "smtp");
+    g_variant_builder_add(&attrs, "{ss}", "service", target->service);
     g_variant_builder_add(&attrs, "{ss}", "host", target->host);
     g_variant_builder_add(&attrs, "{ss}", "user", target->user);
     return g_dbus_connection_call_sync(conn, SERVICE_NAME, SERVICE_PATH, SERVICE_IFACE,

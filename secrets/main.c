@@ -50,6 +50,7 @@
 #include "status.h"
 
 #define PROG              "qqnotify-secret"
+#define ROUTE_CRED_PREFIX "qqnotify.route."
 #define DEFAULT_TIMEOUT_S 60
 #define MAX_TIMEOUT_S     600
 
@@ -70,6 +71,7 @@ struct options {
     unsigned timeout_s;
     bool force;
     const char *lang;
+    const char *route; /* --route NAME: a chat robot route's secret */
 };
 
 struct program {
@@ -78,6 +80,11 @@ struct program {
     bool cfg_loaded;
     char host[QN_GITCRED_FIELD_MAX + 1];
     char user[QN_GITCRED_FIELD_MAX + 1];
+    /* A route: its name (in host) and credential name; its type when the
+     * configuration declares it (0 otherwise). */
+    bool is_route;
+    char cred_name[sizeof(ROUTE_CRED_PREFIX) + QN_ROUTE_NAME_MAX];
+    enum qn_route_type route_type;
     struct qns_target target;
 };
 
@@ -108,6 +115,16 @@ static void print_detail(const struct qn_error *err)
         fprintf(stderr, "  (%s: %s)\n", err->detail, strerror(err->sys_errno));
     else if (err->detail[0] != '\0')
         fprintf(stderr, "  (%s)\n", err->detail);
+}
+
+/* Whose secret it is, for messages: "USER on HOST", or "route NAME". */
+static const char *whose(const struct program *p, char *buf, size_t n)
+{
+    if (p->is_route)
+        snprintf(buf, n, _("route %s"), p->host);
+    else
+        snprintf(buf, n, _("%s on %s"), p->user, p->host);
+    return buf;
 }
 
 /* The failures told by a fixed headline, the detail and a fix: (status, backend) ->
@@ -166,7 +183,7 @@ static const struct failure_text {
 static int report(const struct program *p, enum backend_id b, enum qn_status r,
                   const struct qn_error *err)
 {
-    char path[4200];
+    char path[4200], who[600];
     size_t i;
 
     switch (r) {
@@ -177,15 +194,24 @@ static int report(const struct program *p, enum backend_id b, enum qn_status r,
             (void)qns_creds_path(&p->target, path, sizeof(path));
             fprintf(stderr, _("%s: no secret stored with systemd-creds: %s does not exist\n"), PROG,
                     path);
-            fprintf(stderr,
-                    _("  fix: store it as root: sudo qqnotify-secret set --backend systemd-creds "
-                      "--user %s\n"),
-                    p->user);
+            if (p->is_route)
+                fprintf(stderr,
+                        _("  fix: store it as root: sudo qqnotify-secret set --backend "
+                          "systemd-creds --route %s\n"),
+                        p->host);
+            else
+                fprintf(stderr,
+                        _("  fix: store it as root: sudo qqnotify-secret set --backend "
+                          "systemd-creds --user %s\n"),
+                        p->user);
         } else {
-            fprintf(stderr, _("%s: no secret stored in the Secret Service for %s on %s\n"), PROG,
-                    p->user, p->host);
-            fprintf(stderr, _("  fix: store it: qqnotify-secret set --user %s --host %s\n"),
-                    p->user, p->host);
+            fprintf(stderr, _("%s: no secret stored in the Secret Service for %s\n"), PROG,
+                    whose(p, who, sizeof(who)));
+            if (p->is_route)
+                fprintf(stderr, _("  fix: store it: qqnotify-secret set --route %s\n"), p->host);
+            else
+                fprintf(stderr, _("  fix: store it: qqnotify-secret set --user %s --host %s\n"),
+                        p->user, p->host);
         }
         return QN_EXIT_NOT_FOUND;
     case QN_ETIMEOUT:
@@ -307,12 +333,77 @@ static bool field_ok(const char *s)
  * something is still missing or -c was given, so the helper works without
  * one when the caller says everything.
  */
+/* A route's name: route.h's form (lower case, a letter first, at most 31 bytes). */
+static bool route_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= QN_ROUTE_NAME_MAX || s[0] < 'a' || s[0] > 'z')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+              s[i] == '_'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The route NAME as the target: its credential and Secret Service names,
+ * and its type from the configuration (needed only by `set`, which asks
+ * for the parts the type has: NEED_TYPE).
+ */
+static int resolve_route(struct program *p, const char *name, bool need_type)
+{
+    struct qn_config_error cerr;
+    const struct qn_route *route;
+    enum qn_status r;
+
+    if (!route_name_ok(name) || strcmp(name, QN_ROUTE_SMTP) == 0) {
+        fprintf(stderr, _("%s: \"%s\" is not a chat robot route's name\n"), PROG, name);
+        print_fix(_("name the route of a [route NAME] section (lower-case letters, digits, '-' "
+                    "and '_'); the SMTP account needs no --route"));
+        return QN_EXIT_USAGE;
+    }
+    p->is_route = true;
+    snprintf(p->host, sizeof(p->host), "%s", name);
+    p->user[0] = '\0';
+    snprintf(p->cred_name, sizeof(p->cred_name), ROUTE_CRED_PREFIX "%s", name);
+    p->target.service = QN_GITCRED_ROUTE_PROTOCOL;
+    p->target.cred_name = p->cred_name;
+    p->target.host = p->host;
+    p->target.user = p->user;
+    if (!need_type)
+        return QN_EXIT_OK;
+    memset(&cerr, 0, sizeof(cerr));
+    r = qn_config_load(&p->cfg, p->opt.config_path, &cerr);
+    if (r != QN_OK)
+        return report_config(p, r, &cerr);
+    p->cfg_loaded = true;
+    set_language(p);
+    route = qn_routes_find(&p->cfg.routes, name);
+    if (route == NULL || route->type == QN_ROUTE_TYPE_SMTP) {
+        fprintf(stderr, _("%s: %s declares no [route %s]\n"), PROG, p->opt.config_path, name);
+        print_fix(_("add the section (type = wecom, dingtalk or feishu) first: the secret's "
+                    "parts depend on the type"));
+        return QN_EXIT_CONFIG;
+    }
+    p->route_type = route->type;
+    return QN_EXIT_OK;
+}
+
 static int resolve_account(struct program *p, const struct qn_gitcred_request *req)
 {
     const char *host = req != NULL && req->host[0] ? req->host : p->opt.host;
     const char *user = req != NULL && req->username[0] ? req->username : p->opt.user;
     struct qn_config_error cerr;
     enum qn_status r;
+
+    /* A route, from the request (a program asks) or --route (a person does). */
+    if (req != NULL && strcmp(req->protocol, QN_GITCRED_ROUTE_PROTOCOL) == 0)
+        return resolve_route(p, req->host, false);
+    if (p->opt.route != NULL)
+        return resolve_route(p, p->opt.route, false);
 
     if (host == NULL || user == NULL || p->opt.config_explicit) {
         memset(&cerr, 0, sizeof(cerr));
@@ -347,6 +438,8 @@ static int resolve_account(struct program *p, const struct qn_gitcred_request *r
     }
     snprintf(p->host, sizeof(p->host), "%s", host);
     snprintf(p->user, sizeof(p->user), "%s", user);
+    p->target.service = "smtp";
+    p->target.cred_name = QNS_CRED_NAME;
     p->target.host = p->host;
     p->target.user = p->user;
     return QN_EXIT_OK;
@@ -441,8 +534,11 @@ static enum qn_status backend_store(const struct program *p, enum backend_id b,
     if (b == BACKEND_CREDS)
         return qns_creds_store(&p->target, secret, err);
     /* Not translated: the label stays the same whoever looks at it later. */
-    snprintf(label, sizeof(label), "qqnotify: SMTP authorization code for %s on %s", p->user,
-             p->host);
+    if (p->is_route)
+        snprintf(label, sizeof(label), "qqnotify: secret of the chat robot route %s", p->host);
+    else
+        snprintf(label, sizeof(label), "qqnotify: SMTP authorization code for %s on %s", p->user,
+                 p->host);
     return qns_libsecret_store(&p->target, label, secret, err);
 }
 
@@ -453,7 +549,8 @@ static enum qn_status backend_store(const struct program *p, enum backend_id b,
 static bool request_is_ours(const struct qn_gitcred_request *req)
 {
     return req->protocol[0] == '\0' || strcmp(req->protocol, "smtp") == 0 ||
-           strcmp(req->protocol, "smtps") == 0 || strcmp(req->protocol, "submission") == 0;
+           strcmp(req->protocol, "smtps") == 0 || strcmp(req->protocol, "submission") == 0 ||
+           strcmp(req->protocol, QN_GITCRED_ROUTE_PROTOCOL) == 0;
 }
 
 static int write_all(int fd, const char *data, size_t len)
@@ -539,7 +636,8 @@ static int cmd_get(struct program *p)
     }
     /* A secret stored by another tool may hold a line break, which would add
      * lines to the credential reply (a second password=, a forged key). */
-    r = qn_gitcred_write_reply(secret.data, secret.len, &line);
+    r = p->is_route ? qn_gitcred_write_route_reply(secret.data, secret.len, &line)
+                    : qn_gitcred_write_reply(secret.data, secret.len, &line);
     if (r == QN_EINVAL) {
         fprintf(stderr,
                 _("%s: the stored secret contains a control character; store it again with "
@@ -593,6 +691,13 @@ static int cmd_store(struct program *p)
     rc = resolve_account(p, &req);
     if (rc != QN_EXIT_OK)
         goto out;
+    if (p->is_route) {
+        /* git's store carries one password; a route's secret may have two parts. */
+        fprintf(stderr, _("%s: `store` does not take a route's secret\n"), PROG);
+        print_fix(_("store it with qqnotify-secret set --route NAME"));
+        rc = QN_EXIT_USAGE;
+        goto out;
+    }
     memset(&err, 0, sizeof(err));
     r = choose_backend(p, &b, &why, &err);
     if (r == QN_OK)
@@ -607,6 +712,7 @@ out:
 
 static int cmd_erase(struct program *p)
 {
+    char who[600];
     struct qn_gitcred_request req;
     struct qn_error err;
     enum backend_id order[2];
@@ -634,8 +740,8 @@ static int cmd_erase(struct program *p)
         if (r == QN_OK) {
             erased = true;
             if (interactive)
-                fprintf(stderr, _("%s: erased the secret for %s on %s from %s\n"), PROG, p->user,
-                        p->host, backend_name(order[i]));
+                fprintf(stderr, _("%s: erased the secret for %s from %s\n"), PROG,
+                        whose(p, who, sizeof(who)), backend_name(order[i]));
         } else if (r == QN_ENOTFOUND || (r == QN_ENOSERVICE && order[i] == BACKEND_LIBSECRET &&
                                          p->opt.backend == BACKEND_AUTO)) {
             /* Nothing there; a bus without a keyring holds nothing either,
@@ -649,14 +755,121 @@ static int cmd_erase(struct program *p)
     } else if (erased) {
         rc = QN_EXIT_OK;
     } else if (interactive) {
-        fprintf(stderr, _("%s: no secret was stored for %s on %s; nothing to erase\n"), PROG,
-                p->user, p->host);
+        fprintf(stderr, _("%s: no secret was stored for %s; nothing to erase\n"), PROG,
+                whose(p, who, sizeof(who)));
         rc = QN_EXIT_NOT_FOUND;
     } else {
         rc = QN_EXIT_OK; /* git's erase: nothing there is not a failure */
     }
 out:
     qn_gitcred_request_wipe(&req);
+    return rc;
+}
+
+/* One part of a route's secret into OUT (set up, cap QN_SECRET_MAX + 2): hidden and
+ * twice on a terminal (AGAIN: the second entry), one line from a pipe.  QN_ENOTFOUND:
+ * nothing was given; QN_EEOF: the two entries differ. */
+static enum qn_status read_part(const struct program *p, const char *prompt, struct qn_secret *out,
+                                struct qn_secret *again)
+{
+    enum qn_status r;
+
+    if (!isatty(STDIN_FILENO))
+        return qns_read_secret_line(STDIN_FILENO, p->opt.timeout_s, out);
+    qn_secret_clear(again);
+    r = qns_prompt_secret(STDIN_FILENO, prompt, _("Repeat it: "), out, again);
+    if (r == QN_OK && (again->len != out->len || memcmp(again->data, out->data, out->len) != 0))
+        return QN_EEOF;
+    return r;
+}
+
+/*
+ * A route's secret into SECRET as route.h reads it: the key, token or hook
+ * id, and for DingTalk and Feishu the signing secret on a second line when
+ * one is given (nothing typed, or no second line on a pipe: the robot does
+ * not sign).  Checked before anything is stored.
+ */
+static int read_route_secret(struct program *p, struct qn_secret *secret)
+{
+    struct qn_secret id = {0}, sign = {0}, again = {0};
+    struct qn_route_secret parts;
+    const char *why = NULL;
+    char prompt[600];
+    enum qn_status r = QN_ENOMEM;
+    int rc;
+
+    if (p->route_type == QN_ROUTE_TYPE_WECOM)
+        snprintf(prompt, sizeof(prompt),
+                 _("Robot key of route %s (the part after key= of its webhook address; input "
+                   "hidden): "),
+                 p->host);
+    else if (p->route_type == QN_ROUTE_TYPE_DINGTALK)
+        snprintf(prompt, sizeof(prompt),
+                 _("Access token of route %s (the part after access_token= of its webhook "
+                   "address; input hidden): "),
+                 p->host);
+    else
+        snprintf(prompt, sizeof(prompt),
+                 _("Hook id of route %s (the part after /hook/ of its webhook address; input "
+                   "hidden): "),
+                 p->host);
+    if (qn_secret_init(&id, QN_SECRET_MAX + 2) == QN_OK &&
+        qn_secret_init(&sign, QN_SECRET_MAX + 2) == QN_OK &&
+        qn_secret_init(&again, QN_SECRET_MAX + 2) == QN_OK)
+        r = read_part(p, prompt, &id, &again);
+    if (r == QN_OK && p->route_type != QN_ROUTE_TYPE_WECOM) {
+        r = read_part(p,
+                      p->route_type == QN_ROUTE_TYPE_DINGTALK
+                          ? _("Signing secret (SEC..., from the robot's security settings; Enter "
+                              "alone when it does not sign): ")
+                          : _("Signing secret (from the bot's security settings; Enter alone "
+                              "when it does not sign): "),
+                      &sign, &again);
+        if (r == QN_ENOTFOUND)
+            r = QN_OK; /* a robot that does not sign */
+    }
+    /* A pipe with more lines than the type's secret has: a mistake, not a secret to cut. */
+    if (r == QN_OK && !isatty(STDIN_FILENO)) {
+        qn_secret_clear(&again);
+        if (qns_read_secret_line(STDIN_FILENO, 1, &again) != QN_ENOTFOUND && again.len > 0) {
+            fprintf(stderr,
+                    _("%s: more lines than the secret of a %s robot has (%s); nothing was "
+                      "stored\n"),
+                    PROG, qn_route_type_name(p->route_type),
+                    p->route_type == QN_ROUTE_TYPE_WECOM ? _("its key")
+                                                         : _("a token or hook id, then the "
+                                                             "signing secret"));
+            rc = QN_EXIT_DATAERR;
+            goto out;
+        }
+    }
+    if (r == QN_EEOF) {
+        fprintf(stderr, _("%s: the two entries differ; nothing was stored\n"), PROG);
+        rc = QN_EXIT_DATAERR;
+        goto out;
+    }
+    if (r != QN_OK) {
+        rc = report_input(r, NULL, p->opt.timeout_s);
+        goto out;
+    }
+    qn_secret_clear(secret);
+    if (qn_secret_append(secret, id.data, id.len) != QN_OK ||
+        (sign.len > 0 && (qn_secret_append(secret, "\n", 1) != QN_OK ||
+                          qn_secret_append(secret, sign.data, sign.len) != QN_OK))) {
+        rc = report_input(QN_ETOOBIG, NULL, p->opt.timeout_s);
+        goto out;
+    }
+    if (qn_route_secret_parse(p->route_type, secret->data, secret->len, &parts, &why) != QN_OK) {
+        fprintf(stderr, _("%s: this is not the secret of a %s robot: %s; nothing was stored\n"),
+                PROG, qn_route_type_name(p->route_type), why);
+        rc = QN_EXIT_DATAERR;
+        goto out;
+    }
+    rc = QN_EXIT_OK;
+out:
+    qn_secret_wipe(&id);
+    qn_secret_wipe(&sign);
+    qn_secret_wipe(&again);
     return rc;
 }
 
@@ -667,11 +880,11 @@ static int cmd_set(struct program *p)
     enum backend_id b;
     const char *why;
     enum qn_status r;
-    char prompt[600], path[4200];
+    char prompt[600], path[4200], who[600];
     int rc;
 
     memset(&err, 0, sizeof(err));
-    rc = resolve_account(p, NULL);
+    rc = p->opt.route != NULL ? resolve_route(p, p->opt.route, true) : resolve_account(p, NULL);
     if (rc != QN_EXIT_OK)
         goto out;
     r = choose_backend(p, &b, &why, &err);
@@ -695,7 +908,12 @@ static int cmd_set(struct program *p)
         rc = report(p, b, QN_ENOMEM, &err);
         goto out;
     }
-    if (isatty(STDIN_FILENO)) {
+    if (p->is_route) {
+        rc = read_route_secret(p, &secret);
+        if (rc != QN_EXIT_OK)
+            goto out;
+        r = QN_OK;
+    } else if (isatty(STDIN_FILENO)) {
         snprintf(prompt, sizeof(prompt), _("Authorization code for %s on %s (input hidden): "),
                  p->user, p->host);
         r = qns_prompt_secret(STDIN_FILENO, prompt, _("Repeat it: "), &secret, &again);
@@ -719,13 +937,13 @@ static int cmd_set(struct program *p)
     }
     if (b == BACKEND_CREDS) {
         (void)qns_creds_path(&p->target, path, sizeof(path));
-        fprintf(stderr, _("%s: stored the secret for %s in %s (systemd-creds)\n"), PROG, p->user,
-                path);
+        fprintf(stderr, _("%s: stored the secret for %s in %s (systemd-creds)\n"), PROG,
+                p->is_route ? whose(p, who, sizeof(who)) : p->user, path);
         fprintf(stderr, _("  a service loads it with: LoadCredentialEncrypted=%s:%s\n"),
-                QNS_CRED_NAME, path);
+                p->target.cred_name, path);
     } else {
-        fprintf(stderr, _("%s: stored the secret for %s on %s in the Secret Service\n"), PROG,
-                p->user, p->host);
+        fprintf(stderr, _("%s: stored the secret for %s in the Secret Service\n"), PROG,
+                whose(p, who, sizeof(who)));
     }
     rc = QN_EXIT_OK;
 out:
@@ -789,7 +1007,10 @@ static int cmd_status(struct program *p)
     rc = resolve_account(p, NULL);
     if (rc != QN_EXIT_OK)
         return rc;
-    printf(_("account: %s on %s\n"), p->user, p->host);
+    if (p->is_route)
+        printf(_("route: %s\n"), p->host);
+    else
+        printf(_("account: %s on %s\n"), p->user, p->host);
     memset(&err, 0, sizeof(err));
     bus = qns_libsecret_bus(&err) == QN_OK;
     if (p->opt.backend != BACKEND_CREDS)
@@ -802,8 +1023,13 @@ static int cmd_status(struct program *p)
     else
         printf(_("`set` would fail: no D-Bus session bus and not root\n"));
     if (!found) {
-        printf(_("no backend holds a secret for this account; store it with: qqnotify-secret "
-                 "set\n"));
+        if (p->is_route)
+            printf(_("no backend holds a secret for this route; store it with: qqnotify-secret "
+                     "set --route %s\n"),
+                   p->host);
+        else
+            printf(_("no backend holds a secret for this account; store it with: "
+                     "qqnotify-secret set\n"));
         return QN_EXIT_NOT_FOUND;
     }
     return QN_EXIT_OK;
@@ -832,6 +1058,9 @@ static void usage(FILE *out)
               "  -c, --config FILE    configuration that names the account (default %s)\n"
               "  -u, --user ADDR      the account (default: [smtp] user)\n"
               "  -H, --host HOST      the SMTP server (default: [smtp] host, else smtp.qq.com)\n"
+              "  -r, --route NAME     the secret of the chat robot route NAME instead: for\n"
+              "                       WeCom its key; for DingTalk and Feishu the access token\n"
+              "                       or hook id, then the signing secret\n"
               "  -b, --backend NAME   libsecret or systemd-creds (default: chosen, see status)\n"
               "  --credstore DIR      systemd-creds directory (default %s)\n"
               "  --with-key KEY       systemd-creds key: host (default), auto, tpm2, host+tpm2\n"
@@ -912,13 +1141,14 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"force", no_argument, NULL, OPT_FORCE},
         {"lang", required_argument, NULL, OPT_LANG},
+        {"route", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "c:u:H:b:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:u:H:b:r:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             p->opt.config_path = optarg;
@@ -965,6 +1195,13 @@ static int parse_args(struct program *p, int argc, char **argv, const char **ret
             break;
         case OPT_FORCE:
             p->opt.force = true;
+            break;
+        case 'r':
+            if (!route_name_ok(optarg) || strcmp(optarg, QN_ROUTE_SMTP) == 0) {
+                fprintf(stderr, _("%s: \"%s\" is not a chat robot route's name\n"), PROG, optarg);
+                return QN_EXIT_USAGE;
+            }
+            p->opt.route = optarg;
             break;
         case OPT_LANG:
             if (!qn_i18n_is_zh(optarg) && strncmp(optarg, "en", 2) != 0) {

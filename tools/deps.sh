@@ -4,7 +4,7 @@
 #   sh tools/deps.sh [--check] SET...
 #
 # SETs (Debian names first; the dnf lists below are the same sets on Fedora and RHEL):
-#   demo       make demo: a C compiler, OpenSSL and gettext for qqnotify,
+#   demo       make demo: a C compiler, OpenSSL, libcurl, json-c and gettext for qqnotify,
 #              python3-aiosmtpd and openssl for the local TLS server the demo mails
 #   build      make: every program (also libsecret/glib, PAM, libsystemd, PCRE2, libmaxminddb)
 #   check      make check: build, plus cmocka, clang, clang-format, valgrind and the servers and tools the
@@ -27,28 +27,30 @@
 # missing (exit 1), for a plain `make`; with it, an existing $CC stands for gcc.
 set -eu
 
-APT_DEMO="gcc libc6-dev make pkg-config gettext libssl-dev openssl python3 python3-aiosmtpd"
-APT_BUILD="gcc libc6-dev make pkg-config gettext libssl-dev libsecret-1-dev libglib2.0-dev
-libpam0g-dev libsystemd-dev libpcre2-dev libmaxminddb-dev"
+APT_DEMO="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev libjson-c-dev
+openssl python3 python3-aiosmtpd"
+APT_BUILD="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev libjson-c-dev
+libsecret-1-dev libglib2.0-dev libpam0g-dev libsystemd-dev libpcre2-dev libmaxminddb-dev"
 APT_CHECK="$APT_BUILD clang clang-format libcmocka-dev openssl python3 python3-aiosmtpd msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus libsecret-tools libpam-wrapper pamtester
 groff-base systemd-journal-remote libmaxmind-db-writer-perl tzdata"
 APT_ASAN="$APT_CHECK libclang-rt-dev"
-APT_FUZZ="clang libclang-rt-dev make pkg-config libssl-dev libpcre2-dev"
+APT_FUZZ="clang libclang-rt-dev make pkg-config libssl-dev libpcre2-dev libjson-c-dev"
 APT_DEB="dpkg-dev"          # and apt-get build-dep of packaging/debian/control
 APT_RPM="$APT_BUILD rpm"    # rpmbuild runs `make` here (--nodeps: no rpm database on Debian)
 APT_PACKAGING="$APT_RPM dpkg-dev debhelper lintian rpmlint debootstrap systemd
 systemd-container man-db groff-base gzip python3 python3-aiosmtpd openssl"
 APT_FRESH="debootstrap git"
 
-DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel openssl python3 python3-aiosmtpd"
-DNF_BUILD="gcc make pkgconf-pkg-config gettext openssl-devel libsecret-devel glib2-devel
-pam-devel systemd-devel pcre2-devel libmaxminddb-devel"
+DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel openssl
+python3 python3-aiosmtpd"
+DNF_BUILD="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel
+libsecret-devel glib2-devel pam-devel systemd-devel pcre2-devel libmaxminddb-devel"
 DNF_CHECK="$DNF_BUILD clang clang-tools-extra libcmocka-devel openssl python3 python3-aiosmtpd msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester
 groff-base systemd-journal-remote perl-MaxMind-DB-Writer tzdata"
 DNF_ASAN="$DNF_CHECK compiler-rt"
-DNF_FUZZ="clang compiler-rt make pkgconf-pkg-config openssl-devel pcre2-devel"
+DNF_FUZZ="clang compiler-rt make pkgconf-pkg-config openssl-devel pcre2-devel json-c-devel"
 DNF_RPM="rpm-build"         # and dnf builddep of packaging/rpm/qqnotify.spec
 DNF_PACKAGING="$DNF_RPM rpmlint"
 DNF_FRESH="debootstrap git"
@@ -176,7 +178,8 @@ apt_refresh_if_needed() {
 if [ "$MANAGER" = none ]; then
     [ "$check_only" -eq 1 ] && have_cc && exit 0
     echo "deps: neither apt-get nor dnf here; $goals needs, in your distribution's names:" >&2
-    echo "  a C11 compiler, make, pkg-config, gettext, the OpenSSL and PCRE2 headers, and" >&2
+    echo "  a C11 compiler, make, pkg-config, gettext, the OpenSSL, libcurl, json-c and PCRE2" >&2
+    echo "  headers, and" >&2
     echo "  for every program libsecret, glib, PAM and libsystemd headers;" >&2
     echo "  for the tests cmocka, clang, valgrind, python3 with aiosmtpd, msmtp, swaks," >&2
     echo "  gnome-keyring, dbus, pam_wrapper, pamtester, groff (tools/deps.sh lists them)" >&2

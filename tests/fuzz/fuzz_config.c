@@ -13,13 +13,22 @@
  *    QN_CONFIG_MAX_RCPT plausible recipients, every string NUL-terminated,
  *    names and addresses clean lines, limits ordered
  *    (minute <= hour <= day when non-zero), retry_min <= retry_max, bounds
- *    of max_entry_size, digest_window, max_age, retry.
+ *    of max_entry_size, digest_window, max_age, retry;
+ *  - and the routes route.h promises: route[0] the [smtp] account, at most
+ *    QN_ROUTES_MAX, names unique clean lines, a robot's url an https://
+ *    address without a query (where a key would be), a proxy without a
+ *    password, timeout 1-600 s, limits within their bounds and ordered,
+ *    [notify] routes and critical_routes indices of routes, each once;
+ *    user a plausible address whenever the smtp route is used, else empty
+ *    or plausible.
  */
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "fuzz.h"
+#include "route.h"
 
 static bool terminated(const char *s, size_t size)
 {
@@ -45,6 +54,79 @@ static bool plausible_address(const char *s)
     return n_at == 1 && at > 0 && at + 1 < n;
 }
 
+static bool unique_indices(const size_t *idx, size_t n, size_t n_routes)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (idx[i] >= n_routes)
+            return false;
+        for (size_t j = 0; j < i; j++) {
+            if (idx[j] == idx[i])
+                return false;
+        }
+    }
+    return true;
+}
+
+static void check_route(const struct qn_route *r)
+{
+    const struct qn_route_limits *l = &r->limits;
+
+    FUZZ_ASSERT(terminated(r->name, sizeof r->name) && terminated(r->url, sizeof r->url) &&
+                    terminated(r->keyword, sizeof r->keyword) &&
+                    terminated(r->ca_file, sizeof r->ca_file) &&
+                    terminated(r->proxy, sizeof r->proxy),
+                "a string of a route is not NUL-terminated");
+    FUZZ_ASSERT(r->name[0] != '\0' && fz_clean_field(r->name, sizeof r->name),
+                "a route name is empty or not a clean line");
+    FUZZ_ASSERT(r->type == QN_ROUTE_TYPE_SMTP || r->type == QN_ROUTE_TYPE_WECOM ||
+                    r->type == QN_ROUTE_TYPE_DINGTALK || r->type == QN_ROUTE_TYPE_FEISHU,
+                "route type");
+    FUZZ_ASSERT(r->format == QN_ROUTE_FORMAT_MARKDOWN || r->format == QN_ROUTE_FORMAT_TEXT ||
+                    r->format == QN_ROUTE_FORMAT_POST,
+                "route format");
+    if (r->type != QN_ROUTE_TYPE_SMTP) {
+        FUZZ_ASSERT(strncasecmp(r->url, "https://", 8) == 0 &&
+                        fz_clean_field(r->url, sizeof r->url),
+                    "a robot's url is not an https:// address on one clean line");
+        FUZZ_ASSERT(strchr(r->url, '?') == NULL && strchr(r->url, '#') == NULL,
+                    "a robot's url has a query, where its key would be");
+        FUZZ_ASSERT(r->timeout_s >= 1 && r->timeout_s <= 600, "route timeout out of range");
+    }
+    FUZZ_ASSERT(strchr(r->proxy, '@') == NULL, "a proxy with a user name or password");
+    FUZZ_ASSERT(fz_clean_field(r->proxy, sizeof r->proxy), "proxy is not a clean line");
+    FUZZ_ASSERT(r->ca_file[0] == '\0' || r->ca_file[0] == '/', "a route's ca_file not absolute");
+    FUZZ_ASSERT(l->max_per_second <= 100 && l->max_per_minute <= 2000 && l->max_per_hour <= 2000 &&
+                    l->max_per_day <= 2000 && l->block_s <= 86400,
+                "a route limit out of its bounds");
+    FUZZ_ASSERT(!(l->max_per_minute && l->max_per_hour && l->max_per_minute > l->max_per_hour) &&
+                    !(l->max_per_hour && l->max_per_day && l->max_per_hour > l->max_per_day),
+                "a route's limits are not ordered");
+}
+
+static void check_routes(const struct qn_config *c)
+{
+    const struct qn_routes *rs = &c->routes;
+
+    FUZZ_ASSERT(rs->n >= 1 && rs->n <= QN_ROUTES_MAX, "number of routes");
+    FUZZ_ASSERT(rs->route[0].type == QN_ROUTE_TYPE_SMTP &&
+                    strcmp(rs->route[0].name, QN_ROUTE_SMTP) == 0,
+                "route[0] is not the [smtp] account");
+    for (size_t i = 0; i < rs->n; i++) {
+        check_route(&rs->route[i]);
+        FUZZ_ASSERT(i == 0 || rs->route[i].type != QN_ROUTE_TYPE_SMTP,
+                    "a [route] section of type smtp");
+        for (size_t j = 0; j < i; j++)
+            FUZZ_ASSERT(strcasecmp(rs->route[i].name, rs->route[j].name) != 0,
+                        "two routes of one name");
+    }
+    FUZZ_ASSERT(rs->n_order >= 1 && rs->n_order <= rs->n &&
+                    unique_indices(rs->order, rs->n_order, rs->n),
+                "[notify] routes is not a list of routes, each once");
+    FUZZ_ASSERT(rs->n_critical <= rs->n && unique_indices(rs->critical, rs->n_critical, rs->n),
+                "critical_routes is not a list of routes, each once");
+    FUZZ_ASSERT(rs->failover_after_s <= 86400, "failover_after over 24 h");
+}
+
 static void check_ok(const struct qn_config *c)
 {
     const struct qn_ratelimit_config *l = &c->limits;
@@ -58,7 +140,9 @@ static void check_ok(const struct qn_config *c)
             terminated(c->credential_file, sizeof c->credential_file) &&
             terminated(c->spool_dir, sizeof c->spool_dir),
         "a string of the config is not NUL-terminated");
-    FUZZ_ASSERT(plausible_address(c->user), "user is not a plausible address");
+    check_routes(c);
+    if (qn_routes_use_smtp(&c->routes) || c->user[0] != '\0')
+        FUZZ_ASSERT(plausible_address(c->user), "user is not a plausible address");
     FUZZ_ASSERT(c->host[0] != '\0', "no host");
     FUZZ_ASSERT(fz_clean_field(c->host, sizeof c->host), "host is not a clean line");
     /* A display name may have any blanks (mime.c sanitises it); never invalid UTF-8 or a

@@ -1,7 +1,8 @@
 /*
- * fuzz_cred — both readers of git's credential protocol (gitcred.h), on the
+ * fuzz_cred — the readers of git's credential protocol (gitcred.h), on the
  * same input: the helper's reply as qqnotify reads it
- * (qn_gitcred_parse_reply) and the request as qqnotify-secret reads it
+ * (qn_gitcred_parse_reply, and qn_gitcred_parse_route_reply for a chat
+ * robot route) and the request as qqnotify-secret reads it
  * (qn_gitcred_parse_request).
  *
  * Models written from gitcred.h decide every outcome.  Both: "key=value"
@@ -13,6 +14,12 @@
  * QN_SECRET_MAX bytes: QN_ETOOBIG.  On QN_OK the secret holds exactly the
  * password bytes, NUL-terminated, and wiping leaves an empty secret; on
  * failure the secret passed in is untouched.
+ *
+ * Route reply: the same, and the last QN_GITCRED_SIGNING_KEY line, when
+ * not empty, follows the password after a line break ("ID\nSIGNING"), the
+ * whole within QN_SECRET_MAX.  Writing a route reply for the input's first
+ * two lines and reading it back gives those lines (a CR before a line end
+ * dropped), or writing refuses them (an empty part, a control character).
  *
  * Request: a non-empty line without '=', or a value with a control
  * character: QN_EINVAL; protocol over QN_GITCRED_PROTOCOL_MAX, host or
@@ -68,6 +75,96 @@ static enum qn_status model_reply(const char *t, size_t len, const char **ret_pw
     *ret_pw = pw;
     *ret_n = pw_n;
     return QN_OK;
+}
+
+static enum qn_status model_route_reply(const char *t, size_t len, const char **ret_pw,
+                                        size_t *ret_n, const char **ret_sign, size_t *ret_sign_n)
+{
+    static const char key[] = QN_GITCRED_SIGNING_KEY "=";
+    const char *sign = NULL, *line;
+    size_t sign_n = 0, pos = 0, n;
+    enum qn_status r = model_reply(t, len, ret_pw, ret_n);
+
+    if (r != QN_OK)
+        return r;
+    while (model_line(t, len, &pos, &line, &n)) {
+        if (n >= sizeof key - 1 && memcmp(line, key, sizeof key - 1) == 0) {
+            sign = line + sizeof key - 1;
+            sign_n = n - (sizeof key - 1);
+        }
+    }
+    if (sign_n > 0 && *ret_n + 1 + sign_n > QN_SECRET_MAX)
+        return QN_ETOOBIG;
+    *ret_sign = sign;
+    *ret_sign_n = sign_n;
+    return QN_OK;
+}
+
+static void check_route_reply(const char *t, size_t size)
+{
+    struct qn_secret s, before;
+    const char *pw = NULL, *sign = NULL;
+    size_t pw_n = 0, sign_n = 0;
+    enum qn_status r, want;
+
+    memset(&s, 0, sizeof s);
+    s.len = 7;
+    before = s;
+    want = model_route_reply(t, size, &pw, &pw_n, &sign, &sign_n);
+    r = qn_gitcred_parse_route_reply(t, size, &s);
+    FUZZ_ASSERT(r == want, "parse_route_reply status differs from the contract");
+    if (r != QN_OK) {
+        FUZZ_ASSERT(memcmp(&s, &before, sizeof s) == 0, "a failed parse changed the secret");
+        return;
+    }
+    FUZZ_ASSERT(s.data != NULL && s.len == pw_n + (sign_n > 0 ? 1 + sign_n : 0) &&
+                    memcmp(s.data, pw, pw_n) == 0 && s.data[s.len] == '\0',
+                "the route secret does not start with the password bytes");
+    if (sign_n > 0)
+        FUZZ_ASSERT(s.data[pw_n] == '\n' && memcmp(s.data + pw_n + 1, sign, sign_n) == 0,
+                    "the signing secret does not follow the password");
+    qn_secret_wipe(&s);
+    FUZZ_ASSERT(s.data == NULL && s.len == 0, "wipe did not leave an empty secret");
+}
+
+/* The input up to its second line break as a route's secret: write its reply, read it back. */
+static void check_route_round_trip(const char *t, size_t size)
+{
+    const char *nl = memchr(t, '\n', size);
+    const char *nl2 = nl != NULL ? memchr(nl + 1, '\n', size - (size_t)(nl + 1 - t)) : NULL;
+    size_t len = nl2 != NULL ? (size_t)(nl2 - t) : size;
+    size_t id_n = nl != NULL ? (size_t)(nl - t) : len;
+    const char *sign = nl != NULL ? nl + 1 : NULL;
+    size_t sign_n = nl != NULL ? len - id_n - 1 : 0;
+    struct qn_secret reply = {0}, back = {0};
+    enum qn_status r;
+
+    r = qn_gitcred_write_route_reply(t, len, &reply);
+    if (r != QN_OK) {
+        FUZZ_ASSERT(r == QN_EINVAL || r == QN_ETOOBIG || r == QN_ENOMEM,
+                    "write_route_reply status");
+        FUZZ_ASSERT(reply.data == NULL, "a failed write left a reply");
+        return;
+    }
+    if (id_n > 0 && t[id_n - 1] == '\r')
+        id_n--;
+    if (sign_n > 0 && sign[sign_n - 1] == '\r')
+        sign_n--;
+    FUZZ_ASSERT(id_n > 0 && (sign == NULL || sign_n > 0), "an empty part was written");
+    for (size_t i = 0; i < id_n; i++)
+        FUZZ_ASSERT((unsigned char)t[i] >= 0x20 && t[i] != 0x7f, "a control character written");
+    for (size_t i = 0; i < sign_n; i++)
+        FUZZ_ASSERT((unsigned char)sign[i] >= 0x20 && sign[i] != 0x7f,
+                    "a control character written");
+    r = qn_gitcred_parse_route_reply(reply.data, reply.len, &back);
+    FUZZ_ASSERT(r == QN_OK, "a written route reply does not read back");
+    FUZZ_ASSERT(back.len == id_n + (sign != NULL ? 1 + sign_n : 0) &&
+                    memcmp(back.data, t, id_n) == 0 &&
+                    (sign == NULL ||
+                     (back.data[id_n] == '\n' && memcmp(back.data + id_n + 1, sign, sign_n) == 0)),
+                "a route reply read back is not what was written");
+    qn_secret_wipe(&reply);
+    qn_secret_wipe(&back);
 }
 
 static void check_reply(const char *t, size_t size)
@@ -200,6 +297,8 @@ static void check_request(const char *t, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_reply((const char *)data, size);
+    check_route_reply((const char *)data, size);
+    check_route_round_trip((const char *)data, size);
     check_request((const char *)data, size);
     return 0;
 }

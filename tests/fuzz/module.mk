@@ -25,9 +25,9 @@ FUZZ_CFLAGS = $(filter-out -fPIC -Werror,$(BASE_CFLAGS)) $(OPENSSL_CFLAGS) -iquo
 # Each target: tests/fuzz/fuzz_NAME.c plus the core modules it needs.
 FUZZ_MODULES_text := text buf
 FUZZ_MODULES_mime := mime text buf
-FUZZ_MODULES_smtp_reply := smtp tls diag text buf status redact
-FUZZ_MODULES_smtp_data := smtp tls diag text buf status redact
-FUZZ_MODULES_config := config noise severity quiet event text buf
+FUZZ_MODULES_smtp_reply := smtp tls diag diag_robot text buf status redact
+FUZZ_MODULES_smtp_data := smtp tls diag diag_robot text buf status redact
+FUZZ_MODULES_config := config route noise severity quiet event text buf
 FUZZ_MODULES_cred := gitcred secret status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool entryread enqueue event text buf
@@ -39,8 +39,11 @@ FUZZ_MODULES_silence := silence spool enqueue event text buf status
 FUZZ_MODULES_seen := seen spool enqueue event text buf status
 FUZZ_MODULES_lanes := lanes ratelimit config event spool entryread enqueue render mime text buf \
 	status
+FUZZ_MODULES_robot_answer := robot diag diag_robot route config noise severity quiet event text buf \
+	status secret
+FUZZ_LIBS_robot_answer := $(JSONC_LIBS)
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence \
-	seen lanes
+	seen lanes robot_answer
 # Targets for modules written by others, built once their module exists.
 ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
 $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli

@@ -1006,3 +1006,162 @@ class ConfigTest(SecretCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RouteSecretTest(SecretCase):
+    """`qqnotify-secret --route NAME`: a chat robot route's secret, in both
+    backends, read back by qqnotify through its credential path."""
+
+    def setUp(self):
+        super().setUp()
+        self.token = new_secret()
+        self.sign = "SEC" + new_secret() + new_secret()
+        self.conf = self.write("routes.conf",
+                               "[notify]\nroutes = ops\n[route ops]\ntype = dingtalk\n"
+                               "[route wx]\ntype = wecom\n")
+        self.routefile = os.path.join(self.credstore, "qqnotify.route.ops")
+
+    def route_request(self, name="ops"):
+        return "protocol=qqnotify-route\nhost=%s\nusername=\n\n" % name
+
+    def assertNoRouteSecret(self, res):
+        for part in (self.token, self.sign):
+            self.assertNotIn(part, res.stdout + res.stderr, "the secret leaked" + res.dump())
+
+    def need_root(self):
+        if os.geteuid() != 0:
+            self.fail("the systemd-creds tests need root (make check runs as root)")
+
+    def test_set_get_status_erase_with_systemd_creds(self):
+        self.need_root()
+        res = self.run_secret(["-c", self.conf, "--backend", "systemd-creds", "--route", "ops",
+                               "set"], stdin="%s\n%s\n" % (self.token, self.sign))
+        self.assertExit(res, EX_OK)
+        self.assertNoRouteSecret(res)
+        self.assertIn("LoadCredentialEncrypted=qqnotify.route.ops:%s" % self.routefile,
+                      res.stderr, res.dump())
+        self.assertEqual(stat.S_IMODE(os.stat(self.routefile).st_mode), 0o600)
+        r = subprocess.run([SYSTEMD_CREDS, "decrypt", "--name=qqnotify.route.ops", self.routefile,
+                            "-"], capture_output=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, ("%s\n%s" % (self.token, self.sign))
+                                                    .encode()), r.stderr)
+        # A program asks by the route's name; the signing secret has a key of its own.
+        res = self.run_secret(["--backend", "systemd-creds", "get"], stdin=self.route_request())
+        self.assertExit(res, EX_OK)
+        self.assertEqual(res.stdout_b, ("password=%s\nqqnotify_signing_secret=%s\n"
+                                        % (self.token, self.sign)).encode())
+        res = self.run_secret(["--backend", "systemd-creds", "--route", "ops", "status"])
+        self.assertExit(res, EX_OK)
+        self.assertIn("route: ops", res.stdout)
+        self.assertIn("systemd-creds (%s): a secret is stored" % self.routefile, res.stdout)
+        self.assertNoRouteSecret(res)
+        # The SMTP account's credential is another file, untouched.
+        self.assertFalse(os.path.exists(self.credfile))
+        res = self.run_secret(["--backend", "systemd-creds", "--route", "ops", "erase"])
+        self.assertExit(res, EX_OK)
+        self.assertFalse(os.path.exists(self.routefile))
+
+    def test_a_secret_of_the_wrong_form_is_not_stored(self):
+        self.need_root()
+        for route, text, why in (
+                ("wx", "%s\n%s\n" % (self.token, self.sign), "more lines than the secret of a "
+                 "wecom robot has"),
+                ("ops", "%s\nnot-a-signing-secret\n" % self.token, "starts with SEC"),
+                ("ops", "https://oapi.dingtalk.com/robot/send?access_token=%s\n" % self.token,
+                 "not the whole address")):
+            with self.subTest(route=route, why=why):
+                res = self.run_secret(["-c", self.conf, "--backend", "systemd-creds", "--route",
+                                       route, "set"], stdin=text)
+                self.assertExit(res, EX_DATAERR)
+                self.assertIn(why, res.stderr, res.dump())
+                self.assertNoRouteSecret(res)
+                self.assertFalse(os.path.exists(os.path.join(self.credstore,
+                                                             "qqnotify.route." + route)))
+
+    def test_a_route_the_configuration_lacks_is_explained(self):
+        self.need_root()
+        res = self.run_secret(["-c", self.conf, "--backend", "systemd-creds", "--route", "nope",
+                               "set"], stdin="%s\n" % self.token)
+        self.assertExplained(res, EX_CONFIG, "declares no [route nope]")
+        res = self.run_secret(["--route", "Bad.Name", "status"])
+        self.assertExit(res, EX_USAGE)
+
+    def test_keyring_keeps_routes_apart_from_the_account(self):
+        kr = Keyring(os.path.join(self.tmp, "keyring"))
+        self.addCleanup(kr.stop)
+        kr.start_daemon(new_secret())
+        env = dict(self.env)
+        env.update(kr.env)
+        res = self.run_secret(["-c", self.conf, "--backend", "libsecret", "--route", "wx", "set"],
+                              stdin="%s\n" % self.token, env=env)
+        self.assertExit(res, EX_OK)
+        self.assertIn("stored the secret for route wx in the Secret Service", res.stderr)
+        r = kr.secret_tool(["lookup", "service", "qqnotify-route", "host", "wx", "user", ""])
+        self.assertEqual(r.stdout, self.token.encode())
+        res = self.run_secret(["--backend", "libsecret", "get"], stdin=self.route_request("wx"),
+                              env=env)
+        self.assertExit(res, EX_OK)
+        self.assertEqual(res.stdout_b, ("password=%s\n" % self.token).encode())
+        res = self.run_secret(["--backend", "libsecret", "--user", USER, "get"],
+                              stdin=self.request(), env=env)
+        self.assertExit(res, EXIT_NOT_FOUND)
+
+
+class RouteEndToEndTest(SecretCase):
+    """qqnotify flush sends through a DingTalk simulator with the route's secret
+    from qqnotify-secret (the helper) or from the systemd credential PID 1 loads."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.fail("the systemd-creds tests need root (make check runs as root)")
+        import robotsim
+        self.token = new_secret()
+        self.sign = "SEC" + new_secret() + new_secret()
+        c, k = self.ca.pair("server")
+        self.sim = robotsim.RobotSim("dingtalk", c, k, self.token, sign_secret=self.sign)
+        self.sim.start()
+        self.addCleanup(self.sim.stop)
+        self.spool = os.path.join(self.tmp, "spool")
+        os.makedirs(self.spool, mode=0o2770)
+
+    def config(self, helper=None):
+        text = ("[smtp]\nuser = %s\n%s[notify]\nroutes = ops\nlanguage = en\n[spool]\ndir = %s\n"
+                "[route ops]\ntype = dingtalk\nurl = %s\nca_file = %s\n"
+                % (USER, "credential_helper = %s\n" % helper if helper else "", self.spool,
+                   self.sim.url, self.ca.ca_cert))
+        return self.write("qqnotify.conf", text)
+
+    def store(self, conf):
+        res = self.run_secret(["-c", conf, "--backend", "systemd-creds", "--route", "ops", "set"],
+                              stdin="%s\n%s\n" % (self.token, self.sign))
+        self.assertExit(res, EX_OK)
+
+    def flush_one(self, conf, **kw):
+        res = self.run_qn(["notify", "--no-flush", "route test"], config=conf, creds=False)
+        self.assertExit(res, EX_OK)
+        res = self.run_qn(["flush"], config=conf, **kw)
+        self.assertExit(res, EX_OK)
+        for part in (self.token, self.sign):
+            self.assertNotIn(part, res.stdout + res.stderr)
+        self.assertEqual(len(self.sim.accepted()), 1, [r["answer"] for r in self.sim.requests])
+
+    def test_flush_gets_the_route_secret_from_the_helper(self):
+        conf = self.config("%s --backend systemd-creds --credstore %s"
+                           % (self.sbin, self.credstore))
+        self.store(conf)
+        self.flush_one(conf, creds=False)
+
+    def test_flush_reads_the_credential_pid1_decrypted(self):
+        conf = self.config()
+        self.store(conf)
+        creds_dir = os.path.join(self.tmp, "run-credentials")
+        os.makedirs(creds_dir, mode=0o700)
+        loaded = os.path.join(creds_dir, "qqnotify.route.ops")
+        r = subprocess.run([SYSTEMD_CREDS, "decrypt", "--name=qqnotify.route.ops",
+                            os.path.join(self.credstore, "qqnotify.route.ops"), loaded],
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.chmod(loaded, 0o400)
+        self.creds_dir = creds_dir
+        self.flush_one(conf)

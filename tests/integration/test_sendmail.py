@@ -207,7 +207,7 @@ class SendmailSpool(SendmailCase):
         self.check_mailx(payload)
 
     def test_resent_bcc_never_reaches_the_message(self):
-        """Issue 13: a resent message's blind recipients stay blind (-t or not)."""
+        """A resent message's blind recipients stay blind (-t or not)."""
         for opts in (["-t"], []):
             res = self.sendmail(opts + ["-i", "--no-flush", "next@example.org"],
                                 "Resent-From: dev@example.org\nResent-To: next@example.org\n"
@@ -217,7 +217,7 @@ class SendmailSpool(SendmailCase):
             self.check_wire(payload)
             self.assertNotIn(b"boss@example.net", payload)
             self.assertIn(b"\r\nResent-To: next@example.org\r\n", payload)
-            os.unlink(os.path.join(self.spool, "new", self.entries()[0]))
+            os.unlink(os.path.join(self.spool, "deferred", self.entries("deferred")[0]))
 
     def test_recipients_from_arguments_without_t(self):
         res = self.sendmail(["-oi", "--no-flush", "a@example.com", "root"],

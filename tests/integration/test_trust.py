@@ -4,8 +4,8 @@ Every test makes real users (useradd, removed at the end of the run) and runs
 the attacker's commands with their ids only (setpriv --reuid --regid
 --clear-groups); root plays the trusted side: the PAM module's login entry
 (written into new/ as the module writes it), root's `qqnotify flush` (which
-becomes the throw-away spool user), the local TLS server.  The findings of
-issue 13 reproduced here: a member of the spool's group removing a root
+becomes the throw-away spool user), the local TLS server.  The findings
+reproduced here: a member of the spool's group removing a root
 login alert, `notify --kind login` forging one, a state file stalling every
 alert while `flush --quiet` stays silent, a flood of submissions burying a
 login, entries far over max_entry_size blowing up the sender's memory, and

@@ -391,7 +391,9 @@ static void test_unknown_key_reports_its_exact_line_and_the_valid_keys(void **st
 
     assert_error(f, "[notify]\nlanguage = en\nrecipients = a@b.com\n", 3, "recipients",
                  "unknown key");
-    assert_non_null(strstr(f->err.fix, "keys of [notify] are to and language"));
+    assert_non_null(strstr(f->err.fix,
+                           "keys of [notify] are to, language, routes, critical_routes and "
+                           "failover_after"));
 }
 
 /* The fix of "unknown key" lists a section's keys: each of them must be known. */
@@ -421,7 +423,7 @@ static void test_every_key_named_in_a_fix_is_accepted(void **state)
             checked++;
         }
     }
-    assert_int_equal(checked, 13 + 2 + 4 + 11);
+    assert_int_equal(checked, 13 + 5 + 4 + 11);
 }
 
 static void test_password_like_keys_are_refused_in_every_section(void **state)
@@ -493,7 +495,7 @@ static void test_unknown_section_is_an_error(void **state)
     assert_error(f, "[smtp]\nuser = a@qq.com\n\n[mail]\nto = a@b.com\n", 4, "mail",
                  "unknown section");
     assert_string_equal(f->err.fix, "sections are [smtp], [notify], [spool], [limits], [login], "
-                                    "[quiet], [severity] and [enrich]");
+                                    "[quiet], [severity], [enrich] and [route NAME]");
 
     assert_error(f, "[rule ssh]\n", 1, "rule ssh", "unknown section");
     assert_non_null(strstr(f->err.fix, "rules.d"));

@@ -562,6 +562,80 @@ static int count_open_fds(void)
     return n;
 }
 
+/* ---- a route's secret ------------------------------------------------------------------ */
+
+/* A config with a DingTalk route "ops" (and the [smtp] account, whose file must not count). */
+static void route_config(struct fixture *f)
+{
+    static const char text[] = "[smtp]\nuser = alice@qq.com\n[route ops]\ntype = dingtalk\n";
+
+    assert_int_equal(qn_config_parse(&f->cfg, "t.conf", text, strlen(text), NULL), QN_OK);
+}
+
+static void test_route_secret_comes_from_its_systemd_credential(void **state)
+{
+    struct fixture *f = *state;
+    char want[256];
+
+    route_config(f);
+    credential_file(f, "smtp-secret", SECRET, strlen(SECRET), 0600);
+    snprintf(f->path, sizeof(f->path), "%s/qqnotify.route.ops", f->dir);
+    write_file(f->path, "0c23ab\r\nSECfeed\n", 16, 0400);
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", f->dir, 1), 0);
+    assert_int_equal(qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err), QN_OK);
+    assert_secret(f, "0c23ab\r\nSECfeed");
+    snprintf(want, sizeof(want), "systemd credential %s", f->path);
+    assert_string_equal(f->source, want);
+}
+
+static void test_route_credential_with_three_lines_is_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    route_config(f);
+    snprintf(f->path, sizeof(f->path), "%s/qqnotify.route.ops", f->dir);
+    write_file(f->path, "a\nSECb\nc\n", 10, 0400);
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", f->dir, 1), 0);
+    assert_cred_failure(f, qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err),
+                        "holds more than two lines or a NUL byte");
+    /* A lone CR is not a line end. */
+    write_file(f->path, "a\rSECb", 7, 0400);
+    assert_cred_failure(f, qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err),
+                        "holds more than two lines");
+}
+
+static void test_route_helper_is_asked_for_the_route_by_name(void **state)
+{
+    struct fixture *f = *state;
+    char body[512], got[512];
+
+    route_config(f);
+    snprintf(body, sizeof(body),
+             "cat > '%s/request'\necho password=0c23ab\necho qqnotify_signing_secret=SECfeed",
+             f->dir);
+    helper(f, "record.sh", body);
+    assert_int_equal(qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err), QN_OK);
+    assert_secret(f, "0c23ab\nSECfeed");
+    snprintf(f->path, sizeof(f->path), "%s/request", f->dir);
+    read_back(f->path, got, sizeof(got));
+    assert_string_equal(got, "protocol=qqnotify-route\nhost=ops\nusername=\n\n");
+}
+
+/* A route the file does not declare, or the mail route, is a configuration error.  (With no
+ * source configured at all: tests/unit/test_cred_default.c.) */
+static void test_route_not_declared_is_a_config_error(void **state)
+{
+    struct fixture *f = *state;
+
+    route_config(f);
+    assert_int_equal(qn_cred_get_route(&f->cfg, "nope", &f->secret, f->source, &f->err),
+                     QN_ECONFIG);
+    assert_int_equal(f->err.stage, QN_STAGE_CONFIG);
+    assert_int_equal(qn_cred_get_route(&f->cfg, "smtp", &f->secret, f->source, &f->err),
+                     QN_ECONFIG);
+    assert_null(f->secret.data);
+}
+
 static void test_helper_runs_leave_no_descriptor_and_no_zombie(void **state)
 {
     static const char *const bodies[] = {
@@ -624,6 +698,10 @@ int main(void)
         T(test_empty_or_oversized_helper_command_is_refused),
         T(test_missing_credential_file_passes_on_to_the_helper),
         T(test_unusable_credential_file_does_not_pass_on_to_the_helper),
+        T(test_route_secret_comes_from_its_systemd_credential),
+        T(test_route_credential_with_three_lines_is_refused),
+        T(test_route_helper_is_asked_for_the_route_by_name),
+        T(test_route_not_declared_is_a_config_error),
         T(test_helper_runs_leave_no_descriptor_and_no_zombie),
     };
 

@@ -193,6 +193,61 @@ static void test_a_configured_helper_wins_over_the_default(void **state)
     assert_string_equal(f->secret.data, SECRET);
 }
 
+/* A chat robot route's secret comes from the same default: qqnotify-secret is asked for the
+ * route by name, and its answer holds the key and the signing secret. */
+static void test_a_route_asks_the_installed_qqnotify_secret_too(void **state)
+{
+    static const char text[] = "[smtp]\nuser = alice@qq.com\n[route ops]\ntype = dingtalk\n";
+    struct fixture *f = *state;
+    char asked[256] = "";
+    enum qn_status r;
+    FILE *fp;
+    size_t n;
+
+    assert_int_equal(qn_config_parse(&f->cfg, "t.conf", text, strlen(text), NULL), QN_OK);
+    program(f, f->program, 0755, "printf 'password=0c23ab\\nqqnotify_signing_secret=SECfeed\\n'");
+    r = qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err);
+    if (geteuid() != 0) {
+        assert_failure(f, r,
+                       "no secret source for route ops: neither "
+                       "$CREDENTIALS_DIRECTORY/qqnotify.route.ops nor credential_helper is "
+                       "configured (qqnotify-secret is the default for root only)");
+        assert_false(was_asked(f));
+        return;
+    }
+    assert_int_equal(r, QN_OK);
+    assert_string_equal(f->secret.data, "0c23ab\nSECfeed");
+    fp = fopen(f->asked, "re");
+    assert_non_null(fp);
+    n = fread(asked, 1, sizeof(asked) - 1, fp);
+    asked[n] = '\0';
+    assert_int_equal(fclose(fp), 0);
+    assert_string_equal(asked, "get\nprotocol=qqnotify-route\nhost=ops\nusername=\n\n");
+}
+
+static void test_a_route_without_any_source_is_explained(void **state)
+{
+    static const char text[] = "[smtp]\nuser = alice@qq.com\n[route ops]\ntype = wecom\n";
+    struct fixture *f = *state;
+    char detail[512];
+    enum qn_status r;
+
+    assert_int_equal(qn_config_parse(&f->cfg, "t.conf", text, strlen(text), NULL), QN_OK);
+    r = qn_cred_get_route(&f->cfg, "ops", &f->secret, f->source, &f->err);
+    if (geteuid() != 0)
+        snprintf(detail, sizeof(detail), "%s",
+                 "no secret source for route ops: neither "
+                 "$CREDENTIALS_DIRECTORY/qqnotify.route.ops nor credential_helper is "
+                 "configured (qqnotify-secret is the default for root only)");
+    else
+        snprintf(detail, sizeof(detail),
+                 "no secret source for route ops: neither "
+                 "$CREDENTIALS_DIRECTORY/qqnotify.route.ops nor credential_helper is "
+                 "configured, and %s is not installed",
+                 f->program);
+    assert_failure(f, r, detail);
+}
+
 /* A configured file that is missing is an error of its own: nothing else is asked. */
 static void test_a_missing_credential_file_does_not_fall_back_to_the_default(void **state)
 {
@@ -223,6 +278,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_a_missing_credential_file_does_not_fall_back_to_the_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_route_asks_the_installed_qqnotify_secret_too, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_route_without_any_source_is_explained, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("cred_default", tests, NULL, NULL);

@@ -318,6 +318,54 @@ static void test_parse_reply_bounds(void **state)
     assert_null(f->secret.data);
 }
 
+/* ---- a route's secret: two keys -------------------------------------------------------- */
+
+static void test_route_reply_carries_the_signing_secret_in_its_own_key(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("0c23ab\nSECfeed"), &f->secret), QN_OK);
+    assert_secret(f, "password=0c23ab\nqqnotify_signing_secret=SECfeed\n");
+    qn_secret_wipe(&f->secret);
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("693a91f6-77\r\n"), &f->secret), QN_EINVAL);
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("693a91f6-77"), &f->secret), QN_OK);
+    assert_secret(f, "password=693a91f6-77\n");
+}
+
+static void test_route_reply_refuses_what_would_add_lines(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("a\nb\npassword=forged"), &f->secret),
+                     QN_EINVAL);
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("\nSECx"), &f->secret), QN_EINVAL);
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("a\tb"), &f->secret), QN_EINVAL);
+    assert_null(f->secret.data);
+}
+
+static void test_route_reply_parsed_is_the_secret_written(void **state)
+{
+    struct fixture *f = *state;
+    struct qn_secret back = {0};
+
+    assert_int_equal(qn_gitcred_write_route_reply(REPLY("tok\r\nSECfeed"), &f->secret), QN_OK);
+    assert_int_equal(qn_gitcred_parse_route_reply(f->secret.data, f->secret.len, &back), QN_OK);
+    assert_string_equal(back.data, "tok\nSECfeed");
+    qn_secret_wipe(&back);
+    /* The mail reply ignores the robot's key; a route's reply without it is one line. */
+    assert_int_equal(qn_gitcred_parse_reply(f->secret.data, f->secret.len, &back), QN_OK);
+    assert_string_equal(back.data, "tok");
+    qn_secret_wipe(&back);
+    assert_int_equal(
+        qn_gitcred_parse_route_reply(REPLY("password=k\nqqnotify_signing_secret=\n"), &back),
+        QN_OK);
+    assert_string_equal(back.data, "k");
+    qn_secret_wipe(&back);
+    assert_int_equal(qn_gitcred_parse_route_reply(REPLY("qqnotify_signing_secret=SECx\n"), &back),
+                     QN_ENOTFOUND);
+    assert_null(back.data);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -338,6 +386,9 @@ int main(void)
         T(test_parse_reply_takes_the_password),
         T(test_parse_reply_without_password_is_not_found),
         T(test_parse_reply_refuses_malformed_text),
+        T(test_route_reply_carries_the_signing_secret_in_its_own_key),
+        T(test_route_reply_refuses_what_would_add_lines),
+        T(test_route_reply_parsed_is_the_secret_written),
         T(test_parse_reply_bounds),
     };
 

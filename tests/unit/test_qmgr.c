@@ -26,6 +26,7 @@
 #include "qmgr.h"
 #include "quota.h"
 #include "enqueue.h"
+#include "robot.h"
 #include "spool.h"
 #include "tmpdir.h"
 
@@ -40,6 +41,7 @@ struct fake {
         int code;
         const char *text;
     } reply[MAX_RECORDS];
+    const char *wecom[MAX_RECORDS]; /* or a WeCom answer's body (HTTP 200) */
     size_t opens, closes, delivers;
     bool open;
     size_t queued_at[MAX_RECORDS]; /* entries in new/ + deferred/ at each delivery */
@@ -178,20 +180,29 @@ static void plant(struct fixture *f, const char *id, const char *data, off_t siz
     assert_int_equal(close(fd), 0);
 }
 
-static const char *state_file(struct fixture *f)
+static const char *state_file_named(struct fixture *f, const char *name)
 {
     static char buf[4096];
     char path[128];
     FILE *fp;
     size_t n;
 
-    snprintf(path, sizeof(path), "%s/state/ratelimit", f->dir);
+    snprintf(path, sizeof(path), "%s/state/%s", f->dir, name);
     fp = fopen(path, "re");
-    assert_non_null(fp);
+    if (fp == NULL)
+        return NULL;
     n = fread(buf, 1, sizeof(buf) - 1, fp);
     buf[n] = '\0';
     fclose(fp);
     return buf;
+}
+
+static const char *state_file(struct fixture *f)
+{
+    const char *text = state_file_named(f, "ratelimit");
+
+    assert_non_null(text);
+    return text;
 }
 
 /* ---- the fake transport and the reports ------------------------------------------------ */
@@ -225,6 +236,9 @@ static enum qn_status fake_deliver(void *ctx, const struct qn_delivery *d, struc
     else
         snprintf(f->fake.what[i], sizeof(f->fake.what[i]), "%.*s",
                  (int)(strchr(d->message, '\r') - d->message), d->message);
+    if (f->fake.wecom[i] != NULL)
+        return qn_robot_answer(QN_ROUTE_TYPE_WECOM, 200, f->fake.wecom[i], strlen(f->fake.wecom[i]),
+                               err);
     if (f->fake.reply[i].stage == QN_STAGE_NONE)
         return QN_OK;
     qn_error_clear(err);
@@ -339,6 +353,7 @@ static void run(struct fixture *f)
     assert_int_equal(qn_qmgr_run(&f->opt, &f->sum), QN_OK);
     assert_false(f->fake.open); /* the session is closed at the end of every run */
     memset(f->fake.reply, 0, sizeof(f->fake.reply));
+    memset(f->fake.wecom, 0, sizeof(f->fake.wecom));
 }
 
 static const struct record *outcome_of(struct fixture *f, const char *id)
@@ -601,6 +616,38 @@ static void test_frequency_limit_reply_backs_off_everything(void **state)
     assert_queues(f, 0, 3, 0);
 }
 
+/* A robot route: its own limits and state file, its platform's diagnoses, its block. */
+static void test_a_route_counts_in_its_own_state_with_its_own_limits(void **state)
+{
+    static const struct qn_ratelimit_config ding = {.max_per_minute = 1, .block_s = 600};
+    struct fixture *f = *state;
+    char id[2][QN_SPOOL_ID_MAX];
+
+    f->opt.transport.provider = "wecom";
+    f->opt.transport.limits = &ding;
+    f->opt.transport.state = "ratelimit.ops";
+    spool_message(f, "m1", id[0]);
+    spool_message(f, "m2", id[1]);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_int_equal(outcome_of(f, id[0])->outcome, QN_QMGR_SENT);
+    assert_int_equal(outcome_of(f, id[1])->outcome, QN_QMGR_HELD);
+    assert_starts_with(outcome_of(f, id[1])->reason,
+                       "waiting for the sending limits of route fake: next message at ");
+    assert_non_null(strstr(state_file_named(f, "ratelimit.ops"), "\nsent "));
+    assert_null(state_file_named(f, "ratelimit"));
+
+    /* A frequency answer: the platform's diagnosis, and no message before its block ends. */
+    f->clock += 61;
+    assert_int_equal(qn_spool_retry(f->sp, QN_SPOOL_DEFERRED, id[1]), QN_OK);
+    f->fake.wecom[0] = "{\"errcode\":45009,\"errmsg\":\"api freq out of limit\"}";
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_string_equal(outcome_of(f, id[1])->diagnosis, "wecom-rate-limited");
+    assert_true(outcome_of(f, id[1])->next_try == f->clock + 600);
+    assert_true(f->sum.stopped);
+}
+
 static void test_entries_older_than_max_age_expire_into_failed(void **state)
 {
     struct fixture *f = *state;
@@ -835,6 +882,7 @@ int main(void)
         T(test_permanent_refusal_fails_the_entry_with_its_diagnosis),
         T(test_login_failure_stops_the_run_and_defers_the_rest),
         T(test_frequency_limit_reply_backs_off_everything),
+        T(test_a_route_counts_in_its_own_state_with_its_own_limits),
         T(test_entries_older_than_max_age_expire_into_failed),
         T(test_corrupt_and_oversized_entries_are_quarantined),
         T(test_passes_and_rounds_are_bounded),

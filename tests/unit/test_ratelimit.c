@@ -220,6 +220,29 @@ static void test_no_mail_during_backoff(void **state)
     assert_available(rl, &qq, T0 + 60, 2, T0 + 60);
 }
 
+/* DingTalk blocks a robot 10 minutes after its limit: the backoff alone (60 s) would
+ * send into the block. */
+static void test_a_provider_block_is_waited_out_after_its_reply(void **state)
+{
+    struct qn_ratelimit *rl = *state;
+    struct qn_ratelimit_config ding = {.max_per_minute = 20, .block_s = 600};
+    struct qn_ratelimit_block why;
+
+    qn_ratelimit_penalize(rl, T0);
+    assert_available(rl, &ding, T0 + 60, 0, T0 + 600);
+    assert_available(rl, &ding, T0 + 599, 0, T0 + 600);
+    assert_available(rl, &ding, T0 + 600, 10, T0 + 600);
+    qn_ratelimit_explain(rl, &ding, T0 + 300, &why);
+    assert_int_equal(why.limit, QN_RATELIMIT_BACKOFF);
+    assert_true(why.next == T0 + 600);
+    /* A backoff longer than the block wins; a success ends both. */
+    ding.block_s = 30;
+    assert_available(rl, &ding, T0 + 30, 0, T0 + 60);
+    ding.block_s = 600;
+    send_at(rl, T0 + 700, 1);
+    assert_available(rl, &ding, T0 + 701, 9, T0 + 701);
+}
+
 static void test_success_resets_backoff_but_not_slow_mode(void **state)
 {
     struct qn_ratelimit *rl = *state;
@@ -616,6 +639,7 @@ int main(void)
         T(test_times_out_of_range_are_clamped),
         T(test_penalize_backs_off_doubling_to_the_cap),
         T(test_no_mail_during_backoff),
+        T(test_a_provider_block_is_waited_out_after_its_reply),
         T(test_success_resets_backoff_but_not_slow_mode),
         T(test_slow_mode_halves_minute_and_hour_for_a_day),
         T(test_next_when_slow_mode_ends_first),
