@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct qn_lanes a, b;
     static struct qn_ratelimit rl;
-    static const struct qn_ratelimit_config lim = {5, 20, 90, 3, 600};
+    static const struct qn_ratelimit_config lim = {5, 20, 90, 3, 600, 0};
     struct qn_buf t1, t2;
     struct qn_config cfg;
     struct qn_event ev;

@@ -28,7 +28,7 @@ static struct qn_lanes *new_lanes(void)
 }
 
 /* QQ's preset: 5 a minute, 20 an hour, 90 a day; digest after 3 in 10 minutes. */
-static const struct qn_ratelimit_config qq = {5, 20, 90, 3, 600};
+static const struct qn_ratelimit_config qq = {5, 20, 90, 3, 600, 0};
 
 static void test_a_flood_of_user_notifications_never_makes_a_login_a_burst(void **state)
 {
@@ -77,7 +77,7 @@ static void test_the_lanes_above_keep_a_reserve_of_the_limits(void **state)
 
     /* A limit of 1 or 2 leaves nothing to reserve; no limit reserves nothing. */
     {
-        const struct qn_ratelimit_config one = {1, 0, 0, 0, 0}, none = {0, 0, 0, 0, 0};
+        const struct qn_ratelimit_config one = {1, 0, 0, 0, 0, 0}, none = {0};
 
         qn_ratelimit_init(rl);
         assert_int_equal(qn_lanes_available(QN_LANE_USER, rl, &one, T0, NULL), 1);
