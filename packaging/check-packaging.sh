@@ -452,11 +452,13 @@ if [ -z "$PORT" ]; then
 fi
 cp "$WORK/ca/ca.pem" "$ROOT/etc/qqnotify/test-ca.pem"
 # Edit the shipped file the way its comments say: uncomment and fill in.
+# Each key's first commented line is the [smtp] or [notify] one (0,/re/: the first match
+# only; the same keys come again, commented, in the example of a robot route).
 sed -i -e 's/^provider = qq$/provider = custom/' \
-    -e 's/^# host = .*/host = 127.0.0.1/' -e "s/^# port = .*/port = $PORT/" \
-    -e 's|^# ca_file = .*|ca_file = /etc/qqnotify/test-ca.pem|' \
-    -e 's/^# user = .*/user = alerts@example.com/' -e 's/^# timeout = .*/timeout = 10/' \
-    -e 's/^# to = .*/to = ops@example.com/' -e 's/^# language = .*/language = en/' \
+    -e '0,/^# host = .*/s//host = 127.0.0.1/' -e "0,/^# port = .*/s//port = $PORT/" \
+    -e '0,/^# ca_file = .*/s||ca_file = /etc/qqnotify/test-ca.pem|' \
+    -e '0,/^# user = .*/s//user = alerts@example.com/' -e '0,/^# timeout = .*/s//timeout = 10/' \
+    -e '0,/^# to = .*/s//to = ops@example.com/' -e '0,/^# language = .*/s//language = en/' \
     "$ROOT/etc/qqnotify/qqnotify.conf"
 check "qqnotify-secret set (systemd-creds, as root)" in_root sh -c \
     "qqnotify-secret set && test -s /etc/credstore.encrypted/qqnotify.smtp" \
