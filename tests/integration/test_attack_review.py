@@ -1,0 +1,88 @@
+"""Attacks on the privilege-separated submission (qqnotify-drop, maildrop/, the pickup,
+the sender as the spool's user), made as a real local user (useradd; setpriv --reuid
+--regid --clear-groups) and, where said, as a compromised spool user.  Each test states
+the safe behaviour; see test_trust.py for the spool, the users and the server."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+
+from test_trust import TrustCase
+
+
+def submission(uid, payload=b"kind notify\ntime 1\nhost h\nsubject s\n"):
+    """A user entry as `qqnotify notify` hands it to qqnotify-drop."""
+    return ("qqnotify-spool 2\ntype event\norigin user\nuid %d\nlane 2\nqueued 1\n"
+            "attempts 0\nnext-try 0\nlast-error \ndiagnosis \nsize %d\nend\n"
+            % (uid, len(payload))).encode() + payload
+
+
+class SmallFileSystemCase(TrustCase):
+    """The spool on a file system of its own (a tmpfs mounted for the test), so that
+    filling it is cheap and harms nothing else."""
+
+    def mount_tmpfs(self, **opts):
+        mnt = tempfile.mkdtemp(prefix="qqnotify-fs-")
+        o = ",".join("%s=%s" % kv for kv in opts.items())
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", o + ",mode=0711", "qnt", mnt],
+                           capture_output=True, timeout=60)
+        if p.returncode != 0:
+            os.rmdir(mnt)
+            self.skipTest("cannot mount a tmpfs: %s" % p.stderr.decode(errors="replace"))
+        self.addCleanup(os.rmdir, mnt)
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True, timeout=60)
+        return mnt
+
+    def drop_as_mallory(self):
+        """qqnotify-drop run by mallory, its stdin a pipe to write the entry into."""
+        name, uid, gid = self.mallory
+        return subprocess.Popen(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                                 "--clear-groups", self.owners.drop, self.spool],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+
+class InodesAreKeptForAlerts(SmallFileSystemCase):
+    """qqnotify-drop keeps 32 MiB free for the PAM module and the sender, but each
+    submission (and each `.part` a killed run leaves for a day) also takes an inode."""
+
+    def setUp(self):
+        super().setUp()
+        mnt = self.mount_tmpfs(size="256m", nr_inodes="1500")
+        self.spool = self.make_spool(os.path.join(mnt, "spool"))
+        self.cfg = self.config(name="small.conf")
+
+    def test_a_user_cannot_take_the_last_inodes_of_the_spool(self):
+        name, uid, gid = self.mallory
+        sub = submission(uid)
+        refused = None
+        for i in range(1600):  # more than the file system has inodes: bounded
+            p = self.drop_as_mallory()
+            out, err = p.communicate(sub, timeout=60)
+            if p.returncode != 0:
+                refused = (i, p.returncode, err)
+                break
+        self.assertIsNotNone(refused, "1600 submissions on a file system of 1500 inodes")
+        self.assertGreater(refused[0], 0, "the first ones fit: %r" % (refused,))
+        self.assertEqual(refused[1], 75, refused)  # EX_TEMPFAIL: try again later
+        self.assertIn(b"not enough free inodes in the spool's file system", refused[2])
+        self.assertEqual(len(self.ids("maildrop")), refused[0])
+        self.assertGreaterEqual(os.statvfs(self.spool).f_favail, 1024)
+        # The PAM module's login entry still finds an inode: written as root into tmp/.
+        try:
+            eid = self.plant_login()
+        except OSError as e:
+            self.fail("after %d submissions the login alert cannot be written: %s"
+                      % (refused[0], e))
+        self.assertIn(eid, self.ids("new"))
+        # and the sender mails it first, then takes in the flood (capped).
+        res = self.flush()
+        self.assertExit(res, 0)
+        self.assertEqual(str(self.mails()[0]["Subject"]),
+                         "[web1] root logged in via ssh from 10.0.0.5")
+        self.assertEqual(self.ids("maildrop"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
