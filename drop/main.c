@@ -41,7 +41,9 @@
  * module, the journal watcher and the sender's state need room and files
  * too, so users filling the disk (or its inodes: every submission, and every
  * ".part" of a killed run, takes one) through this program cannot stop
- * them.
+ * them.  The room is looked at before the write and again once the file is
+ * written: runs started together all pass the first look, and the ones that
+ * find the reserves taken by the others' files remove their own.
  *
  * Exit status (exit.h): 0 done; 64 usage; 65 the entry is not valid or
  * too large; 73 no usable maildrop/ (missing, not made by `qqnotify queue
@@ -185,7 +187,7 @@ static int write_all(int fd, const char *p, size_t n)
 static int place(int maildrop, const struct qn_buf *in, char *id)
 {
     char part[QN_SPOOL_ID_MAX + sizeof(PART_SUFFIX)];
-    int fd, e;
+    int fd, e, rc;
 
     if (qn_enqueue_new_id(id) != QN_OK)
         return fail(QN_EXIT_OSERR, "cannot make an entry id", errno);
@@ -200,6 +202,13 @@ static int place(int maildrop, const struct qn_buf *in, char *id)
         (void)close(fd);
         (void)unlinkat(maildrop, part, 0);
         return write_failure("cannot write the submission", e);
+    }
+    /* Written and counted: the reserves left for the sender's copy, else give them back. */
+    rc = check_space(maildrop, in->len, 1);
+    if (rc != 0) {
+        (void)close(fd);
+        (void)unlinkat(maildrop, part, 0);
+        return rc;
     }
     if (close(fd) != 0 || renameat(maildrop, part, maildrop, id) != 0) {
         e = errno;

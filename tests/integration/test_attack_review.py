@@ -18,6 +18,13 @@ def submission(uid, payload=b"kind notify\ntime 1\nhost h\nsubject s\n"):
             % (uid, len(payload))).encode() + payload
 
 
+def big_submission(uid, n):
+    body = b"x" * n
+    return ("qqnotify-spool 2\ntype message\norigin user\nuid %d\nlane 2\nqueued 1\n"
+            "attempts 0\nnext-try 0\nlast-error \ndiagnosis \nsender \nrcpt a@example.com\n"
+            "size %d\nend\n" % (uid, len(body))).encode() + body
+
+
 class SmallFileSystemCase(TrustCase):
     """The spool on a file system of its own (a tmpfs mounted for the test), so that
     filling it is cheap and harms nothing else."""
@@ -82,6 +89,42 @@ class InodesAreKeptForAlerts(SmallFileSystemCase):
         self.assertEqual(str(self.mails()[0]["Subject"]),
                          "[web1] root logged in via ssh from 10.0.0.5")
         self.assertEqual(self.ids("maildrop"), [])
+
+
+class TheSpaceReserveHoldsForConcurrentDrops(SmallFileSystemCase):
+    """Each run looks at the free space before it writes: several at once all passed that
+    look and together took the reserve (11 MiB of 32 left).  A run now looks again once its
+    file is written, and takes it back when the reserve is gone."""
+
+    def setUp(self):
+        super().setUp()
+        mnt = self.mount_tmpfs(size="96m")
+        self.spool = self.make_spool(os.path.join(mnt, "spool"))
+
+    def test_twelve_concurrent_drops_leave_the_reserve(self):
+        name, uid, gid = self.mallory
+        sub = big_submission(uid, 12 * 1024 * 1024)  # each: 2 * 12 + 32 = 56 MiB needed
+        procs = [self.drop_as_mallory() for _ in range(12)]
+        # Everything but EOF first, then EOF for all: the checks happen together.
+        for p in procs:
+            p.stdin.write(sub)
+            p.stdin.flush()
+        for p in procs:
+            p.stdin.close()
+        codes = []
+        for p in procs:
+            p.wait(timeout=120)
+            codes.append(p.returncode)
+        st = os.statvfs(self.spool)
+        free = st.f_bavail * st.f_frsize
+        self.assertGreaterEqual(free, 32 * 1024 * 1024,
+                                "exits %s: %d MiB left" % (codes, free // (1024 * 1024)))
+        # Those that find the reserve taken (all of them, when they look at once) take
+        # their file back and say so: no space, try again later.
+        self.assertLessEqual(set(codes), {0, 75}, codes)
+        self.assertEqual(len(self.ids("maildrop")), codes.count(0))
+        self.assertEqual([n for n in os.listdir(os.path.join(self.spool, "maildrop"))
+                          if n.endswith(".part")], [], "a refused run leaves nothing")
 
 
 if __name__ == "__main__":
