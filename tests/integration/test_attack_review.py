@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
+from harness import run_bounded
 from test_trust import TrustCase
 
 
@@ -125,6 +126,29 @@ class TheSpaceReserveHoldsForConcurrentDrops(SmallFileSystemCase):
         self.assertEqual(len(self.ids("maildrop")), codes.count(0))
         self.assertEqual([n for n in os.listdir(os.path.join(self.spool, "maildrop"))
                           if n.endswith(".part")], [], "a refused run leaves nothing")
+
+
+class ASetUserIDCallersEnvironment(TrustCase):
+    """A set-user-ID root program that runs sendmail (real uid the user's, effective uid 0)
+    hands it the user's environment: QQNOTIFY_DROP, the tests' hook, must not choose a
+    program for root to run."""
+
+    def test_qqnotify_drop_is_not_taken_from_a_secure_execution_environment(self):
+        name, uid, gid = self.mallory
+        marker = self.path("ran")
+        evil = self.write("evil-drop", "#!/usr/bin/python3\nimport os\n"
+                          "open(%r, 'w').write('%%d %%d' %% (os.getuid(), os.geteuid()))\n"
+                          % marker, mode=0o755)
+        # `setpriv --ruid` changes the real uid only: the ids a set-user-ID root program
+        # runs with, and the loader's secure mode (AT_SECURE) for what it executes.
+        r = run_bounded(["setpriv", "--ruid=%d" % uid, self.bin, "-c", self.cfg, "--lang", "en",
+                         "sendmail", "-t", "-i"], b"To: a@example.com\nSubject: x\n\nx\n",
+                        {"PATH": "/usr/bin:/bin", "QQNOTIFY_DROP": evil}, self.tmp, 60)
+        ran = open(marker).read() if os.path.exists(marker) else None
+        self.assertIsNone(ran, "her program ran with real and effective uid %s" % ran)
+        self.assertNotEqual(r.rc, 0, r.stderr)
+        self.assertIn("cannot run the drop program /", r.stderr)
+        self.assertNotIn(evil, r.stderr)
 
 
 if __name__ == "__main__":
