@@ -4,11 +4,12 @@ the sender as the spool's user), made as a real local user (useradd; setpriv --r
 the safe behaviour; see test_trust.py for the spool, the users and the server."""
 
 import os
+import re
 import subprocess
 import tempfile
 import unittest
 
-from harness import run_bounded
+from harness import EX_OK, run_bounded
 from test_trust import TrustCase
 
 
@@ -149,6 +150,51 @@ class ASetUserIDCallersEnvironment(TrustCase):
         self.assertNotEqual(r.rc, 0, r.stderr)
         self.assertIn("cannot run the drop program /", r.stderr)
         self.assertNotIn(evil, r.stderr)
+
+
+class QueueInitsFixCannotBeTurnedAgainstRoot(TrustCase):
+    """`qqnotify queue init` refuses a spool whose directories are wrong and prints the fix
+    for root to run.  The spool's user (a compromised qqnotify account) owns the spool
+    directory: she makes new/ wrong, and once root has read the fix, swaps new/ for a
+    symlink to a directory of root's (here a stand-in for /etc/sudoers.d).  The fix used to
+    be `chown qqnotify:qqnotify PATH && chmod 2700 PATH`, which follows the symlink and gave
+    her root's directory."""
+
+    def init(self):
+        cfg = self.write("init.conf", "[smtp]\nuser = a@example.com\n"
+                         + self.owners.spool_section(self.spool))
+        return self.run_qn(["queue", "init"], config=cfg, creds=False)
+
+    def spool_user(self, script):
+        o = self.owners
+        subprocess.run(["setpriv", "--reuid=%d" % o.uid, "--regid=%d" % o.gid, "--clear-groups",
+                        "sh", "-c", script], check=True, timeout=60)
+
+    def fix_line(self):
+        res = self.init()
+        self.assertExit(res, 78)  # EX_CONFIG: nothing changed
+        (fix,) = re.findall(r"^ +fix: (.*)$", res.stdout, re.M)
+        return fix
+
+    def test_the_fix_changes_only_the_directory_it_was_written_for(self):
+        victim = self.path("victim")
+        os.mkdir(victim, 0o755)
+        new = os.path.join(self.spool, "new")
+        self.spool_user("chmod 2755 %s" % new)
+        fix = self.fix_line()
+        self.spool_user("mv %s %s.x && ln -s %s %s" % (new, new, victim, new))
+        subprocess.run(["sh", "-c", fix], capture_output=True, timeout=60)  # root follows it
+        st = os.stat(victim)
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o755),
+                         "root's directory was changed by: " + fix)
+
+    def test_the_fix_fixes_the_directory_it_was_written_for(self):
+        new = os.path.join(self.spool, "new")
+        self.spool_user("chmod 2755 %s" % new)
+        p = subprocess.run(["sh", "-c", self.fix_line()], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(new).st_mode & 0o7777, 0o2700)
+        self.assertExit(self.init(), EX_OK)
 
 
 if __name__ == "__main__":
