@@ -7,9 +7,10 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import unittest
 
-from harness import EX_OK, run_bounded
+from harness import EX_OK, build_dir, run_bounded
 from test_trust import TrustCase
 
 
@@ -152,6 +153,102 @@ class ASetUserIDCallersEnvironment(TrustCase):
         self.assertNotIn(evil, r.stderr)
 
 
+class TheDropProgramTakesNothingFromItsCaller(TrustCase):
+    """What a local user controls around the set-group-ID program: the loader's
+    environment, her limits, her signals and /proc."""
+
+    def drop(self, data, prefix=(), env=None):
+        name, uid, gid = self.mallory
+        return subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                               "--clear-groups"] + list(prefix) + [self.owners.drop, self.spool],
+                              input=data, capture_output=True, timeout=60,
+                              env=env or {"PATH": "/usr/bin:/bin"})
+
+    def test_ld_preload_does_not_reach_it(self):
+        """The free-space stub (test_trust) preloaded would say 0 bytes free: ignored."""
+        stub = os.path.join(build_dir(), "tests", "statvfsstub.so")
+        self.assertTrue(os.path.exists(stub), "%s: run `make tests`" % stub)
+        p = self.drop(submission(self.mallory[1]),
+                      env={"PATH": "/usr/bin:/bin", "LD_PRELOAD": stub, "QN_TEST_FREE": "0"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.ids("maildrop")), 1)
+
+    def test_a_file_size_limit_leaves_no_part_behind(self):
+        p = self.drop(big_submission(self.mallory[1], 256 * 1024), prefix=["prlimit",
+                                                                           "--fsize=4096"])
+        self.assertEqual(p.returncode, 75, p.stderr)  # EFBIG, not killed by SIGXFSZ
+        self.assertIn(b"File too large", p.stderr)
+        self.assertEqual(os.listdir(os.path.join(self.spool, "maildrop")), [])
+
+    def test_its_fds_and_memory_are_out_of_her_reach_while_it_runs(self):
+        """While it waits for the entry on her pipe, it holds maildrop/ open: neither /proc
+        nor ptrace give it to her."""
+        name, uid, gid = self.mallory
+        p = subprocess.Popen(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                              "--clear-groups", self.owners.drop, self.spool],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        deadline = time.time() + 30
+        while time.time() < deadline:  # bounded: until it has opened maildrop/
+            try:
+                if len(os.listdir("/proc/%d/fd" % p.pid)) >= 5:
+                    break
+            except FileNotFoundError:
+                break
+            time.sleep(0.01)
+        for script in ("ls /proc/%d/fd" % p.pid, "cat /proc/%d/environ" % p.pid,
+                       "head -c 1 /proc/%d/mem" % p.pid, "ls /proc/%d/fd/4/" % p.pid,
+                       "cat /proc/%d/maps" % p.pid):
+            rc, out = self.sh_as_mallory(script)
+            self.assertNotEqual(rc, 0, script + ": " + out)
+            self.assertIn("Permission denied", out, script)
+        # nor ptrace(PTRACE_ATTACH): -1, EPERM
+        rc, out = self.sh_as_mallory(
+            "python3 -c 'import ctypes; l = ctypes.CDLL(None, use_errno=True); "
+            "print(l.ptrace(16, %d, 0, 0), ctypes.get_errno())'" % p.pid)
+        self.assertEqual(out.strip(), "-1 1", out)
+        out_s, err = p.communicate(submission(uid), timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+
+
+class OddFilesInMaildrop(TrustCase):
+    """What only root or the spool's user can put into maildrop/ (a compromised spool
+    account, a mistaken admin): a FIFO, a symlink to a secret, a hard link, a socket, odd
+    names.  The sender neither hangs nor follows nor stops: the login goes out first, the
+    odd entries are refused and removed, and names that are no entry id are left alone."""
+
+    def test_the_sender_refuses_them_and_goes_on(self):
+        import socket
+        name, uid, gid = self.mallory
+        md = os.path.join(self.spool, "maildrop")
+
+        def ident(i):
+            return "1%09d.%06d.1.%016x" % (int(time.time()) % 10 ** 9, i, i)
+        os.mkfifo(os.path.join(md, ident(2)))
+        os.symlink("/etc/shadow", os.path.join(md, ident(3)))
+        hard = self.write("sub", submission(uid))
+        os.chown(hard, uid, gid)
+        os.link(hard, os.path.join(md, ident(4)))
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(os.path.join(md, ident(5)))
+        self.addCleanup(s.close)
+        odd = ["name\nwith newline", ident(6) + ".part", "../x"[3:]]
+        for n in odd:
+            with open(os.path.join(md, n), "wb") as f:
+                f.write(submission(uid))
+        self.plant_login()
+        res = self.flush()
+        self.assertExit(res, EX_OK)
+        self.assertEqual(res.stderr.count("refused: not a valid entry"), 4, res.dump())
+        self.assertIn("(uid %d) refused" % uid, res.stderr)  # the hard link: hers, refused
+        self.assertEqual(len(self.srv.messages), 1, "the login only")
+        self.assertEqual(str(self.mails()[0]["Subject"]),
+                         "[web1] root logged in via ssh from 10.0.0.5")
+        self.assertEqual(sorted(os.listdir(md)), sorted(odd))
+        self.assertEqual(os.stat(hard).st_nlink, 1)
+
+
 class QueueInitsFixCannotBeTurnedAgainstRoot(TrustCase):
     """`qqnotify queue init` refuses a spool whose directories are wrong and prints the fix
     for root to run.  The spool's user (a compromised qqnotify account) owns the spool
@@ -195,6 +292,53 @@ class QueueInitsFixCannotBeTurnedAgainstRoot(TrustCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(os.stat(new).st_mode & 0o7777, 0o2700)
         self.assertExit(self.init(), EX_OK)
+
+
+class TheSenderHoldsNoRootIds(TrustCase):
+    """`qqnotify flush` started as root fetches the secret, then is the spool's user:
+    while it talks to the server, /proc says no id, group, capability or open file of
+    root's, and the spool's user cannot look inside it."""
+
+    def test_flush_started_as_root_is_the_spool_user_only(self):
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        self.addCleanup(s.close)
+        cfg = self.config(name="stall.conf", port=s.getsockname()[1])
+        self.plant_login()
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "QQNOTIFY_DROP": self.owners.drop,
+               "CREDENTIALS_DIRECTORY": self.creds_dir or self.write_secret()}
+        p = subprocess.Popen([self.bin, "-c", cfg, "--lang", "en", "flush"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        conn, _ = s.accept()  # the sender waits for the greeting: look at it now
+        self.addCleanup(conn.close)
+        with open("/proc/%d/status" % p.pid) as f:
+            status = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        u, g = self.owners.uid, self.owners.gid
+        self.assertEqual(status["Uid"].split(), [str(u)] * 4)
+        self.assertEqual(status["Gid"].split(), [str(g)] * 4)
+        self.assertEqual(status["Groups"].split(), [])
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            self.assertEqual(int(status[cap], 16), 0, cap)
+        # Nothing root opened is still open (the configuration, the credential): the spool,
+        # its server, its pipes.
+        fdd = "/proc/%d/fd" % p.pid
+        for target in (os.readlink(os.path.join(fdd, n)) for n in os.listdir(fdd)):
+            self.assertTrue(target == "/dev/null" or target.startswith(("pipe:", "socket:"))
+                            or target == self.spool or target.startswith(self.spool + "/"),
+                            target)
+        # A compromised spool account cannot read the secret out of it either.
+        for what in ("environ", "maps", "mem"):
+            r = subprocess.run(["setpriv", "--reuid=%d" % u, "--regid=%d" % g, "--clear-groups",
+                                "head", "-c", "1", "/proc/%d/%s" % (p.pid, what)],
+                               capture_output=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0, what)
+            self.assertIn(b"Permission denied", r.stderr, what)
+        conn.close()
+        p.kill()
+        p.wait(timeout=60)
 
 
 if __name__ == "__main__":
