@@ -341,5 +341,24 @@ class TheSenderHoldsNoRootIds(TrustCase):
         p.wait(timeout=60)
 
 
+class NoSeverityFromUsers(TrustCase):
+    """The renderer puts an event's "severity" field into the subject ("[critical]",
+    "【严重】"); a user's `--field severity=critical` made her notification look more
+    urgent than a real root login.  Only the sender says how urgent an alert is."""
+
+    def test_a_users_severity_field_is_not_shown_in_the_subject(self):
+        name = self.mallory[0]
+        res = self.as_mallory(["notify", "--kind", "login", "--field", "severity=critical",
+                               "--field", "user=root", "--subject", "root logged in"])
+        self.assertExit(res, EX_OK)
+        self.assertExit(self.flush(), EX_OK)
+        (m,) = self.mails()
+        self.assertRegex(str(m["Subject"]), r"^\[\S+\] from user %s: root logged in$"
+                         % re.escape(name))
+        text = m.get_body(preferencelist=("plain",)).get_content()
+        self.assertNotIn("critical", text)
+        self.assertIn("kind: login", text)
+
+
 if __name__ == "__main__":
     unittest.main()
