@@ -66,7 +66,9 @@ void qn_cli_warn_insecure(const struct qn_cli *cli);
 
 /* ---- submitting (cli/submit.c): notify and sendmail, for any local user ---- */
 
-/* qqnotify-drop: $QQNOTIFY_DROP when it is an absolute path (tests), else the installed one. */
+/* qqnotify-drop: $QQNOTIFY_DROP when it is an absolute path (tests) and the process is not in
+ * secure execution (secure_getenv: not started with ids other than its caller's), else the
+ * installed one. */
 const char *qn_cli_drop_program(void);
 
 /* Load the configuration for a submission: as qn_cli_load_config(), except that a user who

@@ -97,11 +97,16 @@ static size_t report(const char *dir, const struct qn_spoolowner *o,
             wrong++;
             user_name(f->have_uid, have_owner, sizeof(have_owner));
             group_name(f->have_gid, have_group, sizeof(have_group));
+            /* The spool's user owns the spool directory and may swap a subdirectory for a
+             * symlink to one of root's between this report and the fix: the fix changes
+             * the directory it enters only when it is the one looked at here (device and
+             * inode), and never follows a name afterwards (".", not the path). */
             printf(_("  WRONG    %s  is %s:%s %04o, must be %s:%s %04o\n"
-                     "           fix: chown %s:%s %s && chmod %04o %s\n"),
+                     "           fix: (cd %s && test \"$(stat -c %%d:%%i .)\" = %llu:%llu && "
+                     "chown %s:%s . && chmod %04o .)\n"),
                    path, have_owner, have_group, f->have_mode, want_owner, want_group, f->want_mode,
-                   o->user, f->want_gid == o->drop_gid ? o->drop_group : o->group, path,
-                   f->want_mode, path);
+                   path, f->have_dev, f->have_ino, o->user,
+                   f->want_gid == o->drop_gid ? o->drop_group : o->group, f->want_mode);
             break;
         case QN_SPOOLOWNER_NOT_DIR:
             wrong++;

@@ -26,7 +26,9 @@
 
 const char *qn_cli_drop_program(void)
 {
-    const char *p = getenv(DROP_ENV_NAME);
+    /* Not in secure execution (AT_SECURE): a set-user-ID root program that runs sendmail
+     * with its caller's environment would otherwise run the caller's program as root. */
+    const char *p = secure_getenv(DROP_ENV_NAME);
 
     return p != NULL && p[0] == '/' ? p : QN_DROP_PATH;
 }

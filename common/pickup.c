@@ -24,7 +24,8 @@ void qn_pickup_prefix(enum qn_lang lang, const char *name, char *out, size_t out
  * E's event as a user's notification (pickup.h): kind "notify", this host,
  * the pickup's time, the subject prefixed with who sent it, the claimed kind
  * as the first field when it was another, then the user's own fields (as
- * many as fit after it; a field of the user's called "kind" is replaced).
+ * many as fit after it; a field of the user's called "kind" is replaced, one
+ * called "severity" dropped: the sender alone says how urgent an alert is).
  */
 static void normalize_event(struct qn_event *ev, const struct qn_pickup_submitter *who,
                             enum qn_lang lang, long long now)
@@ -53,8 +54,11 @@ static void normalize_event(struct qn_event *ev, const struct qn_pickup_submitte
     if (claimed)
         qn_event_set(ev, "kind", user->kind);
     for (size_t i = 0; i < user->n_fields && ev->n_fields < QN_EVENT_FIELDS_MAX; i++) {
-        if (!(claimed && strcmp(user->fields[i].key, "kind") == 0))
-            qn_event_set(ev, user->fields[i].key, user->fields[i].value);
+        const char *key = user->fields[i].key;
+
+        /* The renderer shows "severity" in the subject ("[critical]"), before "from user". */
+        if (!(claimed && strcmp(key, "kind") == 0) && strcmp(key, "severity") != 0)
+            qn_event_set(ev, key, user->fields[i].value);
     }
     free(user);
 }

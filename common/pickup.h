@@ -22,7 +22,9 @@
  *   - the entry becomes origin user, that uid, lane 2, queued now, no
  *     attempt, no error: every header line the user wrote is replaced;
  *   - an event becomes kind "notify" (a claimed other kind is kept as the
- *     field "kind", first), on this host, at the time of the pickup, with
+ *     field "kind", first; a field "severity" of the user's is dropped:
+ *     the subject would show it, and only the sender says how urgent an
+ *     alert is, severity.h), on this host, at the time of the pickup, with
  *     its subject prefixed "from user NAME: " ("来自用户 NAME：" in Chinese,
  *     [notify] language); the sender gives its mail the From display name
  *     "from user NAME" too (qmgr.h): it can never look like a system alert;

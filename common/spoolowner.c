@@ -140,6 +140,8 @@ static void look(int at, const char *name, struct qn_spoolowner_finding *f, int 
     f->have_mode = (unsigned)(st.st_mode & 07777);
     f->have_uid = (unsigned long long)st.st_uid;
     f->have_gid = (unsigned long long)st.st_gid;
+    f->have_dev = (unsigned long long)st.st_dev;
+    f->have_ino = (unsigned long long)st.st_ino;
     f->state =
         f->have_mode == f->want_mode && f->have_uid == f->want_uid && f->have_gid == f->want_gid
             ? QN_SPOOLOWNER_OK

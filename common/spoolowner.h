@@ -83,6 +83,8 @@ struct qn_spoolowner_finding {
     unsigned long long want_uid, want_gid;
     unsigned have_mode; /* WRONG: what it is */
     unsigned long long have_uid, have_gid;
+    /* WRONG: which directory it is (st_dev, st_ino), so a fix can make sure it is that one */
+    unsigned long long have_dev, have_ino;
     int sys_errno; /* FAILED */
 };
 

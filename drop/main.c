@@ -36,10 +36,14 @@
  * after a day.
  *
  * It refuses a submission that would leave less free space than its own
- * size and SPACE_RESERVE: the sender copies a submission into new/ before
- * removing it, and the PAM module, the journal watcher and the sender's
- * state need room too, so users filling the disk through this program
- * cannot stop them.
+ * size and SPACE_RESERVE, or fewer free inodes than INODE_RESERVE: the
+ * sender copies a submission into new/ before removing it, and the PAM
+ * module, the journal watcher and the sender's state need room and files
+ * too, so users filling the disk (or its inodes: every submission, and every
+ * ".part" of a killed run, takes one) through this program cannot stop
+ * them.  The room is looked at before the write and again once the file is
+ * written: runs started together all pass the first look, and the ones that
+ * find the reserves taken by the others' files remove their own.
  *
  * Exit status (exit.h): 0 done; 64 usage; 65 the entry is not valid or
  * too large; 73 no usable maildrop/ (missing, not made by `qqnotify queue
@@ -75,6 +79,10 @@
  * and the sender's state files must still find room when users fill the disk through this
  * program (Postfix's queue_minfree does the same for its queue). */
 #define SPACE_RESERVE (32ULL * 1024 * 1024)
+/* Free inodes a submission must leave besides its own two (its file, the sender's copy):
+ * a login alert, a state file's rewrite and each of the sender's moves takes one while it
+ * is written. */
+#define INODE_RESERVE 1024ULL
 
 static int fail(int code, const char *what, int e)
 {
@@ -92,15 +100,19 @@ static int write_failure(const char *what, int e)
                 e);
 }
 
-/* Room for LEN bytes and their copy, plus the reserve?  0, or an exit status (ENOSPC). */
-static int check_space(int maildrop, size_t len)
+/* Room on MAILDROP's file system for LEN more bytes and FILES more inodes, plus the
+ * reserves?  0, or an exit status (ENOSPC). */
+static int check_space(int maildrop, unsigned long long len, unsigned long long files)
 {
     struct statvfs vfs;
 
     if (fstatvfs(maildrop, &vfs) != 0)
         return 0; /* cannot tell: the write says */
-    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < 2ULL * len + SPACE_RESERVE)
+    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < len + SPACE_RESERVE)
         return write_failure("not enough free space in the spool's file system", ENOSPC);
+    /* f_files 0: inodes are made as needed (btrfs), there is no count to run out of. */
+    if (vfs.f_files != 0 && (unsigned long long)vfs.f_favail < files + INODE_RESERVE)
+        return write_failure("not enough free inodes in the spool's file system", ENOSPC);
     return 0;
 }
 
@@ -175,7 +187,7 @@ static int write_all(int fd, const char *p, size_t n)
 static int place(int maildrop, const struct qn_buf *in, char *id)
 {
     char part[QN_SPOOL_ID_MAX + sizeof(PART_SUFFIX)];
-    int fd, e;
+    int fd, e, rc;
 
     if (qn_enqueue_new_id(id) != QN_OK)
         return fail(QN_EXIT_OSERR, "cannot make an entry id", errno);
@@ -190,6 +202,13 @@ static int place(int maildrop, const struct qn_buf *in, char *id)
         (void)close(fd);
         (void)unlinkat(maildrop, part, 0);
         return write_failure("cannot write the submission", e);
+    }
+    /* Written and counted: the reserves left for the sender's copy, else give them back. */
+    rc = check_space(maildrop, in->len, 1);
+    if (rc != 0) {
+        (void)close(fd);
+        (void)unlinkat(maildrop, part, 0);
+        return rc;
     }
     if (close(fd) != 0 || renameat(maildrop, part, maildrop, id) != 0) {
         e = errno;
@@ -268,7 +287,7 @@ int main(int argc, char **argv)
         rc = fail(QN_EXIT_DATAERR, "not a valid entry: its origin must be user", 0);
         goto out;
     }
-    rc = check_space(maildrop, in.len);
+    rc = check_space(maildrop, 2ULL * in.len, 2);
     if (rc != 0)
         goto out;
     rc = place(maildrop, &in, id);

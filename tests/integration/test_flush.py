@@ -897,8 +897,10 @@ class Corruption(FlushCase):
         init = self.run_qn(["queue", "init"], config=cfg, timeout=30)
         self.assertExit(init, EX_CONFIG)
         new = os.path.join(self.spool, "new")
-        self.assertIn("fix: chown %s:%s %s && chmod 2700 %s" % (self.owners.user, self.owners.user,
-                                                               new, new), init.stdout, init.dump())
+        st = os.stat(new)
+        self.assertIn("fix: (cd %s && test \"$(stat -c %%d:%%i .)\" = %d:%d && chown %s:%s . && "
+                      "chmod 2700 .)" % (new, st.st_dev, st.st_ino, self.owners.user,
+                                         self.owners.user), init.stdout, init.dump())
         os.chmod(new, 0o2700)
         self.flush(cfg, expect=EX_OK)
         self.assertEqual(len(good.messages), 1)

@@ -187,6 +187,7 @@ static void test_a_forged_login_becomes_a_notification_from_its_submitter(void *
     qn_event_set(&ev, "user", "root");
     qn_event_set(&ev, "rhost", "10.0.0.5");
     qn_event_set(&ev, "kind", "journal");
+    qn_event_set(&ev, "severity", "critical");
     ev.time = 1;
     submit_event(f, &ev, id);
     run(f);
@@ -202,6 +203,8 @@ static void test_a_forged_login_becomes_a_notification_from_its_submitter(void *
     assert_string_equal(e->event.fields[0].value, "login");
     assert_int_equal(e->event.n_fields, 3);
     assert_string_equal(qn_event_get(&e->event, "user"), "root");
+    /* How urgent it is, the sender says (the subject would show "[critical]"). */
+    assert_null(qn_event_get(&e->event, "severity"));
     /* This host, the pickup's time, and who sent it before the subject. */
     (void)gethostname(host, sizeof(host) - 1);
     assert_string_equal(e->event.host, host);
