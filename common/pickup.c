@@ -105,6 +105,20 @@ static const char *load_why(enum qn_status r)
     return "not a valid entry (malformed, not a regular file, or more than one link)";
 }
 
+/* Remove the submission ID and count it in *COUNT; one that cannot be removed (a directory
+ * root or the spool's user made) is left and counted as such, never as progress: the
+ * sender would otherwise take it for work done and pass after pass would find it again. */
+static bool removed(const struct qn_pickup_options *opt, const char *id, size_t *count,
+                    struct qn_pickup_result *res)
+{
+    if (qn_spool_discard(opt->spool, QN_SPOOL_MAILDROP, id) != QN_OK) {
+        res->left++;
+        return false;
+    }
+    (*count)++;
+    return true;
+}
+
 /* One submission ID.  Returns true when its file was removed. */
 static bool pick_one(const struct qn_pickup_options *opt, const char *id, struct qn_spool_entry *e,
                      struct qn_pickup_result *res)
@@ -137,8 +151,7 @@ static bool pick_one(const struct qn_pickup_options *opt, const char *id, struct
     qn_lanes_uid_key(who.uid, key);
     if (qn_lanes_admit(opt->lanes, QN_LANE_USER, key, opt->cfg->queue.user_max,
                        opt->cfg->queue.cap_window_s, opt->now) == QN_LANES_OVER) {
-        res->capped++;
-        return qn_spool_discard(opt->spool, QN_SPOOL_MAILDROP, id) == QN_OK;
+        return removed(opt, id, &res->capped, res);
     }
     if (r == QN_OK)
         r = accept(opt, &who, e, why, sizeof(why));
@@ -149,17 +162,15 @@ static bool pick_one(const struct qn_pickup_options *opt, const char *id, struct
         return false;
     }
     if (r != QN_OK) {
-        res->refused++;
         refused(opt, id, &who, why[0] ? why : qn_strerror(r));
-        return qn_spool_discard(opt->spool, QN_SPOOL_MAILDROP, id) == QN_OK;
+        return removed(opt, id, &res->refused, res);
     }
     r = qn_spool_add(opt->spool, e, opt->cfg->max_entry_size + QN_SPOOL_HEADER_MAX, NULL);
     if (r == QN_ETOOBIG || r == QN_EINVAL) {
-        res->refused++;
         refused(opt, id, &who,
                 r == QN_ETOOBIG ? "larger than [spool] max_entry_size once written for the account"
                                 : "not a valid entry once rewritten");
-        return qn_spool_discard(opt->spool, QN_SPOOL_MAILDROP, id) == QN_OK;
+        return removed(opt, id, &res->refused, res);
     }
     if (r != QN_OK) {
         res->left++;

@@ -98,7 +98,8 @@ struct qn_pickup_result {
     size_t accepted; /* written into new/ */
     size_t capped;   /* counted past their submitter's cap and removed */
     size_t refused;  /* not valid submissions: removed */
-    size_t left;     /* could not be read or written now (I/O, memory): left for later */
+    size_t left;     /* could not be read, written or removed now (I/O, memory, a directory):
+                      * left for later */
     size_t waiting;  /* submissions in maildrop/ when listed (all, not only this batch) */
 };
 

@@ -249,6 +249,25 @@ class OddFilesInMaildrop(TrustCase):
         self.assertEqual(os.stat(hard).st_nlink, 1)
 
 
+class ADirectoryInMaildrop(TrustCase):
+    """A directory named like a submission (only root or the spool's user can make one):
+    the sender cannot remove it and does not take it for progress, which made it run pass
+    after pass, a line each, up to the pass limit (1,000 in a round, rounds while
+    maildrop/ is not empty: about 3,000 lines in one run).  It is named once per pickup
+    (a few in a run), and the run ends."""
+
+    def test_it_is_reported_once_and_the_run_ends(self):
+        md = os.path.join(self.spool, "maildrop")
+        ident = "1%09d.%06d.1.%016x" % (int(time.time()) % 10 ** 9, 7, 7)
+        os.mkdir(os.path.join(md, ident))
+        self.plant_login()
+        res = self.flush()
+        self.assertEqual(len(self.srv.messages), 1, "the login" + res.dump())
+        self.assertLessEqual(res.stderr.count(ident), 5, res.dump())
+        self.assertGreaterEqual(res.stderr.count(ident), 1, res.dump())
+        self.assertTrue(os.path.isdir(os.path.join(md, ident)))
+
+
 class QueueInitsFixCannotBeTurnedAgainstRoot(TrustCase):
     """`qqnotify queue init` refuses a spool whose directories are wrong and prints the fix
     for root to run.  The spool's user (a compromised qqnotify account) owns the spool
