@@ -24,6 +24,7 @@
 #include "lanes.h"
 #include "quota.h"
 #include "ratelimit.h"
+#include "severity.h"
 
 struct item {
     struct qn_spool_entry e; /* a message's bytes only while it is delivered */
@@ -555,6 +556,17 @@ static void deliver_events(struct run *run, enum qn_lane lane, struct item **ite
     qn_rendered_free(&rendered);
 }
 
+/*
+ * A login as root, from the PAM module: never held for a burst nor folded into a digest.
+ * The logins' lane also carries what any local user can cause (a refused `su root`, `su`
+ * to herself): a few of those must not make the one login that matters wait a window.
+ */
+static bool never_waits(const struct item *it)
+{
+    return it->e.origin == QN_ORIGIN_SYSTEM && it->e.lane == QN_LANE_LOGIN &&
+           qn_severity_class_of(&it->e.event) == QN_SEVCLASS_ROOT_LOGIN;
+}
+
 /* The events of one lane in one pass: alone while the limits allow and no burst is on in
  * that lane, otherwise held until their burst is digest_window old, then digested. */
 static void deliver_event_batch(struct run *run, enum qn_lane lane, struct item **evs, size_t n)
@@ -838,10 +850,14 @@ static size_t run_pass(struct run *run, struct item *items)
             size_t n_evs = 0;
 
             for (; i < n && items[i].e.lane == lane; i++) {
-                if (items[i].e.type == QN_SPOOL_MESSAGE)
-                    deliver_message(run, &items[i]);
+                struct item *it = &items[i];
+
+                if (it->e.type == QN_SPOOL_MESSAGE)
+                    deliver_message(run, it);
+                else if (never_waits(it))
+                    deliver_events(run, lane, &it, 1, false);
                 else
-                    list[n_evs++] = &items[i];
+                    list[n_evs++] = it;
             }
             deliver_event_batch(run, lane, list, n_evs);
         }

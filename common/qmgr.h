@@ -51,7 +51,10 @@
  * mails than there are events (qn_lanes_should_digest), they are merged
  * into digests of at most QN_RENDER_DIGEST_MAX_EVENTS events, never with
  * another lane's.  While a mail may go, a burst is held until its oldest
- * event is digest_window old, so one burst becomes one mail.  Before every
+ * event is digest_window old, so one burst becomes one mail.  A login as
+ * root from the PAM module is the exception: it goes alone and at once,
+ * never held for a burst nor digested, since the logins' lane also carries
+ * what any local user can cause (a refused `su root`).  Before every
  * mail the limiter is asked again for that lane (qn_lanes_available: the
  * lanes above keep a reserve); when no mail may go, the entries are held
  * (qn_spool_hold: not an attempt) until then.  Events are rendered at send

@@ -381,3 +381,35 @@ class NoSeverityFromUsers(TrustCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def authfail_entry(i, queued):
+    """A refused `su root` of mallory's, as pam_qqnotify writes it (system, lane 0)."""
+    payload = ("kind authfail\ntime %d\nhost web1\nfield service su\nfield user root\n"
+               "field ruser mallory\nfield tty pts/%d\n" % (queued, i)).encode()
+    return ("qqnotify-spool 2\ntype event\norigin system\nuid 0\nlane 0\nqueued %d\n"
+            "attempts 0\nnext-try 0\nlast-error \ndiagnosis \nsize %d\nend\n"
+            % (queued, len(payload))).encode() + payload
+
+
+class ALoginsLaneFlood(TrustCase):
+    """The logins' lane also carries what any local user can cause: a refused `su root`
+    (authfail), `su` to herself.  Six of them in digest_window made the lane a burst, and a
+    real root login then waited the whole window to go out as one line of a digest.  A
+    login as root is never held for a burst nor folded into a digest."""
+
+    def plant(self, data, i):
+        eid = "%d.%06d.%d.%016x" % (int(time.time()), i, os.getpid(), i)
+        tmp = os.path.join(self.spool, "tmp", eid)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, os.path.join(self.spool, "new", eid))
+
+    def test_a_root_login_during_an_authfail_flood_is_mailed_alone_and_now(self):
+        for i in range(10):
+            self.plant(authfail_entry(i, int(time.time())), i + 1)
+        self.plant_login()
+        res = self.flush()
+        self.assertExit(res, EX_OK)
+        subjects = [str(m["Subject"]) for m in self.mails()]
+        self.assertIn("[web1] root logged in via ssh from 10.0.0.5", subjects, res.dump())
