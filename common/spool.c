@@ -1228,6 +1228,8 @@ enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t
         max_age = QN_SPOOL_TMP_MAX_AGE;
     cutoff = now_seconds() - max_age;
     r = clean_dir(sp->sub_fd[SUB_TMP], cutoff, NULL, &removed);
+    if (max_age > QN_SPOOL_PART_MAX_AGE)
+        cutoff = now_seconds() - QN_SPOOL_PART_MAX_AGE;
     if (r == QN_OK && sp->sub_fd[SUB_MAILDROP] >= 0)
         r = clean_dir(sp->sub_fd[SUB_MAILDROP], cutoff, PART_SUFFIX, &removed);
     if (ret_removed != NULL)

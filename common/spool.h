@@ -67,6 +67,7 @@
 #define QN_SPOOL_DIR_MODE       02700          /* subdirectories created by qn_spool_open */
 #define QN_SPOOL_PEEK_MAX       4096           /* bytes read to choose a pass (qn_spool_peek) */
 #define QN_SPOOL_TMP_MAX_AGE    (24 * 60 * 60) /* seconds before a tmp/ file is stale */
+#define QN_SPOOL_PART_MAX_AGE   (10 * 60)      /* and a maildrop/ "<id>.part" (qqnotify-drop(8)) */
 
 /*
  * True when ID is a well-formed entry id (as qn_enqueue_new_id makes
@@ -376,9 +377,12 @@ void qn_spool_state_unlock(int fd);
 /*
  * Remove files in tmp/ not modified for MAX_AGE seconds (0 =
  * QN_SPOOL_TMP_MAX_AGE, a day): producers that crashed mid-write; and
- * maildrop/'s "<id>.part" files as old (a qqnotify-drop killed before its
- * rename).  Only non-directories are removed.  Call with the lock held.  *RET_REMOVED
- * (when non-NULL) gets the count.  QN_EIO (the count so far is still stored).
+ * maildrop/'s "<id>.part" files not modified for QN_SPOOL_PART_MAX_AGE (or
+ * MAX_AGE when shorter): qqnotify-drop reads its whole input before it
+ * makes the file, so one that old is the leftover of a killed run, and a
+ * leftover would keep maildrop/ from ever being empty.  Only non-directories are removed.  Call
+ * with the lock held.  *RET_REMOVED (when non-NULL) gets the count.  QN_EIO (the count so far is
+ * still stored).
  */
 enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed);
 

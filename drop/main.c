@@ -33,7 +33,8 @@
  * be fsync'd here; the rename reaches the disk with the file system's next
  * commit, and a crash before it leaves the submission complete or absent,
  * never cut.  A killed run leaves a ".part" file, which the sender removes
- * after a day.
+ * once it is ten minutes old (the input is read whole before the file is
+ * made, so nothing writes a ".part" that long).
  *
  * It refuses a submission that would leave less free space than its own
  * size and SPACE_RESERVE, or fewer free inodes than INODE_RESERVE: the

@@ -326,7 +326,7 @@ static void test_unfinished_submissions_are_left_to_the_cleaner(void **state)
 {
     struct fixture *f = *state;
     char id[QN_SPOOL_ID_MAX], part[QN_SPOOL_ID_MAX + 8], path[192];
-    struct timespec old[2] = {{.tv_sec = 1000}, {.tv_sec = 1000}};
+    struct timespec old[2] = {{.tv_sec = 0}, {.tv_sec = 0}};
     size_t removed = 0;
 
     new_id(id);
@@ -336,7 +336,16 @@ static void test_unfinished_submissions_are_left_to_the_cleaner(void **state)
     assert_int_equal(f->res.accepted + f->res.refused + f->res.capped, 0);
     snprintf(path, sizeof(path), "%s/maildrop/%s", f->dir, part);
     assert_int_equal(access(path, F_OK), 0);
-    /* A day old: a qqnotify-drop that was killed; the cleaner removes it. */
+    /* Being written (five minutes without a write: a very slow disk): left. */
+    old[0].tv_sec = old[1].tv_sec = time(NULL) - 5 * 60;
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    assert_int_equal(qn_spool_clean_tmp(f->sp, 0, &removed), QN_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(access(path, F_OK), 0);
+    /* Ten minutes without a write: qqnotify-drop reads its input before it makes the
+     * file, so the file is the leftover of a killed run, and a leftover keeps maildrop/
+     * from being empty (the path unit would start the sender again and again): removed. */
+    old[0].tv_sec = old[1].tv_sec = time(NULL) - QN_SPOOL_PART_MAX_AGE - 1;
     assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
     assert_int_equal(qn_spool_clean_tmp(f->sp, 0, &removed), QN_OK);
     assert_int_equal(removed, 1);
