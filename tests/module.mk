@@ -4,7 +4,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
-	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(OPENSSL_LIBS) $(MAXMINDDB_LIBS) $(CMOCKA_LIBS)
 
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o

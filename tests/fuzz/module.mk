@@ -124,4 +124,4 @@ $(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) \
 		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a allocfail-relink
 	@mkdir -p $(dir $@)
 	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
-		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(MAXMINDDB_LIBS) $(CMOCKA_LIBS)
