@@ -42,6 +42,7 @@ struct qn_triage {
     struct qn_sessions sessions;
     struct qn_enrich *enrich; /* NULL when it could not be opened */
     bool sessions_changed;
+    long long now; /* the latest time the queue manager gave */
 
     size_t n_pending;
     struct pending_login pending[QN_TRIAGE_PENDING_MAX];
@@ -118,6 +119,7 @@ enum qn_status qn_triage_open(const struct qn_config *cfg, struct qn_spool *sp, 
     t->sp = sp;
     t->report = report_fn;
     t->arg = arg;
+    t->now = now;
     qn_tally_init(&t->counts, now);
     qn_tally_init(&t->run_total, now);
     r = qn_silences_read(sp, &t->silences);
@@ -187,6 +189,7 @@ void qn_triage_judge(struct qn_triage *t, struct qn_spool_entry *e, long long no
     ret->verdict = QN_TRIAGE_MAIL;
     if (t == NULL || e == NULL || e->type != QN_SPOOL_EVENT)
         return;
+    t->now = now;
     when = e->event.time > 0 ? e->event.time : now;
     ret->severity = qn_severity_of(&t->cfg->noise.severity, &e->event, from_system(e));
     (void)qn_event_set(&e->event, "severity", qn_severity_name(ret->severity));
@@ -233,10 +236,10 @@ static void record_login(struct qn_triage *t, const struct qn_spool_entry *e)
     if (!from_system(e) || !is_kind(e, "login"))
         return;
     when = e->event.time > 0 ? e->event.time : 0;
+    if (t->n_pending == QN_TRIAGE_PENDING_MAX)
+        commit_seen(t, t->now);
     if (qn_seen_record(&t->seen, &e->event, when, remember_s(t)) != QN_OK)
         return; /* untrackable */
-    if (t->n_pending == QN_TRIAGE_PENDING_MAX)
-        commit_seen(t, when);
     p = &t->pending[t->n_pending++];
     copy_field(p->user, sizeof(p->user), &e->event, "user");
     copy_field(p->ip, sizeof(p->ip), &e->event, "ip");

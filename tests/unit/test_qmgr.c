@@ -853,7 +853,7 @@ static void add_session_event(struct fixture *f, const char *kind, const char *u
 
 static const char *read_state(struct fixture *f, const char *name)
 {
-    static char buf[8192];
+    static char buf[65536];
     size_t len = 0;
 
     buf[0] = '\0';
@@ -920,6 +920,30 @@ static void test_a_known_login_is_counted_not_mailed_with_notify_new(void **stat
     assert_int_equal(f->fake.delivers, 1);
     assert_non_null(strstr(read_state(f, QN_TALLY_STATE_NAME), "\nknown 1 "));
     assert_non_null(strstr(read_state(f, "seen"), "\nseen alice 198.51.100.0/24 "));
+}
+
+/* More logins in one pass than the triage keeps to replay: none is lost from state/seen. */
+static void test_every_login_of_a_large_pass_reaches_the_seen_table(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX], user[16];
+    const char *seen, *p;
+    size_t lines = 0;
+
+    f->cfg.noise.rdns = false;
+    f->cfg.noise.login_notify = QN_LOGIN_NOTIFY_NEW;
+    f->cfg.limits.digest_after = 1000;
+    f->opt.pass_max = 300;
+    for (int i = 0; i < 300; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        add_session_event(f, "login", user, "203.0.113.9", NULL, f->clock - 300 + i, id);
+    }
+    run(f);
+    assert_int_equal(f->sum.events, 300);
+    seen = read_state(f, "seen");
+    for (p = seen; (p = strstr(p, "\nseen u")) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 300);
 }
 
 /* A login whose mail was refused for now is judged again on its retry: still new (the seen
@@ -1032,6 +1056,7 @@ int main(void)
         T(test_a_silenced_event_is_counted_and_removed_without_a_mail),
         T(test_a_known_login_is_counted_not_mailed_with_notify_new),
         T(test_a_new_login_that_waited_is_still_new_when_it_goes),
+        T(test_every_login_of_a_large_pass_reaches_the_seen_table),
         T(test_a_logout_says_how_long_its_session_lasted),
         T(test_quiet_hours_hold_all_but_critical_then_one_digest),
     };
