@@ -162,12 +162,10 @@ class CanaryCase(QNTestCase):
 
     def one_queued_alert(self, srv, subject):
         """A spool holding one alert (SUBJECT) for SRV: (spool, config, env, credential)."""
-        spool = self.path("spool")
-        os.makedirs(spool)
-        os.chmod(spool, 0o2770)
+        spool = self.make_spool()
         cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
         with open(cfg, "a", encoding="utf-8") as f:
-            f.write("\n[spool]\ndir = %s\n" % spool)
+            f.write("\n" + self.spool_section(spool))
         cred = os.path.join(self.write_secret(), "qqnotify.smtp")
         env = {"CREDENTIALS_DIRECTORY": os.path.dirname(cred)}
         res = self.run_watched(["notify", "--no-flush", "--subject", subject, "msg"], cfg,

@@ -217,7 +217,7 @@ class SendmailSpool(SendmailCase):
             self.check_wire(payload)
             self.assertNotIn(b"boss@example.net", payload)
             self.assertIn(b"\r\nResent-To: next@example.org\r\n", payload)
-            os.unlink(os.path.join(self.spool, "new", self.entries()[0]))
+            os.unlink(os.path.join(self.spool, "deferred", self.entries("deferred")[0]))
 
     def test_recipients_from_arguments_without_t(self):
         res = self.sendmail(["-oi", "--no-flush", "a@example.com", "root"],
