@@ -35,12 +35,13 @@ FUZZ_MODULES_header := mime text buf
 FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_MODULES_redact := redact
-FUZZ_MODULES_silence := silence spool enqueue event text buf status
-FUZZ_MODULES_seen := seen spool enqueue event text buf status
-FUZZ_MODULES_lanes := lanes ratelimit config event spool entryread enqueue render mime text buf \
-	status
+FUZZ_MODULES_silence := silence spool entryread enqueue event text buf status
+FUZZ_MODULES_seen := seen spool entryread enqueue event text buf status
+FUZZ_MODULES_tally := tally spool entryread enqueue event text buf status silence
+FUZZ_MODULES_lanes := lanes ratelimit config noise severity quiet event spool entryread enqueue \
+	render mime text buf status
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence \
-	seen lanes
+	seen lanes tally
 # Targets for modules written by others, built once their module exists.
 ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
 $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
