@@ -40,13 +40,20 @@ static bool id_valid(const char *id)
     return i == QN_SILENCE_ID_LEN;
 }
 
-static struct qn_tally_count *find(struct qn_tally *t, const char *id)
+static long index_of(const struct qn_tally *t, const char *id)
 {
     for (size_t i = 0; i < t->n; i++) {
         if (strcmp(t->silenced[i].id, id) == 0)
-            return &t->silenced[i];
+            return (long)i;
     }
-    return NULL;
+    return -1;
+}
+
+static struct qn_tally_count *find(struct qn_tally *t, const char *id)
+{
+    long i = index_of(t, id);
+
+    return i >= 0 ? &t->silenced[i] : NULL;
 }
 
 /* Add COUNT events (FIRST..LAST) under ID. */
@@ -92,6 +99,13 @@ void qn_tally_known(struct qn_tally *t, long long when)
 {
     if (t != NULL)
         add_known(t, 1, when, when);
+}
+
+const struct qn_tally_count *qn_tally_get(const struct qn_tally *t, const char *id)
+{
+    long i = t != NULL && id != NULL ? index_of(t, id) : -1;
+
+    return i >= 0 ? &t->silenced[i] : NULL;
 }
 
 bool qn_tally_empty(const struct qn_tally *t)

@@ -67,6 +67,9 @@ void qn_tally_init(struct qn_tally *t, long long since);
 void qn_tally_silenced(struct qn_tally *t, const char *id, long long when);
 void qn_tally_known(struct qn_tally *t, long long when);
 
+/* The count of silence ID, or NULL when none (or it is among the "other" ones). */
+const struct qn_tally_count *qn_tally_get(const struct qn_tally *t, const char *id);
+
 /* True when nothing is counted. */
 bool qn_tally_empty(const struct qn_tally *t);
 

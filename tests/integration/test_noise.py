@@ -136,6 +136,8 @@ class SilenceTest(NoiseCase):
         res = self.qn("queue", "list", creds=False)
         self.assertExit(res, EX_OK)
         self.assertIn("silence %s: 2 event(s)" % sid, res.stdout)
+        res = self.qn("silence", "list", creds=False)
+        self.assertRegex(res.stdout, r"\n    not mailed since [-0-9: ]+: 2 event\(s\)\n")
         self.assertIn("not mailed: 2 event(s) under a silence", self.res.stderr)
 
         res = self.qn("silence", "expire", sid, creds=False)

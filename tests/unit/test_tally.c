@@ -47,6 +47,9 @@ static void test_counts_per_silence_and_known_logins_in_the_state_text(void **st
     qn_tally_known(&t, 1350);
     assert_false(qn_tally_empty(&t));
     assert_int_equal(qn_tally_silenced_total(&t), 3);
+    assert_int_equal(qn_tally_get(&t, "0123456789ab")->count, 2);
+    assert_int_equal(qn_tally_get(&t, "ba9876543210")->first, 1400);
+    assert_null(qn_tally_get(&t, "000000000000"));
     assert_string_equal(save(&t), "qqnotify-tally 1\n"
                                   "since 1000\n"
                                   "silenced 0123456789ab 2 1200 1500\n"
