@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -44,6 +45,8 @@ struct flush {
     struct qn_cli *cli;
     const char *provider; /* the diagnosis catalog's, of the route's failures; NULL: [smtp] */
     const char *route;    /* a chat robot route's name, or NULL for mail */
+    long long test_start; /* --test-time: the run's clock starts there (0: the real one) */
+    long long real_start;
     bool quiet;
     bool progress; /* a progress bar on the terminal */
     size_t done, total;
@@ -64,6 +67,28 @@ static void show_progress(struct flush *f, size_t step)
     if (f->done >= f->total)
         fputc('\n', stderr);
     fflush(stderr);
+}
+
+/* The run's clock with --test-time: the given start, advancing with the real clock. */
+static long long test_clock(void *arg)
+{
+    const struct flush *f = arg;
+
+    return f->test_start + ((long long)time(NULL) - f->real_start);
+}
+
+/* --test-time=SECONDS: seconds since the epoch, 1..QN_SILENCE_TIME_MAX.  False otherwise. */
+static bool parse_test_time(const char *text, long long *ret)
+{
+    char *end = NULL;
+    long long v;
+
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v <= 0 || v > 253402300799LL)
+        return false;
+    *ret = v;
+    return true;
 }
 
 /* The stored explanation of a failure, in the user's language. */
@@ -132,6 +157,10 @@ static void on_entry(void *arg, const struct qn_qmgr_entry *e)
         return;
     case QN_QMGR_CAPPED:
         return; /* counted; the cap's summary says how many */
+    case QN_QMGR_SILENCED:
+        if (!f->quiet)
+            qn_log(log, LOG_INFO, _("spool entry %s not mailed: %s"), e->id, e->reason);
+        break;
     default:
         break;
     }
@@ -160,6 +189,13 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
                n->sys_errno);
         break;
     case QN_QMGR_STATE_UNREADABLE:
+        if (n->state != NULL && strcmp(n->state, "geoip") == 0) {
+            qn_log(log, LOG_WARNING,
+                   _("cannot open the GeoIP database ([enrich] geoip): %s; alerts go out "
+                     "without country, city and network owner until it is fixed"),
+                   n->reason != NULL ? n->reason : "?");
+            break;
+        }
         qn_log(log, LOG_WARNING,
                _("the state file state/%s in the spool is unreadable (%s); starting from an "
                  "empty one"),
@@ -206,7 +242,8 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
 
 static void summary(const struct flush *f, const struct qn_qmgr_summary *c)
 {
-    size_t any = c->mails + c->deferred + c->held + c->failed + c->expired + c->quarantined;
+    size_t any = c->mails + c->deferred + c->held + c->failed + c->expired + c->quarantined +
+                 c->silenced + c->known;
 
     /* Entries that could not be moved were there to send: not "nothing". */
     if (any + c->stuck == 0) {
@@ -214,6 +251,12 @@ static void summary(const struct flush *f, const struct qn_qmgr_summary *c)
             qn_log(&f->cli->log, LOG_INFO, "%s", _("flush: nothing to send"));
         return;
     }
+    if (!f->quiet && c->silenced + c->known + c->quiet > 0)
+        qn_log(&f->cli->log, LOG_INFO,
+               _("flush: not mailed: %zu event(s) under a silence and %zu known login(s) "
+                 "([login] notify = new), counted for `qqnotify queue` and the daily summary; "
+                 "%zu held for the quiet hours"),
+               c->silenced, c->known, c->quiet);
     if (c->stuck > 0)
         qn_log(&f->cli->log, LOG_ERR,
                _("flush: %zu spool entr(ies) could not be moved (see above); they stay where "
@@ -408,6 +451,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"quiet", no_argument, NULL, 'q'},
+        {"test-time", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -429,8 +473,19 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         case 'q':
             f.quiet = true;
             break;
+        case 'T':
+            if (!parse_test_time(optarg, &f.test_start)) {
+                fprintf(stderr,
+                        _("qqnotify flush: --test-time wants seconds since the epoch, not "
+                          "'%s'\n"),
+                        optarg);
+                return QN_EXIT_USAGE;
+            }
+            f.real_start = (long long)time(NULL);
+            opt.clock = test_clock;
+            break;
         case 'h':
-            printf(_("Usage: qqnotify flush [--quiet]\n"
+            printf(_("Usage: qqnotify flush [--quiet] [--test-time SECONDS]\n"
                      "Delivers the spool: local users' submissions, new entries and deferred "
                      "ones that are due.\n"));
             return QN_EXIT_OK;

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "spool.h"
+#include "tally.h"
 
 #define LIST_MAX 10000 /* entries listed per queue */
 
@@ -66,6 +67,36 @@ static void entry_summary(const struct qn_spool_entry *e, char *out, size_t n)
     qn_cli_format(out, n, "[%u] %s%s %s%s%s", (unsigned)e->lane, who, e->event.kind,
                   e->event.subject[0] ? e->event.subject : "",
                   user ? " user=" : (rule ? " rule=" : ""), user ? user : (rule ? rule : ""));
+}
+
+/* What the sender did not mail on purpose since the last daily summary (state/tally). */
+static void show_tally(struct qn_spool *sp)
+{
+    struct qn_tally *t = malloc(sizeof(*t));
+    char since[32], first[32], last[32];
+
+    if (t == NULL)
+        return;
+    if (qn_tally_read(sp, t, (long long)time(NULL)) != QN_OK || qn_tally_empty(t)) {
+        free(t);
+        return;
+    }
+    format_time(t->since, since, sizeof(since));
+    printf(_("Not mailed since %s (counted for the daily summary):\n"), since);
+    for (size_t i = 0; i < t->n; i++) {
+        format_time(t->silenced[i].first, first, sizeof(first));
+        format_time(t->silenced[i].last, last, sizeof(last));
+        printf(_("  silence %s: %llu event(s), %s .. %s\n"), t->silenced[i].id,
+               t->silenced[i].count, first, last);
+    }
+    if (t->silenced_other > 0)
+        printf(_("  other silences: %llu event(s)\n"), t->silenced_other);
+    if (t->known > 0) {
+        format_time(t->known_first, first, sizeof(first));
+        format_time(t->known_last, last, sizeof(last));
+        printf(_("  known logins ([login] notify = new): %llu, %s .. %s\n"), t->known, first, last);
+    }
+    free(t);
 }
 
 static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
@@ -133,6 +164,7 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
     }
     if (shown == 0)
         printf(_("The spool is empty.\n"));
+    show_tally(sp);
 out:
     qn_spool_entry_clear(e);
     free(e);

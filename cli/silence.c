@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "silence.h"
 #include "spool.h"
+#include "tally.h"
 #include "text.h"
 
 #define LOCK_TIMEOUT_MS 5000
@@ -382,15 +383,19 @@ out:
 static int cmd_list(struct qn_cli *cli, struct qn_spool *sp, bool all)
 {
     struct qn_silences *set = malloc(sizeof(*set));
+    struct qn_tally *counts = malloc(sizeof(*counts));
     long long now = (long long)time(NULL);
     size_t shown = 0;
-    int rc;
+    int rc = QN_EXIT_OSERR;
 
-    if (set == NULL)
-        return QN_EXIT_OSERR;
+    if (set == NULL || counts == NULL)
+        goto out;
     rc = read_set(cli, sp, set);
     if (rc != QN_EXIT_OK)
         goto out;
+    /* What each silence kept from the mail since the last daily summary (state/tally). */
+    if (qn_tally_read(sp, counts, now) != QN_OK)
+        qn_tally_init(counts, 0);
     for (size_t i = 0; i < set->n; i++) {
         const struct qn_silence *s = &set->items[i];
         const char *state = qn_silence_active(s, now) ? _("active")
@@ -411,11 +416,17 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp, bool all)
             printf(_("    comment: %s\n"), s->comment);
         if (s->expired != 0)
             printf(_("    expired by %s\n"), s->expired_by);
+        if (qn_tally_get(counts, s->id) != NULL) {
+            format_time(counts->since, from, sizeof(from));
+            printf(_("    not mailed since %s: %llu event(s)\n"), from,
+                   qn_tally_get(counts, s->id)->count);
+        }
         shown++;
     }
     if (shown == 0)
         printf(all ? _("No silences.\n") : _("No active or pending silences.\n"));
 out:
+    free(counts);
     free(set);
     return rc;
 }

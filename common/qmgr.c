@@ -25,6 +25,7 @@
 #include "quota.h"
 #include "ratelimit.h"
 #include "severity.h"
+#include "triage.h"
 
 struct item {
     struct qn_spool_entry e; /* a message's bytes only while it is delivered */
@@ -39,6 +40,7 @@ struct run {
     struct qn_spool *sp;
     struct qn_quota *quota;
     struct qn_lanes *lanes;
+    struct qn_triage *triage; /* the less-noise decisions (triage.h); NULL before start() */
     struct qn_qmgr_summary *sum;
     size_t pass_max;
     size_t entry_bound; /* [spool] max_entry_size plus the sender's own header lines */
@@ -257,6 +259,33 @@ static void remove_sent(struct run *run, struct item *it, bool digest, size_t in
         stuck(run, it, &r, s, errno);
         return;
     }
+    qn_triage_sent(run->triage, &it->e);
+    report(run, it, &r);
+}
+
+/* IT is not mailed, as triage D decided (a silence, a known login): counted, then removed
+ * like a sent one. */
+static void drop_unmailed(struct run *run, struct item *it, const struct qn_triage_decision *d)
+{
+    char reason[64];
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_SILENCED, .reason = reason, .moved = true};
+    enum qn_status s;
+
+    if (d->verdict == QN_TRIAGE_SILENCED)
+        format(reason, sizeof(reason), "silenced by %s", d->silence);
+    else
+        format(reason, sizeof(reason), "known login ([login] notify = new)");
+    s = qn_spool_remove(run->sp, it->from, it->e.id);
+    if (s != QN_OK && s != QN_ENOTFOUND) {
+        r.moved = false;
+        stuck(run, it, &r, s, errno);
+        return;
+    }
+    qn_triage_dropped(run->triage, &it->e, d);
+    if (d->verdict == QN_TRIAGE_SILENCED)
+        run->sum->silenced++;
+    else
+        run->sum->known++;
     report(run, it, &r);
 }
 
@@ -506,6 +535,22 @@ static void deliver_message(struct run *run, struct item *it)
     drop_message(it);
 }
 
+/* One event's mail, enriched (triage.h) on a copy. */
+static enum qn_status render_alone(struct run *run, const struct qn_spool_entry *e,
+                                   struct qn_rendered *out)
+{
+    struct qn_event *copy = malloc(sizeof(*copy));
+    enum qn_status r;
+
+    if (copy == NULL)
+        return QN_ENOMEM;
+    if (qn_triage_enrich(run->triage, e, copy) != QN_OK)
+        *copy = e->event;
+    r = qn_render_event(copy, run->cfg->language, out);
+    free(copy);
+    return r;
+}
+
 /* Deliver N events (ITEMS) of LANE as one mail: the event itself when N is 1 and DIGEST is
  * false, a digest otherwise.  A mail of the user lane says so (qmgr.h). */
 static void deliver_events(struct run *run, enum qn_lane lane, struct item **items, size_t n,
@@ -531,7 +576,7 @@ static void deliver_events(struct run *run, enum qn_lane lane, struct item **ite
     if (digest)
         r = qn_render_digest(evs, n, run->cfg->language, &rendered);
     else
-        r = qn_render_event(evs[0], run->cfg->language, &rendered);
+        r = render_alone(run, &items[0]->e, &rendered);
     if (r == QN_OK && lane == QN_LANE_USER) {
         r = qn_lanes_mark_user_mail(run->cfg->language, es, n, digest, &rendered, from_name,
                                     sizeof(from_name));
@@ -567,13 +612,87 @@ static bool never_waits(const struct item *it)
            qn_severity_class_of(&it->e.event) == QN_SEVCLASS_ROOT_LOGIN;
 }
 
-/* The events of one lane in one pass: alone while the limits allow and no burst is on in
- * that lane, otherwise held until their burst is digest_window old, then digested. */
+/* The triage of the N events EVS of a lane (triage.h), in their order: silenced and known
+ * ones are removed and counted, quiet ones held until the hours end; those that waited
+ * through quiet hours go into *QUIET (*N_QUIET), the rest stay in EVS.  Returns how many
+ * stayed. */
+static size_t triage_batch(struct run *run, struct item **evs, size_t n, struct item **quiet,
+                           size_t *n_quiet)
+{
+    size_t kept = 0;
+
+    *n_quiet = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct qn_triage_decision d;
+        char why[QN_SPOOL_ERROR_MAX];
+        struct tm tm;
+        time_t until;
+        char when[32] = "?";
+
+        qn_triage_judge(run->triage, &evs[i]->e, run->now, &d);
+        switch (d.verdict) {
+        case QN_TRIAGE_SILENCED:
+        case QN_TRIAGE_KNOWN:
+            drop_unmailed(run, evs[i], &d);
+            break;
+        case QN_TRIAGE_QUIET:
+            until = (time_t)d.until;
+            if (localtime_r(&until, &tm) != NULL)
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+            format(why, sizeof(why), QN_TRIAGE_QUIET_REASON " ([quiet] hours): held until %s",
+                   when);
+            run->sum->quiet++;
+            hold(run, evs[i], d.until, why);
+            break;
+        case QN_TRIAGE_MAIL:
+            if (d.after_quiet)
+                quiet[(*n_quiet)++] = evs[i];
+            else
+                evs[kept++] = evs[i];
+            break;
+        }
+    }
+    return kept;
+}
+
+/* The events of one lane in one pass, after their triage: those that waited through quiet
+ * hours as one digest; the others alone while the limits allow and no burst is on in that
+ * lane, otherwise held until their burst is digest_window old, then digested. */
 static void deliver_event_batch(struct run *run, enum qn_lane lane, struct item **evs, size_t n)
 {
     const struct qn_ratelimit_config *lim = run->limits;
+    struct item **quiet;
+    size_t n_quiet = 0, kept;
     long long next;
 
+    if (n == 0)
+        return;
+    quiet = malloc(sizeof(*quiet) * n);
+    if (quiet == NULL) {
+        /* Memory: every event waits for the next run, untouched. */
+        struct failure f = {.reason = "cannot triage the events: out of memory"};
+
+        for (size_t i = 0; i < n; i++)
+            defer_backoff(run, evs[i], &f, i, n);
+        return;
+    }
+    n = triage_batch(run, evs, n, quiet, &n_quiet);
+    for (size_t i = 0; i < n_quiet; i += QN_RENDER_DIGEST_MAX_EVENTS) {
+        size_t k =
+            n_quiet - i < QN_RENDER_DIGEST_MAX_EVENTS ? n_quiet - i : QN_RENDER_DIGEST_MAX_EVENTS;
+
+        deliver_events(run, lane, &quiet[i], k, k > 1);
+    }
+    free(quiet);
+    /* After the triage (a silence holds for root too): logins as root go alone, now. */
+    kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (never_waits(evs[i]))
+            deliver_events(run, lane, &evs[i], 1, false);
+        else
+            evs[kept++] = evs[i];
+    }
+    n = kept;
     if (n == 0)
         return;
     if (!qn_lanes_should_digest(run->lanes, lane, &run->quota->view, lim, n, run->now)) {
@@ -721,6 +840,7 @@ static void commit_state(struct run *run)
 {
     enum qn_status r = qn_quota_commit(run->quota, run->sp, now_s(run));
 
+    qn_triage_commit(run->triage, now_s(run));
     if (r != QN_OK) {
         struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_NOT_SAVED,
                                    .status = r,
@@ -854,8 +974,6 @@ static size_t run_pass(struct run *run, struct item *items)
 
                 if (it->e.type == QN_SPOOL_MESSAGE)
                     deliver_message(run, it);
-                else if (never_waits(it))
-                    deliver_events(run, lane, &it, 1, false);
                 else
                     list[n_evs++] = it;
             }
@@ -879,7 +997,7 @@ static size_t run_pass(struct run *run, struct item *items)
 static size_t moved(const struct qn_qmgr_summary *s)
 {
     return s->mails + s->events + s->deferred + s->held + s->failed + s->expired + s->quarantined +
-           s->capped + s->picked_up + s->refused + s->summaries;
+           s->capped + s->picked_up + s->refused + s->summaries + s->silenced + s->known;
 }
 
 /* Work left for another round: new/ not empty, or submissions in maildrop/. */
@@ -897,7 +1015,22 @@ static bool work_waiting(struct qn_spool *sp)
     return false;
 }
 
-/* The first round's start: the limiter's view, the lanes, producers' leftovers. */
+/* A less-noise state that could not be read (taken as empty) or saved (triage.h). */
+static void on_triage_state(void *arg, const char *state, bool writing, enum qn_status status,
+                            int sys_errno, const char *detail)
+{
+    const struct run *run = arg;
+    struct qn_qmgr_notice n = {.kind = writing ? QN_QMGR_STATE_NOT_SAVED : QN_QMGR_STATE_UNREADABLE,
+                               .status = status,
+                               .sys_errno = sys_errno,
+                               .state = state,
+                               .reason = detail};
+
+    notice(run, &n);
+}
+
+/* The first round's start: the limiter's view, the lanes, the less-noise state, producers'
+ * leftovers. */
 static void start(struct run *run)
 {
     long long now = now_s(run);
@@ -919,6 +1052,12 @@ static void start(struct run *run)
                                    .state = QN_LANES_STATE_NAME};
 
         notice(run, &n);
+    }
+    r = qn_triage_open(run->cfg, run->sp, now, on_triage_state, run, &run->triage);
+    if (r != QN_OK) {
+        /* Without it every event is mailed: nothing is silenced that should not be. */
+        on_triage_state(run, QN_SILENCE_STATE_NAME, false, r, errno, NULL);
+        run->triage = NULL;
     }
     qn_spool_clean_tmp(run->sp, 0, NULL);
 }
@@ -1024,6 +1163,7 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
             qn_spool_entry_clear(&items[i].e);
         free(items);
     }
+    qn_triage_close(run.triage);
     free(run.lanes);
     free(run.quota);
     return r;

@@ -91,30 +91,21 @@
  * failures.  Failover between routes belongs here, on top of this
  * interface, without a new loop; it is not built yet.
  *
- * Less noise (the building blocks exist; this loop does not call them yet).
- * Each is a pure decision over an event, a time and state loaded once per
- * run, so the loop stays the loop:
- *   - at the start of a run: qn_silences_read (state/silences, written by
- *     `qqnotify silence`), qn_seen_read (state/seen), qn_sessions_read
- *     (state/sessions), qn_enrich_open (config noise.rdns, noise.geoip);
- *     an unreadable file is empty state (silence nothing, everything new,
- *     no durations), reported as a notice;
- *   - per event, in time order, before it is rendered: a logout's
- *     qn_sessions_close sets "duration", a login's qn_sessions_open counts
- *     it; qn_severity_of (noise.severity; a journal rule's own severity only
- *     from a trusted producer) sets "severity"; qn_silence_find(set, ev,
- *     ev->time): a silenced event is not mailed, it is counted by silence
- *     id for the daily summary and removed like a sent one; with
- *     noise.login_notify NEW, qn_seen_decide (qn_seen_user_is_root decided
- *     before it) leaves a KNOWN login unmailed the same way; then
- *     qn_quiet_holds(noise.quiet, severity, now) holds what is not critical
- *     until the hours end (qn_spool_hold, not an attempt), where it joins
- *     one digest; at render time qn_enrich_event on a copy (previous
- *     logins from the table as it was before this login), then
- *     qn_seen_record;
- *   - at the end of each pass: qn_seen_write and qn_sessions_write under
- *     qn_spool_state_lock of their names (held for one read and one write,
- *     as quota.h does), merging with what `qqnotify seen forget` changed.
+ * Less noise (triage.h decides, this loop acts).  At the start of a run
+ * the triage loads state/silences, state/seen and state/sessions and opens
+ * the enrichment (reverse DNS, GeoIP); an unreadable file is empty state
+ * (silence nothing, every login new, no durations), reported as a notice.
+ * A pass judges each lane's events in order, before any is rendered: each
+ * gets its severity (and a logout its session's duration); an event under
+ * an active silence, or a login from a known (user, source) with [login]
+ * notify = new, is not mailed: it is counted (state/tally, per silence
+ * id, for the daily summary and `qqnotify queue`) and removed like a sent
+ * one (outcome SILENCED); during quiet hours what is not critical is held
+ * until they end (qn_spool_hold, not an attempt); the events of a lane that
+ * waited through them go out as one digest, apart from the lane's other
+ * events.  An event mailed on its own is enriched on a copy just before it
+ * is rendered; a login is recorded in the seen table when it leaves the
+ * queue.  Each pass ends by saving the tables and the counts (triage.h).
  *
  * Reports.  The queue manager neither prints nor logs.  Each entry's
  * outcome (enum qn_qmgr_outcome) goes to on_entry as it happens, exactly
@@ -200,6 +191,8 @@ enum qn_qmgr_outcome {
     QN_QMGR_STUCK,       /* the move above could not be made: still where it was */
     QN_QMGR_UNREADABLE,  /* could not be read (I/O, memory): left for a later run */
     QN_QMGR_CAPPED,      /* past its rule's cap: counted (a summary tells) and removed */
+    QN_QMGR_SILENCED,    /* not mailed: under a silence, or a known login (reason says which);
+                            counted in state/tally and removed */
 };
 
 struct qn_qmgr_entry {
@@ -250,9 +243,11 @@ struct qn_qmgr_notice {
     enum qn_status status;
     int sys_errno;
     const struct qn_error *err;
-    const char *reason;     /* STOPPED: the reason written to the entries; REFUSED: why */
+    const char *reason;     /* STOPPED: the reason written to the entries; REFUSED: why; STATE_*: a
+                               detail or NULL */
     const char *diagnosis;  /* STOPPED: its diagnosis id, or "" */
-    const char *state;      /* STATE_*: the state file ("ratelimit", "lanes") */
+    const char *state;      /* STATE_*: the state file ("ratelimit", "lanes", "silences", "seen",
+                               "sessions", "tally") or "geoip" (reason: the database, why) */
     size_t capped;          /* PICKED_UP: submissions counted past their user's cap */
     const char *id;         /* REFUSED: the submission */
     unsigned long long uid; /* REFUSED: its submitter */
@@ -285,6 +280,9 @@ struct qn_qmgr_summary {
     size_t picked_up;   /* submissions of maildrop/ queued */
     size_t refused;     /* submissions refused */
     size_t summaries;   /* cap summaries queued */
+    size_t silenced;    /* events under a silence: counted, not mailed (triage.h) */
+    size_t known;       /* known logins under [login] notify = new: counted, not mailed */
+    size_t quiet;       /* of the held: held for the quiet hours */
     /* After the run: entries still in new/ or deferred/ (as far as looked at) and the
      * queued time of the oldest of them (0: none). */
     size_t waiting;

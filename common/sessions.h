@@ -22,7 +22,7 @@
  * (event=open,close); without /proc it adds none and the logout is
  * reported without a duration.
  *
- * What the sender does (qmgr, in the order events happened):
+ * What the sender does (triage.h, for the queue manager, in the order events happened):
  *   login with a key  -> qn_sessions_open: remember (key, user, time);
  *                        sessions of another boot opened before it are
  *                        dropped (they ended with that boot)

@@ -5,12 +5,12 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 	@mkdir -p $(dir $@)
 	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libqqnotify.a $(CURL_LIBS) \
-		$(JSONC_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+		$(JSONC_LIBS) $(OPENSSL_LIBS) $(MAXMINDDB_LIBS) $(CMOCKA_LIBS)
 
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
 $(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota $(B)/tests/test_silence \
-	$(B)/tests/test_pickup $(B)/tests/test_spoolowner: \
+	$(B)/tests/test_pickup $(B)/tests/test_spoolowner $(B)/tests/test_tally: \
 	$(B)/obj/tests/unit/tmpdir.o
 
 # The enrichment test: libmaxminddb, a GeoIP database written by tests/unit/write-mmdb.pl

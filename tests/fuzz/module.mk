@@ -35,15 +35,16 @@ FUZZ_MODULES_header := mime text buf
 FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_MODULES_redact := redact
-FUZZ_MODULES_silence := silence spool enqueue event text buf status
-FUZZ_MODULES_seen := seen spool enqueue event text buf status
-FUZZ_MODULES_lanes := lanes ratelimit config event spool entryread enqueue render mime text buf \
-	status
+FUZZ_MODULES_silence := silence spool entryread enqueue event text buf status
+FUZZ_MODULES_seen := seen spool entryread enqueue event text buf status
+FUZZ_MODULES_tally := tally spool entryread enqueue event text buf status silence
+FUZZ_MODULES_lanes := lanes ratelimit config noise severity quiet event spool entryread enqueue \
+	render mime text buf status
 FUZZ_MODULES_robot_answer := robot diag diag_robot route config noise severity quiet event text buf \
 	status secret
 FUZZ_LIBS_robot_answer := $(JSONC_LIBS)
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence \
-	seen lanes robot_answer
+	seen lanes tally robot_answer
 # Targets for modules written by others, built once their module exists.
 ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
 $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli
@@ -127,4 +128,4 @@ $(B)/tests/test_allocfail: $(B)/obj/tests/unit/test_allocfail.o $(RULES_OBJS) \
 		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a allocfail-relink
 	@mkdir -p $(dir $@)
 	$(Q)$(call msg,LD,$@)$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $< $(RULES_OBJS) $(SENDMAIL_HEADER_OBJS) \
-		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(CMOCKA_LIBS)
+		$(B)/libqqnotify.a -Wl,--as-needed $(ALLOCFAIL_PCRE2_LIBS) $(OPENSSL_LIBS) $(MAXMINDDB_LIBS) $(CMOCKA_LIBS)

@@ -90,7 +90,7 @@ class InodesAreKeptForAlerts(SmallFileSystemCase):
         res = self.flush()
         self.assertExit(res, 0)
         self.assertEqual(str(self.mails()[0]["Subject"]),
-                         "[web1] root logged in via ssh from 10.0.0.5")
+                         "[web1] [critical] root logged in via ssh from 10.0.0.5")
         self.assertEqual(self.ids("maildrop"), [])
 
 
@@ -244,7 +244,7 @@ class OddFilesInMaildrop(TrustCase):
         self.assertIn("(uid %d) refused" % uid, res.stderr)  # the hard link: hers, refused
         self.assertEqual(len(self.srv.messages), 1, "the login only")
         self.assertEqual(str(self.mails()[0]["Subject"]),
-                         "[web1] root logged in via ssh from 10.0.0.5")
+                         "[web1] [critical] root logged in via ssh from 10.0.0.5")
         self.assertEqual(sorted(os.listdir(md)), sorted(odd))
         self.assertEqual(os.stat(hard).st_nlink, 1)
 
@@ -372,15 +372,12 @@ class NoSeverityFromUsers(TrustCase):
         self.assertExit(res, EX_OK)
         self.assertExit(self.flush(), EX_OK)
         (m,) = self.mails()
-        self.assertRegex(str(m["Subject"]), r"^\[\S+\] from user %s: root logged in$"
+        self.assertRegex(str(m["Subject"]), r"^\[\S+\] \[info\] from user %s: root logged in$"
                          % re.escape(name))
         text = m.get_body(preferencelist=("plain",)).get_content()
         self.assertNotIn("critical", text)
         self.assertIn("kind: login", text)
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 def authfail_entry(i, queued):
@@ -412,4 +409,8 @@ class ALoginsLaneFlood(TrustCase):
         res = self.flush()
         self.assertExit(res, EX_OK)
         subjects = [str(m["Subject"]) for m in self.mails()]
-        self.assertIn("[web1] root logged in via ssh from 10.0.0.5", subjects, res.dump())
+        self.assertIn("[web1] [critical] root logged in via ssh from 10.0.0.5", subjects, res.dump())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -138,7 +138,7 @@ class GroupMemberCannotTouchTheQueue(TrustCase):
         self.assertExit(res, EX_OK)
         self.assertEqual(len(self.srv.messages), 1)
         self.assertEqual(str(self.mails()[0]["Subject"]),
-                         "[web1] root logged in via ssh from 10.0.0.5")
+                         "[web1] [critical] root logged in via ssh from 10.0.0.5")
 
 
 class NoForgedSystemAlerts(TrustCase):
@@ -156,10 +156,11 @@ class NoForgedSystemAlerts(TrustCase):
         self.assertExit(res, EX_OK)
         self.srv.wait_messages(2, 10)
         real, forged = self.mails()  # the login lane goes first
-        self.assertEqual(str(real["Subject"]), "[web1] root logged in via ssh from 10.0.0.5")
+        self.assertEqual(str(real["Subject"]),
+                         "[web1] [critical] root logged in via ssh from 10.0.0.5")
         self.assertNotIn("from user", str(real["From"]))
         self.assertRegex(str(forged["Subject"]),
-                         r"^\[\S+\] from user %s: root logged in via ssh" % re.escape(name))
+                         r"^\[\S+\] \[info\] from user %s: root logged in via ssh" % re.escape(name))
         self.assertEqual(forged["From"].addresses[0].display_name, "from user %s" % name)
         text = forged.get_body(preferencelist=("plain",)).get_content()
         self.assertNotIn("root logged in to", text, "the login sentence must not be rendered")
@@ -262,7 +263,8 @@ class FloodsAreCapped(TrustCase):
         self.assertEqual(self.ids("maildrop"), [])
         mails = self.mails()
         self.assertGreaterEqual(len(mails), 1)
-        self.assertEqual(str(mails[0]["Subject"]), "[web1] root logged in via ssh from 10.0.0.5",
+        self.assertEqual(str(mails[0]["Subject"]),
+                         "[web1] [critical] root logged in via ssh from 10.0.0.5",
                          "the login is the first mail, alone")
         self.assertEqual(len(mails), 1, "the flood waits as one burst: no mail of it yet")
         # Its 20 entries wait in deferred/ for the end of the burst; the rest is counted.

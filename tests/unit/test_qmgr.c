@@ -27,7 +27,9 @@
 #include "quota.h"
 #include "enqueue.h"
 #include "robot.h"
+#include "silence.h"
 #include "spool.h"
+#include "tally.h"
 #include "tmpdir.h"
 
 #define MAX_RECORDS 512
@@ -387,7 +389,7 @@ test_everything_is_sent_lane_first_then_oldest_and_removed_after_acceptance(void
     /* the login (lane 0) first although it came second, then the messages (lane 2) oldest
      * first; each entry still queued while its mail went */
     assert_int_equal(f->fake.delivers, 3);
-    assert_string_equal(f->fake.what[0], "[web1] alert e1");
+    assert_string_equal(f->fake.what[0], "[web1] [warning] alert e1");
     assert_string_equal(f->fake.what[1], "Subject: m1");
     assert_string_equal(f->fake.what[2], "Subject: m2");
     assert_int_equal(f->fake.events[0], 1);
@@ -759,12 +761,12 @@ static void test_a_login_goes_first_whatever_floods_the_lanes_below(void **state
     /* Each round one pass of 100: the login first and alone, then the journal alerts; no
      * user entry while journal alerts wait. */
     assert_int_equal(f->fake.delivers, 300); /* three rounds */
-    assert_string_equal(f->fake.what[0], "[web1] root logged in");
+    assert_string_equal(f->fake.what[0], "[web1] [warning] root logged in");
     assert_int_equal(f->fake.events[0], 1);
     for (size_t i = 1; i <= 150; i++)
-        assert_string_equal(f->fake.what[i], "[web1] journal");
+        assert_string_equal(f->fake.what[i], "[web1] [warning] journal");
     for (size_t i = 151; i < f->fake.delivers; i++)
-        assert_string_equal(f->fake.what[i], "[web1] user");
+        assert_string_equal(f->fake.what[i], "[web1] [info] user");
 }
 
 static void test_a_digest_never_mixes_lanes(void **state)
@@ -781,10 +783,10 @@ static void test_a_digest_never_mixes_lanes(void **state)
     run(f);
     /* The login alone, at once; the users' burst, a whole window old, as one digest. */
     assert_int_equal(f->fake.delivers, 2);
-    assert_string_equal(f->fake.what[0], "[web1] root logged in");
+    assert_string_equal(f->fake.what[0], "[web1] [warning] root logged in");
     assert_int_equal(f->fake.events[0], 1);
     assert_int_equal(f->fake.events[1], 10);
-    assert_starts_with(f->fake.what[1], "[web1] from user root: digest of 10 alerts (");
+    assert_starts_with(f->fake.what[1], "[web1] from user root: [info] digest of 10 alerts (");
 }
 
 static void test_a_journal_rule_past_its_cap_is_counted_then_summarised(void **state)
@@ -870,6 +872,212 @@ static void test_entries_are_read_within_max_entry_size(void **state)
     assert_int_equal(outcome_of(f, good)->outcome, QN_QMGR_SENT);
 }
 
+/* ---- less noise (triage.h) -------------------------------------------------------------- */
+
+/* A login or logout of the PAM module (root, lane 0) of USER from IP at time WHEN, with the
+ * session key SESSION when not NULL. */
+static void add_session_event(struct fixture *f, const char *kind, const char *user, const char *ip,
+                              const char *session, long long when, char *ret_id)
+{
+    struct qn_spool_entry *e = calloc(1, sizeof(*e));
+
+    assert_non_null(e);
+    e->type = QN_SPOOL_EVENT;
+    e->origin = QN_ORIGIN_SYSTEM;
+    e->lane = QN_LANE_LOGIN;
+    e->queued = when;
+    qn_event_init(&e->event, kind);
+    e->event.time = when;
+    qn_event_set_host(&e->event, "web1");
+    qn_event_set(&e->event, "service", "sshd");
+    qn_event_set(&e->event, "user", user);
+    qn_event_set(&e->event, "ip", ip);
+    if (session != NULL)
+        qn_event_set(&e->event, "session", session);
+    assert_int_equal(qn_spool_add(f->sp, e, 0, ret_id), QN_OK);
+    free(e);
+}
+
+static const char *read_state(struct fixture *f, const char *name)
+{
+    static char buf[65536];
+    size_t len = 0;
+
+    buf[0] = '\0';
+    if (qn_spool_state_read(f->sp, name, buf, sizeof(buf) - 1, &len) == QN_OK)
+        buf[len] = '\0';
+    return buf;
+}
+
+static void test_a_silenced_event_is_counted_and_removed_without_a_mail(void **state)
+{
+    struct fixture *f = *state;
+    struct qn_silences *set = calloc(1, sizeof(*set));
+    struct qn_silence s = {.n_matches = 1};
+    char id[QN_SPOOL_ID_MAX], want[96];
+
+    assert_non_null(set);
+    f->cfg.noise.rdns = false;
+    qn_silences_init(set);
+    memcpy(s.id, "0123456789ab", 13);
+    s.created = s.start = f->clock - 60;
+    s.end = f->clock + 3600;
+    snprintf(s.creator, sizeof(s.creator), "root (uid 0)");
+    assert_int_equal(qn_silence_match_parse("user=dep*", &s.matches[0]), QN_OK);
+    assert_int_equal(qn_silences_add(set, &s, f->clock), QN_OK);
+    assert_int_equal(qn_silences_write(f->sp, set), QN_OK);
+    add_session_event(f, "login", "deploy", "203.0.113.9", NULL, f->clock - 5, id);
+    add_session_event(f, "login", "alice", "203.0.113.9", NULL, f->clock - 4, id);
+    add_session_event(f, "login", "deploy", "203.0.113.9", NULL, f->clock - 3, id);
+    run(f);
+    assert_queues(f, 0, 0, 0);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_string_equal(f->fake.what[0],
+                        "[web1] [warning] alice logged in via ssh from 203.0.113.9");
+    assert_int_equal(f->sum.silenced, 2);
+    assert_int_equal(f->sum.events, 1);
+    assert_int_equal(f->rec[0].outcome, QN_QMGR_SILENCED);
+    assert_string_equal(f->rec[0].reason, "silenced by 0123456789ab");
+    assert_true(f->rec[0].moved);
+    snprintf(want, sizeof(want), "\nsilenced 0123456789ab 2 %lld %lld\n", f->clock - 5,
+             f->clock - 3);
+    assert_non_null(strstr(read_state(f, QN_TALLY_STATE_NAME), want));
+    free(set);
+}
+
+static void test_a_known_login_is_counted_not_mailed_with_notify_new(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX];
+
+    f->cfg.noise.rdns = false;
+    f->cfg.noise.login_notify = QN_LOGIN_NOTIFY_NEW;
+    add_session_event(f, "login", "alice", "203.0.113.9", NULL, f->clock - 10, id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    /* the same /24 again, then another network */
+    add_session_event(f, "login", "alice", "203.0.113.200", NULL, f->clock - 5, id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 0);
+    assert_int_equal(f->sum.known, 1);
+    assert_int_equal(f->rec[0].outcome, QN_QMGR_SILENCED);
+    assert_string_equal(f->rec[0].reason, "known login ([login] notify = new)");
+    add_session_event(f, "login", "alice", "198.51.100.1", NULL, f->clock - 1, id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_non_null(strstr(read_state(f, QN_TALLY_STATE_NAME), "\nknown 1 "));
+    assert_non_null(strstr(read_state(f, "seen"), "\nseen alice 198.51.100.0/24 "));
+}
+
+/* More logins in one pass than the triage keeps to replay: none is lost from state/seen. */
+static void test_every_login_of_a_large_pass_reaches_the_seen_table(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX], user[16];
+    const char *seen, *p;
+    size_t lines = 0;
+
+    f->cfg.noise.rdns = false;
+    f->cfg.noise.login_notify = QN_LOGIN_NOTIFY_NEW;
+    f->cfg.limits.digest_after = 1000;
+    f->opt.pass_max = 300;
+    for (int i = 0; i < 300; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        add_session_event(f, "login", user, "203.0.113.9", NULL, f->clock - 300 + i, id);
+    }
+    run(f);
+    assert_int_equal(f->sum.events, 300);
+    seen = read_state(f, "seen");
+    for (p = seen; (p = strstr(p, "\nseen u")) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 300);
+}
+
+/* A login whose mail was refused for now is judged again on its retry: still new (the seen
+ * table records a login only when it leaves the queue), so it is still mailed. */
+static void test_a_new_login_that_waited_is_still_new_when_it_goes(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX];
+
+    f->cfg.noise.rdns = false;
+    f->cfg.noise.login_notify = QN_LOGIN_NOTIFY_NEW;
+    add_session_event(f, "login", "alice", "203.0.113.9", NULL, f->clock - 10, id);
+    f->fake.reply[0] = (struct reply){QN_STAGE_DATA, 451, "4.3.0 Temporary system problem"};
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_queues(f, 0, 1, 0);
+    assert_null(strstr(read_state(f, "seen"), "alice"));
+    f->clock += 7200;
+    f->fake.reply[0] = (struct reply){QN_STAGE_NONE, 0, NULL};
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_non_null(strstr(f->fake.what[0], "alice logged in"));
+    assert_queues(f, 0, 0, 0);
+    assert_non_null(strstr(read_state(f, "seen"), "\nseen alice 203.0.113.0/24 "));
+}
+
+static void test_a_logout_says_how_long_its_session_lasted(void **state)
+{
+    struct fixture *f = *state;
+    const char *key = "0123456789abcdef0123456789abcdef:4242:99";
+    char id[QN_SPOOL_ID_MAX];
+
+    f->cfg.noise.rdns = false;
+    add_session_event(f, "login", "alice", "203.0.113.9", key, f->clock - 8040 - 60, id);
+    run(f);
+    assert_non_null(strstr(read_state(f, "sessions"), "\nsession 0123456789abcdef0123456789abcdef"
+                                                      ":4242:99 alice "));
+    add_session_event(f, "logout", "alice", "203.0.113.9", key, f->clock - 60, id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_string_equal(f->fake.what[0],
+                        "[web1] [info] alice's ssh session from 203.0.113.9 ended after 2h 14m");
+    assert_string_equal(read_state(f, "sessions"), "qqnotify-sessions 1\n");
+}
+
+/* A day at HH:MM UTC. */
+static long long utc(int hh, int mm)
+{
+    return 1764547200LL /* 2025-12-01 00:00 UTC */ + hh * 3600LL + mm * 60LL;
+}
+
+static void test_quiet_hours_hold_all_but_critical_then_one_digest(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX];
+
+    setenv("TZ", "UTC", 1);
+    tzset();
+    f->cfg.noise.rdns = false;
+    assert_int_equal(qn_quiet_parse("02:00-03:00", &f->cfg.noise.quiet), QN_OK);
+    f->clock = utc(2, 30);
+    add_session_event(f, "login", "alice", "203.0.113.9", NULL, utc(2, 20), id);
+    add_session_event(f, "login", "bob", "203.0.113.9", NULL, utc(2, 21), id);
+    add_session_event(f, "login", "root", "203.0.113.9", NULL, utc(2, 22), id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_string_equal(f->fake.what[0],
+                        "[web1] [critical] root logged in via ssh from 203.0.113.9");
+    assert_int_equal(f->sum.held, 2);
+    assert_int_equal(f->sum.quiet, 2);
+    assert_int_equal(f->rec[0].outcome, QN_QMGR_HELD);
+    assert_int_equal(f->rec[0].next_try, utc(3, 0));
+    assert_string_equal(f->rec[0].reason,
+                        "quiet hours ([quiet] hours): held until 2025-12-01 03:00");
+    assert_queues(f, 0, 2, 0);
+    f->clock = utc(2, 59);
+    run(f);
+    assert_int_equal(f->fake.delivers, 0);
+    f->clock = utc(3, 0);
+    run(f);
+    assert_int_equal(f->fake.delivers, 1);
+    assert_int_equal(f->fake.events[0], 2);
+    assert_int_equal(f->sum.digests, 1);
+    assert_string_equal(f->fake.what[0], "[web1] [warning] digest of 2 alerts (02:20–02:21)");
+    assert_queues(f, 0, 0, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -893,6 +1101,12 @@ int main(void)
         T(test_an_entry_of_another_owner_is_quarantined),
         T(test_a_backoff_until_the_year_9999_in_the_state_holds_at_most_an_hour),
         T(test_entries_are_read_within_max_entry_size),
+        T(test_a_silenced_event_is_counted_and_removed_without_a_mail),
+        T(test_a_known_login_is_counted_not_mailed_with_notify_new),
+        T(test_a_new_login_that_waited_is_still_new_when_it_goes),
+        T(test_every_login_of_a_large_pass_reaches_the_seen_table),
+        T(test_a_logout_says_how_long_its_session_lasted),
+        T(test_quiet_hours_hold_all_but_critical_then_one_digest),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
