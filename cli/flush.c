@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "heartbeat.h"
 #include "http.h"
 #include "mailer.h"
 #include "mailtext.h"
@@ -33,6 +34,7 @@ struct flush {
     const char *route;    /* a chat robot route's name, or NULL for mail */
     bool quiet;
     bool progress; /* a progress bar on the terminal */
+    bool busy;     /* another sender held the lock: it reports the run */
     size_t done, total;
 };
 
@@ -158,6 +160,7 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
         break;
     case QN_QMGR_BUSY:
         /* Another flush is running; it looks at new/ again before it ends. */
+        f->busy = true;
         if (!f->quiet)
             qn_log(log, LOG_INFO, "%s",
                    _("flush: another flush is running; it will send these entries"));
@@ -296,6 +299,32 @@ static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_
     return QN_EXIT_OK;
 }
 
+/* The dead man's switch: ping_url after a run that ended well, ping_url/fail
+ * otherwise.  After delivery, bounded by [heartbeat] timeout; a failed ping
+ * is logged and changes nothing else. */
+static void heartbeat(const struct flush *f, int rc)
+{
+    const struct qn_assure_config *a = &f->cli->cfg.assure;
+    struct qn_error err;
+    char why[512];
+
+    if (a->ping_url[0] == '\0' || f->busy)
+        return;
+    if (qn_http_global_init() != QN_OK) {
+        qn_log(&f->cli->log, LOG_WARNING, "%s",
+               _("heartbeat: cannot initialise libcurl; no ping was sent"));
+        return;
+    }
+    if (qn_heartbeat_ping(a, rc != QN_EXIT_OK, &err) == QN_OK)
+        return;
+    qn_cli_describe(&err, why, sizeof(why));
+    qn_log(&f->cli->log, LOG_WARNING,
+           _("heartbeat: the ping to [heartbeat] ping_url failed: %s; the monitoring service will "
+             "report this host as down until a ping arrives (check ping_url, ca_file and the "
+             "network)"),
+           why);
+}
+
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -348,8 +377,10 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_SOFTWARE;
     }
 out:
+    /* The session is closed before the ping: the ping never holds it open. */
     qn_mailer_free(mailer);
     qn_webhook_free(hook);
+    heartbeat(&f, rc);
     qn_spool_close(opt.spool);
     return rc;
 }
