@@ -78,6 +78,7 @@ void qn_cli_start_flush(const struct qn_cli *cli);
 
 int qn_cmd_send(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_check(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_status(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv);

@@ -15,15 +15,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "health.h"
 #include "heartbeat.h"
 #include "http.h"
 #include "mailer.h"
 #include "mailtext.h"
+#include "metrics.h"
 #include "qmgr.h"
 #include "spool.h"
 #include "webhook.h"
@@ -35,6 +39,8 @@ struct flush {
     bool quiet;
     bool progress; /* a progress bar on the terminal */
     bool busy;     /* another sender held the lock: it reports the run */
+    bool stopped;  /* delivery stopped: the deferrals that follow repeat its failure */
+    struct qn_health *health; /* the routes' record (state/routes), NULL when none is kept */
     size_t done, total;
 };
 
@@ -96,11 +102,55 @@ static void log_stuck(const struct flush *f, const struct qn_qmgr_entry *e)
     }
 }
 
+static const char *route_name(const struct flush *f)
+{
+    return f->route != NULL ? f->route : QN_ROUTE_SMTP;
+}
+
+/* A failure of the route in its record: the incident's start, its backoff. */
+static void record_failure(struct flush *f, const struct qn_error *err, const char *diagnosis,
+                           const char *reason, long long retry_at)
+{
+    const struct qn_diagnosis *d;
+    long long now = time(NULL);
+
+    if (f->health == NULL || err == NULL)
+        return;
+    d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, err);
+    if (retry_at <= now)
+        retry_at = now + f->cli->cfg.retry_min_s;
+    qn_health_fail(f->health, route_name(f), qn_health_kind(err, d), diagnosis, reason,
+                   f->cli->cfg.routes.failover_after_s, retry_at, now);
+}
+
+/* What the route did with this entry's mail, once per mail (its index 0). */
+static void record_outcome(struct flush *f, const struct qn_qmgr_entry *e)
+{
+    if (f->health == NULL || e->mail_index != 0)
+        return;
+    switch (e->outcome) {
+    case QN_QMGR_SENT:
+    case QN_QMGR_DIGESTED:
+        qn_health_ok(f->health, route_name(f), 1, time(NULL));
+        break;
+    case QN_QMGR_FAILED:
+        record_failure(f, e->err, e->diagnosis, e->reason, 0);
+        break;
+    case QN_QMGR_DEFERRED:
+        if (!f->stopped)
+            record_failure(f, e->err, e->diagnosis, e->reason, e->next_try);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_entry(void *arg, const struct qn_qmgr_entry *e)
 {
     struct flush *f = arg;
     const struct qn_log *log = &f->cli->log;
 
+    record_outcome(f, e);
     switch (e->outcome) {
     case QN_QMGR_FAILED:
         report_refusal(f, e);
@@ -137,6 +187,8 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
             f->total = f->done + n->count;
         break;
     case QN_QMGR_STOPPED:
+        record_failure(f, n->err, n->diagnosis, n->reason, 0);
+        f->stopped = true;
         d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, n->err);
         qn_cli_report_for(f->cli, f->provider, n->err);
         qn_log(log, LOG_WARNING, _("delivery stopped, the rest stays queued: %s%s%s"), n->reason,
@@ -325,6 +377,63 @@ static void heartbeat(const struct flush *f, int rc)
            why);
 }
 
+/* The routes' record as the last runs left it; a damaged or unreadable one
+ * is an empty record (the queue is not held up for it). */
+static void load_health(struct flush *f, struct qn_spool *sp)
+{
+    enum qn_status r;
+
+    f->health = malloc(sizeof(*f->health));
+    if (f->health == NULL)
+        return;
+    r = qn_health_load(f->health, sp, time(NULL));
+    if (r != QN_OK && r != QN_ENOTFOUND)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot read the routes' record state/%s: %s; starting from an empty one"),
+               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
+}
+
+/* [metrics] textfile: the queues, the routes and this run. */
+static void write_metrics(const struct flush *f, struct qn_spool *sp, int rc)
+{
+    const char *path = f->cli->cfg.assure.textfile;
+    struct qn_queue_stat q[QN_METRICS_QUEUES];
+    struct qn_metrics_run run = {.end = time(NULL), .ok = rc == QN_EXIT_OK};
+    struct qn_buf out;
+    enum qn_status r;
+
+    if (path[0] == '\0' || f->health == NULL)
+        return;
+    qn_buf_init(&out, QN_METRICS_MAX);
+    r = qn_queue_stats_read(sp, q);
+    if (r == QN_OK)
+        r = qn_metrics_format(f->health, q, &run, run.end, &out);
+    if (r == QN_OK)
+        r = qn_metrics_write(path, out.data, out.len);
+    if (r != QN_OK)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot write the metrics file %s: %s (%s); check that the directory exists and "
+                 "that the sender's user may write in it"),
+               path, _(qn_strerror(r)), r == QN_EIO ? strerror(errno) : "-");
+    qn_buf_free(&out);
+}
+
+/* After the run: the routes' record, the metrics file. */
+static void record_run(struct flush *f, struct qn_spool *sp, int rc)
+{
+    enum qn_status r;
+
+    if (f->health == NULL || f->busy)
+        return;
+    r = qn_health_commit(f->health, sp, time(NULL));
+    if (r != QN_OK)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot save the routes' record state/%s: %s; status and metrics miss this "
+                 "run"),
+               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
+    write_metrics(f, sp, rc);
+}
+
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -368,6 +477,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     if (rc != QN_EXIT_OK)
         goto out;
     opt.cfg = &cli->cfg;
+    load_health(&f, opt.spool);
     f.progress = !f.quiet && isatty(STDERR_FILENO);
     r = qn_qmgr_run(&opt, &sum);
     if (r == QN_OK) {
@@ -376,11 +486,13 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     } else {
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_SOFTWARE;
     }
+    record_run(&f, opt.spool, rc);
 out:
     /* The session is closed before the ping: the ping never holds it open. */
     qn_mailer_free(mailer);
     qn_webhook_free(hook);
     heartbeat(&f, rc);
     qn_spool_close(opt.spool);
+    free(f.health);
     return rc;
 }

@@ -199,6 +199,9 @@ enum qn_status qn_route_notify_set(struct qn_routes *rs, const char *key, const 
  * route.  QN_ECONFIG with *RET (its line set). */
 enum qn_status qn_routes_finish(struct qn_routes *rs, struct qn_route_problem *ret);
 
+/* True when the N bytes at S are a route's name (see above). */
+bool qn_route_name_valid(const char *s, size_t n);
+
 /* The route called NAME, or NULL. */
 const struct qn_route *qn_routes_find(const struct qn_routes *rs, const char *name);
 
