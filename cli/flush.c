@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "failover.h"
 #include "health.h"
 #include "heartbeat.h"
 #include "http.h"
@@ -41,6 +42,7 @@ struct flush {
     bool busy;     /* another sender held the lock: it reports the run */
     bool stopped;  /* delivery stopped: the deferrals that follow repeat its failure */
     struct qn_health *health; /* the routes' record (state/routes), NULL when none is kept */
+    bool failover; /* several routes: the failover keeps the record and reports */
     size_t done, total;
 };
 
@@ -114,7 +116,7 @@ static void record_failure(struct flush *f, const struct qn_error *err, const ch
     const struct qn_diagnosis *d;
     long long now = time(NULL);
 
-    if (f->health == NULL || err == NULL)
+    if (f->health == NULL || f->failover || err == NULL)
         return;
     d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, err);
     if (retry_at <= now)
@@ -126,7 +128,7 @@ static void record_failure(struct flush *f, const struct qn_error *err, const ch
 /* What the route did with this entry's mail, once per mail (its index 0). */
 static void record_outcome(struct flush *f, const struct qn_qmgr_entry *e)
 {
-    if (f->health == NULL || e->mail_index != 0)
+    if (f->health == NULL || f->failover || e->mail_index != 0)
         return;
     switch (e->outcome) {
     case QN_QMGR_SENT:
@@ -316,12 +318,29 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
     return QN_EXIT_OK;
 }
 
-/* The way out: the first route of [notify] routes (the [smtp] account by default). */
-static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_webhook **ret_hook,
-                      struct qn_transport *ret)
+/* The transports of the routes alerts may take (qn_routes_used), and the
+ * failover over them when there are several. */
+struct ways {
+    struct qn_mailer *mailer;
+    struct qn_webhook *hook[QN_ROUTES_MAX];
+    struct qn_failover_route route[QN_ROUTES_MAX];
+    size_t n;
+    struct qn_failover *failover;
+};
+
+static void ways_free(struct ways *w)
+{
+    qn_failover_free(w->failover);
+    qn_mailer_free(w->mailer);
+    for (size_t i = 0; i < QN_ROUTES_MAX; i++)
+        qn_webhook_free(w->hook[i]);
+    memset(w, 0, sizeof(*w));
+}
+
+/* The transport of ROUTE into W->route[i]. */
+static int open_way(struct flush *f, const struct qn_route *route, struct ways *w, size_t i)
 {
     struct qn_cli *cli = f->cli;
-    const struct qn_route *route = qn_routes_first(&cli->cfg.routes);
     struct qn_webhook_options wo = {
         .cfg = &cli->cfg, .route = route, .summarize = qn_mailtext_summary};
 
@@ -334,20 +353,106 @@ static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_
             return QN_EXIT_CONFIG;
         }
         qn_cli_warn_insecure(cli);
-        if (qn_mailer_new(&cli->cfg, ret_mailer) != QN_OK)
+        if (qn_mailer_new(&cli->cfg, &w->mailer) != QN_OK)
             return QN_EXIT_OSERR;
-        *ret = qn_mailer_transport(*ret_mailer);
+        w->route[i].t = qn_mailer_transport(w->mailer);
         return QN_EXIT_OK;
     }
     if (qn_http_global_init() != QN_OK) {
         qn_log(&cli->log, LOG_ERR, "%s", _("cannot initialise libcurl"));
         return QN_EXIT_OSERR;
     }
-    if (qn_webhook_new(&wo, ret_hook) != QN_OK)
+    if (qn_webhook_new(&wo, &w->hook[i]) != QN_OK)
         return QN_EXIT_OSERR;
-    f->provider = qn_route_type_name(route->type);
-    f->route = route->name;
-    *ret = qn_webhook_transport(*ret_hook);
+    w->route[i].t = qn_webhook_transport(w->hook[i]);
+    return QN_EXIT_OK;
+}
+
+/* The ways out: [notify] routes (the [smtp] account by default) and the
+ * critical routes.  One route is the queue manager's transport itself;
+ * several go through the failover (made by open_failover, with the spool). */
+static int open_routes(struct flush *f, struct ways *w, struct qn_transport *ret)
+{
+    const struct qn_route *used[QN_ROUTES_MAX];
+    bool ordered[QN_ROUTES_MAX], critical[QN_ROUTES_MAX];
+    int rc;
+
+    w->n = qn_routes_used(&f->cli->cfg.routes, used, ordered, critical);
+    for (size_t i = 0; i < w->n; i++) {
+        rc = open_way(f, used[i], w, i);
+        if (rc != QN_EXIT_OK)
+            return rc;
+        w->route[i].ordered = ordered[i];
+        w->route[i].critical = critical[i];
+    }
+    if (w->n == 1) {
+        if (used[0]->type != QN_ROUTE_TYPE_SMTP) {
+            f->provider = qn_route_type_name(used[0]->type);
+            f->route = used[0]->name;
+        }
+        *ret = w->route[0].t;
+    }
+    return QN_EXIT_OK;
+}
+
+/* What the failover did with a route, in the log. */
+static void on_failover(void *arg, const struct qn_failover_event *ev)
+{
+    struct flush *f = arg;
+    const struct qn_log *log = &f->cli->log;
+
+    switch (ev->kind) {
+    case QN_FAILOVER_FAILED:
+        qn_cli_report_for(f->cli, ev->provider, ev->err);
+        if (ev->unhealthy)
+            qn_log(log, LOG_WARNING,
+                   _("route %s is unhealthy: alerts go to the next route of [notify] routes until "
+                     "it answers again"),
+                   ev->route);
+        break;
+    case QN_FAILOVER_RECOVERED:
+        qn_log(log, LOG_INFO, _("route %s answers again and takes its alerts back"), ev->route);
+        break;
+    case QN_FAILOVER_MINIMAL:
+        qn_log(log, ev->ok ? LOG_INFO : LOG_WARNING,
+               ev->ok ? _("route %s refused the alert's content; a minimal alert (plain text, no "
+                          "links, addresses masked) was accepted instead")
+                      : _("route %s refused the alert's content, also as a minimal alert"),
+               ev->route);
+        break;
+    case QN_FAILOVER_REFUSED:
+        if (ev->ok)
+            qn_log(log, LOG_WARNING,
+                   _("every route refused an alert for good: it goes to failed/, and a notice "
+                     "of it went out through route %s"),
+                   ev->route);
+        else
+            qn_log(log, LOG_ERR, "%s",
+                   _("every route refused an alert for good: it goes to failed/, and no route "
+                     "took the notice of it"));
+        break;
+    }
+}
+
+/* Several routes: the failover over them, with the routes' record. */
+static int open_failover(struct flush *f, struct ways *w, struct qn_spool *sp,
+                         struct qn_transport *ret)
+{
+    struct qn_failover_options fo = {.cfg = &f->cli->cfg,
+                                     .spool = sp,
+                                     .health = f->health,
+                                     .routes = w->route,
+                                     .n_routes = w->n,
+                                     .on_event = on_failover,
+                                     .describe = describe,
+                                     .arg = f};
+
+    if (w->n <= 1)
+        return QN_EXIT_OK;
+    if (f->health == NULL || qn_failover_new(&fo, &w->failover) != QN_OK)
+        return QN_EXIT_OSERR;
+    f->failover = true;
+    *ret = qn_failover_transport(w->failover);
     return QN_EXIT_OK;
 }
 
@@ -445,8 +550,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     struct qn_qmgr_options opt = {
         .on_entry = on_entry, .on_notice = on_notice, .describe = describe, .arg = &f};
     struct qn_qmgr_summary sum;
-    struct qn_mailer *mailer = NULL;
-    struct qn_webhook *hook = NULL;
+    struct ways ways = {0};
     enum qn_status r;
     int c, rc;
 
@@ -470,7 +574,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_load_config(cli);
     if (rc != QN_EXIT_OK)
         return rc;
-    rc = open_route(&f, &mailer, &hook, &opt.transport);
+    rc = open_routes(&f, &ways, &opt.transport);
     if (rc != QN_EXIT_OK)
         goto out;
     rc = open_spool(&f, &opt.spool);
@@ -478,6 +582,9 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         goto out;
     opt.cfg = &cli->cfg;
     load_health(&f, opt.spool);
+    rc = open_failover(&f, &ways, opt.spool, &opt.transport);
+    if (rc != QN_EXIT_OK)
+        goto out;
     f.progress = !f.quiet && isatty(STDERR_FILENO);
     r = qn_qmgr_run(&opt, &sum);
     if (r == QN_OK) {
@@ -489,8 +596,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     record_run(&f, opt.spool, rc);
 out:
     /* The session is closed before the ping: the ping never holds it open. */
-    qn_mailer_free(mailer);
-    qn_webhook_free(hook);
+    ways_free(&ways);
     heartbeat(&f, rc);
     qn_spool_close(opt.spool);
     free(f.health);

@@ -175,27 +175,6 @@ static void print_json(const struct route_view *v, size_t n, const struct qn_que
     json_object_put(all);
 }
 
-/* The routes to show: [notify] routes in order, then critical ones not among them. */
-static size_t routes_shown(const struct qn_routes *rs, const struct qn_route **out)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < rs->n_order; i++)
-        out[n++] = &rs->route[rs->order[i]];
-    for (size_t i = 0; i < rs->n; i++) {
-        bool critical = rs->critical_all;
-        bool listed = false;
-
-        for (size_t j = 0; !critical && j < rs->n_critical; j++)
-            critical = rs->critical[j] == i;
-        for (size_t j = 0; j < n; j++)
-            listed = listed || out[j] == &rs->route[i];
-        if (critical && !listed && n < QN_ROUTES_MAX)
-            out[n++] = &rs->route[i];
-    }
-    return n;
-}
-
 int qn_cmd_status(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -251,7 +230,7 @@ int qn_cmd_status(struct qn_cli *cli, int argc, char **argv)
         goto out;
     }
     qn_health_load(h, sp, now); /* none or unreadable: nothing recorded yet */
-    n = routes_shown(&cli->cfg.routes, shown);
+    n = qn_routes_used(&cli->cfg.routes, shown, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         v[i] = (struct route_view){.route = shown[i], .h = qn_health_find(h, shown[i]->name)};
         quota_used(sp, &v[i], &cli->cfg, now);

@@ -343,6 +343,10 @@ static enum delivered deliver(struct run *run, const struct qn_delivery *d, stru
  * answer.  When not, *RET_NEXT is when one may. */
 static bool may_send(const struct run *run, long long *ret_next)
 {
+    const struct qn_transport *t = &run->opt->transport;
+
+    if (t->available != NULL)
+        return t->available(t->ctx, now_s(run), ret_next) > 0;
     return qn_ratelimit_available(&run->quota->view, run->limits, now_s(run), ret_next) > 0;
 }
 
@@ -354,7 +358,9 @@ static void rate_wait_reason(const struct run *run, long long next, char *out, s
 
     if (localtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-    if (run->opt->transport.limits != NULL)
+    if (run->opt->transport.available != NULL)
+        format(out, n, "waiting for a route that may send (limits or health): next at %s", when);
+    else if (run->opt->transport.limits != NULL)
         format(out, n, "waiting for the sending limits of route %s: next message at %s",
                run->opt->transport.name != NULL ? run->opt->transport.name : "?", when);
     else
@@ -433,7 +439,7 @@ static void deliver_events(struct run *run, struct item **items, size_t n, bool 
 {
     const struct qn_event *evs[QN_RENDER_DIGEST_MAX_EVENTS];
     struct qn_rendered rendered;
-    struct qn_delivery d = {.alert = &rendered, .n_events = n};
+    struct qn_delivery d = {.alert = &rendered, .n_events = n, .events = evs};
     struct failure f = {.reason = ""};
     struct qn_error err;
     enum delivered how;

@@ -66,10 +66,12 @@
  * the webhook (webhook.h) the chat robots', tests drive the queue with a
  * fake.  A transport names its limits and the state file they are counted
  * in (each route has its own) and the diagnosis catalog's provider of its
- * failures.  Failover between routes and priority lanes (logins first,
- * then journal alerts, then the rest; a digest never mixing lanes) and
- * silences belong here, on top of this interface, without a new loop:
- * they are not built yet.
+ * failures.  Failover between routes is a transport of its own on top of
+ * this interface (failover.h: it chooses the route of each message and
+ * keeps each route's limits, which it reports through available()).
+ * Priority lanes (logins first, then journal alerts, then the rest; a
+ * digest never mixing lanes) and silences belong here, on top of this
+ * interface, without a new loop: they are not built yet.
  *
  * Less noise (the building blocks exist; this loop does not call them yet).
  * Each is a pure decision over an event, a time and state loaded once per
@@ -132,6 +134,7 @@ struct qn_delivery {
      * it and sends it to its configured recipients.  NULL for a message. */
     const struct qn_rendered *alert;
     size_t n_events;
+    const struct qn_event *const *events; /* the alert's events as queued; NULL for a message */
     /* A sendmail message: the RFC 5322 bytes as given, and its envelope. */
     const char *message;
     size_t message_len;
@@ -160,6 +163,11 @@ struct qn_transport {
     enum qn_status (*open)(void *ctx, struct qn_error *err);
     enum qn_status (*deliver)(void *ctx, const struct qn_delivery *d, struct qn_error *err);
     void (*close)(void *ctx);
+    /* Optional: a transport that keeps limits of its own (several routes,
+     * failover.h) says how many messages may go at NOW (0: *RET_NEXT is
+     * when one may); the queue manager holds entries by it instead of by
+     * LIMITS, which then only set the digests.  NULL: LIMITS. */
+    unsigned (*available)(void *ctx, long long now, long long *ret_next);
 };
 
 /* ---- reports ---- */

@@ -756,3 +756,40 @@ enum qn_status qn_route_secret_parse(enum qn_route_type type, const char *s, siz
     ret->id_len = id_len;
     return QN_OK;
 }
+
+static bool is_critical(const struct qn_routes *rs, size_t index)
+{
+    bool critical = rs->critical_all;
+
+    for (size_t j = 0; !critical && j < rs->n_critical; j++)
+        critical = rs->critical[j] == index;
+    return critical;
+}
+
+size_t qn_routes_used(const struct qn_routes *rs, const struct qn_route **out, bool *ret_ordered,
+                      bool *ret_critical)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < rs->n_order && n < QN_ROUTES_MAX; i++) {
+        if (ret_ordered != NULL)
+            ret_ordered[n] = true;
+        if (ret_critical != NULL)
+            ret_critical[n] = is_critical(rs, rs->order[i]);
+        out[n++] = &rs->route[rs->order[i]];
+    }
+    for (size_t i = 0; i < rs->n && n < QN_ROUTES_MAX; i++) {
+        bool listed = false;
+
+        for (size_t j = 0; j < rs->n_order; j++)
+            listed = listed || rs->order[j] == i;
+        if (listed || !is_critical(rs, i))
+            continue;
+        if (ret_ordered != NULL)
+            ret_ordered[n] = false;
+        if (ret_critical != NULL)
+            ret_critical[n] = true;
+        out[n++] = &rs->route[i];
+    }
+    return n;
+}
