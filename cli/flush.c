@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "enqueue.h"
 #include "failover.h"
 #include "health.h"
 #include "heartbeat.h"
@@ -31,6 +32,7 @@
 #include "metrics.h"
 #include "qmgr.h"
 #include "spool.h"
+#include "summary.h"
 #include "webhook.h"
 
 struct flush {
@@ -498,6 +500,40 @@ static void load_health(struct flush *f, struct qn_spool *sp)
                QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
 }
 
+/* [heartbeat] daily: the all-clear summary, spooled before the run so that
+ * the run delivers it like any alert; once a day (state/routes). */
+static void daily_summary(struct flush *f, struct qn_spool *sp)
+{
+    const struct qn_config *cfg = &f->cli->cfg;
+    const struct qn_route *used[QN_ROUTES_MAX];
+    struct qn_summary_route routes[QN_ROUTES_MAX];
+    struct qn_queue_stat q[QN_METRICS_QUEUES];
+    struct qn_event ev;
+    char id[QN_SPOOL_ID_MAX];
+    long long now = time(NULL);
+    size_t n;
+    enum qn_status r;
+
+    if (f->health == NULL || !qn_summary_due(&cfg->assure, f->health->summary_day, now))
+        return;
+    n = qn_routes_used(&cfg->routes, used, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        qn_summary_route_read(sp, used[i], cfg, now, &routes[i]);
+    r = qn_queue_stats_read(sp, q);
+    if (r == QN_OK) {
+        qn_summary_event(f->health, routes, n, q, cfg->language, now, &ev);
+        r = qn_enqueue_event(cfg->spool_dir, &ev, cfg->max_entry_size, id);
+    }
+    if (r != QN_OK) {
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot spool the daily summary: %s; the next run tries again"),
+               _(qn_strerror(r)));
+        return;
+    }
+    f->health->summary_day = qn_summary_local_day(now);
+    f->health->summary_changed = true;
+}
+
 /* [metrics] textfile: the queues, the routes and this run. */
 static void write_metrics(const struct flush *f, struct qn_spool *sp, int rc)
 {
@@ -528,7 +564,8 @@ static void record_run(struct flush *f, struct qn_spool *sp, int rc)
 {
     enum qn_status r;
 
-    if (f->health == NULL || f->busy)
+    /* Busy: the other sender records its run; a summary spooled here is ours. */
+    if (f->health == NULL || (f->busy && !f->health->summary_changed))
         return;
     r = qn_health_commit(f->health, sp, time(NULL));
     if (r != QN_OK)
@@ -536,7 +573,8 @@ static void record_run(struct flush *f, struct qn_spool *sp, int rc)
                _("cannot save the routes' record state/%s: %s; status and metrics miss this "
                  "run"),
                QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
-    write_metrics(f, sp, rc);
+    if (!f->busy)
+        write_metrics(f, sp, rc);
 }
 
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
@@ -582,6 +620,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         goto out;
     opt.cfg = &cli->cfg;
     load_health(&f, opt.spool);
+    daily_summary(&f, opt.spool);
     rc = open_failover(&f, &ways, opt.spool, &opt.transport);
     if (rc != QN_EXIT_OK)
         goto out;

@@ -26,16 +26,13 @@
 #include "cli.h"
 #include "health.h"
 #include "metrics.h"
-#include "quota.h"
 #include "spool.h"
-
-#define DAY_S 86400LL
+#include "summary.h"
 
 struct route_view {
     const struct qn_route *route;
     const struct qn_route_health *h; /* NULL: nothing recorded yet */
-    size_t sent_24h;
-    unsigned max_per_day; /* 0: no limit */
+    struct qn_summary_route use;     /* sent in the last 24 hours, daily limit */
 };
 
 static const char *health_word(const struct qn_route_health *h)
@@ -43,27 +40,6 @@ static const char *health_word(const struct qn_route_health *h)
     if (h == NULL || (h->down_since == 0 && h->failing_since == 0))
         return N_("healthy");
     return h->down_since != 0 ? N_("unhealthy") : N_("failing");
-}
-
-/* Mails counted in the route's limiter over the last day. */
-static void quota_used(struct qn_spool *sp, struct route_view *v, const struct qn_config *cfg,
-                       long long now)
-{
-    struct qn_quota *q = malloc(sizeof(*q));
-    struct qn_ratelimit_config limits;
-    char state[QN_SPOOL_STATE_NAME_MAX];
-
-    qn_route_ratelimit(v->route, &cfg->limits, &limits);
-    v->max_per_day = limits.max_per_day;
-    if (q == NULL)
-        return;
-    qn_quota_init(q);
-    if (qn_route_state_name(v->route, state, sizeof(state)) &&
-        qn_quota_set_state(q, state) == QN_OK && qn_quota_load(q, sp) == QN_OK) {
-        for (size_t i = 0; i < q->view.n_sent; i++)
-            v->sent_24h += q->view.sent[i] > now - DAY_S;
-    }
-    free(q);
 }
 
 static void format_time(long long t, long long now, char *out, size_t n)
@@ -90,12 +66,12 @@ static void print_route(const struct route_view *v, long long now)
 
     printf(_("route %s (%s): %s\n"), v->route->name, qn_route_type_name(v->route->type),
            _(health_word(h)));
-    if (v->max_per_day > 0)
+    if (v->use.max_per_day > 0)
         printf(_("  sent: %llu; in the last 24 hours %zu of %u a day\n"), h ? h->sent : 0ULL,
-               v->sent_24h, v->max_per_day);
+               v->use.sent_24h, v->use.max_per_day);
     else
         printf(_("  sent: %llu; in the last 24 hours %zu (no daily limit)\n"), h ? h->sent : 0ULL,
-               v->sent_24h);
+               v->use.sent_24h);
     format_time(h ? h->last_ok : 0, now, t, sizeof(t));
     printf(_("  last success: %s\n"), t);
     format_time(h ? h->last_fail : 0, now, t, sizeof(t));
@@ -131,8 +107,8 @@ static json_object *json_route(const struct route_view *v)
     json_object_object_add(o, "type", json_object_new_string(qn_route_type_name(v->route->type)));
     json_object_object_add(o, "health", json_object_new_string(health_word(h)));
     json_object_object_add(o, "sent", json_object_new_int64(h ? (int64_t)h->sent : 0));
-    json_object_object_add(o, "sent_24h", json_object_new_int64((int64_t)v->sent_24h));
-    json_object_object_add(o, "max_per_day", json_object_new_int64(v->max_per_day));
+    json_object_object_add(o, "sent_24h", json_object_new_int64((int64_t)v->use.sent_24h));
+    json_object_object_add(o, "max_per_day", json_object_new_int64(v->use.max_per_day));
     json_object_object_add(o, "last_success", json_time(h ? h->last_ok : 0));
     json_object_object_add(o, "last_failure", json_time(h ? h->last_fail : 0));
     json_object_object_add(o, "diagnosis",
@@ -233,7 +209,7 @@ int qn_cmd_status(struct qn_cli *cli, int argc, char **argv)
     n = qn_routes_used(&cli->cfg.routes, shown, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         v[i] = (struct route_view){.route = shown[i], .h = qn_health_find(h, shown[i]->name)};
-        quota_used(sp, &v[i], &cli->cfg, now);
+        qn_summary_route_read(sp, shown[i], &cli->cfg, now, &v[i].use);
     }
     if (json) {
         print_json(v, n, q, now);

@@ -119,3 +119,54 @@ class Heartbeat(RouteCase):
         self.assertExit(res, 78)
         self.assertIn("ping_url is not an https:// URL", res.stderr)
         self.assertTrue(os.path.isdir(self.spool))
+
+
+class DailySummary(RouteCase):
+    """[heartbeat] daily: one all-clear alert a day, at the first run after its time."""
+
+    def daily_config(self, sim, at="00:00"):
+        cfg = self.config(sim)
+        with open(cfg, "a", encoding="utf-8") as f:
+            f.write("\n[heartbeat]\ndaily = %s\n" % at)
+        return cfg
+
+    def test_the_first_run_after_the_time_sends_one_all_clear(self):
+        s = self.sim("wecom")
+        self.route_secret()
+        cfg = self.daily_config(s)
+        self.flush(cfg, EX_OK)
+        [req] = s.accepted()
+        text = req["json"]["markdown"]["content"]
+        self.assertIn("daily report: all clear, every route healthy and nothing waiting", text)
+        self.assertRegex(text, r"route\.ops: healthy; sent 0, 24h 0")
+        self.assertIn("queue.deferred: 0", text)
+        self.assertNotIn("silenced", text, "not counted yet: not shown")
+        self.flush(cfg, EX_OK)
+        self.assertEqual(len(s.accepted()), 1, "once a day")
+
+    def test_a_waiting_alert_makes_it_say_attention(self):
+        s = self.sim("wecom", script=["5xx"])
+        self.route_secret()
+        cfg = self.config(s)
+        self.notify(cfg)
+        self.flush(cfg, EX_TEMPFAIL)
+        with open(cfg, "a", encoding="utf-8") as f:
+            f.write("\n[heartbeat]\ndaily = 00:00\n")
+        time.sleep(1.1)  # retry_min = 1s: the deferred alert goes too
+        self.flush(cfg, EX_OK)
+        texts = [r["json"]["markdown"]["content"] for r in s.accepted()]
+        summary = [t for t in texts if "daily report" in t]
+        self.assertEqual(len(summary), 1, texts)
+        self.assertIn("daily report: delivery needs attention", summary[0])
+        self.assertRegex(summary[0], r"queue\.deferred: 1, oldest \d+s")
+        self.assertIn("robot-server-error 1", summary[0])
+
+    def test_before_its_time_nothing_is_sent(self):
+        s = self.sim("wecom")
+        self.route_secret()
+        now = time.gmtime()
+        if now.tm_hour == 23 and now.tm_min == 59:
+            self.skipTest("the minute before midnight")
+        cfg = self.daily_config(s, at="23:59")
+        self.flush(cfg, EX_OK)
+        self.assertEqual(s.requests, [])
