@@ -36,7 +36,7 @@ static void usage(FILE *out)
           "                  queue a message from cron, mail(1) and other programs\n"
           "  flush [--quiet]\n"
           "                  deliver the spool within the sending limits, through the first\n"
-          "                  route of [notify] routes\n"
+          "                  healthy route of [notify] routes (the next when it fails)\n"
           "  queue [list | show ID | retry ID|all | drop ID]\n"
           "                  inspect the spool and act on entries\n"
           "  status [--json]\n"
