@@ -22,6 +22,8 @@ PYTHON ?= /usr/bin/python3
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# Programs run by other programs, not by people: qqnotify-drop (set-group-ID).
+LIBEXECDIR ?= $(PREFIX)/libexec
 DATADIR ?= $(PREFIX)/share
 LOCALEDIR ?= $(DATADIR)/locale
 MANDIR ?= $(DATADIR)/man
@@ -84,7 +86,8 @@ BUILD_DEPS ?= build
 
 # Each folder's part; a folder without one yet is skipped.
 include $(wildcard common/module.mk cli/module.mk secrets/module.mk pam/module.mk \
-	journal-watch/module.mk packaging/module.mk po/module.mk tests/module.mk tests/fuzz/module.mk)
+	journal-watch/module.mk drop/module.mk packaging/module.mk po/module.mk tests/module.mk \
+	tests/fuzz/module.mk)
 
 # Objects that only a pattern chain names (tests/unit/test_X.o) are kept, not deleted
 # after the link with an "rm ..." line: the next build does not compile them again.

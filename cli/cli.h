@@ -9,11 +9,14 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
 #include "config.h"
 #include "diag.h"
 #include "exit.h"
 #include "i18n.h"
 #include "log.h"
+#include "pickup.h"
+#include "spool.h"
 
 struct qn_cli {
     const char *config_path; /* -c, or the default */
@@ -61,20 +64,51 @@ bool qn_cli_qqnotify_group_exists(void);
 /* Warn when TLS verification is disabled (every run says it). */
 void qn_cli_warn_insecure(const struct qn_cli *cli);
 
-/* Make sure the spool's subdirectories exist (creating them, mode 2770, when
- * this user may) before a producer command writes to it.  Errors are left to
- * the write that follows, which explains them. */
-void qn_cli_prepare_spool(const struct qn_cli *cli);
+/* ---- submitting (cli/submit.c): notify and sendmail, for any local user ---- */
 
-/* A producer (WHO: "sendmail", "qqnotify notify") could not write its entry:
- * print the spool directory, the cause (ERR: errno after QN_EIO) and what to
- * do, and return the exit code (73 setup, 75 temporary, 65 bad entry...). */
-int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status r, int err);
+/* qqnotify-drop: $QQNOTIFY_DROP when it is an absolute path (tests), else the installed one. */
+const char *qn_cli_drop_program(void);
+
+/* Load the configuration for a submission: as qn_cli_load_config(), except that a user who
+ * may not read the default file (it is root's and the sender's) gets the defaults. */
+int qn_cli_load_config_submit(struct qn_cli *cli);
+
+/* Hand ENTRY (a submission, enqueue.h) to qqnotify-drop for the configured spool; its id
+ * into RET_ID (QN_SPOOL_ID_MAX bytes) when not NULL.  A failure is explained for WHO
+ * ("sendmail", "qqnotify notify") in the user's language; returns the exit code. */
+int qn_cli_submit(const struct qn_cli *cli, const char *who, const struct qn_buf *entry,
+                  char *ret_id);
+
+/* Whether this process may start the sender itself: root only.  A user's -c/-C must never
+ * reach a privileged process; for them the path unit (maildrop/) or the timer does. */
+bool qn_cli_may_start_sender(void);
 
 /* Start `qqnotify -c CONFIG flush --quiet` detached, without waiting for it
- * (after sendmail and notify spooled something).  A failure is logged: the
+ * (after root's sendmail and notify submitted something).  A failure is logged: the
  * entry is safe in the spool and the next trigger sends it. */
 void qn_cli_start_flush(const struct qn_cli *cli);
+
+/* ---- the sender's side (cli/submission.c) ---- */
+
+#define QN_CLI_HOST_MAX 256 /* this host's name, at most */
+
+/* This host's name as it may appear in an address ([A-Za-z0-9.-], else "localhost"), as
+ * the header rewriting qualifies local senders with: into OUT of OUTSZ bytes. */
+void qn_cli_host_name(char *out, size_t outsz);
+
+/* The pickup's rewrite of a local user's message (pickup.h, qn_pickup_rewrite_fn): the
+ * header rewriting of sendmail (header.h) for the account and [notify] to, with the From
+ * display name "from user NAME" and that before the Subject. */
+enum qn_status qn_cli_rewrite_submission(void *arg, const struct qn_config *cfg,
+                                         const struct qn_pickup_submitter *who,
+                                         struct qn_spool_entry *e, char *why, size_t why_size);
+
+/* The spool user's uid ([spool] user), or this process's effective uid when it has none. */
+unsigned long long qn_cli_spool_uid(const struct qn_cli *cli);
+
+/* For the commands that read the queue (flush, queue): QN_EXIT_OK as root or as the spool's
+ * user, else QN_EXIT_NOPERM after saying so on stderr, with how users submit instead. */
+int qn_cli_require_queue_access(const struct qn_cli *cli, const char *who);
 
 int qn_cmd_send(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_check(struct qn_cli *cli, int argc, char **argv);
@@ -86,5 +120,6 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_queue(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_silence(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_seen(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_queue_init(struct qn_cli *cli, int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "spawn.h"
 #include "spool.h"
+#include "spoolowner.h"
 #include "status.h"
 
 /*
@@ -230,91 +231,28 @@ void qn_cli_start_flush(const struct qn_cli *cli)
                strerror(errno));
 }
 
-void qn_cli_prepare_spool(const struct qn_cli *cli)
+unsigned long long qn_cli_spool_uid(const struct qn_cli *cli)
 {
-    struct qn_spool *sp = NULL;
+    struct qn_spoolowner o;
+    enum qn_spoolowner_missing missing;
 
-    if (qn_spool_open(cli->cfg.spool_dir, QN_SPOOL_CREATE, 0, &sp) == QN_OK)
-        qn_spool_close(sp);
+    if (qn_spoolowner_resolve(&cli->cfg.queue, &o, &missing) == QN_OK)
+        return o.uid;
+    return (unsigned long long)geteuid();
 }
 
-/* Explain a spool failure with the directory, the cause and what to do; the exit code. */
-int qn_cli_spool_error(const struct qn_cli *cli, const char *who, enum qn_status r, int err)
+int qn_cli_require_queue_access(const struct qn_cli *cli, const char *who)
 {
-    const char *dir = cli->cfg.spool_dir;
+    unsigned long long me = (unsigned long long)geteuid();
 
-    switch (r) {
-    case QN_ENOTFOUND:
-        fprintf(stderr,
-                _("%s: the spool %s (or its tmp/ or new/) does not exist; nothing was queued.\n"
-                  "  fix: create it with 'systemd-tmpfiles --create' (as root), or set [spool] "
-                  "dir in %s\n"),
-                who, dir, cli->config_path);
-        return QN_EXIT_CANTCREAT;
-    case QN_ETOOBIG:
-        fprintf(stderr,
-                _("%s: the entry is larger than [spool] max_entry_size (%zu bytes); nothing was "
-                  "queued.\n"),
-                who, cli->cfg.max_entry_size);
-        return QN_EXIT_DATAERR;
-    case QN_EINVAL:
-        fprintf(stderr,
-                _("%s: the spool refused the entry (envelope sender %s or a field); nothing "
-                  "was queued.\n"),
-                who, cli->cfg.user);
-        return QN_EXIT_DATAERR;
-    case QN_ENOMEM:
-        fprintf(stderr, _("%s: out of memory; nothing was queued.\n"), who);
-        return QN_EXIT_OSERR;
-    default:
-        break;
-    }
-    fprintf(stderr, _("%s: cannot write to the spool %s: %s; nothing was queued.\n"), who, dir,
-            strerror(err));
-    switch (err) {
-    case EACCES:
-    case EPERM:
-        if (qn_cli_qqnotify_group_exists())
-            fprintf(stderr,
-                    _("  fix: run as root or as a member of group qqnotify (usermod -aG qqnotify "
-                      "USER, then log in again); the spool must be root:qqnotify mode 2770 "
-                      "(systemd-tmpfiles --create)\n"));
-        else
-            fprintf(stderr,
-                    _("  fix: run as root; this host has no group for the users who may queue "
-                      "alerts: `systemd-sysusers` makes it from the sysusers.d file that `make "
-                      "install` installs, then `systemd-tmpfiles --create` gives it the "
-                      "spool\n"));
-        return QN_EXIT_CANTCREAT;
-    case ELOOP:
-    case ENOTDIR:
-        fprintf(stderr,
-                _("  fix: a symbolic link or a file stands where a spool directory should be; "
-                  "remove it and run 'systemd-tmpfiles --create' (as root)\n"));
-        return QN_EXIT_CANTCREAT;
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-        fprintf(stderr,
-                _("  fix: free disk space (or quota) on the file system of %s, then "
-                  "send again\n"),
-                dir);
-        return QN_EXIT_TEMPFAIL;
-    case EROFS:
-        fprintf(stderr,
-                _("  fix: the file system of %s is read-only; remount it read-write or "
-                  "set [spool] dir in %s\n"),
-                dir, cli->config_path);
-        return QN_EXIT_CANTCREAT;
-    case EINTR:
-    case EAGAIN:
-    case EIO:
-    case EMFILE:
-    case ENFILE:
-        return QN_EXIT_TEMPFAIL;
-    default:
-        return QN_EXIT_OSERR;
-    }
+    if (me == 0 || me == qn_cli_spool_uid(cli))
+        return QN_EXIT_OK;
+    fprintf(stderr,
+            _("%s: only root and the spool's user (%s) may read the queue %s; run it as root. "
+              "Local users submit with `qqnotify notify` and `qqnotify sendmail`, and the "
+              "sender delivers what they submit.\n"),
+            who, cli->cfg.queue.user, cli->cfg.spool_dir);
+    return QN_EXIT_NOPERM;
 }
 
 void qn_cli_print_padded(const char *s, int columns)

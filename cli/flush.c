@@ -9,11 +9,22 @@
  * 0 only when nothing went wrong; an entry moved to failed/ ends the run
  * with 69 (65 for a corrupt one), one that waits after a failure with 75
  * (or, when delivery was stopped, the stopping failure's own code), one that
- * could not be moved with 74, so
- * systemd and scripts see what the summary says.
+ * could not be moved with 74, so systemd and scripts see what the summary
+ * says; and whatever else happened, 69 while an alert older than half of
+ * max_age is still waiting (it may never go out: someone must look).
+ *
+ * The sender runs as the spool's user ([spool] user, qqnotify), never as
+ * root.  Started as root (by hand, by root's notify or sendmail, by the PAM
+ * module's flush=spawn), it reads the configuration and fetches the secret
+ * (the systemd credential store is root's) first, then becomes that user
+ * for good (spoolowner.h) before it opens the spool or reads any entry.
+ * Other users' notify and sendmail never start it: the path unit on
+ * maildrop/, the timer, or root's next flush does, so a user's -c/-C never
+ * reaches a privileged process.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +43,7 @@
 #include "metrics.h"
 #include "qmgr.h"
 #include "spool.h"
+#include "spoolowner.h"
 #include "summary.h"
 #include "webhook.h"
 
@@ -173,6 +185,8 @@ static void on_entry(void *arg, const struct qn_qmgr_entry *e)
     case QN_QMGR_UNREADABLE:
         qn_log(log, LOG_ERR, _("cannot read spool entry %s: %s"), e->id, _(qn_strerror(e->status)));
         return;
+    case QN_QMGR_CAPPED:
+        return; /* counted; the cap's summary says how many */
     default:
         break;
     }
@@ -204,15 +218,35 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
         break;
     case QN_QMGR_STATE_UNREADABLE:
         qn_log(log, LOG_WARNING,
-               _("the rate-limit state in the spool's state/ is unreadable (%s); starting from "
-                 "an empty one"),
-               _(qn_strerror(n->status)));
+               _("the state file state/%s in the spool is unreadable (%s); starting from an "
+                 "empty one"),
+               n->state != NULL ? n->state : "ratelimit", _(qn_strerror(n->status)));
         break;
     case QN_QMGR_STATE_NOT_SAVED:
         qn_log(log, LOG_WARNING,
-               _("cannot save the rate-limit state in the spool's state/: %s; limits may be "
+               _("cannot save the state file state/%s in the spool: %s; limits and caps may be "
                  "exceeded after a restart"),
-               _(qn_strerror(n->status)));
+               n->state != NULL ? n->state : "ratelimit", _(qn_strerror(n->status)));
+        break;
+    case QN_QMGR_PICKED_UP:
+        if (!f->quiet && n->count > 0)
+            qn_log(log, LOG_INFO, _("picked up %zu submission(s) of local users"), n->count);
+        if (n->capped > 0)
+            qn_log(log, LOG_WARNING,
+                   _("%zu submission(s) of local users were over their cap ([limits] user_max): "
+                     "counted, not queued; one summary will say how many"),
+                   n->capped);
+        break;
+    case QN_QMGR_REFUSED:
+        qn_log(log, LOG_WARNING, _("submission %s of user %s (uid %llu) refused: %s"), n->id,
+               n->who, n->uid, n->reason);
+        break;
+    case QN_QMGR_SUMMARY_QUEUED:
+        qn_log(log, LOG_WARNING, _("cap reached, summary queued: %s"), n->reason);
+        break;
+    case QN_QMGR_PICKUP_FAILED:
+        qn_log(log, LOG_ERR, _("cannot read the spool's maildrop/: %s (%s)"),
+               _(qn_strerror(n->status)), strerror(n->sys_errno));
         break;
     case QN_QMGR_BUSY:
         /* Another flush is running; it looks at new/ again before it ends. */
@@ -245,24 +279,46 @@ static void summary(const struct flush *f, const struct qn_qmgr_summary *c)
                c->stuck);
     bool trouble = c->failed + c->expired + c->quarantined > 0;
 
-    /* --quiet (the sender started by sendmail, notify and the PAM module)
-     * keeps only the runs that need the administrator's attention. */
-    if (f->quiet && !trouble && c->deferred == 0)
+    /* --quiet (the sender started by the units, root's sendmail and notify and the PAM
+     * module) keeps the runs that need the administrator's attention, and always says
+     * when mail was held back: silence must never hide alerts that wait. */
+    if (f->quiet && !trouble && c->deferred == 0 && c->held == 0)
         return;
     if (f->route != NULL)
-        qn_log(&f->cli->log, trouble ? LOG_WARNING : LOG_INFO,
+        qn_log(&f->cli->log, trouble || c->held > 0 ? LOG_WARNING : LOG_INFO,
                _("flush: sent %zu message(s) through route %s: %zu sendmail message(s) and %zu "
                  "event(s), %zu of the messages digests; held back %zu (limits or burst), "
                  "deferred %zu, failed %zu, expired %zu, corrupt %zu"),
                c->mails, f->route, c->messages, c->events, c->digests, c->held, c->deferred,
                c->failed, c->expired, c->quarantined);
     else
-        qn_log(&f->cli->log, trouble ? LOG_WARNING : LOG_INFO,
+        qn_log(&f->cli->log, trouble || c->held > 0 ? LOG_WARNING : LOG_INFO,
                _("flush: sent %zu mail(s): %zu sendmail message(s) and %zu event(s), %zu of the "
                  "mails digests; held back %zu (limits or burst), deferred %zu, failed %zu, "
                  "expired %zu, corrupt %zu"),
                c->mails, c->messages, c->events, c->digests, c->held, c->deferred, c->failed,
                c->expired, c->quarantined);
+}
+
+/* An alert waiting longer than half of max_age may never go out: one line, even quiet.
+ * True when that is so. */
+static bool stale(const struct flush *f, const struct qn_qmgr_summary *c)
+{
+    long long now = (long long)time(NULL), half = (long long)f->cli->cfg.max_age_s / 2;
+    char when[32] = "?";
+    struct tm tm;
+    time_t t;
+
+    if (c->oldest_waiting <= 0 || half <= 0 || now - c->oldest_waiting <= half)
+        return false;
+    t = (time_t)c->oldest_waiting;
+    if (localtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    qn_log(&f->cli->log, LOG_ERR,
+           _("flush: %zu entr(ies) still wait in the spool, the oldest queued at %s, more than "
+             "half of max_age (%u s) ago; see `qqnotify queue list` and the lines above"),
+           c->waiting, when, f->cli->cfg.max_age_s);
+    return true;
 }
 
 /* The first thing that needed attention decides; a stop outranks a deferral
@@ -301,20 +357,18 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
     r = qn_spool_open(f->cli->cfg.spool_dir, QN_SPOOL_CREATE, 0, ret);
     if (r != QN_OK) {
         qn_log(&f->cli->log, LOG_ERR,
-               _("cannot open the spool %s: %s (%s); create it with `systemd-tmpfiles --create "
-                 "qqnotify.conf` or set [spool] dir"),
-               f->cli->cfg.spool_dir, _(qn_strerror(r)), strerror(errno));
+               _("cannot open the spool %s as user %s: %s (%s); as root, run `qqnotify queue "
+                 "init` (or `systemd-tmpfiles --create qqnotify.conf`), or set [spool] dir"),
+               f->cli->cfg.spool_dir, f->cli->cfg.queue.user, _(qn_strerror(r)), strerror(errno));
         return r == QN_EIO ? QN_EXIT_IOERR : QN_EXIT_CONFIG;
     }
-    r = qn_spool_check(*ret, &check);
+    r = qn_spool_check(*ret, (unsigned long long)geteuid(), &check);
     if (r == QN_ECONFIG) {
-        /* The group qqnotify is named only where it exists (a source build may lack it). */
         qn_log(&f->cli->log, LOG_ERR,
                _("refusing to use the spool %s: its directory %s (mode %04o, owner %llu) can be "
-                 "changed by other users; run: %s on it"),
-               f->cli->cfg.spool_dir, check.where, check.mode, check.uid,
-               qn_cli_qqnotify_group_exists() ? "chown root:qqnotify and chmod 2770"
-                                              : "chown root:root and chmod 0700");
+                 "changed by others than root and the spool's user; as root, run `qqnotify "
+                 "queue init`, which names the fix"),
+               f->cli->cfg.spool_dir, check.where, check.mode, check.uid);
         return QN_EXIT_CONFIG;
     }
     return QN_EXIT_OK;
@@ -337,6 +391,61 @@ static void ways_free(struct ways *w)
     for (size_t i = 0; i < QN_ROUTES_MAX; i++)
         qn_webhook_free(w->hook[i]);
     memset(w, 0, sizeof(*w));
+}
+
+/*
+ * Started as root: fetch the secret while root may, then become the spool's user for good.
+ * The exit code on failure, else QN_EXIT_OK.
+ */
+static int become_spool_user(struct flush *f, const struct ways *w)
+{
+    const struct qn_config *cfg = &f->cli->cfg;
+    struct qn_spoolowner o;
+    enum qn_spoolowner_missing missing;
+    struct qn_error err;
+    enum qn_status r;
+
+    if (geteuid() != 0)
+        return QN_EXIT_OK; /* the unit's user already (qn_cli_require_queue_access) */
+    r = qn_spoolowner_resolve(&cfg->queue, &o, &missing);
+    if (r != QN_OK || o.uid == 0) {
+        qn_log(&f->cli->log, LOG_ERR,
+               r != QN_OK
+                   ? _("qqnotify flush: the spool's user %s ([spool] user in %s) does not exist; "
+                       "the sender does not run as root. Install the package (systemd-sysusers "
+                       "creates it) or: useradd --system --user-group --home-dir / --shell "
+                       "/usr/sbin/nologin %s")
+                   : _("qqnotify flush: [spool] user %s in %s is root; the sender does not run as "
+                       "root: set a system user of its own (%s)"),
+               cfg->queue.user, f->cli->config_path, r != QN_OK ? cfg->queue.user : "qqnotify");
+        return QN_EXIT_CONFIG;
+    }
+    /* A failure is kept: the run reports it at the first message, as it always did. */
+    if (w->mailer != NULL)
+        (void)qn_mailer_fetch_secret(w->mailer, &err);
+    for (size_t i = 0; i < QN_ROUTES_MAX; i++) {
+        if (w->hook[i] != NULL)
+            (void)qn_webhook_fetch_secret(w->hook[i], &err);
+    }
+    if (qn_spoolowner_become(&o) != QN_OK) {
+        qn_log(&f->cli->log, LOG_ERR, _("qqnotify flush: cannot become the spool's user %s: %s"),
+               o.user, strerror(errno));
+        return QN_EXIT_OSERR;
+    }
+    return QN_EXIT_OK;
+}
+
+/*
+ * A pass holds at most one message's bytes at a time (qmgr.h), but glibc's malloc raises its
+ * mmap threshold to the size of the largest block freed so far: after the first message of
+ * a few MiB, the next ones come from the heap, where the small blocks between them (TLS,
+ * the configuration) keep it from shrinking, and the process grew by a message per few
+ * entries (200 entries of 16 MiB: 110 MB).  A fixed threshold keeps every large block an
+ * mmap of its own, given back when freed.
+ */
+static void large_blocks_given_back(void)
+{
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 /* The transport of ROUTE into W->route[i]. */
@@ -585,13 +694,17 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct flush f = {.cli = cli};
-    struct qn_qmgr_options opt = {
-        .on_entry = on_entry, .on_notice = on_notice, .describe = describe, .arg = &f};
+    struct qn_qmgr_options opt = {.on_entry = on_entry,
+                                  .on_notice = on_notice,
+                                  .describe = describe,
+                                  .arg = &f,
+                                  .rewrite = qn_cli_rewrite_submission};
     struct qn_qmgr_summary sum;
     struct ways ways = {0};
     enum qn_status r;
     int c, rc;
 
+    large_blocks_given_back();
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
@@ -599,7 +712,8 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
             break;
         case 'h':
             printf(_("Usage: qqnotify flush [--quiet]\n"
-                     "Delivers the spool: new entries and deferred ones that are due.\n"));
+                     "Delivers the spool: local users' submissions, new entries and deferred "
+                     "ones that are due.\n"));
             return QN_EXIT_OK;
         default:
             return QN_EXIT_USAGE;
@@ -612,7 +726,12 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_load_config(cli);
     if (rc != QN_EXIT_OK)
         return rc;
+    rc = qn_cli_require_queue_access(cli, "qqnotify flush");
+    if (rc != QN_EXIT_OK)
+        return rc;
     rc = open_routes(&f, &ways, &opt.transport);
+    if (rc == QN_EXIT_OK)
+        rc = become_spool_user(&f, &ways);
     if (rc != QN_EXIT_OK)
         goto out;
     rc = open_spool(&f, &opt.spool);
@@ -629,6 +748,8 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     if (r == QN_OK) {
         summary(&f, &sum);
         rc = exit_code(&sum);
+        if (stale(&f, &sum) && (rc == QN_EXIT_OK || rc == QN_EXIT_TEMPFAIL))
+            rc = QN_EXIT_UNAVAILABLE;
     } else {
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_SOFTWARE;
     }

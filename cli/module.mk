@@ -13,6 +13,10 @@ $(B)/qqnotify: $(CLI_OBJS) $(B)/libqqnotify.a
 
 all: $(B)/qqnotify
 
+# notify and sendmail submit through qqnotify-drop at its installed place (QQNOTIFY_DROP in
+# the environment points the CLI at another copy: tests; choosing it gains the caller nothing).
+$(B)/obj/cli/submit.o: EXTRA_CFLAGS += -DQN_DROP_PATH='"$(LIBEXECDIR)/qqnotify/qqnotify-drop"'
+
 # Explicit rules win over the pattern rule of tests/module.mk (which links the core only).
 $(B)/tests/test_header $(B)/tests/test_message: $(B)/tests/%: $(B)/obj/tests/unit/%.o \
 		$(SENDMAIL_HEADER_OBJS) $(B)/libqqnotify.a

@@ -1,12 +1,15 @@
-/* qqnotify notify: put one structured event into the spool, for scripts
- * (backups, deploys, health checks).  It goes through the same rendering,
- * limits and digests as PAM and journal events. */
+/* qqnotify notify: submit one structured event, for scripts (backups,
+ * deploys, health checks), as any local user: through qqnotify-drop into
+ * maildrop/ (cli/submit.c).  The sender queues it in the user lane as a
+ * notification "from user NAME" (pickup.h) and mails it with the same
+ * rendering, limits and digests as every alert. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "event.h"
 #include "enqueue.h"
@@ -19,6 +22,7 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     struct qn_event ev;
+    struct qn_buf entry;
     const char *kind = "notify", *subject = NULL;
     const char *fields[QN_EVENT_FIELDS_MAX];
     size_t n_fields = 0;
@@ -49,7 +53,8 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
         case 'h':
             printf(_("Usage: qqnotify notify [--kind NAME] [--subject TEXT] [--field KEY=VALUE]... "
                      "[--no-flush] [TEXT]\n"
-                     "Queues one alert; it is mailed by `qqnotify flush` within the limits.\n"));
+                     "Queues one notification from you (any user may); it is mailed as "
+                     "\"from user NAME\" by `qqnotify flush` within the limits.\n"));
             return QN_EXIT_OK;
         default:
             return QN_EXIT_USAGE;
@@ -59,7 +64,7 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
         fprintf(stderr, _("qqnotify notify: give the text as one argument (quote it)\n"));
         return QN_EXIT_USAGE;
     }
-    rc = qn_cli_load_config(cli);
+    rc = qn_cli_load_config_submit(cli);
     if (rc != QN_EXIT_OK)
         return rc;
 
@@ -93,12 +98,25 @@ int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv)
         fprintf(stderr, _("qqnotify notify: too many fields\n"));
         return QN_EXIT_USAGE;
     }
-    qn_cli_prepare_spool(cli);
-    r = qn_enqueue_event(cli->cfg.spool_dir, &ev, cli->cfg.max_entry_size, id);
-    if (r != QN_OK)
-        return qn_cli_spool_error(cli, "qqnotify notify", r, errno);
-    qn_log(&cli->log, LOG_INFO, _("queued event %s"), id);
-    if (flush)
+    qn_buf_init(&entry, cli->cfg.max_entry_size);
+    r = qn_enqueue_format_event(&ev, &entry);
+    if (r != QN_OK) {
+        qn_buf_free(&entry);
+        fprintf(stderr,
+                r == QN_ETOOBIG
+                    ? _("qqnotify notify: the entry is larger than [spool] max_entry_size (%zu "
+                        "bytes); nothing was queued.\n")
+                    : _("qqnotify notify: cannot build the entry (%zu bytes at most); nothing "
+                        "was queued.\n"),
+                cli->cfg.max_entry_size);
+        return r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_DATAERR;
+    }
+    rc = qn_cli_submit(cli, "qqnotify notify", &entry, id);
+    qn_buf_free(&entry);
+    if (rc != QN_EXIT_OK)
+        return rc;
+    qn_log(&cli->log, LOG_INFO, _("submitted notification %s"), id);
+    if (flush && qn_cli_may_start_sender())
         qn_cli_start_flush(cli);
     return QN_EXIT_OK;
 }

@@ -1,5 +1,6 @@
 /* qqnotify queue: look into the spool and act on entries, like mailq and
- * postqueue.  list | show ID | retry ID|all | drop ID. */
+ * postqueue.  list | show ID | retry ID|all | drop ID, for root (and the
+ * spool's user); init is cli/queue_init.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ static const char *queue_name(enum qn_spool_queue q)
         return "deferred";
     case QN_SPOOL_FAILED:
         return "failed";
+    case QN_SPOOL_MAILDROP:
+        return "maildrop";
     }
     return "?";
 }
@@ -40,17 +43,28 @@ static int spool_failure(const struct qn_cli *cli, enum qn_status r)
     return r == QN_EIO ? QN_EXIT_IOERR : QN_EXIT_CONFIG;
 }
 
-/* What an entry is about, in one short line. */
+/* The bound of an entry loaded here: what the sender reads (qmgr.h). */
+static size_t entry_bound(const struct qn_cli *cli)
+{
+    return cli->cfg.max_entry_size + QN_SPOOL_HEADER_MAX;
+}
+
+/* What an entry is about, in one short line: its lane, and who sent a user's. */
 static void entry_summary(const struct qn_spool_entry *e, char *out, size_t n)
 {
+    char who[48] = "";
+
+    if (e->origin == QN_ORIGIN_USER)
+        qn_cli_format(who, sizeof(who), "uid %llu: ", e->uid);
     if (e->type == QN_SPOOL_MESSAGE) {
-        qn_cli_format(out, n, "message to %s%s (%zu bytes)", e->rcpt[0],
-                      e->n_rcpt > 1 ? ", ..." : "", e->message_len);
+        qn_cli_format(out, n, "[%u] %smessage to %s%s (%zu bytes)", (unsigned)e->lane, who,
+                      e->rcpt[0], e->n_rcpt > 1 ? ", ..." : "", e->message_len);
         return;
     }
     const char *user = qn_event_get(&e->event, "user");
     const char *rule = qn_event_get(&e->event, "rule");
-    qn_cli_format(out, n, "%s %s%s%s", e->event.kind, e->event.subject[0] ? e->event.subject : "",
+    qn_cli_format(out, n, "[%u] %s%s %s%s%s", (unsigned)e->lane, who, e->event.kind,
+                  e->event.subject[0] ? e->event.subject : "",
                   user ? " user=" : (rule ? " rule=" : ""), user ? user : (rule ? rule : ""));
 }
 
@@ -85,7 +99,7 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
             char queued[32], next[32], what[160];
 
             qn_spool_entry_clear(e);
-            r = qn_spool_load(sp, queues[q], ids[i], 64u * 1024 * 1024, e);
+            r = qn_spool_load_head(sp, queues[q], ids[i], entry_bound(cli), e);
             if (r == QN_ENOTFOUND)
                 continue;
             if (r != QN_OK) {
@@ -107,6 +121,16 @@ static int cmd_list(struct qn_cli *cli, struct qn_spool *sp)
         if (total > n)
             printf(_("... and %zu more in %s/\n"), total - n, queue_name(queues[q]));
     }
+    {
+        size_t n = 0, waiting = 0;
+
+        if (qn_spool_list(sp, QN_SPOOL_MAILDROP, NULL, 0, &n, &waiting) == QN_OK && waiting > 0) {
+            printf(_("%zu submission(s) of local users wait in maildrop/ for the sender's "
+                     "pickup\n"),
+                   waiting);
+            shown++;
+        }
+    }
     if (shown == 0)
         printf(_("The spool is empty.\n"));
 out:
@@ -116,7 +140,7 @@ out:
     return rc;
 }
 
-static int cmd_show(struct qn_spool *sp, const char *id)
+static int cmd_show(const struct qn_cli *cli, struct qn_spool *sp, const char *id)
 {
     static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED, QN_SPOOL_FAILED};
     struct qn_spool_entry *e = calloc(1, sizeof(*e));
@@ -134,7 +158,7 @@ static int cmd_show(struct qn_spool *sp, const char *id)
         goto out;
     }
     for (size_t q = 0; q < 3; q++) {
-        enum qn_status r = qn_spool_load(sp, queues[q], id, 64u * 1024 * 1024, e);
+        enum qn_status r = qn_spool_load_head(sp, queues[q], id, entry_bound(cli), e);
         if (r == QN_ENOTFOUND)
             continue;
         printf(_("id:         %s\nqueue:      %s\n"), id, queue_name(queues[q]));
@@ -147,6 +171,12 @@ static int cmd_show(struct qn_spool *sp, const char *id)
         }
         format_time(e->queued, when, sizeof(when));
         printf(_("queued:     %s\nattempts:   %u\n"), when, e->attempts);
+        printf(_("lane:       %u (%s)\n"), (unsigned)e->lane,
+               e->lane == QN_LANE_LOGIN     ? _("logins")
+               : e->lane == QN_LANE_JOURNAL ? _("journal alerts")
+                                            : _("users' notifications and mail"));
+        if (e->origin == QN_ORIGIN_USER)
+            printf(_("from:       local user, uid %llu (maildrop/)\n"), e->uid);
         if (queues[q] == QN_SPOOL_DEFERRED) {
             format_time(e->next_try, when, sizeof(when));
             printf(_("next try:   %s\n"), when);
@@ -252,9 +282,12 @@ int qn_cmd_queue(struct qn_cli *cli, int argc, char **argv)
     int rc;
 
     if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
-        printf(_("Usage: qqnotify queue [list | show ID | retry ID|all | drop ID]\n"));
+        printf(_("Usage: qqnotify queue [list | show ID | retry ID|all | drop ID | init [--dir "
+                 "DIR]]\n"));
         return QN_EXIT_OK;
     }
+    if (strcmp(sub, "init") == 0)
+        return qn_cmd_queue_init(cli, argc - 1, argv + 1);
     if ((strcmp(sub, "list") == 0 && argc > 2) ||
         ((strcmp(sub, "show") == 0 || strcmp(sub, "retry") == 0 || strcmp(sub, "drop") == 0) &&
          argc != 3)) {
@@ -265,13 +298,16 @@ int qn_cmd_queue(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_load_config(cli);
     if (rc != QN_EXIT_OK)
         return rc;
+    rc = qn_cli_require_queue_access(cli, "qqnotify queue");
+    if (rc != QN_EXIT_OK)
+        return rc;
     r = qn_spool_open(cli->cfg.spool_dir, 0, 0, &sp);
     if (r != QN_OK)
         return spool_failure(cli, r);
     if (strcmp(sub, "list") == 0)
         rc = cmd_list(cli, sp);
     else if (strcmp(sub, "show") == 0)
-        rc = cmd_show(sp, argv[2]);
+        rc = cmd_show(cli, sp, argv[2]);
     else if (strcmp(sub, "retry") == 0)
         rc = cmd_change(cli, sp, true, argv[2]);
     else if (strcmp(sub, "drop") == 0)

@@ -62,8 +62,8 @@ static int add_recipients(struct qn_buf *list, const char *arg)
 
 /*
  * The sending limits shared with `qqnotify flush` (common/quota.h): the
- * spool's state/ratelimit.  A user who cannot open the spool (it is
- * root:qqnotify) still sends; the mail is then neither checked against the
+ * spool's state/ratelimit.  A user who cannot open the spool (only root
+ * and the spool's user may) still sends; the mail is then neither checked against the
  * limits nor counted, and one line says so with WHY.
  */
 struct shared_quota {
@@ -77,7 +77,8 @@ static void quota_open(struct qn_cli *cli, struct shared_quota *sq)
     struct qn_spool_report check;
     enum qn_status r;
 
-    r = qn_spool_open(cli->cfg.spool_dir, QN_SPOOL_CREATE, 0, &sq->sp);
+    /* Never creating anything: what root made here the sender could not change. */
+    r = qn_spool_open(cli->cfg.spool_dir, 0, 0, &sq->sp);
     if (r != QN_OK) {
         const char *cause = r == QN_EIO ? strerror(errno) : _(qn_strerror(r));
 
@@ -87,7 +88,7 @@ static void quota_open(struct qn_cli *cli, struct shared_quota *sq)
                  cause);
         return;
     }
-    if (qn_spool_check(sq->sp, &check) == QN_ECONFIG) {
+    if (qn_spool_check(sq->sp, qn_cli_spool_uid(cli), &check) == QN_ECONFIG) {
         snprintf(sq->why, sizeof(sq->why),
                  _("the spool %s is not used: its directory %s can be changed by other users"),
                  cli->cfg.spool_dir, check.where);
@@ -99,7 +100,7 @@ static void quota_open(struct qn_cli *cli, struct shared_quota *sq)
         goto unusable;
     }
     qn_quota_init(sq->q);
-    r = qn_quota_load(sq->q, sq->sp);
+    r = qn_quota_load(sq->q, sq->sp, (long long)time(NULL));
     if (r != QN_OK && r != QN_ENOTFOUND)
         qn_log(&cli->log, LOG_WARNING,
                _("the rate-limit state in the spool's state/ is unreadable (%s); starting from "

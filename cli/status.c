@@ -191,6 +191,9 @@ int qn_cmd_status(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_load_config(cli);
     if (rc != QN_EXIT_OK)
         return rc;
+    rc = qn_cli_require_queue_access(cli, "qqnotify status");
+    if (rc != QN_EXIT_OK)
+        return rc;
     r = qn_spool_open(cli->cfg.spool_dir, 0, 0, &sp);
     if (r == QN_OK)
         r = qn_queue_stats_read(sp, q);
@@ -199,8 +202,8 @@ int qn_cmd_status(struct qn_cli *cli, int argc, char **argv)
         r = QN_ENOMEM;
     if (r != QN_OK) {
         fprintf(stderr,
-                _("qqnotify status: cannot read the spool %s: %s (%s); run it as root or as a "
-                  "member of the spool's group, or set [spool] dir\n"),
+                _("qqnotify status: cannot read the spool %s: %s (%s); as root, run `qqnotify "
+                  "queue init`, or set [spool] dir\n"),
                 cli->cfg.spool_dir, _(qn_strerror(r)), strerror(errno));
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_CONFIG;
         goto out;

@@ -30,7 +30,7 @@
 #define MAX_TIMEOUT_S      600
 #define DEFAULT_ENTRY_SIZE (1024 * 1024)
 #define MIN_ENTRY_SIZE     1024
-#define MAX_ENTRY_SIZE     (64 * 1024 * 1024)
+#define MAX_ENTRY_SIZE     QN_CONFIG_ENTRY_MAX
 
 #define DAY_S               86400u
 #define DEFAULT_MAX_AGE_S   (3 * DAY_S)
@@ -41,6 +41,9 @@
 #define MAX_RETRY_S         DAY_S
 /* The limiter keeps a day of history: a longer window would count nothing more. */
 #define MAX_DIGEST_WINDOW_S DAY_S
+#define DEFAULT_CAP         20u
+#define MAX_CAP             100000u
+#define DEFAULT_CAP_WINDOW  600u
 
 enum section {
     SECTION_NONE = 0,
@@ -98,6 +101,11 @@ static enum qn_status set_to(struct parser *p, const char *key, const char *valu
 static enum qn_status set_language(struct parser *p, const char *key, const char *value);
 static enum qn_status set_spool_dir(struct parser *p, const char *key, const char *value);
 static enum qn_status set_max_entry_size(struct parser *p, const char *key, const char *value);
+static enum qn_status set_spool_user(struct parser *p, const char *key, const char *value);
+static enum qn_status set_drop_group(struct parser *p, const char *key, const char *value);
+static enum qn_status set_user_max(struct parser *p, const char *key, const char *value);
+static enum qn_status set_rule_max(struct parser *p, const char *key, const char *value);
+static enum qn_status set_cap_window(struct parser *p, const char *key, const char *value);
 static enum qn_status set_max_per_minute(struct parser *p, const char *key, const char *value);
 static enum qn_status set_max_per_hour(struct parser *p, const char *key, const char *value);
 static enum qn_status set_max_per_day(struct parser *p, const char *key, const char *value);
@@ -130,6 +138,8 @@ static const struct key_def keys[] = {
     {SECTION_NOTIFY, "failover_after", false, set_notify_route},
     {SECTION_SPOOL, "dir", false, set_spool_dir},
     {SECTION_SPOOL, "max_entry_size", false, set_max_entry_size},
+    {SECTION_SPOOL, "user", false, set_spool_user},
+    {SECTION_SPOOL, "drop_group", false, set_drop_group},
     {SECTION_LIMITS, "max_per_minute", false, set_max_per_minute},
     {SECTION_LIMITS, "max_per_hour", false, set_max_per_hour},
     {SECTION_LIMITS, "max_per_day", false, set_max_per_day},
@@ -138,6 +148,9 @@ static const struct key_def keys[] = {
     {SECTION_LIMITS, "max_age", false, set_max_age},
     {SECTION_LIMITS, "retry_min", false, set_retry_min},
     {SECTION_LIMITS, "retry_max", false, set_retry_max},
+    {SECTION_LIMITS, "user_max", false, set_user_max},
+    {SECTION_LIMITS, "rule_max", false, set_rule_max},
+    {SECTION_LIMITS, "cap_window", false, set_cap_window},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -655,9 +668,42 @@ static enum qn_status set_max_entry_size(struct parser *p, const char *key, cons
     p->cfg->max_entry_size = (size_t)v;
     return QN_OK;
 bad:
-    return fail(p, key, value, N_("the size is not between 1K and 64M"),
+    return fail(p, key, value, N_("the size is not between 1K and 16M"),
                 N_("write a number of bytes with an optional K or M suffix, e.g. "
                    "max_entry_size = 1M"));
+}
+
+/* A system user or group name: [a-z0-9_.-], not starting with '-' or '.'. */
+static enum qn_status set_account_name(struct parser *p, const char *key, const char *value,
+                                       char *dst, size_t dstsz)
+{
+    size_t i, n = strlen(value);
+
+    for (i = 0; i < n; i++) {
+        char c = value[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-') ||
+            (i == 0 && (c == '-' || c == '.')))
+            break;
+    }
+    if (n == 0 || n >= dstsz || i < n)
+        return fail(p, key, value, N_("not a user or group name"),
+                    N_("write a system user or group name of at most 32 lower-case letters, "
+                       "digits, '_', '.' and '-', e.g. user = qqnotify"));
+    memcpy(dst, value, n + 1);
+    return QN_OK;
+}
+
+static enum qn_status set_spool_user(struct parser *p, const char *key, const char *value)
+{
+    return set_account_name(p, key, value, p->cfg->queue.user, sizeof(p->cfg->queue.user));
+}
+
+static enum qn_status set_drop_group(struct parser *p, const char *key, const char *value)
+{
+    return set_account_name(p, key, value, p->cfg->queue.drop_group,
+                            sizeof(p->cfg->queue.drop_group));
 }
 
 /* ---- [limits] ------------------------------------------------------------------------- */
@@ -764,6 +810,36 @@ static enum qn_status set_digest_window(struct parser *p, const char *key, const
     if (!qn_config_duration(value, 0, MAX_DIGEST_WINDOW_S, &p->limits.digest_window_s))
         return fail(p, key, value, N_("the duration is not between 0 and 24 hours"), duration_fix);
     p->has_digest_window = true;
+    return QN_OK;
+}
+
+static enum qn_status set_cap(struct parser *p, const char *key, const char *value, unsigned *dst)
+{
+    unsigned long long v;
+    const char *end;
+
+    if (!parse_decimal(value, MAX_CAP, &v, &end) || *end != '\0')
+        return fail(p, key, value, N_("the value is not a whole number from 0 to 100000"),
+                    N_("write a count, e.g. user_max = 20; 0 means no cap"));
+    *dst = (unsigned)v;
+    return QN_OK;
+}
+
+static enum qn_status set_user_max(struct parser *p, const char *key, const char *value)
+{
+    return set_cap(p, key, value, &p->cfg->queue.user_max);
+}
+
+static enum qn_status set_rule_max(struct parser *p, const char *key, const char *value)
+{
+    return set_cap(p, key, value, &p->cfg->queue.rule_max);
+}
+
+static enum qn_status set_cap_window(struct parser *p, const char *key, const char *value)
+{
+    if (!qn_config_duration(value, 60, DAY_S, &p->cfg->queue.cap_window_s))
+        return fail(p, key, value, N_("the duration is not between 1 minute and 24 hours"),
+                    duration_fix);
     return QN_OK;
 }
 
@@ -881,12 +957,12 @@ static const char *section_keys_fix(enum section s)
         return N_("remove it or correct its spelling; keys of [notify] are to, language, routes, "
                   "critical_routes and failover_after");
     case SECTION_SPOOL:
-        return N_("remove it or correct its spelling; keys of [spool] are dir and "
-                  "max_entry_size");
+        return N_("remove it or correct its spelling; keys of [spool] are dir, "
+                  "max_entry_size, user and drop_group");
     case SECTION_LIMITS:
         return N_("remove it or correct its spelling; keys of [limits] are max_per_minute, "
-                  "max_per_hour, max_per_day, digest_after, digest_window, max_age, retry_min "
-                  "and retry_max");
+                  "max_per_hour, max_per_day, digest_after, digest_window, max_age, retry_min, "
+                  "retry_max, user_max, rule_max and cap_window");
     case SECTION_NOISE: /* noise.c words its own */
     case SECTION_NONE:
     case SECTION_ROUTE:  /* route.c has its own list */
@@ -1247,6 +1323,11 @@ void qn_config_defaults(struct qn_config *cfg)
     cfg->retry_min_s = DEFAULT_RETRY_MIN_S;
     cfg->retry_max_s = DEFAULT_RETRY_MAX_S;
     qn_noise_defaults(&cfg->noise);
+    snprintf(cfg->queue.user, sizeof(cfg->queue.user), "%s", QN_CONFIG_SPOOL_USER);
+    snprintf(cfg->queue.drop_group, sizeof(cfg->queue.drop_group), "%s", QN_CONFIG_DROP_GROUP);
+    cfg->queue.user_max = DEFAULT_CAP;
+    cfg->queue.rule_max = DEFAULT_CAP;
+    cfg->queue.cap_window_s = DEFAULT_CAP_WINDOW;
     qn_routes_defaults(&cfg->routes);
     qn_assure_defaults(&cfg->assure);
 }

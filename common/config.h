@@ -45,10 +45,18 @@
  * order of the lines.  max_per_minute <= max_per_hour <= max_per_day (when
  * both non-zero) and retry_min <= retry_max are checked.
  *
+ * [spool] user and drop_group name the spool's owner (the sender runs as
+ * this user) and maildrop/'s group (qqnotify-drop's set-group-ID group):
+ * 1-32 bytes of [a-z0-9_.-], not starting with '-' or '.'.  [limits]
+ * user_max and rule_max (counts 0-100000, 0 = no cap) cap the
+ * notifications one local user, and the alerts one journal rule, may
+ * queue per cap_window (1 min-24 h); the rest become one summary (lanes.h).
+ *
  * Bounds: the file QN_CONFIG_FILE_MAX bytes, a line QN_CONFIG_LINE_MAX,
  * names 255 bytes, commands 1023, paths 4095 (absolute), timeout 1-600 s,
- * max_entry_size 1 KiB-64 MiB, QN_CONFIG_MAX_RCPT recipients, digest_window
- * 0-24 h, max_age 1 min-365 d, retry_min and retry_max 1 s-24 h.
+ * max_entry_size 1 KiB-16 MiB (one sender pass holds at most one entry's
+ * bytes: qmgr.h), QN_CONFIG_MAX_RCPT recipients, digest_window 0-24 h,
+ * max_age 1 min-365 d, retry_min and retry_max 1 s-24 h.
  *
  * struct qn_config is fixed-size (bounded strings, bounded recipient list)
  * and owns no heap memory.  Loading is thread-safe (no globals).
@@ -72,8 +80,12 @@
 #define QN_CONFIG_DEFAULT_SPOOL "/var/spool/qqnotify"
 #define QN_CONFIG_MAX_RCPT      16
 #define QN_ADDR_MAX             256
-#define QN_CONFIG_FILE_MAX      (256 * 1024) /* a larger config file is refused */
-#define QN_CONFIG_LINE_MAX      4096         /* bytes per line, without the line end */
+#define QN_CONFIG_FILE_MAX      (256 * 1024)       /* a larger config file is refused */
+#define QN_CONFIG_LINE_MAX      4096               /* bytes per line, without the line end */
+#define QN_CONFIG_ENTRY_MAX     (16 * 1024 * 1024) /* largest [spool] max_entry_size */
+#define QN_CONFIG_ACCOUNT_MAX   33                 /* a user or group name with its NUL */
+#define QN_CONFIG_SPOOL_USER    "qqnotify"         /* [spool] user by default */
+#define QN_CONFIG_DROP_GROUP    "qqnotify-drop"    /* [spool] drop_group by default */
 
 enum qn_tls_mode {
     QN_TLS_IMPLICIT = 0, /* TLS from the first byte (port 465) */
@@ -84,6 +96,15 @@ enum qn_lang {
     QN_LANG_AUTO = 0, /* decide from the locale */
     QN_LANG_EN,
     QN_LANG_ZH,
+};
+
+/* Who owns the spool and how much one submitter may queue (docs/architecture.md section 4). */
+struct qn_config_queue {
+    char user[QN_CONFIG_ACCOUNT_MAX];       /* [spool] user: owns the spool, runs the sender */
+    char drop_group[QN_CONFIG_ACCOUNT_MAX]; /* [spool] drop_group: maildrop/'s group */
+    unsigned user_max;     /* [limits] user_max: per local user and cap_window, 0 = no cap */
+    unsigned rule_max;     /* [limits] rule_max: per journal rule and cap_window, 0 = no cap */
+    unsigned cap_window_s; /* [limits] cap_window, default 10 minutes */
 };
 
 struct qn_config {
@@ -125,6 +146,7 @@ struct qn_config {
 
     /* [login], [quiet], [severity], [enrich] (noise.h) */
     struct qn_noise_config noise;
+    struct qn_config_queue queue; /* [spool] user, drop_group; [limits] user_max... */
 
     /* [heartbeat], [metrics] (assure.h) */
     struct qn_assure_config assure;
@@ -145,7 +167,8 @@ struct qn_config_error {
 
 /* Defaults: provider qq (smtp.qq.com:465, implicit TLS, qq limits), tls_verify on, timeout
  * 30 s, language auto, spool QN_CONFIG_DEFAULT_SPOOL, max_entry_size 1 MiB, no recipients,
- * max_age 3 days, retry 60 s doubling to 3600 s. */
+ * max_age 3 days, retry 60 s doubling to 3600 s, spool user qqnotify, drop group
+ * qqnotify-drop, user_max and rule_max 20 per cap_window 10 minutes. */
 void qn_config_defaults(struct qn_config *cfg);
 
 /* Apply a provider preset by name (ASCII case-insensitive): provider, host, port, tls and

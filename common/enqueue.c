@@ -103,13 +103,18 @@ enum qn_status qn_enqueue_open_dir(int at, const char *name, int *ret_fd)
 }
 
 /*
- * Open the spool directory itself.  Trailing slashes are stripped first:
- * with one, the kernel resolves a final symlink even under O_NOFOLLOW.
+ * Open the spool directory itself, O_PATH: it is only ever a base for the
+ * *at() calls and fstat, and with mode 0711 others (and the spool user,
+ * when root owns it) may pass through it but not read it.  Trailing
+ * slashes are stripped first: with one, the kernel resolves a final
+ * symlink even under O_NOFOLLOW.
  */
 enum qn_status qn_enqueue_open_spool(const char *dir, int *ret_fd)
 {
     char path[PATH_MAX];
+    struct stat st;
     size_t len;
+    int fd;
 
     if (dir == NULL)
         return QN_EINVAL;
@@ -119,7 +124,19 @@ enum qn_status qn_enqueue_open_spool(const char *dir, int *ret_fd)
     memcpy(path, dir, len + 1);
     while (len > 1 && path[len - 1] == '/')
         path[--len] = '\0';
-    return qn_enqueue_open_dir(AT_FDCWD, path, ret_fd);
+    fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+
+        if (saved != ENOTDIR)
+            return qn_enqueue_errno_status();
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            saved = ELOOP;
+        errno = saved;
+        return QN_EIO;
+    }
+    *ret_fd = fd;
+    return QN_OK;
 }
 
 /* ---- ids ---- */
@@ -282,16 +299,33 @@ enum qn_status qn_enqueue_address_check(const char *a, bool may_be_empty)
     return QN_OK;
 }
 
+enum qn_lane qn_enqueue_lane(enum qn_spool_origin origin, enum qn_spool_type type, const char *kind)
+{
+    static const char *const login_kinds[] = {"login", "logout", "authfail", "sudo", "su"};
+
+    if (origin != QN_ORIGIN_SYSTEM || type != QN_SPOOL_EVENT || kind == NULL)
+        return QN_LANE_USER;
+    for (size_t i = 0; i < sizeof(login_kinds) / sizeof(login_kinds[0]); i++) {
+        if (strcmp(kind, login_kinds[i]) == 0)
+            return QN_LANE_LOGIN;
+    }
+    return QN_LANE_JOURNAL;
+}
+
 enum qn_status qn_enqueue_write_header(const struct qn_enqueue_header *h, struct qn_buf *out)
 {
     enum qn_status r;
     size_t i;
 
+    if ((h->origin != QN_ORIGIN_SYSTEM && h->origin != QN_ORIGIN_USER) ||
+        (unsigned)h->lane >= QN_LANES)
+        return QN_EINVAL;
     r = qn_buf_printf(out,
-                      QN_SPOOL_VERSION_LINE "\ntype %s\nqueued %lld\nattempts %u\n"
-                                            "next-try %lld\n",
-                      h->type == QN_SPOOL_EVENT ? "event" : "message", h->queued, h->attempts,
-                      h->next_try);
+                      QN_SPOOL_VERSION_LINE "\ntype %s\norigin %s\nuid %llu\nlane %u\n"
+                                            "queued %lld\nattempts %u\nnext-try %lld\n",
+                      h->type == QN_SPOOL_EVENT ? "event" : "message",
+                      h->origin == QN_ORIGIN_USER ? "user" : "system", h->uid, (unsigned)h->lane,
+                      h->queued, h->attempts, h->next_try);
     if (r == QN_OK)
         r = put_line(out, "last-error", h->last_error, strlen(h->last_error));
     if (r == QN_OK)
@@ -354,22 +388,42 @@ out:
     return r;
 }
 
-static enum qn_status put_event(const char *dir, const struct qn_event *ev, size_t max_size,
-                                bool wait, char *ret_id)
+/* The header and payload of a system event entry (origin, lane, uid, queued): PAYLOAD's
+ * max bounds it. */
+static enum qn_status event_entry(const struct qn_event *ev, enum qn_spool_origin origin,
+                                  unsigned long long uid, struct qn_enqueue_header *h,
+                                  struct qn_buf *payload)
 {
-    struct qn_enqueue_header h = {.type = QN_SPOOL_EVENT, .last_error = "", .diagnosis = ""};
-    struct qn_buf payload;
     enum qn_status r;
 
     if (ev == NULL)
         return QN_EINVAL;
+    r = qn_event_write(ev, payload);
+    if (r != QN_OK)
+        return r;
+    memset(h, 0, sizeof(*h));
+    h->type = QN_SPOOL_EVENT;
+    h->origin = origin;
+    h->uid = uid;
+    h->lane = qn_enqueue_lane(origin, QN_SPOOL_EVENT, ev->kind);
+    h->last_error = "";
+    h->diagnosis = "";
+    h->queued = now_seconds();
+    h->size = payload->len;
+    return QN_OK;
+}
+
+static enum qn_status put_event(const char *dir, const struct qn_event *ev, size_t max_size,
+                                bool wait, char *ret_id)
+{
+    struct qn_enqueue_header h;
+    struct qn_buf payload;
+    enum qn_status r;
+
     qn_buf_init(&payload, max_size != 0 ? max_size : QN_SPOOL_DEFAULT_MAX_ENTRY);
-    r = qn_event_write(ev, &payload);
-    if (r == QN_OK) {
-        h.queued = now_seconds();
-        h.size = payload.len;
+    r = event_entry(ev, QN_ORIGIN_SYSTEM, (unsigned long long)geteuid(), &h, &payload);
+    if (r == QN_OK)
         r = put_entry(dir, &h, payload.data, max_size, wait, ret_id);
-    }
     qn_buf_free(&payload);
     return r;
 }
@@ -386,11 +440,11 @@ enum qn_status qn_enqueue_event_nowait(const char *dir, const struct qn_event *e
     return put_event(dir, ev, max_size, false, ret_id);
 }
 
-enum qn_status qn_enqueue_message(const char *dir, const char *sender, const char *const rcpt[],
-                                  size_t n_rcpt, const void *msg, size_t len, size_t max_size,
-                                  char *ret_id)
+/* The header of a message entry, its envelope checked like a producer's. */
+static enum qn_status message_entry(const char *sender, const char *const rcpt[], size_t n_rcpt,
+                                    const void *msg, size_t len, enum qn_spool_origin origin,
+                                    unsigned long long uid, struct qn_enqueue_header *h)
 {
-    struct qn_enqueue_header h = {.type = QN_SPOOL_MESSAGE, .last_error = "", .diagnosis = ""};
     enum qn_status r;
     size_t i;
 
@@ -398,18 +452,88 @@ enum qn_status qn_enqueue_message(const char *dir, const char *sender, const cha
         return QN_EINVAL;
     if (n_rcpt > QN_SPOOL_RCPT_MAX)
         return QN_ETOOBIG;
-    h.sender = sender != NULL ? sender : "";
-    r = qn_enqueue_address_check(h.sender, true);
+    memset(h, 0, sizeof(*h));
+    h->type = QN_SPOOL_MESSAGE;
+    h->origin = origin;
+    h->uid = uid;
+    h->lane = QN_LANE_USER;
+    h->last_error = "";
+    h->diagnosis = "";
+    h->sender = sender != NULL ? sender : "";
+    r = qn_enqueue_address_check(h->sender, true);
     for (i = 0; r == QN_OK && i < n_rcpt; i++) {
         if (rcpt[i] == NULL)
             return QN_EINVAL;
         r = qn_enqueue_address_check(rcpt[i], false);
-        h.rcpt[i] = rcpt[i];
+        h->rcpt[i] = rcpt[i];
     }
     if (r != QN_OK)
         return r;
-    h.n_rcpt = n_rcpt;
-    h.queued = now_seconds();
-    h.size = len;
+    h->n_rcpt = n_rcpt;
+    h->queued = now_seconds();
+    h->size = len;
+    return QN_OK;
+}
+
+enum qn_status qn_enqueue_message(const char *dir, const char *sender, const char *const rcpt[],
+                                  size_t n_rcpt, const void *msg, size_t len, size_t max_size,
+                                  char *ret_id)
+{
+    struct qn_enqueue_header h;
+    enum qn_status r;
+
+    r = message_entry(sender, rcpt, n_rcpt, msg, len, QN_ORIGIN_SYSTEM,
+                      (unsigned long long)geteuid(), &h);
+    if (r != QN_OK)
+        return r;
     return put_entry(dir, &h, msg, max_size, true, ret_id);
+}
+
+/* ---- submissions for qqnotify-drop ---- */
+
+/* Header and payload into OUT, all or nothing. */
+static enum qn_status format_entry(const struct qn_enqueue_header *h, const void *payload,
+                                   struct qn_buf *out)
+{
+    size_t start = out->len;
+    enum qn_status r;
+
+    r = qn_enqueue_write_header(h, out);
+    if (r == QN_OK)
+        r = qn_buf_append(out, payload, h->size);
+    if (r != QN_OK)
+        qn_buf_truncate(out, start);
+    return r;
+}
+
+enum qn_status qn_enqueue_format_event(const struct qn_event *ev, struct qn_buf *out)
+{
+    struct qn_enqueue_header h;
+    struct qn_buf payload;
+    enum qn_status r;
+
+    if (out == NULL)
+        return QN_EINVAL;
+    qn_buf_init(&payload, out->max != 0 ? out->max : QN_SPOOL_DEFAULT_MAX_ENTRY);
+    r = event_entry(ev, QN_ORIGIN_USER, (unsigned long long)getuid(), &h, &payload);
+    if (r == QN_OK)
+        r = format_entry(&h, payload.data, out);
+    qn_buf_free(&payload);
+    return r;
+}
+
+enum qn_status qn_enqueue_format_message(const char *sender, const char *const rcpt[],
+                                         size_t n_rcpt, const void *msg, size_t len,
+                                         struct qn_buf *out)
+{
+    struct qn_enqueue_header h;
+    enum qn_status r;
+
+    if (out == NULL)
+        return QN_EINVAL;
+    r = message_entry(sender, rcpt, n_rcpt, msg, len, QN_ORIGIN_USER, (unsigned long long)getuid(),
+                      &h);
+    if (r != QN_OK)
+        return r;
+    return format_entry(&h, msg != NULL ? msg : "", out);
 }

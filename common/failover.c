@@ -500,7 +500,7 @@ enum qn_status qn_failover_new(const struct qn_failover_options *opt, struct qn_
         qn_quota_init(rs->quota);
         if (rs->r.t.state != NULL)
             (void)qn_quota_set_state(rs->quota, rs->r.t.state);
-        (void)qn_quota_load(rs->quota, opt->spool); /* none or damaged: an empty view */
+        (void)qn_quota_load(rs->quota, opt->spool, now_s(fo)); /* none or damaged: empty */
     }
     *ret = fo;
     return QN_OK;

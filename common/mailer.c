@@ -14,6 +14,11 @@ struct qn_mailer {
     bool ready;           /* connected and logged in by qn_mailer_open() */
     qn_smtp_stage_cb on_stage;
     void *stage_arg;
+    /* qn_mailer_fetch_secret(): the secret (locked pages), or why there is none */
+    bool fetched;
+    struct qn_secret kept;
+    enum qn_status kept_status;
+    struct qn_error kept_err;
 };
 
 enum qn_status qn_mailer_build(const struct qn_config *cfg, const struct qn_mailer_content *content,
@@ -25,7 +30,7 @@ enum qn_status qn_mailer_build(const struct qn_config *cfg, const struct qn_mail
     if (cfg == NULL || content == NULL || out == NULL)
         return QN_EINVAL;
     memset(&m, 0, sizeof(m));
-    m.from_name = cfg->from_name;
+    m.from_name = content->from_name != NULL ? content->from_name : cfg->from_name;
     m.from_addr = cfg->user;
     if (content->to != NULL) {
         m.to = content->to;
@@ -63,9 +68,46 @@ struct qn_mailer *qn_mailer_free(struct qn_mailer *m)
 {
     if (m != NULL) {
         qn_mailer_abort(m);
+        qn_secret_wipe(&m->kept);
         free(m);
     }
     return NULL;
+}
+
+enum qn_status qn_mailer_fetch_secret(struct qn_mailer *m, struct qn_error *err)
+{
+    qn_secret_wipe(&m->kept);
+    qn_error_clear(&m->kept_err);
+    m->kept_status = qn_cred_get(m->cfg, &m->kept, NULL, &m->kept_err);
+    m->fetched = true;
+    if (m->kept_status != QN_OK) {
+        qn_secret_wipe(&m->kept);
+        if (err != NULL)
+            *err = m->kept_err;
+    }
+    return m->kept_status;
+}
+
+/* The secret for one login: fetched now, or a copy of the kept one (auth wipes it). */
+static enum qn_status get_secret(struct qn_mailer *m, struct qn_secret *ret, struct qn_error *err)
+{
+    enum qn_status r;
+
+    if (!m->fetched)
+        return qn_cred_get(m->cfg, ret, NULL, err);
+    if (m->kept_status != QN_OK) {
+        if (err != NULL)
+            *err = m->kept_err;
+        return m->kept_status;
+    }
+    r = qn_secret_init(ret, m->kept.len > 0 ? m->kept.len : 1);
+    if (r == QN_OK)
+        r = qn_secret_append(ret, m->kept.data, m->kept.len);
+    if (r != QN_OK) {
+        qn_secret_wipe(ret);
+        qn_error_set(err, r, QN_STAGE_CREDENTIAL, "cannot copy the secret");
+    }
+    return r;
 }
 
 void qn_mailer_set_stage_cb(struct qn_mailer *m, qn_smtp_stage_cb cb, void *arg)
@@ -118,7 +160,7 @@ enum qn_status qn_mailer_open(struct qn_mailer *m, struct qn_error *err)
     /* A session left by a refused login: start afresh. */
     qn_mailer_abort(m);
     /* The secret first: a missing one costs no connection. */
-    r = qn_cred_get(m->cfg, &secret, NULL, err);
+    r = get_secret(m, &secret, err);
     if (r == QN_OK)
         r = qn_mailer_connect(m, err);
     if (r == QN_OK)
@@ -187,6 +229,7 @@ static enum qn_status transport_deliver(void *ctx, const struct qn_delivery *d,
     if (d->alert == NULL)
         return qn_mailer_send(m, d->rcpt, d->n_rcpt, d->message, d->message_len, err);
     memset(&content, 0, sizeof(content));
+    content.from_name = d->from_name;
     content.subject = d->alert->subject.data ? d->alert->subject.data : "";
     content.text = d->alert->text.data ? d->alert->text.data : "";
     content.html = d->alert->html.data;

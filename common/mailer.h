@@ -11,8 +11,11 @@
  * configuration's host, port, TLS mode, CA file, pin, timeout and HELO name,
  * then qn_smtp_auth() logs in as [smtp] user, and the secret is wiped
  * (qn_secret_wipe) before qn_mailer_open() returns, whatever happened: the
- * mailer never keeps it.  The credential is fetched before connecting, so
- * a missing secret costs no connection.  qn_mailer_send() opens the session
+ * mailer does not keep it, with one exception: a sender started as root
+ * that is about to become the spool's user fetches it first
+ * (qn_mailer_fetch_secret) and the mailer keeps it, in its locked pages
+ * (secret.h), until qn_mailer_free().  The credential is fetched before
+ * connecting, so a missing secret costs no connection.  qn_mailer_send() opens the session
  * on first use; one session carries any number of mails; qn_mailer_close()
  * says QUIT and closes, qn_mailer_abort() closes without a word (after a
  * failure, when the dialogue is over anyway).  The envelope sender is
@@ -24,7 +27,8 @@
  * stage the SMTP client completes to the caller (smtp.h, qn_smtp_stage_cb).
  *
  * The builder: qn_mailer_build() fills an RFC 5322 message (mime.h) with
- * From = from_name <user>, To = the given recipients or [notify] to, the
+ * From = from_name <user> (or the content's own display name: a mail of
+ * the user lane says "from user NAME", qmgr.h), To = the given recipients or [notify] to, the
  * subject, a plain-text body and optionally an HTML alternative.
  *
  * Errors: the session calls return an enum qn_status and fill the caller's
@@ -54,6 +58,7 @@
 /* What one mail says.  Date, Message-ID and boundary are fixed only by
  * tests that compare bytes; programs leave them 0/NULL (now, random). */
 struct qn_mailer_content {
+    const char *from_name; /* the From display name; NULL: [smtp] from_name */
     const char *subject;   /* UTF-8, may be NULL */
     const char *text;      /* UTF-8 plain-text body, required */
     const char *html;      /* UTF-8 HTML alternative, or NULL */
@@ -82,6 +87,16 @@ enum qn_status qn_mailer_new(const struct qn_config *cfg, struct qn_mailer **ret
 /* Close any session without QUIT (as qn_mailer_abort) and free.  M may be
  * NULL.  Returns NULL. */
 struct qn_mailer *qn_mailer_free(struct qn_mailer *m);
+
+/*
+ * Fetch the secret now (qn_cred_get) and keep it for every session this
+ * mailer opens, until qn_mailer_free() wipes it: for a sender that is about
+ * to give up the privileges it needs to read it (the systemd credential
+ * store is root's).  A failure is kept too: qn_mailer_open() then fails
+ * with it (stage QN_STAGE_CREDENTIAL), as it would have fetching it then.
+ * Returns the fetch's status, ERR filled on failure (may be NULL).
+ */
+enum qn_status qn_mailer_fetch_secret(struct qn_mailer *m, struct qn_error *err);
 
 /* Report each SMTP stage passed from now on to CB (NULL: none). */
 void qn_mailer_set_stage_cb(struct qn_mailer *m, qn_smtp_stage_cb cb, void *arg);

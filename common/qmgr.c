@@ -2,11 +2,13 @@
  * qmgr — the queue manager; how the queue is worked is in qmgr.h.
  *
  * One struct run holds what a run knows: the options, the limiter's view,
- * the counts, and the stop (once the session or the configuration failed,
- * every entry not yet sent is deferred with the stop's reason).  Entries of
- * a pass live in one array of QN_QMGR_PASS_MAX loaded entries; an entry's
- * outcome is reported right after its move, so reports come in the order
- * the spool changes.
+ * the lanes' state, the counts, and the stop (once the session or the
+ * configuration failed, every entry not yet sent is deferred with the
+ * stop's reason).  Entries of a pass live in one array of QN_QMGR_PASS_MAX
+ * loaded entries, messages without their bytes until their turn; an
+ * entry's outcome is reported right after its move, so reports come in the
+ * order the spool changes.  Choosing a pass is pass.c's, the pickup
+ * pickup.c's, lanes, caps and summaries lanes.c's: this file is the loop.
  */
 #include "qmgr.h"
 
@@ -19,11 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lanes.h"
 #include "quota.h"
 #include "ratelimit.h"
 
 struct item {
-    struct qn_spool_entry e;
+    struct qn_spool_entry e; /* a message's bytes only while it is delivered */
     enum qn_spool_queue from;
 };
 
@@ -34,9 +37,11 @@ struct run {
     const struct qn_ratelimit_config *limits; /* the transport's */
     struct qn_spool *sp;
     struct qn_quota *quota;
+    struct qn_lanes *lanes;
     struct qn_qmgr_summary *sum;
     size_t pass_max;
-    long long now; /* the start of the pass */
+    size_t entry_bound; /* [spool] max_entry_size plus the sender's own header lines */
+    long long now;      /* the start of the pass */
 
     bool stop;
     long long stop_until; /* 0: each entry's own backoff */
@@ -123,6 +128,8 @@ static void report_id(const struct run *run, const char *id, enum qn_spool_queue
     r->id = id;
     r->from = from;
     r->type = type;
+    if (type == 0)
+        r->lane = QN_LANE_USER;
     if (r->reason == NULL)
         r->reason = "";
     if (r->diagnosis == NULL)
@@ -137,6 +144,7 @@ static void report_id(const struct run *run, const char *id, enum qn_spool_queue
 
 static void report(const struct run *run, const struct item *it, struct qn_qmgr_entry *r)
 {
+    r->lane = it->e.lane;
     report_id(run, it->e.id, it->from, it->e.type, r);
 }
 
@@ -339,15 +347,16 @@ static enum delivered deliver(struct run *run, const struct qn_delivery *d, stru
     return WAIT_STOP;
 }
 
-/* May a mail go now?  Asked before every mail: each one sent changes the
- * answer.  When not, *RET_NEXT is when one may. */
-static bool may_send(const struct run *run, long long *ret_next)
+/* May a mail of LANE go now?  Asked before every mail: each one sent changes
+ * the answer.  When not, *RET_NEXT is when one may. */
+static bool may_send(const struct run *run, enum qn_lane lane, long long *ret_next)
 {
     const struct qn_transport *t = &run->opt->transport;
 
+    /* A transport with limits of its own (several routes) answers for them. */
     if (t->available != NULL)
         return t->available(t->ctx, now_s(run), ret_next) > 0;
-    return qn_ratelimit_available(&run->quota->view, run->limits, now_s(run), ret_next) > 0;
+    return qn_lanes_available(lane, &run->quota->view, run->limits, now_s(run), ret_next) > 0;
 }
 
 static void rate_wait_reason(const struct run *run, long long next, char *out, size_t n)
@@ -391,8 +400,8 @@ static void settle(struct run *run, struct item **items, size_t n, enum delivere
     }
 }
 
-/* Stopped, or no mail may go: the N entries ITEMS wait.  True when they did. */
-static bool must_wait(struct run *run, struct item **items, size_t n)
+/* Stopped, or no mail of LANE may go: the N entries ITEMS wait.  True when they did. */
+static bool must_wait(struct run *run, enum qn_lane lane, struct item **items, size_t n)
 {
     char reason[QN_SPOOL_ERROR_MAX];
     long long next;
@@ -402,7 +411,7 @@ static bool must_wait(struct run *run, struct item **items, size_t n)
             defer_stopped(run, items[i], i, n);
         return true;
     }
-    if (may_send(run, &next))
+    if (may_send(run, lane, &next))
         return false;
     rate_wait_reason(run, next, reason, sizeof(reason));
     for (size_t i = 0; i < n; i++)
@@ -410,114 +419,19 @@ static bool must_wait(struct run *run, struct item **items, size_t n)
     return true;
 }
 
-static void deliver_message(struct run *run, struct item *it)
-{
-    const char *rcpt[QN_SPOOL_RCPT_MAX];
-    struct qn_delivery d = {.message = it->e.message,
-                            .message_len = it->e.message_len,
-                            .rcpt = rcpt,
-                            .n_rcpt = it->e.n_rcpt};
-    struct failure f = {.reason = ""};
-    struct qn_error err;
-    enum delivered how;
-
-    if (must_wait(run, &it, 1))
-        return;
-    for (size_t i = 0; i < it->e.n_rcpt; i++)
-        rcpt[i] = it->e.rcpt[i];
-    how = deliver(run, &d, &err, &f);
-    if (how == DELIVERED) {
-        run->sum->mails++;
-        run->sum->messages++;
-    }
-    settle(run, &it, 1, how, false, &f);
-}
-
-/* Deliver N events (ITEMS) as one mail: the event itself when N is 1 and
- * DIGEST is false, a digest otherwise. */
-static void deliver_events(struct run *run, struct item **items, size_t n, bool digest)
-{
-    const struct qn_event *evs[QN_RENDER_DIGEST_MAX_EVENTS];
-    struct qn_rendered rendered;
-    struct qn_delivery d = {.alert = &rendered, .n_events = n, .events = evs};
-    struct failure f = {.reason = ""};
-    struct qn_error err;
-    enum delivered how;
-    enum qn_status r;
-
-    if (must_wait(run, items, n))
-        return;
-    memset(&rendered, 0, sizeof(rendered));
-    for (size_t i = 0; i < n; i++)
-        evs[i] = &items[i]->e.event;
-    if (digest)
-        r = qn_render_digest(evs, n, run->cfg->language, &rendered);
-    else
-        r = qn_render_event(evs[0], run->cfg->language, &rendered);
-    if (r != QN_OK) {
-        /* A local failure (memory): keep the events for the next run. */
-        format(f.reason, sizeof(f.reason), "cannot build the mail: %s", qn_strerror(r));
-        how = NOT_BUILT;
-    } else {
-        how = deliver(run, &d, &err, &f);
-    }
-    if (how == DELIVERED) {
-        run->sum->mails++;
-        run->sum->events += n;
-        if (digest)
-            run->sum->digests++;
-        qn_quota_record_events(run->quota, n, now_s(run));
-    }
-    settle(run, items, n, how, digest, &f);
-    qn_rendered_free(&rendered);
-}
-
-/* The events of one pass: alone while the limits allow and no burst is on,
- * otherwise held until their burst is digest_window old, then digested. */
-static void deliver_event_batch(struct run *run, struct item **evs, size_t n)
-{
-    const struct qn_ratelimit_config *lim = run->limits;
-    long long next;
-
-    if (n == 0)
-        return;
-    if (!qn_ratelimit_should_digest(&run->quota->view, lim, n, run->now)) {
-        for (size_t i = 0; i < n; i++)
-            deliver_events(run, &evs[i], 1, false);
-        return;
-    }
-    /* A burst: wait for it to end unless the oldest event has waited a whole
-     * window (then it goes out now, with everything that came after it). */
-    if (!run->stop && may_send(run, &next) && lim->digest_window_s > 0) {
-        long long oldest = evs[0]->e.queued;
-
-        for (size_t i = 1; i < n; i++)
-            if (evs[i]->e.queued < oldest)
-                oldest = evs[i]->e.queued;
-        if (oldest + (long long)lim->digest_window_s > run->now) {
-            for (size_t i = 0; i < n; i++)
-                hold(run, evs[i], oldest + (long long)lim->digest_window_s,
-                     "part of a burst: merged into one digest at the end of digest_window");
-            return;
-        }
-    }
-    for (size_t i = 0; i < n; i += QN_RENDER_DIGEST_MAX_EVENTS) {
-        size_t k = n - i < QN_RENDER_DIGEST_MAX_EVENTS ? n - i : QN_RENDER_DIGEST_MAX_EVENTS;
-
-        deliver_events(run, &evs[i], k, true);
-    }
-}
-
 /* ---- loading a pass --------------------------------------------------------------------- */
 
-/* Corrupt entry ID in QUEUE (load status STATUS): quarantine it. */
+/* Corrupt (or untrusted) entry ID in QUEUE (load status STATUS): quarantine it. */
 static void quarantine(struct run *run, enum qn_spool_queue queue, const char *id,
-                       enum qn_status status)
+                       enum qn_status status, const char *why)
 {
-    char reason[128];
+    char reason[160];
     struct qn_qmgr_entry r = {.outcome = QN_QMGR_QUARANTINED, .reason = reason, .status = status};
 
-    format(reason, sizeof(reason), "corrupt spool entry: %s", qn_strerror(status));
+    if (why != NULL)
+        format(reason, sizeof(reason), "%s", why);
+    else
+        format(reason, sizeof(reason), "corrupt spool entry: %s", qn_strerror(status));
     r.moved = qn_spool_quarantine(run->sp, queue, id, reason) == QN_OK;
     if (r.moved)
         run->sum->quarantined++;
@@ -533,6 +447,157 @@ static void unreadable(struct run *run, enum qn_spool_queue queue, const char *i
     report_id(run, id, queue, 0, &r);
 }
 
+/* A message's bytes, read for its turn (loads keep only its header).  False when it could
+ * not be read: then it was quarantined or reported unreadable. */
+static bool load_message(struct run *run, struct item *it)
+{
+    struct qn_spool_entry *full;
+    enum qn_status r;
+
+    if (it->e.type != QN_SPOOL_MESSAGE || it->e.message != NULL)
+        return true;
+    full = calloc(1, sizeof(*full));
+    if (full == NULL) {
+        unreadable(run, it->from, it->e.id, QN_ENOMEM, ENOMEM);
+        return false;
+    }
+    r = qn_spool_load(run->sp, it->from, it->e.id, run->entry_bound, full);
+    if (r == QN_OK) {
+        it->e.message = full->message;
+        it->e.message_len = full->message_len;
+        full->message = NULL;
+    } else if (r == QN_EINVAL || r == QN_ETOOBIG) {
+        quarantine(run, it->from, it->e.id, r, NULL);
+    } else if (r != QN_ENOTFOUND) {
+        unreadable(run, it->from, it->e.id, r, errno);
+    }
+    free(full);
+    return r == QN_OK;
+}
+
+/* Give back a message's bytes once its mail is settled. */
+static void drop_message(struct item *it)
+{
+    free(it->e.message);
+    it->e.message = NULL;
+}
+
+static void deliver_message(struct run *run, struct item *it)
+{
+    const char *rcpt[QN_SPOOL_RCPT_MAX];
+    struct qn_delivery d;
+    struct failure f = {.reason = ""};
+    struct qn_error err;
+    enum delivered how;
+
+    if (!load_message(run, it))
+        return;
+    if (must_wait(run, it->e.lane, &it, 1)) {
+        drop_message(it);
+        return;
+    }
+    memset(&d, 0, sizeof(d));
+    d.message = it->e.message;
+    d.message_len = it->e.message_len;
+    d.rcpt = rcpt;
+    d.n_rcpt = it->e.n_rcpt;
+    for (size_t i = 0; i < it->e.n_rcpt; i++)
+        rcpt[i] = it->e.rcpt[i];
+    how = deliver(run, &d, &err, &f);
+    if (how == DELIVERED) {
+        run->sum->mails++;
+        run->sum->messages++;
+    }
+    settle(run, &it, 1, how, false, &f);
+    drop_message(it);
+}
+
+/* Deliver N events (ITEMS) of LANE as one mail: the event itself when N is 1 and DIGEST is
+ * false, a digest otherwise.  A mail of the user lane says so (qmgr.h). */
+static void deliver_events(struct run *run, enum qn_lane lane, struct item **items, size_t n,
+                           bool digest)
+{
+    const struct qn_event *evs[QN_RENDER_DIGEST_MAX_EVENTS];
+    const struct qn_spool_entry *es[QN_RENDER_DIGEST_MAX_EVENTS];
+    char from_name[QN_LANES_MARK_MAX];
+    struct qn_rendered rendered;
+    struct qn_delivery d = {.alert = &rendered, .n_events = n, .events = evs};
+    struct failure f = {.reason = ""};
+    struct qn_error err;
+    enum delivered how;
+    enum qn_status r;
+
+    if (must_wait(run, lane, items, n))
+        return;
+    memset(&rendered, 0, sizeof(rendered));
+    for (size_t i = 0; i < n; i++) {
+        evs[i] = &items[i]->e.event;
+        es[i] = &items[i]->e;
+    }
+    if (digest)
+        r = qn_render_digest(evs, n, run->cfg->language, &rendered);
+    else
+        r = qn_render_event(evs[0], run->cfg->language, &rendered);
+    if (r == QN_OK && lane == QN_LANE_USER) {
+        r = qn_lanes_mark_user_mail(run->cfg->language, es, n, digest, &rendered, from_name,
+                                    sizeof(from_name));
+        if (from_name[0] != '\0')
+            d.from_name = from_name;
+    }
+    if (r != QN_OK) {
+        /* A local failure (memory): keep the events for the next run. */
+        format(f.reason, sizeof(f.reason), "cannot build the mail: %s", qn_strerror(r));
+        how = NOT_BUILT;
+    } else {
+        how = deliver(run, &d, &err, &f);
+    }
+    if (how == DELIVERED) {
+        run->sum->mails++;
+        run->sum->events += n;
+        if (digest)
+            run->sum->digests++;
+        qn_lanes_record(run->lanes, lane, n, now_s(run));
+    }
+    settle(run, items, n, how, digest, &f);
+    qn_rendered_free(&rendered);
+}
+
+/* The events of one lane in one pass: alone while the limits allow and no burst is on in
+ * that lane, otherwise held until their burst is digest_window old, then digested. */
+static void deliver_event_batch(struct run *run, enum qn_lane lane, struct item **evs, size_t n)
+{
+    const struct qn_ratelimit_config *lim = run->limits;
+    long long next;
+
+    if (n == 0)
+        return;
+    if (!qn_lanes_should_digest(run->lanes, lane, &run->quota->view, lim, n, run->now)) {
+        for (size_t i = 0; i < n; i++)
+            deliver_events(run, lane, &evs[i], 1, false);
+        return;
+    }
+    /* A burst: wait for it to end unless the oldest event has waited a whole
+     * window (then it goes out now, with everything that came after it). */
+    if (!run->stop && may_send(run, lane, &next) && lim->digest_window_s > 0) {
+        long long oldest = evs[0]->e.queued;
+
+        for (size_t i = 1; i < n; i++)
+            if (evs[i]->e.queued < oldest)
+                oldest = evs[i]->e.queued;
+        if (oldest + (long long)lim->digest_window_s > run->now) {
+            for (size_t i = 0; i < n; i++)
+                hold(run, evs[i], oldest + (long long)lim->digest_window_s,
+                     "part of a burst: merged into one digest at the end of digest_window");
+            return;
+        }
+    }
+    for (size_t i = 0; i < n; i += QN_RENDER_DIGEST_MAX_EVENTS) {
+        size_t k = n - i < QN_RENDER_DIGEST_MAX_EVENTS ? n - i : QN_RENDER_DIGEST_MAX_EVENTS;
+
+        deliver_events(run, lane, &evs[i], k, true);
+    }
+}
+
 /* IT outlived max_age: fail it with its last error. */
 static void expire(struct run *run, struct item *it)
 {
@@ -540,6 +605,8 @@ static void expire(struct run *run, struct item *it)
     struct qn_qmgr_entry r = {
         .outcome = QN_QMGR_EXPIRED, .reason = reason, .diagnosis = it->e.diagnosis};
 
+    if (!load_message(run, it))
+        return;
     format(reason, sizeof(reason),
            "not delivered within max_age (%u s) after %u attempts; last error: %s",
            run->cfg->max_age_s, it->e.attempts, it->e.last_error[0] ? it->e.last_error : "none");
@@ -548,143 +615,299 @@ static void expire(struct run *run, struct item *it)
         run->sum->expired++;
     attention(run, QN_QMGR_ATTN_EXPIRED);
     report(run, it, &r);
+    drop_message(it);
 }
 
-/* Load up to MAX due entries into ITEMS (new/ first, then due deferred/). */
-static size_t load_pass(struct run *run, struct item *items, size_t max)
+/* A journal alert past its rule's cap (only when it first comes from new/): counted, then
+ * removed (qmgr.h).  True when it was. */
+static bool capped(struct run *run, struct item *it)
 {
-    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_DEFERRED};
-    char(*ids)[QN_SPOOL_ID_MAX] = malloc(sizeof(*ids) * QN_QMGR_DEFERRED_SCAN_MAX);
-    size_t n_items = 0, bound = run->cfg->max_entry_size;
+    char key[QN_LANES_KEY_MAX];
+    struct qn_qmgr_entry r = {.outcome = QN_QMGR_CAPPED, .moved = true};
+    enum qn_status s;
 
-    if (ids == NULL)
-        return 0;
-    if (bound < QN_QMGR_ENTRY_MIN_BOUND)
-        bound = QN_QMGR_ENTRY_MIN_BOUND;
-    /* A stopped run sends nothing more: new/ is still moved to deferred/. */
-    for (size_t q = 0; q < (run->stop ? 1u : 2u) && n_items < max; q++) {
-        size_t n_ids = 0;
-        enum qn_status r = qn_spool_list(
-            run->sp, queues[q], ids, queues[q] == QN_SPOOL_NEW ? max : QN_QMGR_DEFERRED_SCAN_MAX,
-            &n_ids, NULL);
-        if (r != QN_OK) {
-            struct qn_qmgr_notice n = {
-                .kind = QN_QMGR_LIST_FAILED, .status = r, .sys_errno = errno};
-
-            notice(run, &n);
-            break;
-        }
-        for (size_t i = 0; i < n_ids && n_items < max; i++) {
-            struct item *it = &items[n_items];
-
-            qn_spool_entry_clear(&it->e);
-            it->from = queues[q];
-            r = qn_spool_load(run->sp, queues[q], ids[i], bound, &it->e);
-            if (r == QN_ENOTFOUND)
-                continue;
-            if (r == QN_EINVAL || r == QN_ETOOBIG) {
-                quarantine(run, queues[q], ids[i], r);
-                continue;
-            }
-            if (r != QN_OK) {
-                unreadable(run, queues[q], ids[i], r, errno);
-                continue;
-            }
-            if (queues[q] == QN_SPOOL_DEFERRED && it->e.next_try > run->now) {
-                qn_spool_entry_clear(&it->e);
-                continue;
-            }
-            if (run->cfg->max_age_s > 0 &&
-                it->e.queued + (long long)run->cfg->max_age_s < run->now) {
-                expire(run, it);
-                qn_spool_entry_clear(&it->e);
-                continue;
-            }
-            n_items++;
-        }
+    if (it->from != QN_SPOOL_NEW || it->e.type != QN_SPOOL_EVENT ||
+        it->e.origin != QN_ORIGIN_SYSTEM || it->e.lane != QN_LANE_JOURNAL ||
+        strcmp(it->e.event.kind, "journal") != 0)
+        return false;
+    qn_lanes_rule_key(qn_event_get(&it->e.event, "rule"), key);
+    if (qn_lanes_admit(run->lanes, QN_LANE_JOURNAL, key, run->cfg->queue.rule_max,
+                       run->cfg->queue.cap_window_s, run->now) != QN_LANES_OVER)
+        return false;
+    s = qn_spool_remove(run->sp, it->from, it->e.id);
+    if (s != QN_OK && s != QN_ENOTFOUND) {
+        r.moved = false;
+        stuck(run, it, &r, s, errno);
+        return true;
     }
-    free(ids);
+    run->sum->capped++;
+    report(run, it, &r);
+    return true;
+}
+
+/* Whom an entry in the queues may come from: root (the PAM module) or the sender's own user
+ * (the journal watcher, the pickup, the sender's rewrites). */
+static bool trusted_owner(unsigned long long owner)
+{
+    return owner == 0 || owner == (unsigned long long)geteuid();
+}
+
+/* Load the PLAN's picks into ITEMS (at most the run's pass_max); the bad ones are
+ * quarantined or left.  Returns how many were loaded. */
+static size_t load_pass(struct run *run, const struct qn_pass_plan *plan, struct item *items)
+{
+    size_t n_items = 0;
+
+    for (size_t i = 0; i < plan->n_bad; i++) {
+        const struct qn_pass_bad *b = &plan->bad[i];
+
+        if (b->status == QN_EINVAL || b->status == QN_ETOOBIG)
+            quarantine(run, b->from, b->id, b->status, NULL);
+        else
+            unreadable(run, b->from, b->id, b->status, b->sys_errno);
+    }
+    for (size_t i = 0; i < plan->n_picks && n_items < run->pass_max; i++) {
+        const struct qn_pass_pick *p = &plan->picks[i];
+        struct item *it = &items[n_items];
+        enum qn_status r;
+
+        qn_spool_entry_clear(&it->e);
+        it->from = p->from;
+        r = qn_spool_load_head(run->sp, p->from, p->head.id, run->entry_bound, &it->e);
+        if (r == QN_ENOTFOUND)
+            continue;
+        if (r == QN_EINVAL || r == QN_ETOOBIG) {
+            quarantine(run, p->from, p->head.id, r, NULL);
+            continue;
+        }
+        if (r != QN_OK) {
+            unreadable(run, p->from, p->head.id, r, errno);
+            continue;
+        }
+        if (!trusted_owner(it->e.owner)) {
+            char why[128];
+
+            format(why, sizeof(why),
+                   "written by uid %llu, which is neither root nor the spool's user: not trusted",
+                   it->e.owner);
+            quarantine(run, p->from, p->head.id, QN_EPERM, why);
+            qn_spool_entry_clear(&it->e);
+            continue;
+        }
+        if (p->from == QN_SPOOL_DEFERRED && it->e.next_try > run->now) {
+            qn_spool_entry_clear(&it->e);
+            continue;
+        }
+        if (run->cfg->max_age_s > 0 && it->e.queued + (long long)run->cfg->max_age_s < run->now) {
+            expire(run, it);
+            qn_spool_entry_clear(&it->e);
+            continue;
+        }
+        if (capped(run, it)) {
+            qn_spool_entry_clear(&it->e);
+            continue;
+        }
+        n_items++;
+    }
     return n_items;
 }
 
-/* Oldest first, whichever queue an entry came from: ids start with the time. */
-static int by_age(const void *a, const void *b)
-{
-    const struct item *x = a, *y = b;
-
-    if (x->e.queued != y->e.queued)
-        return x->e.queued < y->e.queued ? -1 : 1;
-    return strcmp(x->e.id, y->e.id);
-}
-
-static void commit_quota(struct run *run)
+static void commit_state(struct run *run)
 {
     enum qn_status r = qn_quota_commit(run->quota, run->sp, now_s(run));
 
     if (r != QN_OK) {
-        struct qn_qmgr_notice n = {
-            .kind = QN_QMGR_STATE_NOT_SAVED, .status = r, .sys_errno = errno};
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_NOT_SAVED,
+                                   .status = r,
+                                   .sys_errno = errno,
+                                   .state = QN_QUOTA_STATE_NAME};
+
+        notice(run, &n);
+    }
+    r = qn_lanes_save(run->lanes, run->sp, now_s(run));
+    if (r != QN_OK) {
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_NOT_SAVED,
+                                   .status = r,
+                                   .sys_errno = errno,
+                                   .state = QN_LANES_STATE_NAME};
 
         notice(run, &n);
     }
 }
 
-/* One pass over at most pass_max due entries.  Returns how many were due. */
+static void on_refused(void *arg, const char *id, const struct qn_pickup_submitter *who,
+                       const char *why)
+{
+    const struct run *run = arg;
+    struct qn_qmgr_notice n = {
+        .kind = QN_QMGR_REFUSED, .id = id, .uid = who->uid, .who = who->name, .reason = why};
+
+    notice(run, &n);
+}
+
+/* Local users' submissions into new/, then the summaries of caps whose window ended. */
+static void pick_up(struct run *run)
+{
+    struct qn_pickup_options po = {.cfg = run->cfg,
+                                   .spool = run->sp,
+                                   .lanes = run->lanes,
+                                   .now = run->now,
+                                   .rewrite = run->opt->rewrite,
+                                   .on_refused = on_refused,
+                                   .arg = run};
+    struct qn_pickup_result res;
+    struct qn_spool_entry *e;
+    enum qn_lane lane;
+    enum qn_status r;
+
+    r = qn_pickup_run(&po, &res);
+    if (r != QN_OK && r != QN_ENOTFOUND) {
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_PICKUP_FAILED, .status = r, .sys_errno = errno};
+
+        notice(run, &n);
+    }
+    run->sum->picked_up += res.accepted;
+    run->sum->capped += res.capped;
+    run->sum->refused += res.refused;
+    if (res.accepted + res.capped > 0) {
+        struct qn_qmgr_notice n = {
+            .kind = QN_QMGR_PICKED_UP, .count = res.accepted, .capped = res.capped};
+
+        notice(run, &n);
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    while (qn_lanes_take_summary(run->lanes, run->now, run->cfg, &e->event, &lane)) {
+        e->type = QN_SPOOL_EVENT;
+        e->origin = QN_ORIGIN_SYSTEM;
+        e->uid = (unsigned long long)geteuid();
+        e->lane = lane;
+        e->queued = run->now;
+        r = qn_spool_add(run->sp, e, run->entry_bound, NULL);
+        if (r == QN_OK) {
+            struct qn_qmgr_notice n = {.kind = QN_QMGR_SUMMARY_QUEUED, .reason = e->event.subject};
+
+            run->sum->summaries++;
+            notice(run, &n);
+        } else {
+            struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_NOT_SAVED,
+                                       .status = r,
+                                       .sys_errno = errno,
+                                       .state = QN_LANES_STATE_NAME};
+
+            notice(run, &n);
+        }
+        memset(e, 0, sizeof(*e));
+    }
+    free(e);
+}
+
+/* One pass: choose, load, deliver lane by lane, and pick up what users submitted: first
+ * when no login or journal alert is due, else after them (for the next pass: a login
+ * already in new/ never waits for a flood of submissions to be read).  Returns how many
+ * were due. */
 static size_t run_pass(struct run *run, struct item *items)
 {
     struct qn_qmgr_notice pass = {.kind = QN_QMGR_PASS};
-    struct item **evs;
-    size_t n, n_evs = 0;
+    struct qn_pass_plan plan;
+    struct item **list = NULL;
+    enum qn_status r;
+    size_t n, due;
+    bool picked = false;
 
     run->now = now_s(run);
-    n = load_pass(run, items, run->pass_max);
-    if (n == 0)
-        return 0;
-    evs = malloc(sizeof(*evs) * n);
-    if (evs == NULL) {
-        for (size_t i = 0; i < n; i++)
-            qn_spool_entry_clear(&items[i].e);
-        return 0;
+    r = qn_pass_choose(run->sp, run->now, !run->stop, run->pass_max, run->entry_bound, &plan);
+    if (r == QN_OK && (plan.n_picks == 0 || plan.picks[0].head.lane == QN_LANE_USER)) {
+        /* No login or journal alert due: submissions join this pass (one digest, not two). */
+        picked = true;
+        pick_up(run);
+        qn_pass_free(&plan);
+        run->now = now_s(run);
+        r = qn_pass_choose(run->sp, run->now, !run->stop, run->pass_max, run->entry_bound, &plan);
     }
-    pass.count = n;
-    notice(run, &pass);
-    qsort(items, n, sizeof(*items), by_age);
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].e.type == QN_SPOOL_MESSAGE)
-            deliver_message(run, &items[i]);
-        else
-            evs[n_evs++] = &items[i];
+    if (r != QN_OK) {
+        struct qn_qmgr_notice ln = {.kind = QN_QMGR_LIST_FAILED, .status = r, .sys_errno = errno};
+
+        notice(run, &ln);
     }
-    deliver_event_batch(run, evs, n_evs);
-    commit_quota(run);
+    due = plan.n_picks + plan.n_bad;
+    n = load_pass(run, &plan, items);
+    qn_pass_free(&plan);
+    if (n > 0)
+        list = malloc(sizeof(*list) * n);
+    if (n > 0 && list != NULL) {
+        pass.count = n;
+        notice(run, &pass);
+        /* The plan's order: lane, then age.  Each lane in turn: its messages, then events. */
+        for (size_t i = 0; i < n;) {
+            enum qn_lane lane = items[i].e.lane;
+            size_t n_evs = 0;
+
+            for (; i < n && items[i].e.lane == lane; i++) {
+                if (items[i].e.type == QN_SPOOL_MESSAGE)
+                    deliver_message(run, &items[i]);
+                else
+                    list[n_evs++] = &items[i];
+            }
+            deliver_event_batch(run, lane, list, n_evs);
+        }
+    }
     for (size_t i = 0; i < n; i++)
         qn_spool_entry_clear(&items[i].e);
-    free(evs);
-    return n;
+    free(list);
+    /* Even after a stop: reading maildrop/ needs no server, and the next pass
+     * defers what it picked up like the rest of new/. */
+    if (!picked) {
+        run->now = now_s(run);
+        pick_up(run);
+    }
+    commit_state(run);
+    return due;
 }
 
 /* Entries that left their place (the pass loop ends when a pass moves none). */
 static size_t moved(const struct qn_qmgr_summary *s)
 {
-    return s->mails + s->events + s->deferred + s->held + s->failed + s->expired + s->quarantined;
+    return s->mails + s->events + s->deferred + s->held + s->failed + s->expired + s->quarantined +
+           s->capped + s->picked_up + s->refused + s->summaries;
 }
 
-static bool new_not_empty(struct qn_spool *sp)
+/* Work left for another round: new/ not empty, or submissions in maildrop/. */
+static bool work_waiting(struct qn_spool *sp)
 {
+    static const enum qn_spool_queue queues[] = {QN_SPOOL_NEW, QN_SPOOL_MAILDROP};
     char id[1][QN_SPOOL_ID_MAX];
-    size_t n = 0;
 
-    return qn_spool_list(sp, QN_SPOOL_NEW, id, 1, &n, NULL) == QN_OK && n > 0;
+    for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+        size_t n = 0;
+
+        if (qn_spool_list(sp, queues[i], id, 1, &n, NULL) == QN_OK && n > 0)
+            return true;
+    }
+    return false;
 }
 
-/* The first round's start: the limiter's view, producers' leftovers. */
+/* The first round's start: the limiter's view, the lanes, producers' leftovers. */
 static void start(struct run *run)
 {
-    enum qn_status r = qn_quota_load(run->quota, run->sp);
+    long long now = now_s(run);
+    enum qn_status r = qn_quota_load(run->quota, run->sp, now);
 
     if (r != QN_OK && r != QN_ENOTFOUND) {
-        struct qn_qmgr_notice n = {
-            .kind = QN_QMGR_STATE_UNREADABLE, .status = r, .sys_errno = errno};
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_UNREADABLE,
+                                   .status = r,
+                                   .sys_errno = errno,
+                                   .state = QN_QUOTA_STATE_NAME};
+
+        notice(run, &n);
+    }
+    r = qn_lanes_load(run->lanes, run->sp, now);
+    if (r != QN_OK && r != QN_ENOTFOUND) {
+        struct qn_qmgr_notice n = {.kind = QN_QMGR_STATE_UNREADABLE,
+                                   .status = r,
+                                   .sys_errno = errno,
+                                   .state = QN_LANES_STATE_NAME};
 
         notice(run, &n);
     }
@@ -699,13 +922,26 @@ static void work(struct run *run, struct item *items, unsigned passes_max)
     for (unsigned pass = 0; pass < passes_max; pass++) {
         size_t before = moved(run->sum), stuck_before = run->sum->stuck;
 
-        if (run_pass(run, items) == 0 || moved(run->sum) == before ||
-            run->sum->stuck != stuck_before)
+        if (run_pass(run, items) == 0 && moved(run->sum) == before)
+            break;
+        if (moved(run->sum) == before || run->sum->stuck != stuck_before)
             break;
     }
 }
 
-/* Rounds: take the lock, work, release it, and again while new/ filled up
+/* What still waits after the run: counted once more, without moving anything. */
+static void census(struct run *run)
+{
+    struct qn_pass_plan plan;
+
+    if (qn_pass_choose(run->sp, now_s(run), true, 0, run->entry_bound, &plan) == QN_OK) {
+        run->sum->waiting = plan.due + plan.waiting;
+        run->sum->oldest_waiting = plan.oldest_waiting;
+    }
+    qn_pass_free(&plan);
+}
+
+/* Rounds: take the lock, work, release it, and again while new/ or maildrop/ filled up
  * meanwhile.  QN_EIO when the lock could not be taken. */
 static enum qn_status rounds(struct run *run, struct item *items, unsigned passes_max)
 {
@@ -731,10 +967,11 @@ static enum qn_status rounds(struct run *run, struct item *items, unsigned passe
             start(run);
         work(run, items, passes_max);
         close_session(run);
+        census(run);
         qn_spool_unlock(run->sp);
         /* An entry spooled after the last pass listed new/ and before the
          * unlock would otherwise wait for the next trigger. */
-        if (!new_not_empty(run->sp) || run->stop)
+        if (!work_waiting(run->sp) || run->stop)
             break;
     }
     return QN_OK;
@@ -758,10 +995,15 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
     run.sp = opt->spool;
     run.sum = ret_summary;
     run.pass_max = opt->pass_max ? opt->pass_max : QN_QMGR_PASS_MAX;
+    run.entry_bound =
+        (opt->cfg->max_entry_size ? opt->cfg->max_entry_size : QN_SPOOL_DEFAULT_MAX_ENTRY) +
+        QN_SPOOL_HEADER_MAX;
     run.quota = malloc(sizeof(*run.quota));
+    run.lanes = malloc(sizeof(*run.lanes));
     items = calloc(run.pass_max, sizeof(*items));
-    if (run.quota != NULL && items != NULL) {
+    if (run.quota != NULL && run.lanes != NULL && items != NULL) {
         qn_quota_init(run.quota);
+        qn_lanes_init(run.lanes);
         if (opt->transport.state != NULL)
             qn_quota_set_state(run.quota, opt->transport.state);
         r = rounds(&run, items, opt->passes_max ? opt->passes_max : QN_QMGR_PASSES_MAX);
@@ -773,6 +1015,7 @@ enum qn_status qn_qmgr_run(const struct qn_qmgr_options *opt, struct qn_qmgr_sum
             qn_spool_entry_clear(&items[i].e);
         free(items);
     }
+    free(run.lanes);
     free(run.quota);
     return r;
 }

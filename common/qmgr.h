@@ -7,39 +7,58 @@
  * One sender at a time.  qn_qmgr_run() takes the spool's lock
  * (state/flush.lock); when another sender holds it, the run does nothing
  * (that sender looks at new/ again before it ends).  With the lock held it
- * removes producers' leftovers from tmp/ and loads the limiter's view, then
- * works in passes.  After the last pass it closes the transport's session
- * and releases the lock, then looks at new/ once more: an entry spooled
- * between the last listing and the release would otherwise wait for the
- * next trigger, so the run takes the lock again (at most
- * QN_QMGR_RELOCK_MAX rounds in all) unless delivery was stopped.
+ * removes producers' leftovers from tmp/ and loads the limiter's view and
+ * the lanes' state (lanes.h), then works in passes.  After the last pass
+ * it closes the transport's session and releases the lock, then looks at
+ * new/ and maildrop/ once more: an entry spooled between the last listing
+ * and the release would otherwise wait for the next trigger, so the run
+ * takes the lock again (at most QN_QMGR_RELOCK_MAX rounds in all) unless
+ * delivery was stopped.
  *
- * Passes.  A pass loads at most pass_max entries (QN_QMGR_PASS_MAX): new/
- * first, then the entries of deferred/ whose next try has come (looking at
- * up to QN_QMGR_DEFERRED_SCAN_MAX of them, so a due entry is not starved
- * by older ones that must still wait), and orders them oldest first
- * whatever queue they came from.  Memory stays bounded whatever the queue
- * holds.  While loading, a corrupt entry (malformed, truncated, not a
- * regular file, over the size bound) is quarantined into failed/ with the
- * reason, and an entry older than max_age is failed with its last error:
- * neither stops the queue, nothing is deleted silently.  Every entry a
- * pass loaded leaves its place (sent, held, deferred, failed); a pass that
- * moves nothing, or in which an entry could not be moved (an I/O error),
- * ends the round instead of loading the same entries again; a round runs
- * at most passes_max (QN_QMGR_PASSES_MAX) passes.  At the end of each pass
- * the limiter's changes are merged into the shared state (quota.h).
+ * Passes.  A pass chooses at most pass_max (QN_QMGR_PASS_MAX) due entries,
+ * lane first, then age (pass.h):
+ * new/, and the entries of deferred/ whose next try has come; choosing
+ * reads only each entry's first bytes.  So a login is in the first pass
+ * that starts after it arrived, whatever floods the lower lanes.  Entries
+ * are loaded bounded by [spool] max_entry_size (plus the header lines
+ * the sender's own rewrites add), a message without its bytes, which are
+ * read only for its delivery and freed after it: a pass holds at most one
+ * message, so its memory stays bounded whatever the spool holds (a few MiB
+ * plus one entry).  While loading, an entry not owned by root or the
+ * sender's user, or corrupt (malformed, truncated, not a regular file,
+ * over the size bound), is quarantined into failed/ with the reason; a
+ * journal alert past its rule's cap is counted and removed (lanes.h); an
+ * entry older than max_age is failed with its last error: none stops the
+ * queue, nothing is deleted without a count.  Every entry a pass loaded
+ * leaves its place (sent, held, deferred, failed); a pass that moves
+ * nothing, or in which an entry could not be moved (an I/O error), ends
+ * the round instead of loading the same entries again; a round runs at
+ * most passes_max (QN_QMGR_PASSES_MAX) passes.  Each pass picks up local
+ * users' submissions from maildrop/ (pickup.h: at most QN_PICKUP_BATCH_MAX,
+ * each user capped) and queues the summaries of caps whose window ended
+ * (lanes.h): before choosing its entries when no login or journal alert is
+ * due (submissions join the pass), else after delivering, for the next
+ * pass: a login already in new/ never waits for a flood of submissions to
+ * be read.  The pickup runs after a stop too (it needs no server).  Then the
+ * limiter's changes are merged into the shared state (quota.h) and the
+ * lanes' state is saved.
  *
- * Order and digests.  The sendmail messages of a pass go first, each as it
- * was given, then its events.  The events go one mail each while the
- * limits allow and no burst is on; when more than digest_after events fall
- * within digest_window, or the limits allow fewer mails than there are
- * events (qn_ratelimit_should_digest), they are merged into digests of at
- * most QN_RENDER_DIGEST_MAX_EVENTS events.  While a mail may go, a burst
- * is held until its oldest event is digest_window old, so one burst
- * becomes one mail.  Before every mail the limiter is asked again; when no
- * mail may go, the entries are held (qn_spool_hold: not an attempt) until
- * the limiter's next free time.  Events are rendered at send time in the
- * configured language (render.h).
+ * Order, lanes and digests.  A pass works its lanes in order, each
+ * completely: the sendmail messages of a lane go first, each as it was
+ * given, then its events.  The events go one mail each while the limits
+ * allow and no burst is on in their lane; when more than digest_after
+ * events of the lane fall within digest_window, or the lane may send fewer
+ * mails than there are events (qn_lanes_should_digest), they are merged
+ * into digests of at most QN_RENDER_DIGEST_MAX_EVENTS events, never with
+ * another lane's.  While a mail may go, a burst is held until its oldest
+ * event is digest_window old, so one burst becomes one mail.  Before every
+ * mail the limiter is asked again for that lane (qn_lanes_available: the
+ * lanes above keep a reserve); when no mail may go, the entries are held
+ * (qn_spool_hold: not an attempt) until then.  Events are rendered at send
+ * time in the configured language (render.h).  A mail of the user lane is
+ * marked as such: its events' subjects already say "from user NAME"
+ * (pickup.h), a digest's subject says it too, and its From display name
+ * is "from user NAME" instead of [smtp] from_name.
  *
  * Failures and backoff.  A failure of this one message that leaves the
  * session usable (a reply at MAIL, RCPT or DATA) fails the entry into
@@ -68,10 +87,8 @@
  * in (each route has its own) and the diagnosis catalog's provider of its
  * failures.  Failover between routes is a transport of its own on top of
  * this interface (failover.h: it chooses the route of each message and
- * keeps each route's limits, which it reports through available()).
- * Priority lanes (logins first, then journal alerts, then the rest; a
- * digest never mixing lanes) and silences belong here, on top of this
- * interface, without a new loop: they are not built yet.
+ * keeps each route's limits, which it reports through available(); the
+ * lanes' shares of the limits then give way to it).
  *
  * Less noise (the building blocks exist; this loop does not call them yet).
  * Each is a pure decision over an event, a time and state loaded once per
@@ -102,9 +119,10 @@
  * outcome (enum qn_qmgr_outcome) goes to on_entry as it happens, exactly
  * once per entry handled; things that concern the run (a pass begins,
  * delivery stopped, a queue or the state could not be read or saved, the
- * lock) go to on_notice.  qn_qmgr_run() fills a summary: the counts and
- * the first thing that needs attention, from which a program chooses its
- * exit status.
+ * lock, submissions picked up or refused) go to on_notice.  qn_qmgr_run()
+ * fills a summary: the counts, the first thing that needs attention, and
+ * the oldest entry still waiting, from which a program chooses its exit
+ * status.
  *
  * Thread-safety: one run per spool and thread; no global state.
  */
@@ -116,6 +134,8 @@
 
 #include "config.h"
 #include "diag.h"
+#include "pass.h"
+#include "pickup.h"
 #include "render.h"
 #include "spool.h"
 #include "status.h"
@@ -123,8 +143,7 @@
 #define QN_QMGR_PASS_MAX          200  /* entries loaded at once (each up to the entry bound) */
 #define QN_QMGR_PASSES_MAX        1000 /* passes in one round */
 #define QN_QMGR_RELOCK_MAX        3    /* rounds: takes of the lock in one run */
-#define QN_QMGR_DEFERRED_SCAN_MAX 5000 /* deferred/ entries looked at per pass for due ones */
-#define QN_QMGR_ENTRY_MIN_BOUND   (16u * 1024 * 1024) /* size bound of a loaded entry, at least */
+#define QN_QMGR_DEFERRED_SCAN_MAX QN_PASS_SCAN_OLD /* deferred/ entries looked at per pass */
 
 /* ---- transports ---- */
 
@@ -135,6 +154,9 @@ struct qn_delivery {
     const struct qn_rendered *alert;
     size_t n_events;
     const struct qn_event *const *events; /* the alert's events as queued; NULL for a message */
+    /* The From display name of the alert: NULL for [smtp] from_name; "from user NAME" for
+     * a mail of the user lane. */
+    const char *from_name;
     /* A sendmail message: the RFC 5322 bytes as given, and its envelope. */
     const char *message;
     size_t message_len;
@@ -182,6 +204,7 @@ enum qn_qmgr_outcome {
     QN_QMGR_QUARANTINED, /* corrupt: moved to failed/ unchanged, with a reason */
     QN_QMGR_STUCK,       /* the move above could not be made: still where it was */
     QN_QMGR_UNREADABLE,  /* could not be read (I/O, memory): left for a later run */
+    QN_QMGR_CAPPED,      /* past its rule's cap: counted (a summary tells) and removed */
 };
 
 struct qn_qmgr_entry {
@@ -189,6 +212,7 @@ struct qn_qmgr_entry {
     const char *id;
     enum qn_spool_queue from;   /* where it was */
     enum qn_spool_type type;    /* 0 when it could not be loaded */
+    enum qn_lane lane;          /* its lane, when it could be loaded */
     const char *reason;         /* the last-error written (HELD, DEFERRED, FAILED, EXPIRED),
                                    the quarantine reason, or "" */
     const char *diagnosis;      /* diagnosis id written with it, or "" */
@@ -219,6 +243,10 @@ enum qn_qmgr_notice_kind {
     QN_QMGR_STATE_NOT_SAVED,  /* the limiter's state could not be saved: status */
     QN_QMGR_BUSY,             /* another sender holds the lock: it will send the entries */
     QN_QMGR_LOCK_FAILED,      /* the lock could not be taken: sys_errno; the run ends */
+    QN_QMGR_PICKED_UP,        /* submissions of maildrop/ queued: count (capped: capped) */
+    QN_QMGR_REFUSED,          /* a submission refused: id, uid, who, reason */
+    QN_QMGR_SUMMARY_QUEUED,   /* a cap's summary queued: reason is its subject */
+    QN_QMGR_PICKUP_FAILED,    /* maildrop/ could not be listed: status, sys_errno */
 };
 
 struct qn_qmgr_notice {
@@ -227,8 +255,13 @@ struct qn_qmgr_notice {
     enum qn_status status;
     int sys_errno;
     const struct qn_error *err;
-    const char *reason;    /* STOPPED: the reason written to the entries */
-    const char *diagnosis; /* STOPPED: its diagnosis id, or "" */
+    const char *reason;     /* STOPPED: the reason written to the entries; REFUSED: why */
+    const char *diagnosis;  /* STOPPED: its diagnosis id, or "" */
+    const char *state;      /* STATE_*: the state file ("ratelimit", "lanes") */
+    size_t capped;          /* PICKED_UP: submissions counted past their user's cap */
+    const char *id;         /* REFUSED: the submission */
+    unsigned long long uid; /* REFUSED: its submitter */
+    const char *who;        /* REFUSED: the submitter's name */
 };
 
 /* What needed attention first in a run, in the order things happened. */
@@ -253,6 +286,14 @@ struct qn_qmgr_summary {
     size_t expired;     /* entries EXPIRED and moved */
     size_t quarantined; /* entries QUARANTINED and moved */
     size_t stuck;       /* entries STUCK */
+    size_t capped;      /* journal alerts CAPPED, and submissions counted past a user's cap */
+    size_t picked_up;   /* submissions of maildrop/ queued */
+    size_t refused;     /* submissions refused */
+    size_t summaries;   /* cap summaries queued */
+    /* After the run: entries still in new/ or deferred/ (as far as looked at) and the
+     * queued time of the oldest of them (0: none). */
+    size_t waiting;
+    long long oldest_waiting;
     enum qn_qmgr_attention first;
     bool stopped;               /* delivery was stopped (possibly after `first`) */
     struct qn_error stop_error; /* why, when stopped */
@@ -278,6 +319,9 @@ struct qn_qmgr_options {
     /* 0: QN_QMGR_PASS_MAX and QN_QMGR_PASSES_MAX. */
     size_t pass_max;
     unsigned passes_max;
+    /* Messages submitted by local users, rewritten for the account (pickup.h); NULL:
+     * such submissions are refused. */
+    qn_pickup_rewrite_fn rewrite;
 };
 
 /*

@@ -29,8 +29,9 @@ enum qn_status qn_quota_set_state(struct qn_quota *q, const char *name)
     return QN_OK;
 }
 
-/* Read the state file NAME into *RL (empty on any failure). */
-static enum qn_status read_state(struct qn_spool *sp, const char *name, struct qn_ratelimit *rl)
+/* Read the state file NAME into *RL, clamped at NOW (empty on any failure). */
+static enum qn_status read_state(struct qn_spool *sp, const char *name, struct qn_ratelimit *rl,
+                                 long long now)
 {
     char *text = malloc(QN_SPOOL_STATE_MAX + 1);
     size_t len = 0;
@@ -42,17 +43,19 @@ static enum qn_status read_state(struct qn_spool *sp, const char *name, struct q
         r = qn_spool_state_read(sp, name, text, QN_SPOOL_STATE_MAX + 1, &len);
     if (r == QN_OK)
         r = qn_ratelimit_load(rl, text, len);
+    if (r == QN_OK)
+        (void)qn_ratelimit_clamp(rl, now);
     saved = errno;
     free(text);
     errno = saved;
     return r;
 }
 
-enum qn_status qn_quota_load(struct qn_quota *q, struct qn_spool *sp)
+enum qn_status qn_quota_load(struct qn_quota *q, struct qn_spool *sp, long long now)
 {
     q->n_changes = 0;
     q->overflow = false;
-    return read_state(sp, q->state, &q->view);
+    return read_state(sp, q->state, &q->view, now);
 }
 
 static void remember(struct qn_quota *q, enum qn_quota_change_kind kind, size_t n, long long t)
@@ -110,7 +113,7 @@ enum qn_status qn_quota_commit(struct qn_quota *q, struct qn_spool *sp, long lon
     r = qn_spool_state_lock(sp, q->state, q->lock_timeout_ms, &lock_fd);
     if (r != QN_OK)
         goto out;
-    r = q->overflow ? QN_EINVAL : read_state(sp, q->state, merged);
+    r = q->overflow ? QN_EINVAL : read_state(sp, q->state, merged, now);
     if (r == QN_OK || r == QN_ENOTFOUND) {
         for (size_t i = 0; i < q->n_changes; i++)
             apply(merged, &q->changes[i]);

@@ -37,9 +37,10 @@
  *
  * A state file that cannot be parsed is treated as empty by
  * qn_quota_load() (which says so: QN_EINVAL) and replaced by the view at
- * the next commit.  A commit that fails (lock held too long, disk full)
- * leaves the view and the remembered changes as they were: the next commit
- * applies them.
+ * the next commit.  Every state read (load and the commit's merge) is
+ * clamped at the time of reading (qn_ratelimit_clamp).  A commit that
+ * fails (lock held too long, disk full) leaves the view and the remembered
+ * changes as they were: the next commit applies them.
  *
  * Memory: struct qn_quota is fixed-size (about 60 KiB: put it on the heap);
  * qn_quota_commit() allocates a second state and a read buffer for the
@@ -90,12 +91,15 @@ void qn_quota_init(struct qn_quota *q);
 enum qn_status qn_quota_set_state(struct qn_quota *q, const char *name);
 
 /*
- * Replace the view with state/ratelimit and forget the remembered changes.
- * QN_OK; QN_ENOTFOUND: no state yet, the view is empty (not an error for a
- * caller: nothing was sent); QN_EINVAL: the state is damaged, the view is
- * empty; QN_EIO (errno kept), QN_ETOOBIG, QN_ENOMEM: the view is empty.
+ * Replace the view with state/ratelimit, clamped at NOW
+ * (qn_ratelimit_clamp: the spool's user can write the file, so no time in
+ * it may hold the sender back longer than this module would), and forget
+ * the remembered changes.  QN_OK; QN_ENOTFOUND: no state yet, the view is
+ * empty (not an error for a caller: nothing was sent); QN_EINVAL: the
+ * state is damaged, the view is empty; QN_EIO (errno kept), QN_ETOOBIG,
+ * QN_ENOMEM: the view is empty.
  */
-enum qn_status qn_quota_load(struct qn_quota *q, struct qn_spool *sp);
+enum qn_status qn_quota_load(struct qn_quota *q, struct qn_spool *sp, long long now);
 
 /* Record in the view and remember for the next commit. */
 void qn_quota_record_sent(struct qn_quota *q, long long now);

@@ -263,6 +263,44 @@ void qn_ratelimit_penalize(struct qn_ratelimit *rl, long long now)
     rl->slow_until = clamp_time(now + QN_RATELIMIT_SLOW_S);
 }
 
+bool qn_ratelimit_clamp(struct qn_ratelimit *rl, long long now)
+{
+    bool changed = false;
+    size_t i;
+
+    now = clamp_time(now);
+    if (rl->backoff_s > QN_RATELIMIT_BACKOFF_MAX) {
+        rl->backoff_s = QN_RATELIMIT_BACKOFF_MAX;
+        changed = true;
+    }
+    if (rl->backoff_until > now + rl->backoff_s) {
+        rl->backoff_until = now + rl->backoff_s;
+        changed = true;
+    }
+    if (rl->slow_until > now + QN_RATELIMIT_SLOW_S) {
+        rl->slow_until = now + QN_RATELIMIT_SLOW_S;
+        changed = true;
+    }
+    if (rl->n_sent > QN_RATELIMIT_SENT_MAX)
+        rl->n_sent = QN_RATELIMIT_SENT_MAX;
+    if (rl->n_events > QN_RATELIMIT_EVENTS_MAX)
+        rl->n_events = QN_RATELIMIT_EVENTS_MAX;
+    /* Ascending lists: clamping each to NOW keeps them ascending. */
+    for (i = 0; i < rl->n_sent; i++) {
+        if (rl->sent[i] > now) {
+            rl->sent[i] = now;
+            changed = true;
+        }
+    }
+    for (i = 0; i < rl->n_events; i++) {
+        if (rl->events[i] > now) {
+            rl->events[i] = now;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
 /* ---- state text ---------------------------------------------------------------------- */
 
 /* "name T" lines of the entries still inside a day at NOW, never descending. */

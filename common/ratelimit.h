@@ -49,7 +49,11 @@
  * duplicate or reordered lines, blanks, CR, a value out of range, too many
  * entries) makes qn_ratelimit_load fail with QN_EINVAL and leaves *rl empty
  * (as after qn_ratelimit_init): the caller then starts from an empty state
- * (erring toward sending, never toward losing mail) and logs it.
+ * (erring toward sending, never toward losing mail) and logs it.  The file
+ * lives in the spool, which its user can write: a well-formed file may
+ * still hold times meant to stop the sender for ever ("backoff_until
+ * 253402300799", sent times in the future), so whoever loads it clamps
+ * it to what this module could have written by NOW (qn_ratelimit_clamp).
  *
  * Fixed-size struct, no heap.  Thread-safe (no globals; one struct must not
  * be used by two threads at once).
@@ -99,6 +103,15 @@ void qn_ratelimit_init(struct qn_ratelimit *rl);
 /* Parse the state text form (LEN bytes at TEXT, need not be NUL-terminated);
  * see above.  QN_OK, or QN_EINVAL with *rl empty. */
 enum qn_status qn_ratelimit_load(struct qn_ratelimit *rl, const char *text, size_t len);
+
+/*
+ * Clamp RL to what could be true at NOW: backoff_until at most NOW +
+ * backoff_s (so at most QN_RATELIMIT_BACKOFF_MAX away), slow_until at most
+ * NOW + QN_RATELIMIT_SLOW_S, every sent and event time at most NOW (a time
+ * to come would count in every window until then).  The lists stay
+ * ascending.  Returns true when anything was changed.
+ */
+bool qn_ratelimit_clamp(struct qn_ratelimit *rl, long long now);
 
 /* Append the state text form to OUT (entries older than a day at NOW are
  * dropped).  All or nothing: on QN_ETOOBIG or QN_ENOMEM OUT is unchanged. */

@@ -17,9 +17,9 @@
  *   is openat/renameat/unlinkat relative to those fds, with names that are
  *   either constants or ids checked by qn_spool_id_valid().
  *
- * - Corrupt entries never stop the queue.  The reader is strict (fixed line
- *   order, exact payload length, no raw control bytes, bounded sizes) and
- *   reports anything odd as QN_EINVAL, and entries are opened with
+ * - Corrupt entries never stop the queue.  The reader (entryread.h) is
+ *   strict (fixed line order, exact payload length, no raw control bytes,
+ *   bounded sizes) and reports anything odd as QN_EINVAL, and entries are opened with
  *   O_NONBLOCK so a FIFO planted in new/ cannot hang the sender; the
  *   sender then quarantines the file unchanged into failed/ with a reason.
  *
@@ -46,20 +46,26 @@
 
 #include "buf.h"
 #include "enqueue.h"
+#include "entryread.h"
 #include "text.h"
 
 #define LOCK_NAME          "flush.lock"
 #define REASON_SUFFIX      ".reason"
 #define STATE_LOCK_POLL_MS 10
 
-enum subdir { SUB_TMP, SUB_NEW, SUB_DEFERRED, SUB_FAILED, SUB_STATE, N_SUBDIRS };
+/* The subdirectories; maildrop/ comes last: it is optional (spool.h). */
+enum subdir { SUB_TMP, SUB_NEW, SUB_DEFERRED, SUB_FAILED, SUB_STATE, SUB_MAILDROP, N_SUBDIRS };
+#define N_REQUIRED SUB_MAILDROP
 
-static const char *const subdir_names[N_SUBDIRS] = {"tmp", "new", "deferred", "failed", "state"};
+static const char *const subdir_names[N_SUBDIRS] = {"tmp",    "new",   "deferred",
+                                                    "failed", "state", "maildrop"};
+
+#define PART_SUFFIX ".part" /* a submission qqnotify-drop is still writing */
 
 struct qn_spool {
     int dir_fd;
-    int sub_fd[N_SUBDIRS];
-    int lock_fd; /* -1 unless the sender lock is held */
+    int sub_fd[N_SUBDIRS]; /* sub_fd[SUB_MAILDROP] is -1 when there is none */
+    int lock_fd;           /* -1 unless the sender lock is held */
 };
 
 /* ---- small system helpers ---- */
@@ -86,19 +92,6 @@ static ssize_t read_full(int fd, void *p, size_t n)
 
 /* ---- ids ---- */
 
-static bool digits(const char *s, size_t n, bool no_leading_zero)
-{
-    size_t i;
-
-    if (n == 0 || (no_leading_zero && n > 1 && s[0] == '0'))
-        return false;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    }
-    return true;
-}
-
 bool qn_spool_id_valid(const char *id)
 {
     const char *p, *dot;
@@ -111,17 +104,18 @@ bool qn_spool_id_valid(const char *id)
         return false;
     /* seconds */
     dot = memchr(id, '.', len);
-    if (dot == NULL || (size_t)(dot - id) > 20 || !digits(id, (size_t)(dot - id), true))
+    if (dot == NULL || (size_t)(dot - id) > 20 ||
+        !qn_entryread_digits(id, (size_t)(dot - id), true))
         return false;
     /* microseconds */
     p = dot + 1;
     dot = memchr(p, '.', len - (size_t)(p - id));
-    if (dot == NULL || dot - p != 6 || !digits(p, 6, false))
+    if (dot == NULL || dot - p != 6 || !qn_entryread_digits(p, 6, false))
         return false;
     /* pid */
     p = dot + 1;
     dot = memchr(p, '.', len - (size_t)(p - id));
-    if (dot == NULL || (size_t)(dot - p) > 10 || !digits(p, (size_t)(dot - p), true))
+    if (dot == NULL || (size_t)(dot - p) > 10 || !qn_entryread_digits(p, (size_t)(dot - p), true))
         return false;
     /* random */
     p = dot + 1;
@@ -144,169 +138,27 @@ static int id_compare(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* ---- entry format: reading (enqueue.h) ---- */
-
-struct cursor {
-    const char *p;
-    size_t len; /* bytes that may hold header lines */
-    size_t pos;
-};
-
-/* The next line (without '\n') or false when none is complete. */
-static bool next_line(struct cursor *c, const char **ret_line, size_t *ret_n)
+enum qn_status qn_spool_parse(const char *data, size_t len, struct qn_spool_entry *ret_entry)
 {
-    const char *nl;
+    struct qn_spool_entry *e;
+    char *copy;
+    enum qn_status r;
 
-    if (c->pos >= c->len)
-        return false;
-    nl = memchr(c->p + c->pos, '\n', c->len - c->pos);
-    if (nl == NULL)
-        return false;
-    *ret_line = c->p + c->pos;
-    *ret_n = (size_t)(nl - *ret_line);
-    c->pos += *ret_n + 1;
-    return true;
-}
-
-/* The next line is "NAME value": its value.  Leaves the cursor alone when not. */
-static bool expect(struct cursor *c, const char *name, const char **ret_v, size_t *ret_vn)
-{
-    struct cursor save = *c;
-    size_t k = strlen(name), n;
-    const char *line;
-
-    if (!next_line(c, &line, &n) || n < k + 1 || memcmp(line, name, k) != 0 || line[k] != ' ') {
-        *c = save;
-        return false;
+    if (data == NULL || ret_entry == NULL || len == SIZE_MAX)
+        return QN_EINVAL;
+    e = calloc(1, sizeof(*e));
+    copy = malloc(len + 1);
+    r = QN_ENOMEM;
+    if (e != NULL && copy != NULL) {
+        memcpy(copy, data, len);
+        copy[len] = '\0';
+        r = qn_entryread_whole(&copy, len, e);
     }
-    *ret_v = line + k + 1;
-    *ret_vn = n - k - 1;
-    return true;
-}
-
-/* Undo the writer's escaping (enqueue.h) of V (VN bytes) into DST (DSTSZ, NUL-terminated). */
-static bool unescape(const char *v, size_t vn, char *dst, size_t dstsz, size_t *ret_len)
-{
-    size_t i, len = 0;
-
-    for (i = 0; i < vn; i++) {
-        unsigned char c = (unsigned char)v[i];
-
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if (c == '%') {
-            int hi, lo;
-
-            if (vn - i < 3 || (hi = qn_text_hex_digit(v[i + 1])) < 0 ||
-                (lo = qn_text_hex_digit(v[i + 2])) < 0)
-                return false;
-            c = (unsigned char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (len + 1 >= dstsz)
-            return false;
-        dst[len++] = (char)c;
-    }
-    dst[len] = '\0';
-    *ret_len = len;
-    return true;
-}
-
-/* A text value (last-error, diagnosis): decoded, then sanitised like every event value. */
-static bool read_text(const char *v, size_t vn, char *dst, size_t dstsz)
-{
-    char raw[QN_SPOOL_ERROR_MAX];
-    size_t len;
-
-    if (dstsz > sizeof(raw) || !unescape(v, vn, raw, dstsz, &len))
-        return false;
-    qn_text_sanitize_line(raw, len, dst, dstsz);
-    return true;
-}
-
-static bool read_address(const char *v, size_t vn, char *dst, bool may_be_empty)
-{
-    size_t len;
-
-    return unescape(v, vn, dst, QN_SPOOL_ADDRESS_MAX, &len) &&
-           qn_enqueue_address_check(dst, may_be_empty) == QN_OK;
-}
-
-/* Decimal without sign or leading zeros, at most MAX. */
-static bool read_number(const char *v, size_t vn, unsigned long long max, unsigned long long *ret)
-{
-    unsigned long long x = 0;
-    size_t i;
-
-    if (!digits(v, vn, true))
-        return false;
-    for (i = 0; i < vn; i++) {
-        unsigned d = (unsigned)(v[i] - '0');
-
-        if (x > (max - d) / 10)
-            return false;
-        x = x * 10 + d;
-    }
-    *ret = x;
-    return true;
-}
-
-/*
- * Parse the header of DATA (LEN bytes) into E and return the payload's
- * offset in *RET_OFFSET.  Any deviation from the format: false.
- */
-static bool parse_header(const char *data, size_t len, struct qn_spool_entry *e, size_t *ret_offset)
-{
-    struct cursor c = {.p = data, .len = len < QN_SPOOL_HEADER_MAX ? len : QN_SPOOL_HEADER_MAX};
-    unsigned long long x;
-    const char *v;
-    size_t vn;
-
-    if (!next_line(&c, &v, &vn) || vn != strlen(QN_SPOOL_VERSION_LINE) ||
-        memcmp(v, QN_SPOOL_VERSION_LINE, vn) != 0)
-        return false;
-    if (!expect(&c, "type", &v, &vn))
-        return false;
-    if (vn == 5 && memcmp(v, "event", 5) == 0)
-        e->type = QN_SPOOL_EVENT;
-    else if (vn == 7 && memcmp(v, "message", 7) == 0)
-        e->type = QN_SPOOL_MESSAGE;
-    else
-        return false;
-    if (!expect(&c, "queued", &v, &vn) || !read_number(v, vn, LLONG_MAX, &x))
-        return false;
-    e->queued = (long long)x;
-    if (!expect(&c, "attempts", &v, &vn) || !read_number(v, vn, UINT_MAX, &x))
-        return false;
-    e->attempts = (unsigned)x;
-    if (!expect(&c, "next-try", &v, &vn) || !read_number(v, vn, LLONG_MAX, &x))
-        return false;
-    e->next_try = (long long)x;
-    if (!expect(&c, "last-error", &v, &vn) ||
-        !read_text(v, vn, e->last_error, sizeof(e->last_error)))
-        return false;
-    if (!expect(&c, "diagnosis", &v, &vn) || !read_text(v, vn, e->diagnosis, sizeof(e->diagnosis)))
-        return false;
-    if (e->type == QN_SPOOL_MESSAGE) {
-        if (!expect(&c, "sender", &v, &vn) || !read_address(v, vn, e->sender, true))
-            return false;
-        while (expect(&c, "rcpt", &v, &vn)) {
-            if (e->n_rcpt == QN_SPOOL_RCPT_MAX || !read_address(v, vn, e->rcpt[e->n_rcpt], false))
-                return false;
-            e->n_rcpt++;
-        }
-        if (e->n_rcpt == 0)
-            return false;
-    }
-    if (!expect(&c, "size", &v, &vn) || !read_number(v, vn, SIZE_MAX, &x))
-        return false;
-    if (!next_line(&c, &v, &vn) || vn != 3 || memcmp(v, "end", 3) != 0)
-        return false;
-    /* The trailing check: exactly SIZE bytes follow, no fewer (cut) and no more. */
-    if (x != len - c.pos)
-        return false;
-    *ret_offset = c.pos;
-    return true;
+    if (r == QN_OK)
+        *ret_entry = *e;
+    free(copy);
+    free(e);
+    return r;
 }
 
 /* ---- consumer: open, close, lock ---- */
@@ -375,8 +227,14 @@ enum qn_status qn_spool_open(const char *dir, unsigned flags, mode_t dir_mode,
         sp->sub_fd[i] = -1;
 
     r = qn_enqueue_open_spool(dir, &sp->dir_fd);
-    for (i = 0; r == QN_OK && i < N_SUBDIRS; i++)
+    for (i = 0; r == QN_OK && i < N_REQUIRED; i++)
         r = open_subdir(sp, i, (flags & QN_SPOOL_CREATE) != 0, dir_mode);
+    /* maildrop/ is optional and never made here: its group is the drop group. */
+    if (r == QN_OK) {
+        r = open_subdir(sp, SUB_MAILDROP, false, 0);
+        if (r == QN_ENOTFOUND)
+            r = QN_OK;
+    }
     if (r != QN_OK) {
         qn_spool_close(sp);
         return r;
@@ -467,6 +325,8 @@ static int queue_fd(const struct qn_spool *sp, enum qn_spool_queue q)
         return sp->sub_fd[SUB_DEFERRED];
     case QN_SPOOL_FAILED:
         return sp->sub_fd[SUB_FAILED];
+    case QN_SPOOL_MAILDROP:
+        return sp->sub_fd[SUB_MAILDROP];
     }
     return -1;
 }
@@ -485,9 +345,10 @@ static DIR *open_stream(int fd)
     return d;
 }
 
-enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
-                             char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
-                             size_t *ret_total)
+/* The MAX oldest (or NEWEST) valid ids of QUEUE, sorted oldest first. */
+static enum qn_status list_ids(struct qn_spool *sp, enum qn_spool_queue queue, bool newest,
+                               char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
+                               size_t *ret_total)
 {
     struct dirent *de;
     size_t n = 0, total = 0;
@@ -512,7 +373,7 @@ enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
         if (!qn_spool_id_valid(de->d_name))
             continue;
         total++;
-        /* Keep the MAX oldest, sorted: binary search, then shift the tail. */
+        /* Keep the MAX oldest (newest), sorted: binary search, then shift. */
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
 
@@ -521,10 +382,26 @@ enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
             else
                 hi = mid;
         }
-        if (lo >= max)
+        if (max == 0)
             continue;
-        if (n == max)
-            n--; /* the newest falls off the end */
+        if (!newest) {
+            if (lo >= max)
+                continue;
+            if (n == max)
+                n--; /* the newest falls off the end */
+            memmove(ret_ids[lo + 1], ret_ids[lo], (n - lo) * sizeof(ret_ids[0]));
+            memcpy(ret_ids[lo], de->d_name, strlen(de->d_name) + 1);
+            n++;
+            continue;
+        }
+        if (n == max) {
+            if (lo == 0)
+                continue; /* older than all kept */
+            /* The oldest falls off the front. */
+            memmove(ret_ids[0], ret_ids[1], (lo - 1) * sizeof(ret_ids[0]));
+            memcpy(ret_ids[lo - 1], de->d_name, strlen(de->d_name) + 1);
+            continue;
+        }
         memmove(ret_ids[lo + 1], ret_ids[lo], (n - lo) * sizeof(ret_ids[0]));
         memcpy(ret_ids[lo], de->d_name, strlen(de->d_name) + 1);
         n++;
@@ -539,6 +416,20 @@ enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
     if (ret_total != NULL)
         *ret_total = total;
     return QN_OK;
+}
+
+enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
+                             char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
+                             size_t *ret_total)
+{
+    return list_ids(sp, queue, false, ret_ids, max, ret_n, ret_total);
+}
+
+enum qn_status qn_spool_list_newest(struct qn_spool *sp, enum qn_spool_queue queue,
+                                    char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
+                                    size_t *ret_total)
+{
+    return list_ids(sp, queue, true, ret_ids, max, ret_n, ret_total);
 }
 
 void qn_spool_entry_clear(struct qn_spool_entry *e)
@@ -571,7 +462,8 @@ static enum qn_status open_entry(struct qn_spool *sp, enum qn_spool_queue queue,
         qn_enqueue_close_keep_errno(fd);
         return QN_EIO;
     }
-    if (!S_ISREG(ret_st->st_mode)) {
+    /* A submission with a second name could be changed through it (pickup.h). */
+    if (!S_ISREG(ret_st->st_mode) || (queue == QN_SPOOL_MAILDROP && ret_st->st_nlink != 1)) {
         qn_enqueue_close_keep_errno(fd);
         errno = EINVAL;
         return QN_EINVAL;
@@ -580,12 +472,35 @@ static enum qn_status open_entry(struct qn_spool *sp, enum qn_spool_queue queue,
     return QN_OK;
 }
 
-enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
-                             size_t max_size, struct qn_spool_entry *ret_entry)
+enum qn_status qn_spool_owner(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                              unsigned long long *ret_uid)
+{
+    struct stat st;
+    int qfd;
+
+    if (sp == NULL || ret_uid == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    qfd = queue_fd(sp, queue);
+    if (qfd < 0)
+        return QN_EINVAL;
+    if (fstatat(qfd, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return qn_enqueue_errno_status();
+    *ret_uid = (unsigned long long)st.st_uid;
+    return QN_OK;
+}
+
+/*
+ * Load ID (see qn_spool_load); WHOLE false reads only the header of a
+ * message.  The file's size is checked against MAX_SIZE before anything
+ * is allocated.
+ */
+static enum qn_status load(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                           size_t max_size, bool whole, struct qn_spool_entry *ret_entry)
 {
     struct qn_spool_entry *e = NULL;
     char *data = NULL, probe;
-    size_t size, offset;
+    size_t size, want, offset;
+    unsigned version;
     struct stat st;
     enum qn_status r;
     ssize_t got;
@@ -603,50 +518,152 @@ enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, con
         goto out;
     }
     size = (size_t)st.st_size;
+    /* Without the message: the header block is enough to tell, unless it is an event. */
+    want = whole || size <= QN_SPOOL_HEADER_MAX ? size : QN_SPOOL_HEADER_MAX;
     r = QN_ENOMEM;
-    data = malloc(size + 1);
+    data = malloc(want + 1);
     e = calloc(1, sizeof(*e));
     if (data == NULL || e == NULL)
         goto out;
     r = QN_EIO;
-    got = read_full(fd, data, size);
+    got = read_full(fd, data, want);
     if (got < 0)
         goto out;
-    /* Entries are never changed in place: one that grows while read is corrupt. */
-    if ((size_t)got == size) {
-        ssize_t more = read_full(fd, &probe, 1);
+    if ((size_t)got < want) {
+        r = QN_EINVAL; /* shorter than it said: entries are never changed in place */
+        goto out;
+    }
+    if (want < size) {
+        data[want] = '\0';
+        r = QN_EINVAL;
+        if (!qn_entryread_header(data, want, size, e, &offset, &version))
+            goto out;
+        if (e->type == QN_SPOOL_EVENT) {
+            /* An event is wanted whole after all: read the rest. */
+            char *more = realloc(data, size + 1);
 
-        if (more < 0)
-            goto out;
-        if (more > 0) {
+            r = QN_ENOMEM;
+            if (more == NULL)
+                goto out;
+            data = more;
+            r = QN_EIO;
+            got = read_full(fd, data + want, size - want);
+            if (got < 0)
+                goto out;
             r = QN_EINVAL;
-            goto out;
+            if ((size_t)got != size - want)
+                goto out;
+            want = size;
+        } else {
+            e->message_len = size - offset;
+            goto done;
         }
     }
-    size = (size_t)got;
-    r = QN_EINVAL;
-    if (!parse_header(data, size, e, &offset))
-        goto out;
-    memcpy(e->id, id, strlen(id) + 1);
-    if (e->type == QN_SPOOL_EVENT) {
-        if (qn_event_read(&e->event, data + offset, size - offset) != QN_OK)
-            goto out;
-    } else {
-        char *shrunk;
+    /* Entries are never changed in place: one that grows while read is corrupt. */
+    {
+        ssize_t more = read_full(fd, &probe, 1);
 
-        /* Keep only the message: move it to the front and give back the header's room. */
-        e->message_len = size - offset;
-        memmove(data, data + offset, e->message_len);
-        data[e->message_len] = '\0';
-        shrunk = realloc(data, e->message_len + 1);
-        e->message = shrunk != NULL ? shrunk : data;
-        data = NULL;
+        r = QN_EIO;
+        if (more < 0)
+            goto out;
+        r = QN_EINVAL;
+        if (more > 0)
+            goto out;
     }
+    memset(e, 0, sizeof(*e));
+    r = qn_entryread_whole(&data, size, e);
+    if (r != QN_OK)
+        goto out;
+    if (!whole && e->type == QN_SPOOL_MESSAGE) {
+        /* A small message was read whole all the same: the contract is no bytes. */
+        free(e->message);
+        e->message = NULL;
+    }
+done:
+    memcpy(e->id, id, strlen(id) + 1);
+    e->owner = (unsigned long long)st.st_uid;
     *ret_entry = *e;
     r = QN_OK;
 out:
     qn_enqueue_close_keep_errno(fd);
     free(data);
+    free(e);
+    return r;
+}
+
+enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                             size_t max_size, struct qn_spool_entry *ret_entry)
+{
+    return load(sp, queue, id, max_size, true, ret_entry);
+}
+
+enum qn_status qn_spool_load_head(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                                  size_t max_size, struct qn_spool_entry *ret_entry)
+{
+    return load(sp, queue, id, max_size, false, ret_entry);
+}
+
+enum qn_status qn_spool_peek(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                             size_t max_size, struct qn_spool_head *ret)
+{
+    char buf[QN_SPOOL_PEEK_MAX + 1];
+    struct qn_spool_entry *e = NULL;
+    unsigned version;
+    struct stat st;
+    enum qn_status r;
+    ssize_t got;
+    int fd = -1;
+
+    if (ret == NULL)
+        return QN_EINVAL;
+    r = open_entry(sp, queue, id, &fd, &st);
+    if (r != QN_OK)
+        return r;
+    if (max_size == 0)
+        max_size = QN_SPOOL_DEFAULT_MAX_ENTRY;
+    if (st.st_size < 0 || (unsigned long long)st.st_size > max_size) {
+        r = QN_ETOOBIG;
+        goto out;
+    }
+    r = QN_EIO;
+    got = read_full(fd, buf, QN_SPOOL_PEEK_MAX);
+    if (got < 0)
+        goto out;
+    buf[got] = '\0';
+    r = QN_ENOMEM;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        goto out;
+    r = QN_EINVAL;
+    if (!qn_entryread_prefix(buf, (size_t)got, e, &version))
+        goto out;
+    if (version == 1 && e->type == QN_SPOOL_EVENT) {
+        /* The kind is the payload's first line, after "end": look for it. */
+        const char *end = memmem(buf, (size_t)got, "\nend\nkind ", 10);
+
+        if (end != NULL) {
+            const char *k = end + 10, *nl = memchr(k, '\n', (size_t)(buf + got - k));
+
+            if (nl != NULL && (size_t)(nl - k) < sizeof(e->event.kind)) {
+                memcpy(e->event.kind, k, (size_t)(nl - k));
+                qn_entryread_version1_lane(e);
+            }
+        }
+    }
+    memset(ret, 0, sizeof(*ret));
+    memcpy(ret->id, id, strlen(id) + 1);
+    ret->type = e->type;
+    ret->origin = e->origin;
+    ret->uid = e->uid;
+    ret->lane = e->lane;
+    ret->owner = (unsigned long long)st.st_uid;
+    ret->queued = e->queued;
+    ret->attempts = e->attempts;
+    ret->next_try = e->next_try;
+    ret->size = (unsigned long long)st.st_size;
+    r = QN_OK;
+out:
+    qn_enqueue_close_keep_errno(fd);
     free(e);
     return r;
 }
@@ -693,6 +710,108 @@ enum qn_status qn_spool_remove(struct qn_spool *sp, enum qn_spool_queue queue, c
     return r;
 }
 
+enum qn_status qn_spool_discard(struct qn_spool *sp, enum qn_spool_queue queue, const char *id)
+{
+    int qfd;
+
+    if (sp == NULL || !qn_spool_id_valid(id))
+        return QN_EINVAL;
+    qfd = queue_fd(sp, queue);
+    if (qfd < 0)
+        return QN_EINVAL;
+    if (unlinkat(qfd, id, 0) != 0)
+        return qn_enqueue_errno_status();
+    return QN_OK;
+}
+
+enum qn_status qn_spool_sync(struct qn_spool *sp, enum qn_spool_queue queue)
+{
+    int qfd;
+
+    if (sp == NULL)
+        return QN_EINVAL;
+    qfd = queue_fd(sp, queue);
+    if (qfd < 0)
+        return QN_EINVAL;
+    return fsync(qfd) == 0 ? QN_OK : QN_EIO;
+}
+
+/*
+ * H's type, origin, uid, lane, envelope and size, and *RET_PAYLOAD, for
+ * writing ENTRY (the event's spool form goes to EVENT).  A message whose
+ * bytes were not loaded cannot be written: QN_EINVAL.
+ */
+static enum qn_status entry_payload(const struct qn_spool_entry *entry, struct qn_enqueue_header *h,
+                                    struct qn_buf *event, const void **ret_payload)
+{
+    enum qn_status r = QN_EINVAL;
+    size_t i;
+
+    h->type = entry->type;
+    h->origin = entry->origin != 0 ? entry->origin : QN_ORIGIN_SYSTEM;
+    h->uid = entry->uid;
+    h->lane = entry->lane;
+    if (entry->type == QN_SPOOL_EVENT) {
+        r = qn_event_write(&entry->event, event);
+        *ret_payload = event->data;
+        h->size = event->len;
+    } else if (entry->type == QN_SPOOL_MESSAGE) {
+        if (entry->n_rcpt == 0 || entry->n_rcpt > QN_SPOOL_RCPT_MAX ||
+            (entry->message == NULL && entry->message_len > 0))
+            return QN_EINVAL;
+        /* The entry is the caller's to change: check its envelope like a producer's. */
+        r = qn_enqueue_address_check(entry->sender, true);
+        for (i = 0; r == QN_OK && i < entry->n_rcpt; i++) {
+            r = qn_enqueue_address_check(entry->rcpt[i], false);
+            h->rcpt[i] = entry->rcpt[i];
+        }
+        h->sender = entry->sender;
+        h->n_rcpt = entry->n_rcpt;
+        *ret_payload = entry->message != NULL ? entry->message : "";
+        h->size = entry->message_len;
+    }
+    return r;
+}
+
+enum qn_status qn_spool_add(struct qn_spool *sp, const struct qn_spool_entry *entry,
+                            size_t max_size, char *ret_id)
+{
+    char error[QN_SPOOL_ERROR_MAX], diag[QN_SPOOL_DIAGNOSIS_MAX], id[QN_SPOOL_ID_MAX];
+    struct qn_enqueue_header h = {.last_error = error, .diagnosis = diag};
+    struct qn_buf head, event;
+    const void *payload = NULL;
+    enum qn_status r;
+
+    if (sp == NULL || entry == NULL || entry->queued < 0 || entry->next_try < 0)
+        return QN_EINVAL;
+    if (max_size == 0)
+        max_size = QN_SPOOL_DEFAULT_MAX_ENTRY;
+    qn_text_sanitize_line(entry->last_error, strnlen(entry->last_error, sizeof(error)), error,
+                          sizeof(error));
+    qn_text_sanitize_line(entry->diagnosis, strnlen(entry->diagnosis, sizeof(diag)), diag,
+                          sizeof(diag));
+    h.queued = entry->queued;
+    h.attempts = entry->attempts;
+    h.next_try = entry->next_try;
+    qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
+    qn_buf_init(&event, max_size);
+    r = entry_payload(entry, &h, &event, &payload);
+    if (r == QN_OK)
+        r = qn_enqueue_write_header(&h, &head);
+    if (r == QN_OK && (h.size > max_size || head.len > max_size - h.size))
+        r = QN_ETOOBIG;
+    if (r == QN_OK)
+        r = qn_enqueue_new_id(id);
+    if (r == QN_OK)
+        r = qn_enqueue_place(sp->sub_fd[SUB_TMP], id, sp->sub_fd[SUB_NEW], id, head.data, head.len,
+                             payload, h.size, QN_ENQUEUE_SYNC_ALL);
+    if (r == QN_OK && ret_id != NULL)
+        memcpy(ret_id, id, strlen(id) + 1);
+    qn_buf_free(&event);
+    qn_buf_free(&head);
+    return r;
+}
+
 /* Rewrite ENTRY into TO with new metadata (ATTEMPT: count one more delivery
  * attempt), then take it out of FROM. */
 static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enum qn_spool_queue to,
@@ -706,11 +825,10 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
     const void *payload = NULL;
     int from_fd, to_fd;
     enum qn_status r;
-    size_t i;
 
     /* Negative times could be written but not read back (numbers have no sign). */
     if (sp == NULL || entry == NULL || !qn_spool_id_valid(entry->id) || next_try < 0 ||
-        entry->queued < 0)
+        entry->queued < 0 || from == QN_SPOOL_MAILDROP)
         return QN_EINVAL;
     from_fd = queue_fd(sp, from);
     to_fd = queue_fd(sp, to);
@@ -719,7 +837,6 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
     qn_text_sanitize_line(last_error, last_error != NULL ? strlen(last_error) : 0, error,
                           sizeof(error));
     qn_text_sanitize_line(diagnosis, diagnosis != NULL ? strlen(diagnosis) : 0, diag, sizeof(diag));
-    h.type = entry->type;
     h.queued = entry->queued;
     h.attempts = entry->attempts;
     if (attempt && h.attempts < UINT_MAX)
@@ -728,26 +845,7 @@ static enum qn_status rewrite(struct qn_spool *sp, enum qn_spool_queue from, enu
 
     qn_buf_init(&head, QN_SPOOL_HEADER_MAX);
     qn_buf_init(&event, QN_SPOOL_DEFAULT_MAX_ENTRY);
-    r = QN_EINVAL;
-    if (entry->type == QN_SPOOL_EVENT) {
-        r = qn_event_write(&entry->event, &event);
-        payload = event.data;
-        h.size = event.len;
-    } else if (entry->type == QN_SPOOL_MESSAGE) {
-        if (entry->n_rcpt == 0 || entry->n_rcpt > QN_SPOOL_RCPT_MAX ||
-            (entry->message == NULL && entry->message_len > 0))
-            goto out;
-        /* The entry is the caller's to change: check its envelope like a producer's. */
-        r = qn_enqueue_address_check(entry->sender, true);
-        for (i = 0; r == QN_OK && i < entry->n_rcpt; i++) {
-            r = qn_enqueue_address_check(entry->rcpt[i], false);
-            h.rcpt[i] = entry->rcpt[i];
-        }
-        h.sender = entry->sender;
-        h.n_rcpt = entry->n_rcpt;
-        payload = entry->message;
-        h.size = entry->message_len;
-    }
+    r = entry_payload(entry, &h, &event, &payload);
     if (r != QN_OK)
         goto out;
     r = qn_enqueue_write_header(&h, &head);
@@ -818,7 +916,7 @@ enum qn_status qn_spool_quarantine(struct qn_spool *sp, enum qn_spool_queue from
     struct stat st;
     size_t len;
 
-    if (sp == NULL || !qn_spool_id_valid(id))
+    if (sp == NULL || !qn_spool_id_valid(id) || from == QN_SPOOL_MAILDROP)
         return QN_EINVAL;
     from_fd = queue_fd(sp, from);
     if (from_fd < 0)
@@ -917,7 +1015,8 @@ enum qn_status qn_spool_retry(struct qn_spool *sp, enum qn_spool_queue from, con
     char reason[QN_SPOOL_ID_MAX + sizeof(REASON_SUFFIX)];
     int from_fd, new_fd;
 
-    if (sp == NULL || !qn_spool_id_valid(id) || from == QN_SPOOL_NEW)
+    /* A submission becomes an entry only through the pickup (pickup.h). */
+    if (sp == NULL || !qn_spool_id_valid(id) || from == QN_SPOOL_NEW || from == QN_SPOOL_MAILDROP)
         return QN_EINVAL;
     from_fd = queue_fd(sp, from);
     if (from_fd < 0)
@@ -1066,26 +1165,20 @@ static long long now_seconds(void)
     return t == (time_t)-1 ? 0 : (long long)t;
 }
 
-enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed)
+/* Remove the non-directories in directory FD older than CUTOFF whose name ends in SUFFIX
+ * (NULL: every name); *REMOVED counts them.  QN_EIO. */
+static enum qn_status clean_dir(int fd, long long cutoff, const char *suffix, size_t *removed)
 {
-    long long cutoff;
-    size_t removed = 0;
     struct dirent *de;
     enum qn_status r = QN_OK;
-    int tmp_fd;
     DIR *d;
 
-    if (sp == NULL || max_age < 0)
-        return QN_EINVAL;
-    if (max_age == 0)
-        max_age = QN_SPOOL_TMP_MAX_AGE;
-    cutoff = now_seconds() - max_age;
-    tmp_fd = sp->sub_fd[SUB_TMP];
-    d = open_stream(tmp_fd);
+    d = open_stream(fd);
     if (d == NULL)
         return QN_EIO;
     for (;;) {
         struct stat st;
+        size_t n;
 
         errno = 0;
         de = readdir(d);
@@ -1096,7 +1189,11 @@ enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t
         }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (fstatat(tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        n = strlen(de->d_name);
+        if (suffix != NULL &&
+            (n <= strlen(suffix) || strcmp(de->d_name + n - strlen(suffix), suffix) != 0))
+            continue;
+        if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT)
                 continue; /* renamed into place meanwhile */
             r = QN_EIO;
@@ -1104,11 +1201,11 @@ enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t
         }
         if (S_ISDIR(st.st_mode) || (long long)st.st_mtime >= cutoff)
             continue;
-        if (unlink_if_present(tmp_fd, de->d_name) != 0) {
+        if (unlink_if_present(fd, de->d_name) != 0) {
             r = QN_EIO;
             break;
         }
-        removed++;
+        (*removed)++;
     }
     {
         int saved = errno;
@@ -1116,6 +1213,23 @@ enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t
         (void)closedir(d); /* read-only stream */
         errno = saved;
     }
+    return r;
+}
+
+enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed)
+{
+    long long cutoff;
+    size_t removed = 0;
+    enum qn_status r;
+
+    if (sp == NULL || max_age < 0)
+        return QN_EINVAL;
+    if (max_age == 0)
+        max_age = QN_SPOOL_TMP_MAX_AGE;
+    cutoff = now_seconds() - max_age;
+    r = clean_dir(sp->sub_fd[SUB_TMP], cutoff, NULL, &removed);
+    if (r == QN_OK && sp->sub_fd[SUB_MAILDROP] >= 0)
+        r = clean_dir(sp->sub_fd[SUB_MAILDROP], cutoff, PART_SUFFIX, &removed);
     if (ret_removed != NULL)
         *ret_removed = removed;
     return r;
@@ -1133,7 +1247,8 @@ static void note(struct qn_spool_report *c, unsigned bit, const char *where, con
     c->found |= bit;
 }
 
-enum qn_status qn_spool_check(const struct qn_spool *sp, struct qn_spool_report *ret)
+enum qn_status qn_spool_check(const struct qn_spool *sp, unsigned long long owner,
+                              struct qn_spool_report *ret)
 {
     struct qn_spool_report c;
     struct stat st;
@@ -1143,18 +1258,29 @@ enum qn_status qn_spool_check(const struct qn_spool *sp, struct qn_spool_report 
         return QN_EINVAL;
     memset(&c, 0, sizeof(c));
     for (i = 0; i <= N_SUBDIRS; i++) {
-        /* i == 0 is DIR itself, then the subdirectories. */
+        /* i == 0 is DIR itself, then the subdirectories (maildrop/ last, when there is one). */
         int fd = i == 0 ? sp->dir_fd : sp->sub_fd[i - 1];
         const char *where = i == 0 ? "." : subdir_names[i - 1];
+        bool maildrop = i == SUB_MAILDROP + 1;
 
+        if (fd < 0)
+            continue;
         if (fstat(fd, &st) != 0)
             return QN_EIO;
         if (st.st_mode & S_IWOTH)
             note(&c, QN_SPOOL_UNSAFE_WORLD_WRITABLE, where, &st);
-        /* Whoever owns DIR can swap its subdirectories: it must be root or us. */
-        if (i == 0 && st.st_uid != 0 && st.st_uid != geteuid())
+        /* Whoever owns a directory can swap what is in it: root or the spool user. */
+        if (st.st_uid != 0 && (unsigned long long)st.st_uid != owner)
             note(&c, QN_SPOOL_UNSAFE_OWNER, where, &st);
-        if (st.st_mode & (S_IROTH | S_IXOTH))
+        if (maildrop) {
+            /* The drop group may create there, never list (Postfix's maildrop). */
+            if ((st.st_mode & 07777) != 01730)
+                note(&c, QN_SPOOL_UNSAFE_MAILDROP, where, &st);
+            continue;
+        }
+        if (st.st_mode & S_IWGRP)
+            note(&c, QN_SPOOL_UNSAFE_GROUP_WRITABLE, where, &st);
+        if ((st.st_mode & S_IROTH) || (i > 0 && (st.st_mode & S_IXOTH)))
             note(&c, QN_SPOOL_WARN_WORLD_ACCESS, where, &st);
         if (i > 0 && !(st.st_mode & S_ISGID))
             note(&c, QN_SPOOL_WARN_NOT_SETGID, where, &st);

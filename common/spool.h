@@ -4,12 +4,16 @@
  * (`qqnotify flush`): this is the consumer's half.  Layout, write protocol
  * and retry policy: docs/architecture.md section 4.
  *
+ *   DIR/maildrop/  submissions of local users, through qqnotify-drop (pickup.h)
  *   DIR/tmp/       entries being written
  *   DIR/new/       complete entries waiting for the sender
  *   DIR/deferred/  temporary failures, with attempt count and next try
  *   DIR/failed/    permanent failures and corrupt entries, with the reason
- *   DIR/state/     rate-limit counters, journal cursor, the sender's lock
+ *   DIR/state/     rate-limit counters, lanes and caps, journal cursor, the sender's lock
  *
+ * Owners and modes (spoolowner.h makes and checks them): DIR 0711 and
+ * tmp/ new/ deferred/ failed/ state/ 2700, all the spool user's; maildrop/
+ * 1730 the spool user's with the drop group, which only qqnotify-drop has.
  * The producers' half is enqueue.h (qn_enqueue_event, qn_enqueue_message:
  * libc only, all the PAM module links): it defines the entry file format,
  * entry ids, the file modes and the write protocol (tmp/, fsync, rename,
@@ -21,8 +25,9 @@
  * Consumer API: for the sender (`qqnotify flush`), `qqnotify queue`, the
  * shared sending limits (quota.h) and the journal watcher's state file.  A
  * struct qn_spool holds O_CLOEXEC fds of the directory and its five
- * subdirectories, opened once with O_NOFOLLOW: later operations are
- * relative to those fds and never resolve the path again.  One sender at a
+ * subdirectories (and of maildrop/ when there is one), opened once with
+ * O_NOFOLLOW: later operations are relative to those fds and never resolve
+ * the path again.  One sender at a
  * time: qn_spool_lock() takes flock(LOCK_EX|LOCK_NB) on state/flush.lock
  * and reports "busy" without blocking; take it before anything that moves
  * or removes entries (flush, queue retry/drop), so the sender never sends
@@ -59,7 +64,8 @@
 #define QN_SPOOL_DIAGNOSIS_MAX  64             /* diagnosis id, with the NUL */
 #define QN_SPOOL_STATE_MAX      (256 * 1024)   /* one state file */
 #define QN_SPOOL_STATE_NAME_MAX 64             /* a state file name, with the NUL */
-#define QN_SPOOL_DIR_MODE       02770          /* subdirectories created by qn_spool_open */
+#define QN_SPOOL_DIR_MODE       02700          /* subdirectories created by qn_spool_open */
+#define QN_SPOOL_PEEK_MAX       4096           /* bytes read to choose a pass (qn_spool_peek) */
 #define QN_SPOOL_TMP_MAX_AGE    (24 * 60 * 60) /* seconds before a tmp/ file is stale */
 
 /*
@@ -77,6 +83,7 @@ enum qn_spool_queue {
     QN_SPOOL_NEW = 0,  /* new/ */
     QN_SPOOL_DEFERRED, /* deferred/ */
     QN_SPOOL_FAILED,   /* failed/ */
+    QN_SPOOL_MAILDROP, /* maildrop/: submissions, not yet entries (pickup.h) */
 };
 
 /*
@@ -89,9 +96,13 @@ enum qn_spool_queue {
 struct qn_spool_entry {
     char id[QN_SPOOL_ID_MAX];
     enum qn_spool_type type;
-    long long queued;                       /* when the producer spooled it */
-    unsigned attempts;                      /* delivery attempts so far */
-    long long next_try;                     /* not before this time (deferred/); 0 = at once */
+    enum qn_spool_origin origin; /* version 1: system */
+    unsigned long long uid;      /* the "uid" line (version 1: 0) */
+    enum qn_lane lane;           /* version 1: from the kind (qn_enqueue_lane) */
+    unsigned long long owner;    /* the file's owner, from the kernel (load, peek; 0 from parse) */
+    long long queued;            /* when the producer spooled it */
+    unsigned attempts;           /* delivery attempts so far */
+    long long next_try;          /* not before this time (deferred/); 0 = at once */
     char last_error[QN_SPOOL_ERROR_MAX];    /* why the last attempt failed, or "" */
     char diagnosis[QN_SPOOL_DIAGNOSIS_MAX]; /* its diagnosis id, or "" */
 
@@ -101,8 +112,26 @@ struct qn_spool_entry {
     char sender[QN_SPOOL_ADDRESS_MAX]; /* "" = null sender */
     size_t n_rcpt;
     char rcpt[QN_SPOOL_RCPT_MAX][QN_SPOOL_ADDRESS_MAX];
-    char *message; /* heap, message_len bytes plus a NUL not counted; may hold NULs */
+    char *message; /* heap, message_len bytes plus a NUL not counted; may hold NULs; NULL
+                      after qn_spool_load_head() (message_len is then still its size) */
     size_t message_len;
+};
+
+/*
+ * What qn_spool_peek() reads: enough to choose a pass (lane, then age) and
+ * to count what waits, from the first QN_SPOOL_PEEK_MAX bytes of an entry.
+ */
+struct qn_spool_head {
+    char id[QN_SPOOL_ID_MAX];
+    enum qn_spool_type type;
+    enum qn_spool_origin origin;
+    unsigned long long uid;
+    enum qn_lane lane;
+    unsigned long long owner; /* the file's owner, from the kernel */
+    long long queued;
+    unsigned attempts;
+    long long next_try;
+    unsigned long long size; /* the file's size */
 };
 
 /* Free the message bytes and zero the entry.  E may be NULL. */
@@ -116,10 +145,12 @@ struct qn_spool;
 
 /*
  * Open the spool at DIR (which must exist: packaging creates it) and its
- * subdirectories tmp new deferred failed state.  With QN_SPOOL_CREATE a
- * missing subdirectory is created and set to exactly DIR_MODE with fchmod
- * (0 = QN_SPOOL_DIR_MODE, 02770), whatever the umask; existing ones are
- * left as they are.  On success *RET_SPOOL is owned by the caller
+ * subdirectories tmp new deferred failed state, and maildrop when it
+ * exists (it is optional here: only the sender's pickup needs it, and only
+ * `qqnotify queue init` can make it, with the drop group).  With
+ * QN_SPOOL_CREATE a missing subdirectory (not maildrop) is created and set
+ * to exactly DIR_MODE with fchmod (0 = QN_SPOOL_DIR_MODE, 02700), whatever
+ * the umask; existing ones are left as they are.  On success *RET_SPOOL is owned by the caller
  * (qn_spool_close).  QN_ENOTFOUND: DIR or a subdirectory missing (without
  * QN_SPOOL_CREATE); QN_EIO: errno ELOOP/ENOTDIR when DIR or a subdirectory
  * is a symlink or not a directory, EACCES, ...; QN_EINVAL: bad flags, empty
@@ -156,17 +187,72 @@ enum qn_status qn_spool_list(struct qn_spool *sp, enum qn_spool_queue queue,
                              char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
                              size_t *ret_total);
 
+/* The same, keeping the MAX newest (still sorted oldest first): what arrived last, for a
+ * sender that must not miss a fresh login behind a backlog (pass.h). */
+enum qn_status qn_spool_list_newest(struct qn_spool *sp, enum qn_spool_queue queue,
+                                    char (*ret_ids)[QN_SPOOL_ID_MAX], size_t max, size_t *ret_n,
+                                    size_t *ret_total);
+
 /*
  * Load entry ID from QUEUE into *RET_ENTRY (overwritten without freeing:
  * clear it first if it held a message).  MAX_SIZE bounds the file (0 =
- * default; use at least the producers' bound).  QN_ENOTFOUND: no such
+ * default; the sender uses [spool] max_entry_size plus QN_SPOOL_HEADER_MAX
+ * for its own rewrites' lines), checked on the open file before anything
+ * is read or allocated.  owner is the file's owner.  QN_ENOTFOUND: no such
  * entry (it may have been removed meanwhile); QN_EINVAL: bad id, or the
  * entry is corrupt: not a regular file (symlink, FIFO, directory),
  * truncated, malformed — quarantine it; QN_ETOOBIG: larger than MAX_SIZE —
- * quarantine it too; QN_EIO, QN_ENOMEM: leave it and retry later.
+ * quarantine it too; QN_EIO, QN_ENOMEM: leave it and retry later.  In
+ * maildrop/ a file with more than one link is refused too (QN_EINVAL).
  */
 enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
                              size_t max_size, struct qn_spool_entry *ret_entry);
+
+/*
+ * qn_spool_load() without a message's bytes: only its header lines are
+ * read (message NULL, message_len its size), so many message entries can
+ * be looked at in bounded memory; the checks and errors are the same (the
+ * payload's length is checked against the file's size).  An event is
+ * loaded whole.
+ */
+enum qn_status qn_spool_load_head(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                                  size_t max_size, struct qn_spool_entry *ret_entry);
+
+/* The owner of ID in QUEUE (fstatat, a symlink not followed).  QN_ENOTFOUND, QN_EINVAL,
+ * QN_EIO. */
+enum qn_status qn_spool_owner(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                              unsigned long long *ret_uid);
+
+/*
+ * The header of entry ID in QUEUE, from at most QN_SPOOL_PEEK_MAX bytes,
+ * into *RET (the lane of a version 1 event from its kind when the kind is
+ * within those bytes, else QN_LANE_JOURNAL).  Cheap: one open, one fstat,
+ * one read.  Errors as qn_spool_load() with MAX_SIZE (0 = default): a file
+ * larger is QN_ETOOBIG before anything is read; a corrupt header is
+ * QN_EINVAL (a corrupt payload is found by the load that follows).
+ */
+enum qn_status qn_spool_peek(struct qn_spool *sp, enum qn_spool_queue queue, const char *id,
+                             size_t max_size, struct qn_spool_head *ret);
+
+/*
+ * Parse one complete entry (LEN bytes at DATA, version 1 or 2) into
+ * *RET_ENTRY (overwritten; owner 0, id ""), as strictly as qn_spool_load():
+ * qqnotify-drop checks a submission with it, and the pickup reads one.
+ * QN_EINVAL (malformed), QN_ENOMEM (a message's copy).
+ */
+enum qn_status qn_spool_parse(const char *data, size_t len, struct qn_spool_entry *ret_entry);
+
+/*
+ * Write ENTRY (its type, origin, uid, lane, queued, attempts, next-try,
+ * last-error, diagnosis, envelope and event or message bytes) into new/
+ * under a fresh id (tmp/, fsync, rename, fsync), which goes to RET_ID
+ * (QN_SPOOL_ID_MAX bytes) when not NULL; ENTRY->id is not used.  The
+ * pickup and the sender's own summaries add entries this way.  QN_EINVAL
+ * (a bad entry), QN_ETOOBIG (past MAX_SIZE, 0 = default), QN_EIO,
+ * QN_ENOMEM.
+ */
+enum qn_status qn_spool_add(struct qn_spool *sp, const struct qn_spool_entry *entry,
+                            size_t max_size, char *ret_id);
 
 /*
  * Remove entry ID from QUEUE (after the server accepted it: 250 after DATA)
@@ -175,6 +261,16 @@ enum qn_status qn_spool_load(struct qn_spool *sp, enum qn_spool_queue queue, con
  * QN_EIO.
  */
 enum qn_status qn_spool_remove(struct qn_spool *sp, enum qn_spool_queue queue, const char *id);
+
+/*
+ * Remove submission or entry ID from QUEUE without waiting for the disk (no
+ * fsync of the directory): for maildrop/ files the pickup has copied or
+ * counted, whose coming back after a power cut costs a duplicate at worst.
+ * qn_spool_sync() makes a batch of them durable.  QN_ENOTFOUND, QN_EINVAL,
+ * QN_EIO.
+ */
+enum qn_status qn_spool_discard(struct qn_spool *sp, enum qn_spool_queue queue, const char *id);
+enum qn_status qn_spool_sync(struct qn_spool *sp, enum qn_spool_queue queue);
 
 /*
  * Temporary failure: rewrite ENTRY (loaded from FROM) into deferred/ with
@@ -224,7 +320,8 @@ enum qn_status qn_spool_reason(struct qn_spool *sp, const char *id, char *out, s
 /*
  * Move ID from FROM (deferred/ or failed/) back to new/ unchanged, so the
  * next flush tries it at once; remove its quarantine reason.  QN_EINVAL for
- * FROM new/ or a bad id, QN_ENOTFOUND, QN_EIO.
+ * FROM new/ or maildrop/ (a submission becomes an entry only through the
+ * pickup) or a bad id, QN_ENOTFOUND, QN_EIO.
  */
 enum qn_status qn_spool_retry(struct qn_spool *sp, enum qn_spool_queue from, const char *id);
 
@@ -278,16 +375,19 @@ void qn_spool_state_unlock(int fd);
 
 /*
  * Remove files in tmp/ not modified for MAX_AGE seconds (0 =
- * QN_SPOOL_TMP_MAX_AGE, a day): producers that crashed mid-write.  Only
- * non-directories are removed.  Call with the lock held.  *RET_REMOVED
+ * QN_SPOOL_TMP_MAX_AGE, a day): producers that crashed mid-write; and
+ * maildrop/'s "<id>.part" files as old (a qqnotify-drop killed before its
+ * rename).  Only non-directories are removed.  Call with the lock held.  *RET_REMOVED
  * (when non-NULL) gets the count.  QN_EIO (the count so far is still stored).
  */
 enum qn_status qn_spool_clean_tmp(struct qn_spool *sp, long long max_age, size_t *ret_removed);
 
 /* qn_spool_check() findings */
 #define QN_SPOOL_UNSAFE_WORLD_WRITABLE 0x01u /* o+w: anyone can plant or remove entries */
-#define QN_SPOOL_UNSAFE_OWNER          0x02u /* DIR owned by neither root nor the caller */
-#define QN_SPOOL_WARN_WORLD_ACCESS     0x10u /* o+r or o+x: anyone can list or read alerts */
+#define QN_SPOOL_UNSAFE_OWNER          0x02u /* owned by neither root nor the spool user */
+#define QN_SPOOL_UNSAFE_GROUP_WRITABLE 0x04u /* g+w on a queue: a group can change entries */
+#define QN_SPOOL_UNSAFE_MAILDROP       0x08u /* maildrop/ is not exactly 1730 */
+#define QN_SPOOL_WARN_WORLD_ACCESS     0x10u /* o+r, or o+x below DIR: anyone can list or read */
 #define QN_SPOOL_WARN_NOT_SETGID       0x20u /* new files will not get the spool's group */
 #define QN_SPOOL_UNSAFE_MASK           0x0fu
 
@@ -300,11 +400,15 @@ struct qn_spool_report {
 
 /*
  * Check the owner and mode of the spool directory and its subdirectories
- * (fstat on the open fds, no path lookups) for the CLI to warn or refuse.
- * Fills *RET (always, on QN_OK and QN_ECONFIG).  QN_ECONFIG when an UNSAFE
- * bit is set: the spool must not be used until fixed (chmod 2770, chown
- * root:qqnotify).  QN_OK otherwise (WARN bits may be set).  QN_EIO.
+ * (fstat on the open fds, no path lookups) for the CLI to warn or refuse:
+ * each must belong to root or OWNER (the spool user); none may be
+ * writable by others, the queues and state/ not by their group, and
+ * maildrop/ (when open) must be exactly 1730.  Fills *RET (always, on
+ * QN_OK and QN_ECONFIG).  QN_ECONFIG when an UNSAFE bit is set: the spool
+ * must not be used until fixed (`qqnotify queue init` names the fix).
+ * QN_OK otherwise (WARN bits may be set).  QN_EIO.
  */
-enum qn_status qn_spool_check(const struct qn_spool *sp, struct qn_spool_report *ret);
+enum qn_status qn_spool_check(const struct qn_spool *sp, unsigned long long owner,
+                              struct qn_spool_report *ret);
 
 #endif

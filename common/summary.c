@@ -27,7 +27,7 @@ void qn_summary_route_read(struct qn_spool *sp, const struct qn_route *route,
         return;
     qn_quota_init(q);
     if (qn_route_state_name(route, state, sizeof(state)) && qn_quota_set_state(q, state) == QN_OK &&
-        qn_quota_load(q, sp) == QN_OK) {
+        qn_quota_load(q, sp, now) == QN_OK) {
         for (size_t i = 0; i < q->view.n_sent; i++)
             ret->sent_24h += q->view.sent[i] > now - DAY_S;
     }

@@ -4,6 +4,7 @@
 #include "webhook.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct qn_webhook {
     struct qn_webhook_options opt;
     struct qn_secret secret;      /* set up while open */
     struct qn_route_secret parts; /* views into secret */
+    bool kept;                    /* qn_webhook_fetch_secret(): close keeps the secret */
+    enum qn_status kept_status;   /* and what that fetch returned, */
+    struct qn_error kept_err;     /* and why when it failed */
     struct qn_ratelimit_config limits;
     char state[QN_ROUTE_NAME_MAX + 16];
     long long sent_ms[PACE_MAX]; /* the last requests, oldest first, for max_per_second */
@@ -127,10 +131,16 @@ enum qn_status qn_webhook_new(const struct qn_webhook_options *opt, struct qn_we
     return QN_OK;
 }
 
+static void wipe(struct qn_webhook *w)
+{
+    qn_secret_wipe(&w->secret);
+    memset(&w->parts, 0, sizeof(w->parts));
+}
+
 struct qn_webhook *qn_webhook_free(struct qn_webhook *w)
 {
     if (w != NULL) {
-        qn_webhook_close(w);
+        wipe(w);
         free(w);
     }
     return NULL;
@@ -138,30 +148,50 @@ struct qn_webhook *qn_webhook_free(struct qn_webhook *w)
 
 void qn_webhook_close(struct qn_webhook *w)
 {
-    qn_secret_wipe(&w->secret);
-    memset(&w->parts, 0, sizeof(w->parts));
+    if (!w->kept)
+        wipe(w);
 }
 
-enum qn_status qn_webhook_open(struct qn_webhook *w, char *ret_source, struct qn_error *err)
+static enum qn_status fetch(struct qn_webhook *w, char *ret_source, struct qn_error *err)
 {
     const struct qn_route *route = w->opt.route;
     const char *why = NULL;
     enum qn_status r;
 
-    if (w->secret.data != NULL) {
-        qn_error_clear(err);
-        return QN_OK;
-    }
     r = qn_cred_get_route(w->opt.cfg, route->name, &w->secret, ret_source, err);
     if (r != QN_OK)
         return r;
     r = qn_route_secret_parse(route->type, w->secret.data, w->secret.len, &w->parts, &why);
     if (r != QN_OK) {
-        qn_webhook_close(w);
+        wipe(w);
         return qn_error_set(err, QN_ECRED, QN_STAGE_CREDENTIAL,
                             "the secret of route %s has the wrong form: %s", route->name, why);
     }
     return QN_OK;
+}
+
+enum qn_status qn_webhook_open(struct qn_webhook *w, char *ret_source, struct qn_error *err)
+{
+    if (w->kept && w->kept_status != QN_OK) {
+        *err = w->kept_err;
+        return w->kept_status;
+    }
+    if (w->secret.data != NULL) {
+        qn_error_clear(err);
+        return QN_OK;
+    }
+    return fetch(w, ret_source, err);
+}
+
+enum qn_status qn_webhook_fetch_secret(struct qn_webhook *w, struct qn_error *err)
+{
+    wipe(w);
+    qn_error_clear(&w->kept_err);
+    w->kept_status = fetch(w, NULL, &w->kept_err);
+    w->kept = true;
+    if (w->kept_status != QN_OK && err != NULL)
+        *err = w->kept_err;
+    return w->kept_status;
 }
 
 /* The request every step shares. */

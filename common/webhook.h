@@ -6,7 +6,8 @@
  * A session: open() fetches the route's secret (cred.h:
  * qn_cred_get_route) and checks its form (robot.h) before anything goes on
  * the network; the secret stays in its locked struct qn_secret until
- * close(), which wipes it.  Each message is one HTTPS POST (http.h): the
+ * close(), which wipes it (unless it was fetched to be kept:
+ * qn_webhook_fetch_secret).  Each message is one HTTPS POST (http.h): the
  * URL carries the key or token (built in a struct qn_secret, signed with
  * the time of the request for DingTalk), the body is rendered by robot.h
  * from the alert's subject and text (a sendmail message: from the subject
@@ -73,6 +74,13 @@ struct qn_webhook *qn_webhook_free(struct qn_webhook *w);
  * QN_STAGE_CREDENTIAL (QN_ECRED: none, or the wrong form, said without
  * quoting it) or QN_STAGE_CONFIG. */
 enum qn_status qn_webhook_open(struct qn_webhook *w, char *ret_source, struct qn_error *err);
+
+/* Fetch the route's secret now and keep it (or why there is none) until
+ * qn_webhook_free: close no longer wipes it and open returns it, or the
+ * same error, without asking again.  For a program that fetches as root
+ * and then gives root up (`qqnotify flush`); mailer.h's
+ * qn_mailer_fetch_secret does the same for the [smtp] account. */
+enum qn_status qn_webhook_fetch_secret(struct qn_webhook *w, struct qn_error *err);
 
 /* Send one message with TITLE and TEXT (UTF-8) now, opening first when
  * needed.  QN_OK when the platform accepted it. */

@@ -136,7 +136,8 @@ fi
 # ---------------------------------------------------------------------------------------
 section "2. man pages (sources)"
 MAN_SOURCES="cli/qqnotify.1 secrets/qqnotify-secret.1 packaging/qqnotify.conf.5
-pam/pam_qqnotify.8 journal-watch/qqnotify-journal.8 journal-watch/qqnotify-rules.5"
+pam/pam_qqnotify.8 journal-watch/qqnotify-journal.8 journal-watch/qqnotify-rules.5
+drop/qqnotify-drop.8"
 # man_clean FILE: groff in its strictest mode and man as lintian runs it, both silent.
 man_clean() {
     local f=$1 out
@@ -334,7 +335,9 @@ prepare_root() {
     in_root apt-get update -q || return 1
     deps=$(in_root apt-get install -s -q --no-install-recommends $DEB_ARGS |
         awk '/^Inst / { print $2 }' | grep -v -x -e qqnotify -e libpam-qqnotify)
-    in_root apt-get install -y -q --no-install-recommends pamtester $deps
+    in_root apt-get install -y -q --no-install-recommends pamtester $deps || return 1
+    # A local user without any group of ours: submits with `qqnotify notify` (stage 7).
+    in_root useradd --no-create-home --shell /bin/sh alice
 }
 if prepare_root >"$WORK/apt.log" 2>&1; then
     ok "test root: dependencies and pamtester installed"
@@ -367,16 +370,30 @@ else
 fi
 
 # -- what the packages set up -------------------------------------------------------------
-check "user and group qqnotify exist (sysusers.d)" in_root sh -c \
-    'getent passwd qqnotify | grep -q ":/usr/sbin/nologin$" && getent group qqnotify'
+check "user and group qqnotify, group qqnotify-drop exist (sysusers.d)" in_root sh -c \
+    'getent passwd qqnotify | grep -q ":/usr/sbin/nologin$" && getent group qqnotify &&
+     getent group qqnotify-drop'
 spool_modes() {
-    local d s
-    for d in "" /tmp /new /deferred /failed /state; do
+    local d s want
+    for d in "" /maildrop /tmp /new /deferred /failed /state; do
+        case $d in
+        "") want="711 qqnotify:qqnotify" ;;
+        /maildrop) want="1730 qqnotify:qqnotify-drop" ;;
+        *) want="2700 qqnotify:qqnotify" ;;
+        esac
         s=$(in_root stat -c '%a %U:%G' "/var/spool/qqnotify$d") || return 1
-        [ "$s" = "2770 root:qqnotify" ] || { echo "/var/spool/qqnotify$d: $s"; return 1; }
+        [ "$s" = "$want" ] || { echo "/var/spool/qqnotify$d: $s, want $want"; return 1; }
     done
 }
-check "spool tree root:qqnotify 2770 (tmpfiles.d)" spool_modes
+check "spool tree qqnotify 0711, maildrop/ 1730 qqnotify-drop, queues 2700 (tmpfiles.d)" \
+    spool_modes
+drop_mode() {
+    local s
+    s=$(in_root stat -c '%a %U:%G' /usr/libexec/qqnotify/qqnotify-drop) || return 1
+    [ "$s" = "2755 root:qqnotify-drop" ] || { echo "qqnotify-drop: $s"; return 1; }
+    in_root dpkg-statoverride --list /usr/libexec/qqnotify/qqnotify-drop | grep -q qqnotify-drop
+}
+check "qqnotify-drop is set-group-ID qqnotify-drop (dpkg-statoverride)" drop_mode
 conf_mode() {
     local s
     s=$(in_root stat -c '%a %U:%G' /etc/qqnotify/qqnotify.conf) || return 1
@@ -464,6 +481,14 @@ default_helper() {
 }
 check "no credential_helper configured: root's qqnotify check finds the stored secret" \
     default_helper
+queue_init_ok() {
+    local out
+    out=$(in_root qqnotify --lang en queue init) || { printf '%s\n' "$out"; return 1; }
+    # Everything in place already (tmpfiles.d made it): nothing to create, nothing wrong.
+    printf '%s\n' "$out" | grep -q -e created -e WRONG -e missing && { printf '%s\n' "$out"; return 1; }
+    return 0
+}
+check "qqnotify queue init finds the packaged spool as it must be" queue_init_ok
 
 # -- sessions through the real PAM stack -----------------------------------------------
 pam_enable() {
@@ -549,10 +574,10 @@ check "reinstall keeps the edited qqnotify.conf and the enabled PAM profile" rei
 
 # -- 7. the same root under systemd --------------------------------------------------------
 section "7. the units under systemd (systemd-nspawn boots the test root)"
-wait_mail() { # wait_mail PATTERN: a mail whose subject matches, within 60 s
+wait_mail() { # wait_mail PATTERN: a mail whose decoded, unfolded subject matches, within 60 s
     local i
     for i in $(seq 120); do
-        grep -l -m 1 "^Subject: .*$1" "$WORK"/maildir/*.eml >/dev/null 2>&1 && return 0
+        subjects 1000000 | grep -q -m 1 "mail: .*$1" && return 0
         sleep 0.5
     done
     echo "no mail with subject /$1/ within 60 s"
@@ -584,7 +609,7 @@ brute_force() {
             logger -t sshd
         lines 198.51.100.4 | logger -t sshd' || return 1
     wait_mail 'ssh brute force on .*198\.51\.100\.4' || return 1
-    if grep -l "^Subject: .*198\.51\.100\.5" "$WORK"/maildir/*.eml >/dev/null 2>&1; then
+    if subjects 1000000 | grep "mail: .*198\.51\.100\.5"; then
         echo "a user's logger -t sshd raised an alert"
         return 1
     fi
@@ -598,12 +623,46 @@ ssh_session() {
     in_ct pamtester -I rhost=203.0.113.9 sshd root open_session close_session >/dev/null &&
         wait_mail 'root logged in via ssh from 203\.0\.113\.9'
 }
+user_notify() {
+    # alice is in no group of ours and cannot read the configuration: she submits through
+    # qqnotify-drop, the path unit sees maildrop/, and the sender says who she is.
+    in_ct runuser -u alice -- qqnotify --lang en notify --subject "backup of alice done" \
+        "from alice" || return 1
+    in_ct runuser -u alice -- ls /var/spool/qqnotify/maildrop >/dev/null 2>&1 &&
+        { echo "alice can list maildrop/"; return 1; }
+    wait_mail 'from user alice: backup of alice done'
+}
+user_trickle() {
+    # Every submission of any user starts the sender through the path unit: a steady trickle
+    # must not drive qqnotify-flush.service into its start limit, which would leave it, the
+    # path unit and the timer failed (nothing sent until an administrator resets them).
+    # 12 of them: with the one above, within her cap of 20 (user_max).
+    local i st u
+    for i in $(seq 12); do
+        in_ct runuser -u alice -- qqnotify --lang en notify --subject "trickle $i" "t" ||
+            return 1
+        sleep 0.3
+    done
+    sleep 3
+    for u in qqnotify-flush.path qqnotify-flush.timer qqnotify-flush.service; do
+        st=$(in_ct systemctl show -p ActiveState -p Result --value "$u" | tr '\n' ' ')
+        case $st in failed*|*start-limit*) echo "$u: $st"; return 1 ;; esac
+    done
+    in_ct journalctl -q -u qqnotify-flush.service --no-pager | grep -i 'start.*too quickly' &&
+        return 1
+    ssh_session_2
+}
+ssh_session_2() {
+    in_ct pamtester -I rhost=203.0.113.10 sshd root open_session close_session >/dev/null &&
+        wait_mail 'root logged in via ssh from 203\.0\.113\.10'
+}
 flush_unit_ok() {
     local r
     r=$(in_ct systemctl show -p Result -p ExecMainStatus -p NRestarts --value \
         qqnotify-flush.service | tr '\n' ' ')
     case $r in "success 0 "*) ;; *) echo "qqnotify-flush.service: $r"; return 1 ;; esac
-    [ -z "$(find "$ROOT/var/spool/qqnotify/new" "$ROOT/var/spool/qqnotify/deferred" -type f)" ] ||
+    [ -z "$(find "$ROOT/var/spool/qqnotify/new" "$ROOT/var/spool/qqnotify/deferred" \
+        "$ROOT/var/spool/qqnotify/maildrop" -type f)" ] ||
         { in_ct qqnotify queue; return 1; }
 }
 logs_clean() {
@@ -628,9 +687,13 @@ else
     check "journal rule ssh-brute-force -> spool -> qqnotify-flush.path -> mail" brute_force
     check "systemctl reload qqnotify-journal (ExecReload= inside the sandbox)" reload_journal
     check "PAM sshd session -> spool -> qqnotify-flush.path -> mail" ssh_session
+    check "unprivileged alice: notify -> qqnotify-drop -> maildrop/ -> flush unit -> mail" \
+        user_notify
     check "qqnotify-flush.service succeeded with LoadCredentialEncrypted=, spool empty" \
         flush_unit_ok
     check "the sandboxed units log no error" logs_clean
+    check "a trickle of user notifications leaves the flush units working (start limit)" \
+        user_trickle
     subjects 2
     ct_stop
 fi

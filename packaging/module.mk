@@ -10,7 +10,7 @@
 #   $(SYSCONFDIR)/qqnotify/qqnotify.conf       example configuration (a conffile)
 #   $(SYSCONFDIR)/qqnotify/rules.d/*.conf      the journal watcher's default rules
 #   $(SYSTEMDUNITDIR)/qqnotify-*               the units (paths follow BINDIR)
-#   $(SYSUSERSDIR)/qqnotify.conf               the qqnotify system user
+#   $(SYSUSERSDIR)/qqnotify.conf               the qqnotify system user, the qqnotify-drop group
 #   $(TMPFILESDIR)/qqnotify.conf               the spool tree and its modes
 #   $(PAMCONFIGDIR)/qqnotify                   pam-auth-update profile (PREFIX=/usr; empty = skip)
 #   $(MANDIR)/man1/qqnotify.1.gz, qqnotify-secret.1.gz, man5/qqnotify.conf.5.gz
@@ -44,7 +44,7 @@ PKG_RULES := $(sort $(wildcard packaging/rules.d/*.conf))
 # Man pages of every program and file format, and the folders that hold them.
 PKG_MAN_OWN := cli/qqnotify.1 secrets/qqnotify-secret.1 packaging/qqnotify.conf.5
 PKG_MAN_ALL := man1/qqnotify.1 man1/qqnotify-secret.1 man5/qqnotify.conf.5 \
-	man5/qqnotify-rules.5 man8/qqnotify-journal.8 man8/pam_qqnotify.8
+	man5/qqnotify-rules.5 man8/qqnotify-journal.8 man8/pam_qqnotify.8 man8/qqnotify-drop.8
 
 .PHONY: install-data install-man deb rpm check-packaging
 

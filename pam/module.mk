@@ -37,6 +37,7 @@ install: install-pam
 # tests; it puts itself under pam_wrapper, and reads the events back with the sender's
 # reader (spool.o).  The probe stands in for `qqnotify flush`.
 PAM_TEST_OBJS := $(B)/obj/tests/pam/test_pam.o $(B)/obj/tests/pam/pamhost.o \
+	$(B)/obj/common/entryread.o \
 	$(B)/obj/common/spool.o $(B)/obj/common/sessions.o $(B)/obj/common/seen.o
 PAM_TEST_HELPERS := $(B)/tests/pam/qqnotify-probe
 # test_pam counts the module's fsync and sync_file_range calls with its own definitions, and

@@ -419,10 +419,11 @@ static bool session_key(char out[QN_PAM_SESSION_KEY_MAX])
  * Start "FLUSH_CMD flush" detached from the host (spawn.h: the intermediate
  * child is reaped by its pid, so the host has no zombie to collect, and its
  * handlers and signal mask are never touched).  The sender
- * leads a session of its own, gets umask 007 (the spool is root:qqnotify
- * 2770: whatever it creates stays group-usable) and, in sudo and su
+ * leads a session of its own, gets umask 007 and, in sudo and su
  * (set-user-ID root), every id 0: with the invoking user's real ids and
- * groups, that user could signal it and cut its run short.
+ * groups, that user could signal it and cut its run short.  Started as
+ * root, the sender fetches the secret and becomes the spool's user before
+ * it reads the spool (cli/flush.c).
  */
 static void spawn_flush(pam_handle_t *pamh, const struct qn_pam_args *args)
 {

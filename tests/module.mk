@@ -10,7 +10,8 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
 $(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota $(B)/tests/test_silence \
-	$(B)/tests/test_health $(B)/tests/test_metrics: \
+	$(B)/tests/test_pickup $(B)/tests/test_spoolowner $(B)/tests/test_health \
+	$(B)/tests/test_metrics: \
 	$(B)/obj/tests/unit/tmpdir.o
 
 # The enrichment test: libmaxminddb, a GeoIP database written by tests/unit/write-mmdb.pl
@@ -38,3 +39,11 @@ $(B)/tests/resolvstub.so: tests/integration/resolvstub.c | build-ready
 	$(Q)$(call msg,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -fPIC -shared -o $@ $<
 
 tests: $(B)/tests/resolvstub.so
+
+# The free-space test's LD_PRELOAD library (tests/integration/statvfsstub.c): fstatvfs()
+# reports QN_TEST_FREE bytes available.  No sanitizer, as above.
+$(B)/tests/statvfsstub.so: tests/integration/statvfsstub.c | build-ready
+	@mkdir -p $(dir $@)
+	$(Q)$(call msg,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -fPIC -shared -o $@ $< -ldl
+
+tests: $(B)/tests/statvfsstub.so

@@ -13,9 +13,10 @@ sys.path.insert(0, INTEGRATION)
 import tlsca  # noqa: E402,F401  (re-exported for the benchmarks)
 
 
-def start_server(ca, tmp, user, secret, maildir=None, lifetime=3600):
-    """Start smtpserver.py (implicit TLS, AUTH for USER/SECRET) on 127.0.0.1;
-    returns (process, port).  The caller terminates the process."""
+def start_server(ca, tmp, user, secret, maildir=None, lifetime=3600, extra=()):
+    """Start smtpserver.py (implicit TLS, AUTH for USER/SECRET) on 127.0.0.1, with
+    smtpserver.py's EXTRA options; returns (process, port).  The caller terminates the
+    process."""
     pwfile = os.path.join(tmp, "pw")
     with open(pwfile, "w") as f:
         f.write(secret)
@@ -26,6 +27,7 @@ def start_server(ca, tmp, user, secret, maildir=None, lifetime=3600):
             "--lifetime", str(lifetime)]
     if maildir is not None:
         argv += ["--maildir", maildir]
+    argv += list(extra)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

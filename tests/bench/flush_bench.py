@@ -2,7 +2,9 @@
 """flush_bench — deliver N queued messages to the same local TLS + AUTH server
 (python3-aiosmtpd on 127.0.0.1, implicit TLS), side by side in one run:
 
-  qqnotify flush      N messages queued with `qqnotify sendmail`, then one
+  qqnotify flush      N messages queued with `qqnotify sendmail` (through
+                      qqnotify-drop, into a spool made by `qqnotify queue init`
+                      for a throw-away user: run it as root), then one
                       `qqnotify flush`: one process, one SMTP session
   msmtp per message   one `msmtp` process (and TLS session) per message, the
                       way msmtpq empties its queue
@@ -26,7 +28,10 @@ import sys
 import tempfile
 import time
 
-from benchlib import start_server, stop_server, tlsca
+from benchlib import INTEGRATION, start_server, stop_server, tlsca
+
+sys.path.insert(0, INTEGRATION)
+import harness  # noqa: E402
 
 USER = "10001@qq.com"
 SECRET = "bench-authcode-5678"
@@ -61,8 +66,13 @@ def main():
         if not os.access(exe, os.X_OK):
             sys.exit("flush_bench: %s is missing (run `make` / `make deps`)" % exe)
 
+    if os.geteuid() != 0:
+        sys.exit("flush_bench: run it as root (the spool belongs to a throw-away user)")
     tmp = tempfile.mkdtemp(prefix="qqnotify-flushbench-")
+    os.chmod(tmp, 0o711)  # the sender reads ca.pem and the spool as the spool's user
     ca = tlsca.make(os.path.join(tmp, "ca"))
+    os.chmod(os.path.join(tmp, "ca"), 0o711)
+    owners = harness.SpoolOwners.get()
     server = None
     rows = []
     try:
@@ -75,14 +85,18 @@ def main():
             f.write(SECRET)
         os.chmod(os.path.join(creds, "qqnotify.smtp"), 0o600)
         spool = os.path.join(tmp, "spool")
-        os.mkdir(spool)
         conf = os.path.join(tmp, "qqnotify.conf")
+        # One user's N messages: no cap on how many one user may queue.
         with open(conf, "w") as f:
             f.write("[smtp]\nprovider = custom\nhost = 127.0.0.1\nport = %d\ntls = implicit\n"
                     "ca_file = %s\nuser = %s\ntimeout = 30\n[notify]\nto = %s\n"
-                    "[spool]\ndir = %s\n[limits]\nmax_per_minute = 0\nmax_per_hour = 0\n"
-                    "max_per_day = 0\n" % (port, ca.ca_cert, USER, TO, spool))
-        env = {"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": creds, "LANG": "C.UTF-8"}
+                    "%s[limits]\nmax_per_minute = 0\nmax_per_hour = 0\n"
+                    "max_per_day = 0\nuser_max = 0\n"
+                    % (port, ca.ca_cert, USER, TO, owners.spool_section(spool)))
+        env = {"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": creds, "LANG": "C.UTF-8",
+               "QQNOTIFY_DROP": owners.drop}
+        subprocess.run([qq, "-c", conf, "queue", "init"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
 
         # qqnotify: queue, then one flush.
         t0 = time.monotonic()
@@ -125,6 +139,7 @@ def main():
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
+        owners.remove()
 
 
 if __name__ == "__main__":

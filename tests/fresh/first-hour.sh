@@ -6,8 +6,8 @@
 #   3. git clone of this tree (its committed HEAD, through a bundle the root's git clones)
 #   4. make demo, as the README says, as root
 #   5. make check, as root
-#   6. the README's way from source to an alert: make install, systemd-sysusers,
-#      systemd-tmpfiles --create, the smallest configuration, qqnotify-secret set and
+#   6. the README's way from source to an alert: systemd-sysusers, make install,
+#      qqnotify queue init, the smallest configuration, qqnotify-secret set and
 #      qqnotify check --send-test, against a local TLS server standing in for smtp.qq.com
 #      (the configuration names no credential_helper: root's default finds the secret)
 # The root gets /proc, /sys, /dev and /dev/pts, mounted as one prepares a chroot by hand
@@ -95,8 +95,9 @@ step clone newcomer 'git clone -q /root/qqnotify.bundle /root/qqnotify &&
     git -C /root/qqnotify log --oneline -1'
 step demo newcomer 'cd /root/qqnotify && make demo'
 step check newcomer 'cd /root/qqnotify && make check'
-step install newcomer 'cd /root/qqnotify && make install && systemd-sysusers &&
-    systemd-tmpfiles --create qqnotify.conf && ls -ld /var/spool/qqnotify/*'
+step install newcomer 'cd /root/qqnotify &&
+    systemd-sysusers packaging/sysusers.d/qqnotify.conf && make install &&
+    qqnotify queue init && ls -ld /var/spool/qqnotify/* /usr/local/libexec/qqnotify/qqnotify-drop'
 # The local server stands in for smtp.qq.com: host, port and ca_file are the only lines
 # the README's configuration does not have.
 step alert newcomer 'set -eo pipefail

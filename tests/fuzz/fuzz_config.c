@@ -159,7 +159,7 @@ static void check_ok(const struct qn_config *c)
     FUZZ_ASSERT(c->language == QN_LANG_AUTO || c->language == QN_LANG_EN ||
                     c->language == QN_LANG_ZH,
                 "language");
-    FUZZ_ASSERT(c->max_entry_size >= 1024 && c->max_entry_size <= 64u * 1024 * 1024,
+    FUZZ_ASSERT(c->max_entry_size >= 1024 && c->max_entry_size <= 16u * 1024 * 1024,
                 "max_entry_size out of range");
     FUZZ_ASSERT(l->max_per_minute <= 2000 && l->max_per_hour <= 2000 && l->max_per_day <= 2000 &&
                     l->digest_after <= 2000,

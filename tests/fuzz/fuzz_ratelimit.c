@@ -1,6 +1,6 @@
 /*
  * fuzz_ratelimit — the rate limiter's state file (spool state/, writable by
- * the whole qqnotify group): qn_ratelimit_load and what runs on its result.
+ * the spool's user): qn_ratelimit_load and what runs on its result.
  *
  * Properties, for any bytes:
  *  - QN_OK or QN_EINVAL, and on QN_EINVAL the state is empty (as after
@@ -10,6 +10,9 @@
  *    0..QN_RATELIMIT_TIME_MAX, backoff_s 0 or within its bounds;
  *  - saving it at the newest time it holds and loading that gives the same
  *    text again (save, load, save);
+ *  - clamped at any time T (qn_ratelimit_clamp), nothing in it lies after T
+ *    but a backoff of at most QN_RATELIMIT_BACKOFF_MAX and halved limits of
+ *    at most QN_RATELIMIT_SLOW_S: no file can hold the sender back longer;
  *  - the decisions on it (available, should_digest, record, penalize) never
  *    pass their bounds, whatever the limits.
  */
@@ -85,6 +88,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(avail <= QN_RATELIMIT_SENT_MAX, "more mails available than the state holds");
     FUZZ_ASSERT(avail > 0 ? next == now : next > now,
                 "next is not NOW when mails may go, or not later when none may");
+    {
+        static struct qn_ratelimit c;
+        long long t = (long long)data[5] * 86400;
+
+        c = rl;
+        (void)qn_ratelimit_clamp(&c, t);
+        check_state(&c);
+        FUZZ_ASSERT(c.backoff_until <= t + QN_RATELIMIT_BACKOFF_MAX &&
+                        c.slow_until <= t + QN_RATELIMIT_SLOW_S,
+                    "a clamped backoff lies further than the code could set");
+        for (size_t i = 0; i < c.n_sent; i++)
+            FUZZ_ASSERT(c.sent[i] <= t, "a clamped sent time after T");
+        for (size_t i = 0; i < c.n_events; i++)
+            FUZZ_ASSERT(c.events[i] <= t, "a clamped event time after T");
+        qn_ratelimit_available(&c, &cfg, t, &next);
+        FUZZ_ASSERT(next <= t + QN_RATELIMIT_SLOW_S + 86400, "held longer than a day and more");
+    }
     (void)qn_ratelimit_should_digest(&rl, &cfg, (size_t)data[5] + 1, now);
     qn_ratelimit_record_sent(&rl, now + data[6]);
     qn_ratelimit_record_events(&rl, (size_t)data[7] * 10, now);

@@ -15,7 +15,11 @@
  *  - round trips: a loaded message put again with qn_enqueue_message, a
  *    loaded event with qn_enqueue_event, loads back the same; an entry
  *    deferred with qn_spool_defer loads from deferred/ with attempts + 1,
- *    the new next-try and last-error, and the same payload.
+ *    the new next-try and last-error, and the same payload (and its origin,
+ *    uid and lane);
+ *  - the readers agree: qn_spool_parse on the same bytes, qn_spool_load_head
+ *    and qn_spool_peek (when the header fits its bytes) say what the load
+ *    says; a user entry is always in the user lane.
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -107,6 +111,10 @@ static void check_entry(const struct qn_spool_entry *e, size_t file_size)
 {
     FUZZ_ASSERT(strcmp(e->id, ID) == 0, "loaded id differs");
     FUZZ_ASSERT(e->type == QN_SPOOL_EVENT || e->type == QN_SPOOL_MESSAGE, "type");
+    FUZZ_ASSERT(e->origin == QN_ORIGIN_SYSTEM || e->origin == QN_ORIGIN_USER, "origin");
+    FUZZ_ASSERT((unsigned)e->lane < QN_LANES, "lane");
+    FUZZ_ASSERT(e->origin == QN_ORIGIN_SYSTEM || e->lane == QN_LANE_USER,
+                "a user entry outside the user lane");
     FUZZ_ASSERT(e->queued >= 0 && e->next_try >= 0, "negative time");
     FUZZ_ASSERT(fz_clean_field(e->last_error, sizeof e->last_error), "last_error not clean");
     FUZZ_ASSERT(fz_clean_field(e->diagnosis, sizeof e->diagnosis), "diagnosis not clean");
@@ -190,12 +198,52 @@ static void round_trip_defer(struct qn_spool_entry *e)
     same_payload(&orig, &back);
     FUZZ_ASSERT(back.attempts == want_attempts && back.next_try == 12345 &&
                     back.queued == orig.queued && strcmp(back.last_error, "fuzz error") == 0 &&
-                    strcmp(back.diagnosis, "fuzz-diag") == 0,
+                    strcmp(back.diagnosis, "fuzz-diag") == 0 && back.origin == orig.origin &&
+                    back.uid == orig.uid && back.lane == orig.lane,
                 "deferred metadata");
     FUZZ_ASSERT(back.attempts == e->attempts && strcmp(back.last_error, e->last_error) == 0,
                 "defer did not update the caller's entry to match the file");
     qn_spool_entry_clear(&back);
     unlink_in(dir_a, "deferred", ID);
+}
+
+/* The other readers of the same bytes agree with the load (R, E). */
+static void readers_agree(const uint8_t *data, size_t size, enum qn_status r,
+                          const struct qn_spool_entry *e)
+{
+    static struct qn_spool_entry other;
+    struct qn_spool_head h;
+    enum qn_status r2;
+
+    memset(&other, 0, sizeof other);
+    r2 = qn_spool_parse((const char *)data, size, &other);
+    FUZZ_ASSERT(r2 == r, "qn_spool_parse and qn_spool_load disagree");
+    if (r == QN_OK)
+        same_payload(e, &other);
+    qn_spool_entry_clear(&other);
+    memset(&other, 0, sizeof other);
+    r2 = qn_spool_load_head(spool_a, QN_SPOOL_NEW, ID, MAX_SIZE, &other);
+    if (size <= QN_SPOOL_HEADER_MAX || r2 == QN_OK)
+        FUZZ_ASSERT(r2 == r, "qn_spool_load_head and qn_spool_load disagree");
+    if (r == QN_OK && r2 == QN_OK) {
+        FUZZ_ASSERT(other.type == e->type && other.lane == e->lane && other.origin == e->origin &&
+                        other.queued == e->queued &&
+                        (e->type == QN_SPOOL_EVENT ||
+                         (other.message == NULL && other.message_len == e->message_len)),
+                    "the head differs from the whole");
+    }
+    qn_spool_entry_clear(&other);
+    r2 = qn_spool_peek(spool_a, QN_SPOOL_NEW, ID, MAX_SIZE, &h);
+    FUZZ_ASSERT(r2 == QN_OK || r2 == QN_EINVAL, "peek: other than OK or EINVAL");
+    if (r == QN_OK) {
+        FUZZ_ASSERT(r2 == QN_OK || size > QN_SPOOL_PEEK_MAX, "a loadable entry that peek refuses");
+        if (r2 == QN_OK)
+            FUZZ_ASSERT(h.type == e->type && h.origin == e->origin && h.uid == e->uid &&
+                            h.queued == e->queued && h.next_try == e->next_try &&
+                            h.attempts == e->attempts &&
+                            (h.lane == e->lane || size > QN_SPOOL_PEEK_MAX),
+                        "peek differs from the load");
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -216,6 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&e, 0, sizeof e);
     r = qn_spool_load(spool_a, QN_SPOOL_NEW, ID, MAX_SIZE, &e);
     FUZZ_ASSERT(r == QN_OK || r == QN_EINVAL, "load of a regular file: other than OK or EINVAL");
+    readers_agree(data, size, r, &e);
     if (r == QN_OK) {
         check_entry(&e, size);
         round_trip_put(&e);

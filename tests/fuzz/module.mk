@@ -30,18 +30,20 @@ FUZZ_MODULES_smtp_data := smtp tls diag diag_robot text buf status redact
 FUZZ_MODULES_config := config route noise severity quiet event text buf
 FUZZ_MODULES_cred := gitcred secret status
 FUZZ_MODULES_event := event text buf
-FUZZ_MODULES_spool := spool enqueue event text buf
+FUZZ_MODULES_spool := spool entryread enqueue event text buf
 FUZZ_MODULES_header := mime text buf
 FUZZ_SOURCES_header := cli/header cli/message
 FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_MODULES_redact := redact
 FUZZ_MODULES_silence := silence spool enqueue event text buf status
 FUZZ_MODULES_seen := seen spool enqueue event text buf status
+FUZZ_MODULES_lanes := lanes ratelimit config event spool entryread enqueue render mime text buf \
+	status
 FUZZ_MODULES_robot_answer := robot diag diag_robot route config noise severity quiet event text buf \
 	status secret
 FUZZ_LIBS_robot_answer := $(JSONC_LIBS)
-FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence seen \
-	robot_answer
+FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence \
+	seen lanes robot_answer
 # Targets for modules written by others, built once their module exists.
 ifeq ($(words $(wildcard cli/header.c tests/fuzz/fuzz_header.c)),2)
 $(B)/fuzz/obj/tests/fuzz/fuzz_header.o: FUZZ_CFLAGS += -iquote cli

@@ -5,11 +5,17 @@ The binary under test is $QN_BUILD/qqnotify (run.py sets QN_BUILD from
 when it is missing.
 
 QNTestCase gives every test a private temp dir, the per-run CA (tlsca),
-config/secret writers, server starters that are stopped on cleanup, and
-run_qn(), which runs the binary with a bounded time and returns a Result.
+config/secret writers, server starters that are stopped on cleanup,
+make_spool() (a spool made by `qqnotify queue init --dir` for the run's
+throw-away spool user and drop group, with a set-group-ID test copy of
+qqnotify-drop), and run_qn(), which runs the binary with a bounded time and
+returns a Result.
 """
 
+import atexit
+import grp
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -63,6 +69,80 @@ def build_dir():
 
 def qqnotify_path():
     return os.path.join(build_dir(), "qqnotify")
+
+
+def drop_path():
+    return os.path.join(build_dir(), "qqnotify-drop")
+
+
+class SpoolOwners:
+    """The run's throw-away spool user (with its own group) and drop group, made once
+    (useradd/groupadd, unique names) and removed when the run ends; and a copy of
+    qqnotify-drop in a directory every user may pass through, root:DROP_GROUP 2755,
+    which `QQNOTIFY_DROP` points the CLI at.  Not as root (no users can be made): the
+    current user and its primary group stand in, which is enough for the programs'
+    own logic but proves nothing about privileges."""
+
+    _the = None
+
+    @classmethod
+    def get(cls):
+        if cls._the is None:
+            cls._the = cls()
+        return cls._the
+
+    def __init__(self):
+        tag = secrets.token_hex(3)
+        self.made_users, self.made_groups = [], []
+        self.dir = tempfile.mkdtemp(prefix="qqnotify-owners-")
+        os.chmod(self.dir, 0o711)
+        atexit.register(self.remove)
+        if os.geteuid() == 0:
+            self.user, self.drop_group = "qnt-spool-" + tag, "qnt-drop-" + tag
+            self._run(["useradd", "--system", "--user-group", "--no-create-home",
+                       "--home-dir", "/", "--shell", "/usr/sbin/nologin", self.user])
+            self.made_users.append(self.user)
+            self._run(["groupadd", "--system", self.drop_group])
+            self.made_groups.append(self.drop_group)
+        else:
+            self.user = pwd.getpwuid(os.geteuid()).pw_name
+            self.drop_group = grp.getgrgid(os.getegid()).gr_name
+        pw = pwd.getpwnam(self.user)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.drop_gid = grp.getgrnam(self.drop_group).gr_gid
+        self.drop = os.path.join(self.dir, "qqnotify-drop")
+        if os.path.exists(drop_path()):
+            shutil.copyfile(drop_path(), self.drop)
+            os.chown(self.drop, 0 if os.geteuid() == 0 else -1, self.drop_gid)
+            os.chmod(self.drop, 0o2755)
+
+    @staticmethod
+    def _run(argv):
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(argv), p.stderr.decode(errors="replace")))
+
+    def add_user(self, prefix="qnt-user-"):
+        """A throw-away login user (own group, no home), removed with the rest: the
+        unprivileged attacker of the security tests.  Returns (name, uid, gid)."""
+        name = prefix + secrets.token_hex(3)
+        self._run(["useradd", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                   "--shell", "/bin/sh", name])
+        self.made_users.append(name)
+        pw = pwd.getpwnam(name)
+        return name, pw.pw_uid, pw.pw_gid
+
+    def remove(self):
+        for u in reversed(self.made_users):
+            subprocess.run(["userdel", u], capture_output=True, timeout=60)
+        for g in self.made_groups:
+            subprocess.run(["groupdel", g], capture_output=True, timeout=60)
+        self.made_users, self.made_groups = [], []
+        shutil.rmtree(self.dir, True)
+
+    def spool_section(self, spool):
+        return "[spool]\ndir = %s\nuser = %s\ndrop_group = %s\n" % (spool, self.user,
+                                                                   self.drop_group)
 
 
 def new_secret():
@@ -126,6 +206,37 @@ class QNTestCase(unittest.TestCase):
         self.ca = tlsca.get()
         self.secret = new_secret()
         self.creds_dir = None
+        self.owners = None  # SpoolOwners, once make_spool() ran
+
+    # -- the spool ---------------------------------------------------------------
+    def make_spool(self, path=None):
+        """A spool at PATH (default <tmp>/spool) made by `qqnotify queue init --dir` with
+        the run's throw-away spool user and drop group (SpoolOwners); the temp dir and
+        PATH's parent are made passable (0711) so the spool user reaches it.  Configs
+        name it with self.spool_section(PATH).  Returns PATH."""
+        self.owners = SpoolOwners.get()
+        path = path or self.path("spool")
+        os.chmod(self.tmp, 0o711)
+        parent = os.path.dirname(path.rstrip("/"))
+        if parent != self.tmp and os.path.isdir(parent):
+            os.chmod(parent, 0o711)
+        cfg = self.write("spool-init.conf", "[smtp]\nuser = init@example.com\n"
+                         + self.owners.spool_section(path))
+        res = self.run_qn(["queue", "init", "--dir", path], config=cfg, creds=False,
+                          timeout=60)
+        if res.rc != 0:
+            raise AssertionError("qqnotify queue init failed" + res.dump())
+        return path
+
+    def spool_section(self, spool):
+        """The [spool] lines of a config for SPOOL (made by make_spool)."""
+        if self.owners is None:
+            self.owners = SpoolOwners.get()
+        return self.owners.spool_section(spool)
+
+    def as_user(self, name, uid, gid):
+        """setpriv's argv prefix that runs a command as that user, no other group."""
+        return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups"]
 
     # -- files -------------------------------------------------------------------
     def path(self, name):
@@ -192,9 +303,10 @@ class QNTestCase(unittest.TestCase):
 
     # -- running the binary ------------------------------------------------------
     def run_qn(self, args, stdin=b"", config=None, lang="en", creds=True, timeout=60,
-               env=None):
+               env=None, prefix=None):
         """Run qqnotify [-c CONFIG] [--lang LANG] ARGS with STDIN; never longer
-        than TIMEOUT seconds (killed then, and Result.timed_out is set)."""
+        than TIMEOUT seconds (killed then, and Result.timed_out is set).  PREFIX
+        (e.g. self.as_user(...)) runs it through another program."""
         if isinstance(stdin, str):
             stdin = stdin.encode("utf-8")
         argv = [self.bin]
@@ -210,8 +322,12 @@ class QNTestCase(unittest.TestCase):
                 e[k] = os.environ[k]
         if creds:
             e["CREDENTIALS_DIRECTORY"] = self.creds_dir or self.write_secret()
+        if self.owners is not None:
+            e["QQNOTIFY_DROP"] = self.owners.drop
         if env:
             e.update(env)
+        if prefix:
+            argv = list(prefix) + argv
         return run_bounded(argv, stdin, e, self.tmp, timeout)
 
     # -- assertions --------------------------------------------------------------

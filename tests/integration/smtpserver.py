@@ -104,7 +104,7 @@ class SMTPServer:
 
     def __init__(self, mode="implicit", *, user, password, cert, key, host="127.0.0.1",
                  port=0, maildir=None, hostname="localhost", auth_mechanisms=("PLAIN", "LOGIN"),
-                 data_size_limit=10 * 1024 * 1024, session_timeout=60):
+                 data_size_limit=10 * 1024 * 1024, session_timeout=60, keep_content=True):
         if mode not in MODES:
             raise ValueError("mode must be one of %s" % (MODES,))
         self.mode = mode
@@ -119,6 +119,7 @@ class SMTPServer:
         self.auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
         self.data_size_limit = data_size_limit
         self.session_timeout = session_timeout
+        self.keep_content = keep_content  # False: in maildir only (large benchmarks)
         self.messages = []
         self.auth_attempts = 0
         self.auth_failures = 0
@@ -146,6 +147,8 @@ class SMTPServer:
                 json.dump({"mail_from": msg.mail_from, "rcpt_tos": msg.rcpt_tos,
                            "tls": msg.tls, "auth_user": msg.auth_user,
                            "size": len(msg.content)}, f, ensure_ascii=False)
+            if not self.keep_content:
+                msg.content = b""
 
     def _authenticator(self, server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword)
@@ -286,6 +289,10 @@ def main(argv=None):
     ap.add_argument("--auth", default="PLAIN,LOGIN", help="mechanisms offered")
     ap.add_argument("--lifetime", type=float, default=3600.0,
                     help="exit after this many seconds at the latest")
+    ap.add_argument("--size-limit", type=int, default=10 * 1024 * 1024,
+                    help="the SIZE it announces and enforces, in bytes")
+    ap.add_argument("--maildir-only", action="store_true",
+                    help="keep messages in --maildir only, not in memory")
     a = ap.parse_args(argv)
 
     with open(a.password_file, "rb") as f:
@@ -299,7 +306,8 @@ def main(argv=None):
 
     srv = SMTPServer(a.mode, user=a.user, password=password, cert=a.cert, key=a.key,
                      host=a.host, port=a.port, maildir=a.maildir,
-                     auth_mechanisms=a.auth.split(","))
+                     auth_mechanisms=a.auth.split(","), data_size_limit=a.size_limit,
+                     keep_content=not (a.maildir_only and a.maildir))
     srv.start()
     try:
         if a.ready_file:

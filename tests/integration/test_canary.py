@@ -96,6 +96,8 @@ class CanaryCase(QNTestCase):
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 e[k] = os.environ[k]
+        if self.owners is not None:
+            e["QQNOTIFY_DROP"] = self.owners.drop
         e.update(env or {})
         argv = [self.bin, "-c", config, "--lang", "en"] + list(args)
         t0 = time.monotonic()
@@ -160,12 +162,10 @@ class CanaryCase(QNTestCase):
 
     def one_queued_alert(self, srv, subject):
         """A spool holding one alert (SUBJECT) for SRV: (spool, config, env, credential)."""
-        spool = self.path("spool")
-        os.makedirs(spool)
-        os.chmod(spool, 0o2770)
+        spool = self.make_spool()
         cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
         with open(cfg, "a", encoding="utf-8") as f:
-            f.write("\n[spool]\ndir = %s\n" % spool)
+            f.write("\n" + self.spool_section(spool))
         cred = os.path.join(self.write_secret(), "qqnotify.smtp")
         env = {"CREDENTIALS_DIRECTORY": os.path.dirname(cred)}
         res = self.run_watched(["notify", "--no-flush", "--subject", subject, "msg"], cfg,
@@ -307,7 +307,7 @@ print(json.dumps(out), flush=True)
 
 
 class PartialEchoCase(CanaryCase):
-    """Issue 13, finding 4: a refusal quoting the AUTH PLAIN argument minus its last 4
+    """A refusal quoting the AUTH PLAIN argument minus its last 4
     characters (and pieces of the code in other encodings) leaves no run of 6 characters
     of any form of the code in stderr, the spool's last-error or `queue list`.  (No
     subject or body holds "canary": every code starts "qncanary".)"""
@@ -358,7 +358,7 @@ class PartialEchoCase(CanaryCase):
 
 
 class CoreDumpCase(CanaryCase):
-    """Issue 13, finding 5: qqnotify holding the code, waiting for the reply to AUTH, is
+    """qqnotify holding the code, waiting for the reply to AUTH, is
     looked at by another process of the same (unprivileged) user: its memory cannot be
     read, and SIGQUIT leaves no core file.  A user created for the test runs both (no
     system-wide setting is changed: the core limit is raised for qqnotify alone, and the

@@ -397,12 +397,12 @@ class Smuggling(HostileCase):
 
     def spool_config(self, srv):
         spool = self.path("spool")
-        os.makedirs(spool, exist_ok=True)
-        os.chmod(spool, 0o2770)
+        if not os.path.isdir(spool):
+            self.make_spool(spool)
         cfg = self.write_config(port=srv.port, host="localhost", timeout=10)
         with open(cfg, "a", encoding="utf-8") as f:
-            f.write("\n[spool]\ndir = %s\n\n[limits]\nmax_per_minute = 0\nmax_per_hour = 0\n"
-                    "max_per_day = 0\ndigest_after = 0\n" % spool)
+            f.write("\n%s\n[limits]\nmax_per_minute = 0\nmax_per_hour = 0\n"
+                    "max_per_day = 0\ndigest_after = 0\n" % self.spool_section(spool))
         return cfg
 
     def one_message(self, srv, res):

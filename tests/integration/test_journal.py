@@ -3,7 +3,7 @@ systemd-journal-remote from export format.
 
 - the default rules (packaging/rules.d) fire on lines as sshd, sudo, the
   kernel and systemd print them, and stay quiet on near misses and on what
-  a local user writes himself (issue 13): logger -t sshd, a program named
+  a local user writes himself: logger -t sshd, a program named
   sshd, his own service manager, 3,000 forged UNIT= values;
 - a flood of sources cannot flush a count from a rule's table, and is an
   alert of its own; a NUL in a field is shown as \\0;
@@ -436,7 +436,7 @@ class DefaultRulesCase(JournalCase):
 
 
 class ForgeryCase(JournalCase):
-    """Issue 13: what a local user writes to the journal himself (`logger -t sshd ...`, a
+    """What a local user writes to the journal himself (`logger -t sshd ...`, a
     program he names sshd, his own service manager, the systemd-coredump program run by
     him) must not fire the default rules; the real programs' entries still do."""
 

@@ -51,13 +51,16 @@ def unescape(value):
 
 
 def read_entry(path):
-    """One spool entry (enqueue.h, version 1) -> (kind, {field: value}, raw bytes)."""
+    """One spool entry (enqueue.h, version 2) -> (kind, {field: value}, raw bytes).  The PAM
+    module writes system entries of the login lane with its writer's uid (root's in sshd;
+    here, under pam_wrapper, whoever runs the tests)."""
     with open(path, "rb") as f:
         raw = f.read()
     head, sep, payload = raw.partition(b"\nend\n")
     assert sep, "no end line in %s" % path
     lines = head.split(b"\n")
-    assert lines[0] == b"qqnotify-spool 1" and lines[1] == b"type event", lines[:2]
+    assert lines[:5] == [b"qqnotify-spool 2", b"type event", b"origin system",
+                         b"uid %d" % os.geteuid(), b"lane 0"], lines[:5]
     size = int([ln for ln in lines if ln.startswith(b"size ")][0][5:])
     assert len(payload) == size, (len(payload), size)
     kind, fields = None, {}
@@ -190,9 +193,14 @@ class PamtesterCase(unittest.TestCase):
             self.fail("pamtester and libpam-wrapper are needed (tools/deps.sh installs them)")
         self.tmp = tempfile.mkdtemp(prefix="qqnotify-pam-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        os.chmod(self.tmp, 0o711)
         self.spool = os.path.join(self.tmp, "spool")
-        for d in ("", "tmp", "new", "deferred", "failed", "state"):
-            os.mkdir(os.path.join(self.spool, d))
+        self.owners = harness.SpoolOwners.get()
+        init = os.path.join(self.tmp, "init.conf")
+        with open(init, "w") as f:
+            f.write("[smtp]\nuser = init@example.com\n" + self.owners.spool_section(self.spool))
+        r = run([harness.qqnotify_path(), "-c", init, "queue", "init"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         services = os.path.join(self.tmp, "services")
         os.mkdir(services)
         passdb = os.path.join(self.tmp, "passdb")
@@ -299,8 +307,9 @@ class PamtesterCase(unittest.TestCase):
             with open(conf, "w") as f:
                 f.write("[smtp]\nprovider = custom\nhost = 127.0.0.1\nport = %d\n"
                         "tls = implicit\nca_file = %s\nuser = %s\ntimeout = 10\n"
-                        "[notify]\nto = ops@example.com\nlanguage = en\n[spool]\ndir = %s\n"
-                        % (srv.port, ca.ca_cert, harness.USER, self.spool))
+                        "[notify]\nto = ops@example.com\nlanguage = en\n%s"
+                        % (srv.port, ca.ca_cert, harness.USER,
+                           self.owners.spool_section(self.spool)))
             r = run([harness.qqnotify_path(), "-c", conf, "flush"],
                     env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": creds,
                          "LANG": "C.UTF-8"})

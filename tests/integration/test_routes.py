@@ -38,8 +38,7 @@ class RouteCase(QNTestCase):
 
     def setUp(self):
         super().setUp()
-        self.spool = self.path("spool")
-        os.makedirs(self.spool, mode=0o2770)
+        self.spool = self.make_spool()
         self.creds_dir = self.path("credentials")
         os.makedirs(self.creds_dir, mode=0o700)
         self.tag = secrets.token_hex(3)
@@ -71,8 +70,9 @@ class RouteCase(QNTestCase):
     def config(self, sim, platform=None, route_keys=None, limits=None, timeout=5, url=None,
                ca_file=True, language="en"):
         lines = ["[notify]", "routes = ops", "language = %s" % language, "",
-                 "[spool]", "dir = %s" % self.spool, "",
-                 "[limits]", "retry_min = 1s", "retry_max = 2s", "digest_after = 0"]
+                 self.spool_section(self.spool),
+                 "[limits]", "retry_min = 1s", "retry_max = 2s", "digest_after = 0",
+                 "user_max = 0"]
         for k, v in (limits or {}).items():
             lines.append("%s = %s" % (k, v))
         lines += ["", "[route ops]", "type = %s" % (platform or sim.platform),
@@ -232,7 +232,9 @@ class Delivery(RouteCase):
         self.assertExit(res, EX_OK, "(sendmail)")
         self.flush(cfg, EX_OK)
         content = s.requests[0]["json"]["text"]["content"]
-        self.assertTrue(content.startswith("备份失败 on db1\nrsync 退出 23"), content)
+        # A local user's message (root's here) says whose it is, as its mail would.
+        self.assertTrue(content.startswith("from user root: 备份失败 on db1\nrsync 退出 23"),
+                        content)
 
     def test_a_slow_answer_within_the_timeout_is_waited_for(self):
         s = self.sim("wecom", script=[("slow", 1.5)])

@@ -1122,14 +1122,13 @@ class RouteEndToEndTest(SecretCase):
         self.sim = robotsim.RobotSim("dingtalk", c, k, self.token, sign_secret=self.sign)
         self.sim.start()
         self.addCleanup(self.sim.stop)
-        self.spool = os.path.join(self.tmp, "spool")
-        os.makedirs(self.spool, mode=0o2770)
+        self.spool = self.make_spool()
 
     def config(self, helper=None):
-        text = ("[smtp]\nuser = %s\n%s[notify]\nroutes = ops\nlanguage = en\n[spool]\ndir = %s\n"
+        text = ("[smtp]\nuser = %s\n%s[notify]\nroutes = ops\nlanguage = en\n%s"
                 "[route ops]\ntype = dingtalk\nurl = %s\nca_file = %s\n"
-                % (USER, "credential_helper = %s\n" % helper if helper else "", self.spool,
-                   self.sim.url, self.ca.ca_cert))
+                % (USER, "credential_helper = %s\n" % helper if helper else "",
+                   self.spool_section(self.spool), self.sim.url, self.ca.ca_cert))
         return self.write("qqnotify.conf", text)
 
     def store(self, conf):

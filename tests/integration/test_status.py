@@ -29,7 +29,11 @@ FAMILIES = {
 class Status(RouteCase):
     def status_config(self, sim):
         cfg = self.config(sim)
-        self.prom = self.path("qqnotify.prom")
+        # node_exporter's textfile directory, writable by the sender (the spool's user)
+        textdir = self.path("textfile")
+        os.makedirs(textdir, mode=0o755)
+        os.chown(textdir, self.owners.uid, self.owners.gid)
+        self.prom = os.path.join(textdir, "qqnotify.prom")
         with open(cfg, "a", encoding="utf-8") as f:
             f.write("\n[metrics]\ntextfile = %s\n" % self.prom)
         return cfg
@@ -81,7 +85,7 @@ class Status(RouteCase):
         self.assertEqual(m[("qqnotify_queue_entries", (("queue", "new"),))], 0)
         self.assertEqual(m[("qqnotify_run_ok", ())], 1)
         self.assertEqual(oct(os.stat(self.prom).st_mode & 0o777), "0o644")
-        self.assertEqual([n for n in os.listdir(self.tmp) if ".prom.tmp" in n], [])
+        self.assertEqual(os.listdir(os.path.dirname(self.prom)), ["qqnotify.prom"])
 
     def test_a_refused_key_makes_the_route_unhealthy(self):
         s = self.sim("wecom")
@@ -131,8 +135,6 @@ class Status(RouteCase):
     def test_a_spool_never_used_is_all_healthy_and_empty(self):
         s = self.sim("wecom")
         cfg = self.status_config(s)
-        for d in ("tmp", "new", "deferred", "failed", "state"):  # as systemd-tmpfiles makes it
-            os.makedirs(os.path.join(self.spool, d), mode=0o2770)
         res = self.run_qn(["status"], config=cfg, timeout=20)
         self.assertExit(res, EX_OK)
         self.assertEqual(res.stdout,

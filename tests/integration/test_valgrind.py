@@ -77,6 +77,8 @@ class MemcheckCase(QNTestCase):
         if self.asan:
             e["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99"
             e["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+        if self.owners is not None:
+            e["QQNOTIFY_DROP"] = self.owners.drop
         return e
 
     def memcheck(self, args, config, stdin=b"", timeout=300):
@@ -105,8 +107,14 @@ class MemcheckCase(QNTestCase):
         if self.asan:
             self.assertIsNone(SANITIZER_RE.search(res.stderr), "sanitizer report" + res.dump())
             return
-        self.assertEqual(len(res.logs), 1, "expected one valgrind log (one process)" + res.dump())
-        log = res.logs[0]
+        # A child forked to run another program (qqnotify-drop for notify and sendmail) has a
+        # log of its own that ends at the exec: no heap summary, nothing to judge.
+        logs = [l for l in res.logs if "HEAP SUMMARY" in l or "ERROR SUMMARY" in l]
+        for l in res.logs:
+            if l not in logs:
+                self.assertNotRegex(l, r"Invalid (read|write|free)|uninitialised", res.dump())
+        self.assertEqual(len(logs), 1, "expected one valgrind log (one process)" + res.dump())
+        log = logs[0]
         self.assertRegex(log, r"ERROR SUMMARY: 0 errors from 0 contexts", res.dump())
         for kind in ("definitely lost", "indirectly lost"):
             m = re.search(kind + r": ([\d,]+) bytes", log)
@@ -190,12 +198,10 @@ class ValgrindSpool(MemcheckCase):
     """The producer and sender paths: notify and sendmail into a spool, then flush."""
 
     def spool_config(self, port):
-        spool = self.path("spool")
-        os.makedirs(spool)
-        os.chmod(spool, 0o2770)
-        return self.config(port, extra="\n[spool]\ndir = %s\n\n[limits]\nmax_per_minute = 0\n"
+        spool = self.make_spool()
+        return self.config(port, extra="\n%s\n[limits]\nmax_per_minute = 0\n"
                                        "max_per_hour = 0\nmax_per_day = 0\ndigest_after = 0\n"
-                                       % spool)
+                                       % self.spool_section(spool))
 
     def test_notify_sendmail_flush(self):
         srv = self.smtp_server("implicit")

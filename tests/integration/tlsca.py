@@ -173,6 +173,9 @@ def get():
     with _lock:
         if _cached is None:
             d = tempfile.mkdtemp(prefix="qqnotify-ca-")
+            # The sender reads ca.pem as the spool's user after giving up root: others
+            # may pass through (the keys stay 0600).
+            os.chmod(d, 0o711)
             atexit.register(shutil.rmtree, d, True)
             try:
                 _cached = make(d)

@@ -423,7 +423,7 @@ static void test_every_key_named_in_a_fix_is_accepted(void **state)
             checked++;
         }
     }
-    assert_int_equal(checked, 13 + 5 + 2 + 8 + 4);
+    assert_int_equal(checked, 13 + 5 + 4 + 11 + 4);
 }
 
 static void test_password_like_keys_are_refused_in_every_section(void **state)
@@ -829,9 +829,12 @@ static void test_max_entry_size_forms(void **state)
     static const struct {
         const char *value;
         size_t bytes;
-    } good[] = {{"4096", 4096},     {"512K", 512 * 1024},  {"2M", 2 * 1024 * 1024},
-                {"64k", 64 * 1024}, {"1MiB", 1024 * 1024}, {"1K", 1024}};
-    static const char *const bad[] = {"1023", "65M", "12X", "M", "1.5M", "99999999999999999999"};
+    } good[] = {{"4096", 4096},           {"512K", 512 * 1024},  {"2M", 2 * 1024 * 1024},
+                {"64k", 64 * 1024},       {"1MiB", 1024 * 1024}, {"1K", 1024},
+                {"16M", 16 * 1024 * 1024}};
+    /* 16M at most: a sender pass holds one entry's bytes and stays under 32 MiB (qmgr.h). */
+    static const char *const bad[] = {
+        "1023", "17M", "64M", "12X", "M", "1.5M", "99999999999999999999"};
     struct fixture *f = *state;
     char text[128];
     size_t i;
@@ -845,7 +848,7 @@ static void test_max_entry_size_forms(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text), "[smtp]\nuser = a@qq.com\n[spool]\nmax_entry_size = %s\n",
                  bad[i]);
-        assert_error(f, text, 4, "max_entry_size", "the size is not between 1K and 64M");
+        assert_error(f, text, 4, "max_entry_size", "the size is not between 1K and 16M");
     }
 }
 
@@ -907,6 +910,35 @@ static void test_limits_keys_are_accepted_for_later(void **state)
     assert_error(f, "[limits]\nmax_per_week = 5\n", 2, "max_per_week", "unknown key");
     assert_error(f, "[limits]\nretry_max = 1h\nretry_max = 2h\n", 3, "retry_max",
                  "the key is set twice");
+}
+
+static void test_spool_owner_and_caps(void **state)
+{
+    struct fixture *f = *state;
+
+    qn_config_defaults(&f->cfg);
+    assert_string_equal(f->cfg.queue.user, "qqnotify");
+    assert_string_equal(f->cfg.queue.drop_group, "qqnotify-drop");
+    assert_int_equal(f->cfg.queue.user_max, 20);
+    assert_int_equal(f->cfg.queue.rule_max, 20);
+    assert_int_equal(f->cfg.queue.cap_window_s, 600);
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n[spool]\nuser = _qn-spool.1\n"
+                              "drop_group = qn-drop\n[limits]\nuser_max = 0\nrule_max = 100000\n"
+                              "cap_window = 1h\n"),
+                     QN_OK);
+    assert_string_equal(f->cfg.queue.user, "_qn-spool.1");
+    assert_string_equal(f->cfg.queue.drop_group, "qn-drop");
+    assert_int_equal(f->cfg.queue.user_max, 0);
+    assert_int_equal(f->cfg.queue.rule_max, 100000);
+    assert_int_equal(f->cfg.queue.cap_window_s, 3600);
+    assert_error(f, "[spool]\nuser = -qqnotify\n", 2, "user", "not a user or group name");
+    assert_error(f, "[spool]\nuser = QQ notify\n", 2, "user", "not a user or group name");
+    assert_error(f, "[spool]\ndrop_group = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2, "drop_group",
+                 "not a user or group name");
+    assert_error(f, "[limits]\nuser_max = 100001\n", 2, "user_max",
+                 "the value is not a whole number from 0 to 100000");
+    assert_error(f, "[limits]\ncap_window = 30s\n", 2, "cap_window",
+                 "the duration is not between 1 minute and 24 hours");
 }
 
 /* ---- [limits] ------------------------------------------------------------------------------ */
@@ -1262,6 +1294,7 @@ int main(void)
         T(test_paths_must_be_absolute),
         T(test_too_long_value_is_refused),
         T(test_limits_keys_are_accepted_for_later),
+        T(test_spool_owner_and_caps),
         T(test_limits_default_to_the_qq_preset),
         T(test_limits_default_per_provider),
         T(test_limits_keys_win_over_the_preset_in_any_order),

@@ -396,7 +396,7 @@ static void test_bcc_is_removed_and_its_recipients_kept_with_t(void **state)
     free(out);
 }
 
-/* Issue 13: Resent-Bcc names hidden recipients just as Bcc does. */
+/* Resent-Bcc names hidden recipients just as Bcc does. */
 static void test_resent_bcc_is_removed_like_bcc(void **state)
 {
     static const char in[] = "Resent-From: ops@example.com\n"

@@ -90,7 +90,7 @@ static void test_no_state_yet_is_an_empty_view(void **state)
     struct fixture *f = *state;
 
     qn_quota_record_sent(f->a, T0); /* forgotten by the load */
-    assert_int_equal(qn_quota_load(f->a, f->sp), QN_ENOTFOUND);
+    assert_int_equal(qn_quota_load(f->a, f->sp, T0), QN_ENOTFOUND);
     assert_int_equal(f->a->view.n_sent, 0);
     assert_int_equal(f->a->n_changes, 0);
     assert_int_equal(qn_quota_commit(f->a, f->sp, T0), QN_OK);
@@ -102,8 +102,8 @@ static void test_two_senders_committing_keep_both_mails(void **state)
     struct fixture *f = *state;
 
     write_state(f, "ratelimit 1\nbackoff_until 0\nbackoff_s 0\nslow_until 0\nsent 1795658000\n");
-    assert_int_equal(qn_quota_load(f->a, f->sp), QN_OK);
-    assert_int_equal(qn_quota_load(f->b, f->sp), QN_OK);
+    assert_int_equal(qn_quota_load(f->a, f->sp, T0), QN_OK);
+    assert_int_equal(qn_quota_load(f->b, f->sp, T0), QN_OK);
 
     /* flush sends two mails and an event batch, send one mail, at the same time */
     qn_quota_record_sent(f->a, T0);
@@ -152,7 +152,7 @@ static void test_damaged_state_is_replaced_by_the_view(void **state)
     struct fixture *f = *state;
 
     write_state(f, "ratelimit 1\nbackoff_until 0\ngarbage\n");
-    assert_int_equal(qn_quota_load(f->a, f->sp), QN_EINVAL);
+    assert_int_equal(qn_quota_load(f->a, f->sp, T0), QN_EINVAL);
     assert_int_equal(f->a->view.n_sent, 0);
     qn_quota_record_sent(f->a, T0);
     assert_int_equal(qn_quota_commit(f->a, f->sp, T0), QN_OK);
@@ -208,9 +208,25 @@ static void test_state_lock_refuses_the_senders_lock_name(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+static void test_load_and_commit_clamp_what_the_file_claims(void **state)
+{
+    struct fixture *f = *state;
+
+    write_state(f, "ratelimit 1\nbackoff_until 253402300799\nbackoff_s 60\nslow_until 0\n"
+                   "sent 253402300799\n");
+    assert_int_equal(qn_quota_load(f->a, f->sp, T0), QN_OK);
+    assert_true(f->a->view.backoff_until == T0 + 60);
+    assert_true(f->a->view.sent[0] == T0);
+    /* The merge reads the file again: clamped there too, and written back clamped. */
+    assert_int_equal(qn_quota_commit(f->a, f->sp, T0), QN_OK);
+    assert_string_equal(state_text(f), "ratelimit 1\nbackoff_until 1795658460\nbackoff_s 60\n"
+                                       "slow_until 0\nsent 1795658400\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_load_and_commit_clamp_what_the_file_claims),
         T(test_no_state_yet_is_an_empty_view),
         T(test_two_senders_committing_keep_both_mails),
         T(test_penalty_and_success_merge_in_order),

@@ -595,9 +595,38 @@ static void test_load_rejects_too_many_entries(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* state/ratelimit can be written by the spool's user: what a well-formed file may claim is
+ * clamped to what this module could have written by now (issue: a backoff until 9999). */
+static void test_clamp_keeps_a_planted_state_from_stopping_the_sender(void **state)
+{
+    struct qn_ratelimit *rl = *state;
+    static const char planted[] = "ratelimit 1\nbackoff_until 253402300799\nbackoff_s 3600\n"
+                                  "slow_until 253402300799\nsent 253402300799\n"
+                                  "sent 253402300799\nevent 253402300799\n";
+    long long next = 0;
+
+    assert_int_equal(qn_ratelimit_load(rl, planted, strlen(planted)), QN_OK);
+    assert_int_equal(qn_ratelimit_available(rl, &qq, T0, &next), 0);
+    assert_true(next == QN_RATELIMIT_TIME_MAX); /* as loaded: held until the year 9999 */
+    assert_true(qn_ratelimit_clamp(rl, T0));
+    assert_true(rl->backoff_until == T0 + 3600);
+    assert_true(rl->slow_until == T0 + QN_RATELIMIT_SLOW_S);
+    assert_true(rl->sent[0] == T0 && rl->sent[1] == T0);
+    assert_true(rl->events[0] == T0);
+    assert_int_equal(qn_ratelimit_available(rl, &qq, T0, &next), 0);
+    assert_true(next == T0 + 3600); /* at most the longest backoff */
+    assert_int_equal(qn_ratelimit_available(rl, &qq, T0 + 3600, NULL), 2); /* halved: 5 / 2 */
+    /* A true state is left as it is. */
+    qn_ratelimit_init(rl);
+    qn_ratelimit_penalize(rl, T0);
+    send_at(rl, T0 - 10, 2);
+    assert_false(qn_ratelimit_clamp(rl, T0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_clamp_keeps_a_planted_state_from_stopping_the_sender),
         T(test_fresh_state_allows_the_minute_limit),
         T(test_minute_window_frees_exactly_60_seconds_later),
         T(test_minute_window_slides),

@@ -69,7 +69,7 @@ static void test_the_secret_quoted_whole_is_removed(void **state)
           "535 authentication failed for ******************, try again");
 }
 
-/* issue 13: the AUTH PLAIN argument quoted without its last 4 characters */
+/* A 535 reply quoting the AUTH PLAIN argument without its last 4 characters */
 static void test_auth_plain_minus_its_last_4_characters_is_removed_whole(void **state)
 {
     (void)state;

@@ -658,7 +658,7 @@ static void test_html_escapes_script_in_user_name(void **state)
     qn_rendered_free(&r);
 }
 
-/* Issue 13: "ro\u200bot" must not pass for "root" in the subject, the text or the HTML. */
+/* "ro\u200bot" must not pass for "root" in the subject, the text or the HTML. */
 static void test_invisible_characters_are_shown_as_their_code(void **state)
 {
     struct qn_event ev;

@@ -1221,7 +1221,7 @@ static void test_full_table_replaces_a_key_with_nothing_left_first(void **state)
     qn_rules_free(rs);
 }
 
-/* The flush of issue 13: four failures from one address, then more new addresses than the
+/* The flush attack: four failures from one address, then more new addresses than the
  * table holds, then the fifth failure. */
 static void test_a_flood_of_sources_cannot_flush_a_count_and_is_itself_an_alert(void **state)
 {

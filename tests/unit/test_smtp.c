@@ -552,7 +552,7 @@ static void test_auth_login_is_used_when_plain_is_not_offered_and_535_is_eauth(v
                       true);
 }
 
-/* Issue 13: a refusal that quotes AUTH PLAIN's argument minus its last 4 characters, and
+/* A refusal that quotes AUTH PLAIN's argument minus its last 4 characters, and
  * pieces of the code in another case, shows none of them; nor does a malformed line. */
 static void test_a_refusal_quoting_the_credentials_in_part_shows_none_of_them(void **state)
 {

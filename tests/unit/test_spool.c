@@ -378,11 +378,17 @@ static void test_message_entry_has_the_documented_bytes(void **state)
     memset(&e, 0, sizeof(e));
     assert_int_equal(qn_spool_load(f->sp, QN_SPOOL_NEW, id, 0, &e), QN_OK);
     assert_true(e.queued >= before && e.queued <= time(NULL));
+    /* A system entry (this process wrote new/ itself) of the user lane (a message). */
     hlen = (size_t)snprintf(head, sizeof(head),
-                            "qqnotify-spool 1\ntype message\nqueued %lld\nattempts 0\n"
-                            "next-try 0\nlast-error \ndiagnosis \nsender root@web1\n"
-                            "rcpt ops@example.com\nrcpt a%%25b@x\nsize %zu\nend\n",
-                            e.queued, TRAP_LEN);
+                            "qqnotify-spool 2\ntype message\norigin system\nuid %u\nlane 2\n"
+                            "queued %lld\nattempts 0\nnext-try 0\nlast-error \ndiagnosis \n"
+                            "sender root@web1\nrcpt ops@example.com\nrcpt a%%25b@x\nsize %zu\n"
+                            "end\n",
+                            (unsigned)geteuid(), e.queued, TRAP_LEN);
+    assert_int_equal(e.origin, QN_ORIGIN_SYSTEM);
+    assert_int_equal(e.lane, QN_LANE_USER);
+    assert_true(e.uid == (unsigned long long)geteuid());
+    assert_true(e.owner == (unsigned long long)geteuid());
     path_of(f, path, sizeof(path), "new", id);
     raw = slurp(path, &len);
     assert_int_equal(len, hlen + TRAP_LEN);
@@ -466,10 +472,13 @@ static void test_event_entry_has_the_documented_bytes_and_round_trips(void **sta
 
     qn_buf_init(&form, 65536);
     assert_int_equal(qn_event_write(&ev, &form), QN_OK);
+    /* A login: lane 0. */
+    assert_int_equal(e.lane, QN_LANE_LOGIN);
     hlen = (size_t)snprintf(head, sizeof(head),
-                            "qqnotify-spool 1\ntype event\nqueued %lld\nattempts 0\nnext-try 0\n"
-                            "last-error \ndiagnosis \nsize %zu\nend\n",
-                            e.queued, form.len);
+                            "qqnotify-spool 2\ntype event\norigin system\nuid %u\nlane 0\n"
+                            "queued %lld\nattempts 0\nnext-try 0\nlast-error \ndiagnosis \n"
+                            "size %zu\nend\n",
+                            (unsigned)geteuid(), e.queued, form.len);
     path_of(f, path, sizeof(path), "new", id);
     raw = slurp(path, &len);
     assert_int_equal(len, hlen + form.len);
@@ -1385,38 +1394,76 @@ static void test_check_refuses_world_writable_and_warns_on_the_rest(void **state
     static const char *const subs[] = {"tmp", "new", "deferred", "failed", "state"};
     struct fixture *f = *state;
     struct qn_spool_report c;
+    unsigned long long me = (unsigned long long)geteuid();
     char path[512];
     size_t i;
 
-    assert_int_equal(chmod(f->dir, 02770), 0);
+    /* The layout of spoolowner.h: DIR 0711, the queues 2700. */
+    assert_int_equal(chmod(f->dir, 0711), 0);
     for (i = 0; i < 5; i++) {
         path_of(f, path, sizeof(path), subs[i], NULL);
-        assert_int_equal(chmod(path, 02770), 0);
+        assert_int_equal(chmod(path, 02700), 0);
     }
-    assert_int_equal(qn_spool_check(f->sp, &c), QN_OK);
+    assert_int_equal(qn_spool_check(f->sp, me, &c), QN_OK);
     assert_int_equal(c.found, 0);
     assert_string_equal(c.where, "");
 
-    assert_int_equal(chmod(f->dir, 02775), 0);
-    assert_int_equal(qn_spool_check(f->sp, &c), QN_OK);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    assert_int_equal(qn_spool_check(f->sp, me, &c), QN_OK);
     assert_int_equal(c.found, QN_SPOOL_WARN_WORLD_ACCESS);
     assert_string_equal(c.where, ".");
-    assert_int_equal(c.mode, 02775);
+    assert_int_equal(c.mode, 0755);
 
     /* The refusal is what gets pointed at, not the earlier warning. */
     path_of(f, path, sizeof(path), "new", NULL);
     assert_int_equal(chmod(path, 0777), 0);
-    assert_int_equal(qn_spool_check(f->sp, &c), QN_ECONFIG);
+    assert_int_equal(qn_spool_check(f->sp, me, &c), QN_ECONFIG);
     assert_true(c.found & QN_SPOOL_UNSAFE_WORLD_WRITABLE);
     assert_true(c.found & QN_SPOOL_WARN_NOT_SETGID);
     assert_string_equal(c.where, "new");
     assert_int_equal(c.mode, 0777);
 
-    assert_int_equal(chmod(path, 0770), 0);
-    assert_int_equal(chmod(f->dir, 0750), 0);
-    assert_int_equal(qn_spool_check(f->sp, &c), QN_OK);
+    assert_int_equal(chmod(path, 0700), 0);
+    assert_int_equal(chmod(f->dir, 0711), 0);
+    assert_int_equal(qn_spool_check(f->sp, me, &c), QN_OK);
     assert_int_equal(c.found, QN_SPOOL_WARN_NOT_SETGID);
     assert_string_equal(c.where, "new");
+}
+
+static void test_check_refuses_a_queue_its_group_may_change(void **state)
+{
+    struct fixture *f = *state;
+    struct qn_spool_report c;
+    char path[512];
+
+    /* The old layout (root:qqnotify 2770): any member of the group could remove an alert. */
+    path_of(f, path, sizeof(path), "new", NULL);
+    assert_int_equal(chmod(path, 02770), 0);
+    assert_int_equal(qn_spool_check(f->sp, (unsigned long long)geteuid(), &c), QN_ECONFIG);
+    assert_int_equal(c.found & QN_SPOOL_UNSAFE_MASK, QN_SPOOL_UNSAFE_GROUP_WRITABLE);
+    assert_string_equal(c.where, "new");
+    assert_int_equal(c.mode, 02770);
+}
+
+static void test_check_wants_maildrop_exactly_1730(void **state)
+{
+    struct fixture *f = *state;
+    struct qn_spool_report c;
+    struct qn_spool *sp = NULL;
+    char path[512];
+
+    path_of(f, path, sizeof(path), "maildrop", NULL);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(chmod(path, 01730), 0);
+    assert_int_equal(qn_spool_open(f->dir, 0, 0, &sp), QN_OK);
+    assert_int_equal(qn_spool_check(sp, (unsigned long long)geteuid(), &c), QN_OK);
+    assert_int_equal(c.found & QN_SPOOL_UNSAFE_MASK, 0);
+    /* Readable by the drop group: it could list what users submitted. */
+    assert_int_equal(chmod(path, 01770), 0);
+    assert_int_equal(qn_spool_check(sp, (unsigned long long)geteuid(), &c), QN_ECONFIG);
+    assert_int_equal(c.found & QN_SPOOL_UNSAFE_MASK, QN_SPOOL_UNSAFE_MAILDROP);
+    assert_string_equal(c.where, "maildrop");
+    qn_spool_close(sp);
 }
 
 static void test_check_refuses_a_spool_owned_by_someone_else(void **state)
@@ -1430,10 +1477,12 @@ static void test_check_refuses_a_spool_owned_by_someone_else(void **state)
         skip();
     }
     assert_int_equal(chown(f->dir, 12345, (gid_t)-1), 0);
-    assert_int_equal(qn_spool_check(f->sp, &c), QN_ECONFIG);
+    assert_int_equal(qn_spool_check(f->sp, (unsigned long long)geteuid(), &c), QN_ECONFIG);
     assert_true(c.found & QN_SPOOL_UNSAFE_OWNER);
     assert_string_equal(c.where, ".");
     assert_true(c.uid == 12345);
+    /* ... unless that is the spool's user. */
+    assert_int_equal(qn_spool_check(f->sp, 12345, &c), QN_OK);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1475,6 +1524,8 @@ int main(void)
         T(test_state_files_round_trip_atomically_and_bounded),
         T(test_stale_tmp_files_are_cleaned_after_a_day),
         T(test_check_refuses_world_writable_and_warns_on_the_rest),
+        T(test_check_refuses_a_queue_its_group_may_change),
+        T(test_check_wants_maildrop_exactly_1730),
         T(test_check_refuses_a_spool_owned_by_someone_else),
     };
 

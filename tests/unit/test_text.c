@@ -342,7 +342,7 @@ static void test_sanitize_shows_bidi_overrides_that_reverse_names(void **state)
     assert_sanitized(BYTES("root\xE2\x80\xAEnimda\xE2\x81\xA6x"), 64, "root<U+202E>nimda<U+2066>x");
 }
 
-/* Issue 13: a zero-width space must not let "ro\u200bot" pass for "root". */
+/* A zero-width space must not let "ro\u200bot" pass for "root". */
 static void test_sanitize_shows_invisible_characters_as_their_code(void **state)
 {
     (void)state;
