@@ -52,11 +52,11 @@ struct flush {
     const char *provider; /* the diagnosis catalog's, of the route's failures; NULL: [smtp] */
     const char *route;    /* a chat robot route's name, or NULL for mail */
     bool quiet;
-    bool progress; /* a progress bar on the terminal */
-    bool busy;     /* another sender held the lock: it reports the run */
-    bool stopped;  /* delivery stopped: the deferrals that follow repeat its failure */
+    bool progress;            /* a progress bar on the terminal */
+    bool busy;                /* another sender held the lock: it reports the run */
+    bool stopped;             /* delivery stopped: the deferrals that follow repeat its failure */
     struct qn_health *health; /* the routes' record (state/routes), NULL when none is kept */
-    bool failover; /* several routes: the failover keeps the record and reports */
+    bool failover;            /* several routes: the failover keeps the record and reports */
     size_t done, total;
 };
 

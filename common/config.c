@@ -51,7 +51,7 @@ enum section {
     SECTION_NOTIFY,
     SECTION_SPOOL,
     SECTION_LIMITS,
-    SECTION_NOISE, /* [login], [quiet], [severity], [enrich]: noise.h */
+    SECTION_NOISE,  /* [login], [quiet], [severity], [enrich]: noise.h */
     SECTION_ROUTE,  /* [route NAME]: route.c */
     SECTION_ASSURE, /* [heartbeat], [metrics]: assure.h */
 };
@@ -1099,8 +1099,7 @@ static enum qn_status delegated_assignment(struct parser *p, const char *key, ch
     if (p->section == SECTION_NOISE)
         r = qn_noise_set(&p->cfg->noise, &p->noise, p->noise_section, key, value, &what, &fix);
     else
-        r = qn_assure_set(&p->cfg->assure, &p->assure, p->assure_section, key, value, &what,
-                          &fix);
+        r = qn_assure_set(&p->cfg->assure, &p->assure, p->assure_section, key, value, &what, &fix);
     if (r != QN_OK)
         return fail(p, key, strcmp(what, "unknown key") == 0 ? NULL : value, what, fix);
     return QN_OK;

@@ -494,8 +494,9 @@ static void test_unknown_section_is_an_error(void **state)
 
     assert_error(f, "[smtp]\nuser = a@qq.com\n\n[mail]\nto = a@b.com\n", 4, "mail",
                  "unknown section");
-    assert_string_equal(f->err.fix, "sections are [smtp], [notify], [spool], [limits], [login], "
-                                    "[quiet], [severity], [enrich], [heartbeat], [metrics] and [route NAME]");
+    assert_string_equal(f->err.fix,
+                        "sections are [smtp], [notify], [spool], [limits], [login], "
+                        "[quiet], [severity], [enrich], [heartbeat], [metrics] and [route NAME]");
 
     assert_error(f, "[rule ssh]\n", 1, "rule ssh", "unknown section");
     assert_non_null(strstr(f->err.fix, "rules.d"));
