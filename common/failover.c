@@ -429,8 +429,12 @@ static enum qn_status fo_deliver(void *ctx, const struct qn_delivery *d, struct 
         struct route_state *rs = &fo->route[i];
         enum attempt a;
 
-        if (!rs->r.ordered || !may_send(fo, rs, now_s(fo), &next))
+        if (!rs->r.ordered)
             continue;
+        if (!may_send(fo, rs, now_s(fo), &next)) {
+            all_refused = false; /* it has not refused this alert: it may take it later */
+            continue;
+        }
         tried = true;
         a = attempt_noted(fo, i, d, err);
         if (a == ACCEPTED)
@@ -449,6 +453,12 @@ static enum qn_status fo_deliver(void *ctx, const struct qn_delivery *d, struct 
         err->status = QN_EREJECT;
         err->verdict = QN_VERDICT_PERMANENT;
         return QN_EREJECT;
+    }
+    if (err->verdict == QN_VERDICT_PERMANENT && err->stage >= QN_STAGE_MAIL &&
+        err->stage <= QN_STAGE_DATA) {
+        /* This route refused it for good, another has not been asked: it waits. */
+        err->verdict = QN_VERDICT_RETRY;
+        err->status = QN_ETEMPFAIL;
     }
     return err->status;
 }

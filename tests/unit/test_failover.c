@@ -298,6 +298,28 @@ static void test_a_refusal_by_every_route_fails_the_alert(void **state)
     assert_int_equal(f->refused_events, 1);
 }
 
+static void test_a_refusal_waits_while_another_route_has_not_been_asked(void **state)
+{
+    struct fixture *f = *state;
+    struct qn_error err;
+    const struct answer content = {QN_EREJECT, QN_STAGE_DATA, 550, "Mail content denied"};
+
+    f->ops.answer[0] = (struct answer){QN_EAUTH, QN_STAGE_HTTP, 0, "bad key"};
+    f->smtp.answer[0] = (struct answer){QN_ECONNECT, QN_STAGE_CONNECT, 0, "refused"};
+    f->smtp.answer[1] = content;
+    f->smtp.answer[2] = content;
+    make(f);
+    /* Both routes unhealthy, then smtp's next try comes before ops's. */
+    assert_int_equal(send_alert(f, "notify", "a\n", &err), QN_EAUTH);
+    qn_health_route(&f->health, "ops")->retry_at = T0 + 3600;
+    f->clock += 60;
+    assert_int_equal(send_alert(f, "notify", "b\n", &err), QN_ETEMPFAIL);
+    assert_int_equal(err.verdict, QN_VERDICT_RETRY);
+    assert_int_equal(f->smtp.sends, 3); /* refused, then refused as a minimal alert */
+    assert_int_equal(f->ops.sends, 1);
+    assert_int_equal(f->refused_events, 0);
+}
+
 static void test_a_login_goes_to_every_critical_route(void **state)
 {
     struct fixture *f = *state;
@@ -323,6 +345,7 @@ int main(void)
         T(test_available_follows_health_and_each_routes_limits),
         T(test_a_content_refusal_is_resent_minimal_once),
         T(test_a_refusal_by_every_route_fails_the_alert),
+        T(test_a_refusal_waits_while_another_route_has_not_been_asked),
         T(test_a_login_goes_to_every_critical_route),
     };
 
