@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import faultserver as fs  # noqa: E402
+import harness  # noqa: E402
 import robotsim  # noqa: E402
 import tlsca  # noqa: E402
 
@@ -42,11 +43,14 @@ QQ_535 = "Login Fail. Please enter your authorization code to login."
 
 
 class Setup:
+    """A spool made by `qqnotify queue init` for a throw-away spool user (the sender
+    becomes it), its credentials, and the configuration of each measurement."""
+
     def __init__(self, qq, tmp, ca):
         self.qq, self.tmp, self.ca = qq, tmp, ca
+        self.owners = harness.SpoolOwners.get()
         self.spool = os.path.join(tmp, "spool")
         self.creds = os.path.join(tmp, "credentials")
-        os.makedirs(self.spool, mode=0o2770)
         os.makedirs(self.creds, mode=0o700)
         self.key = secrets.token_hex(16)
         for name, value in (("qqnotify.smtp", "bench-authcode"),
@@ -60,19 +64,22 @@ class Setup:
         lines = ["[smtp]", "provider = qq", "host = 127.0.0.1", "port = %d" % smtp_port,
                  "tls = implicit", "ca_file = %s" % self.ca.ca_cert, "user = %s" % USER,
                  "timeout = 5", "", "[notify]", "to = ops@example.com", "language = en",
-                 "routes = %s" % routes, "failover_after = 0", "", "[spool]",
-                 "dir = %s" % self.spool, "", "[limits]", "retry_min = 1s", "retry_max = 2s",
-                 "digest_after = 0", "digest_window = 0",
+                 "routes = %s" % routes, "failover_after = 0", "",
+                 self.owners.spool_section(self.spool), "[limits]", "retry_min = 1s",
+                 "retry_max = 2s", "digest_after = 0", "digest_window = 0", "user_max = 0",
                  "", "[route ops]", "type = wecom", "url = %s" % robot.url,
                  "ca_file = %s" % self.ca.ca_cert]
         path = os.path.join(self.tmp, "qqnotify.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        if not os.path.isdir(self.spool):
+            self.run(path, "queue", "init")
         return path
 
     def run(self, config, *args):
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC",
-               "CREDENTIALS_DIRECTORY": self.creds, "HOME": self.tmp}
+               "CREDENTIALS_DIRECTORY": self.creds, "HOME": self.tmp,
+               "QQNOTIFY_DROP": self.owners.drop}
         return subprocess.run([self.qq, "-c", config] + list(args), env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, timeout=120).returncode
@@ -91,7 +98,9 @@ def failover_latency(s, trials):
     try:
         cfg = s.config("smtp, ops", robot, srv.port)
         for i in range(trials):
-            shutil.rmtree(os.path.join(s.spool, "state"), ignore_errors=True)  # smtp healthy
+            record = os.path.join(s.spool, "state", "routes")
+            if os.path.exists(record):
+                os.unlink(record)  # smtp healthy again: each trial starts from its 535
             before = len(robot.accepted())
             s.run(cfg, "notify", "--no-flush", "--subject", "trial %d" % i, "alert")
             s.run(cfg, "flush", "--quiet")
@@ -109,8 +118,7 @@ def robot_rate(s, burst, per_second, seconds):
     flush every second for SECONDS."""
     robot = robotsim.RobotSim("wecom", *s.ca.pair("server"), s.key)
     robot.start()
-    shutil.rmtree(s.spool, ignore_errors=True)
-    os.makedirs(s.spool, mode=0o2770)
+    shutil.rmtree(s.spool, ignore_errors=True)  # a new spool, made by queue init
     spooled = 0
     try:
         cfg = s.config("ops", robot)
@@ -141,9 +149,15 @@ def main():
     qq = os.path.abspath(os.path.join(args.build, "qqnotify"))
     if not os.access(qq, os.X_OK):
         sys.exit("build it first: %s is missing" % qq)
+    if os.geteuid() != 0:
+        sys.exit("failover_bench: run it as root (the spool belongs to a throw-away user)")
     tmp = tempfile.mkdtemp(prefix="qqnotify-bench-")
+    os.chmod(tmp, 0o711)  # the sender reads ca.pem and the spool as the spool's user
+    ca = tlsca.make(os.path.join(tmp, "ca"))
+    os.chmod(os.path.join(tmp, "ca"), 0o711)
+    s = None
     try:
-        s = Setup(qq, tmp, tlsca.get())
+        s = Setup(qq, tmp, ca)
         delays = failover_latency(s, args.trials)
         print("535 on smtp -> alert accepted on the next route (%d trials)" % args.trials)
         print("| trials delivered | min ms | median ms | max ms |")
@@ -165,6 +179,8 @@ def main():
             print("| %s | %.0f | %d | %d | %d | %d | %.1f |" % (
                 label, elapsed, spooled, sent, worst, delivered, delivered * 60.0 / elapsed))
     finally:
+        if s is not None:
+            s.owners.remove()
         shutil.rmtree(tmp, True)
 
 
