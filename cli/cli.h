@@ -114,6 +114,7 @@ int qn_cli_require_queue_access(const struct qn_cli *cli, const char *who);
 
 int qn_cmd_send(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_check(struct qn_cli *cli, int argc, char **argv);
+int qn_cmd_status(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_catalog(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_sendmail(struct qn_cli *cli, int argc, char **argv);
 int qn_cmd_notify(struct qn_cli *cli, int argc, char **argv);

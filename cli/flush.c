@@ -27,18 +27,25 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "enqueue.h"
+#include "failover.h"
+#include "health.h"
+#include "heartbeat.h"
 #include "http.h"
 #include "mailer.h"
 #include "mailtext.h"
+#include "metrics.h"
 #include "qmgr.h"
 #include "spool.h"
 #include "spoolowner.h"
+#include "summary.h"
 #include "webhook.h"
 
 struct flush {
@@ -48,7 +55,11 @@ struct flush {
     long long test_start; /* --test-time: the run's clock starts there (0: the real one) */
     long long real_start;
     bool quiet;
-    bool progress; /* a progress bar on the terminal */
+    bool progress;            /* a progress bar on the terminal */
+    bool busy;                /* another sender held the lock: it reports the run */
+    bool stopped;             /* delivery stopped: the deferrals that follow repeat its failure */
+    struct qn_health *health; /* the routes' record (state/routes), NULL when none is kept */
+    bool failover;            /* several routes: the failover keeps the record and reports */
     size_t done, total;
 };
 
@@ -132,11 +143,55 @@ static void log_stuck(const struct flush *f, const struct qn_qmgr_entry *e)
     }
 }
 
+static const char *route_name(const struct flush *f)
+{
+    return f->route != NULL ? f->route : QN_ROUTE_SMTP;
+}
+
+/* A failure of the route in its record: the incident's start, its backoff. */
+static void record_failure(struct flush *f, const struct qn_error *err, const char *diagnosis,
+                           const char *reason, long long retry_at)
+{
+    const struct qn_diagnosis *d;
+    long long now = time(NULL);
+
+    if (f->health == NULL || f->failover || err == NULL)
+        return;
+    d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, err);
+    if (retry_at <= now)
+        retry_at = now + f->cli->cfg.retry_min_s;
+    qn_health_fail(f->health, route_name(f), qn_health_kind(err, d), diagnosis, reason,
+                   f->cli->cfg.routes.failover_after_s, retry_at, now);
+}
+
+/* What the route did with this entry's mail, once per mail (its index 0). */
+static void record_outcome(struct flush *f, const struct qn_qmgr_entry *e)
+{
+    if (f->health == NULL || f->failover || e->mail_index != 0)
+        return;
+    switch (e->outcome) {
+    case QN_QMGR_SENT:
+    case QN_QMGR_DIGESTED:
+        qn_health_ok(f->health, route_name(f), 1, time(NULL));
+        break;
+    case QN_QMGR_FAILED:
+        record_failure(f, e->err, e->diagnosis, e->reason, 0);
+        break;
+    case QN_QMGR_DEFERRED:
+        if (!f->stopped)
+            record_failure(f, e->err, e->diagnosis, e->reason, e->next_try);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_entry(void *arg, const struct qn_qmgr_entry *e)
 {
     struct flush *f = arg;
     const struct qn_log *log = &f->cli->log;
 
+    record_outcome(f, e);
     switch (e->outcome) {
     case QN_QMGR_FAILED:
         report_refusal(f, e);
@@ -179,6 +234,8 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
             f->total = f->done + n->count;
         break;
     case QN_QMGR_STOPPED:
+        record_failure(f, n->err, n->diagnosis, n->reason, 0);
+        f->stopped = true;
         d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, n->err);
         qn_cli_report_for(f->cli, f->provider, n->err);
         qn_log(log, LOG_WARNING, _("delivery stopped, the rest stays queued: %s%s%s"), n->reason,
@@ -229,6 +286,7 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
         break;
     case QN_QMGR_BUSY:
         /* Another flush is running; it looks at new/ again before it ends. */
+        f->busy = true;
         if (!f->quiet)
             qn_log(log, LOG_INFO, "%s",
                    _("flush: another flush is running; it will send these entries"));
@@ -359,11 +417,30 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
     return QN_EXIT_OK;
 }
 
+/* The transports of the routes alerts may take (qn_routes_used), and the
+ * failover over them when there are several. */
+struct ways {
+    struct qn_mailer *mailer;
+    struct qn_webhook *hook[QN_ROUTES_MAX];
+    struct qn_failover_route route[QN_ROUTES_MAX];
+    size_t n;
+    struct qn_failover *failover;
+};
+
+static void ways_free(struct ways *w)
+{
+    qn_failover_free(w->failover);
+    qn_mailer_free(w->mailer);
+    for (size_t i = 0; i < QN_ROUTES_MAX; i++)
+        qn_webhook_free(w->hook[i]);
+    memset(w, 0, sizeof(*w));
+}
+
 /*
  * Started as root: fetch the secret while root may, then become the spool's user for good.
  * The exit code on failure, else QN_EXIT_OK.
  */
-static int become_spool_user(struct flush *f, struct qn_mailer *mailer, struct qn_webhook *hook)
+static int become_spool_user(struct flush *f, const struct ways *w)
 {
     const struct qn_config *cfg = &f->cli->cfg;
     struct qn_spoolowner o;
@@ -387,10 +464,12 @@ static int become_spool_user(struct flush *f, struct qn_mailer *mailer, struct q
         return QN_EXIT_CONFIG;
     }
     /* A failure is kept: the run reports it at the first message, as it always did. */
-    if (mailer != NULL)
-        (void)qn_mailer_fetch_secret(mailer, &err);
-    if (hook != NULL)
-        (void)qn_webhook_fetch_secret(hook, &err);
+    if (w->mailer != NULL)
+        (void)qn_mailer_fetch_secret(w->mailer, &err);
+    for (size_t i = 0; i < QN_ROUTES_MAX; i++) {
+        if (w->hook[i] != NULL)
+            (void)qn_webhook_fetch_secret(w->hook[i], &err);
+    }
     if (qn_spoolowner_become(&o) != QN_OK) {
         qn_log(&f->cli->log, LOG_ERR, _("qqnotify flush: cannot become the spool's user %s: %s"),
                o.user, strerror(errno));
@@ -412,12 +491,10 @@ static void large_blocks_given_back(void)
     (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
-/* The way out: the first route of [notify] routes (the [smtp] account by default). */
-static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_webhook **ret_hook,
-                      struct qn_transport *ret)
+/* The transport of ROUTE into W->route[i]. */
+static int open_way(struct flush *f, const struct qn_route *route, struct ways *w, size_t i)
 {
     struct qn_cli *cli = f->cli;
-    const struct qn_route *route = qn_routes_first(&cli->cfg.routes);
     struct qn_webhook_options wo = {
         .cfg = &cli->cfg, .route = route, .summarize = qn_mailtext_summary};
 
@@ -430,21 +507,226 @@ static int open_route(struct flush *f, struct qn_mailer **ret_mailer, struct qn_
             return QN_EXIT_CONFIG;
         }
         qn_cli_warn_insecure(cli);
-        if (qn_mailer_new(&cli->cfg, ret_mailer) != QN_OK)
+        if (qn_mailer_new(&cli->cfg, &w->mailer) != QN_OK)
             return QN_EXIT_OSERR;
-        *ret = qn_mailer_transport(*ret_mailer);
+        w->route[i].t = qn_mailer_transport(w->mailer);
         return QN_EXIT_OK;
     }
     if (qn_http_global_init() != QN_OK) {
         qn_log(&cli->log, LOG_ERR, "%s", _("cannot initialise libcurl"));
         return QN_EXIT_OSERR;
     }
-    if (qn_webhook_new(&wo, ret_hook) != QN_OK)
+    if (qn_webhook_new(&wo, &w->hook[i]) != QN_OK)
         return QN_EXIT_OSERR;
-    f->provider = qn_route_type_name(route->type);
-    f->route = route->name;
-    *ret = qn_webhook_transport(*ret_hook);
+    w->route[i].t = qn_webhook_transport(w->hook[i]);
     return QN_EXIT_OK;
+}
+
+/* The ways out: [notify] routes (the [smtp] account by default) and the
+ * critical routes.  One route is the queue manager's transport itself;
+ * several go through the failover (made by open_failover, with the spool). */
+static int open_routes(struct flush *f, struct ways *w, struct qn_transport *ret)
+{
+    const struct qn_route *used[QN_ROUTES_MAX];
+    bool ordered[QN_ROUTES_MAX], critical[QN_ROUTES_MAX];
+    int rc;
+
+    w->n = qn_routes_used(&f->cli->cfg.routes, used, ordered, critical);
+    for (size_t i = 0; i < w->n; i++) {
+        rc = open_way(f, used[i], w, i);
+        if (rc != QN_EXIT_OK)
+            return rc;
+        w->route[i].ordered = ordered[i];
+        w->route[i].critical = critical[i];
+    }
+    if (w->n == 1) {
+        if (used[0]->type != QN_ROUTE_TYPE_SMTP) {
+            f->provider = qn_route_type_name(used[0]->type);
+            f->route = used[0]->name;
+        }
+        *ret = w->route[0].t;
+    }
+    return QN_EXIT_OK;
+}
+
+/* What the failover did with a route, in the log. */
+static void on_failover(void *arg, const struct qn_failover_event *ev)
+{
+    struct flush *f = arg;
+    const struct qn_log *log = &f->cli->log;
+
+    switch (ev->kind) {
+    case QN_FAILOVER_FAILED:
+        qn_cli_report_for(f->cli, ev->provider, ev->err);
+        if (ev->unhealthy)
+            qn_log(log, LOG_WARNING,
+                   _("route %s is unhealthy: alerts go to the next route of [notify] routes until "
+                     "it answers again"),
+                   ev->route);
+        break;
+    case QN_FAILOVER_RECOVERED:
+        qn_log(log, LOG_INFO, _("route %s answers again and takes its alerts back"), ev->route);
+        break;
+    case QN_FAILOVER_MINIMAL:
+        qn_log(log, ev->ok ? LOG_INFO : LOG_WARNING,
+               ev->ok ? _("route %s refused the alert's content; a minimal alert (plain text, no "
+                          "links, addresses masked) was accepted instead")
+                      : _("route %s refused the alert's content, also as a minimal alert"),
+               ev->route);
+        break;
+    case QN_FAILOVER_REFUSED:
+        if (ev->ok)
+            qn_log(log, LOG_WARNING,
+                   _("every route refused an alert for good: it goes to failed/, and a notice "
+                     "of it went out through route %s"),
+                   ev->route);
+        else
+            qn_log(log, LOG_ERR, "%s",
+                   _("every route refused an alert for good: it goes to failed/, and no route "
+                     "took the notice of it"));
+        break;
+    }
+}
+
+/* Several routes: the failover over them, with the routes' record. */
+static int open_failover(struct flush *f, struct ways *w, struct qn_spool *sp,
+                         struct qn_transport *ret)
+{
+    struct qn_failover_options fo = {.cfg = &f->cli->cfg,
+                                     .spool = sp,
+                                     .health = f->health,
+                                     .routes = w->route,
+                                     .n_routes = w->n,
+                                     .on_event = on_failover,
+                                     .describe = describe,
+                                     .arg = f};
+
+    if (w->n <= 1)
+        return QN_EXIT_OK;
+    if (f->health == NULL || qn_failover_new(&fo, &w->failover) != QN_OK)
+        return QN_EXIT_OSERR;
+    f->failover = true;
+    *ret = qn_failover_transport(w->failover);
+    return QN_EXIT_OK;
+}
+
+/* The dead man's switch: ping_url after a run that ended well, ping_url/fail
+ * otherwise.  After delivery, bounded by [heartbeat] timeout; a failed ping
+ * is logged and changes nothing else. */
+static void heartbeat(const struct flush *f, int rc)
+{
+    const struct qn_assure_config *a = &f->cli->cfg.assure;
+    struct qn_error err;
+    char why[512];
+
+    if (a->ping_url[0] == '\0' || f->busy)
+        return;
+    if (qn_http_global_init() != QN_OK) {
+        qn_log(&f->cli->log, LOG_WARNING, "%s",
+               _("heartbeat: cannot initialise libcurl; no ping was sent"));
+        return;
+    }
+    if (qn_heartbeat_ping(a, rc != QN_EXIT_OK, &err) == QN_OK)
+        return;
+    qn_cli_describe(&err, why, sizeof(why));
+    qn_log(&f->cli->log, LOG_WARNING,
+           _("heartbeat: the ping to [heartbeat] ping_url failed: %s; the monitoring service will "
+             "report this host as down until a ping arrives (check ping_url, ca_file and the "
+             "network)"),
+           why);
+}
+
+/* The routes' record as the last runs left it; a damaged or unreadable one
+ * is an empty record (the queue is not held up for it). */
+static void load_health(struct flush *f, struct qn_spool *sp)
+{
+    enum qn_status r;
+
+    f->health = malloc(sizeof(*f->health));
+    if (f->health == NULL)
+        return;
+    r = qn_health_load(f->health, sp, time(NULL));
+    if (r != QN_OK && r != QN_ENOTFOUND)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot read the routes' record state/%s: %s; starting from an empty one"),
+               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
+}
+
+/* [heartbeat] daily: the all-clear summary, spooled before the run so that
+ * the run delivers it like any alert; once a day (state/routes). */
+static void daily_summary(struct flush *f, struct qn_spool *sp)
+{
+    const struct qn_config *cfg = &f->cli->cfg;
+    const struct qn_route *used[QN_ROUTES_MAX];
+    struct qn_summary_route routes[QN_ROUTES_MAX];
+    struct qn_queue_stat q[QN_METRICS_QUEUES];
+    struct qn_event ev;
+    char id[QN_SPOOL_ID_MAX];
+    long long now = time(NULL);
+    size_t n;
+    enum qn_status r;
+
+    if (f->health == NULL || !qn_summary_due(&cfg->assure, f->health->summary_day, now))
+        return;
+    n = qn_routes_used(&cfg->routes, used, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        qn_summary_route_read(sp, used[i], cfg, now, &routes[i]);
+    r = qn_queue_stats_read(sp, q);
+    if (r == QN_OK) {
+        qn_summary_event(f->health, routes, n, q, cfg->language, now, &ev);
+        r = qn_enqueue_event(cfg->spool_dir, &ev, cfg->max_entry_size, id);
+    }
+    if (r != QN_OK) {
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot spool the daily summary: %s; the next run tries again"),
+               _(qn_strerror(r)));
+        return;
+    }
+    f->health->summary_day = qn_summary_local_day(now);
+    f->health->summary_changed = true;
+}
+
+/* [metrics] textfile: the queues, the routes and this run. */
+static void write_metrics(const struct flush *f, struct qn_spool *sp, int rc)
+{
+    const char *path = f->cli->cfg.assure.textfile;
+    struct qn_queue_stat q[QN_METRICS_QUEUES];
+    struct qn_metrics_run run = {.end = time(NULL), .ok = rc == QN_EXIT_OK};
+    struct qn_buf out;
+    enum qn_status r;
+
+    if (path[0] == '\0' || f->health == NULL)
+        return;
+    qn_buf_init(&out, QN_METRICS_MAX);
+    r = qn_queue_stats_read(sp, q);
+    if (r == QN_OK)
+        r = qn_metrics_format(f->health, q, &run, run.end, &out);
+    if (r == QN_OK)
+        r = qn_metrics_write(path, out.data, out.len);
+    if (r != QN_OK)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot write the metrics file %s: %s (%s); check that the directory exists and "
+                 "that the sender's user may write in it"),
+               path, _(qn_strerror(r)), r == QN_EIO ? strerror(errno) : "-");
+    qn_buf_free(&out);
+}
+
+/* After the run: the routes' record, the metrics file. */
+static void record_run(struct flush *f, struct qn_spool *sp, int rc)
+{
+    enum qn_status r;
+
+    /* Busy: the other sender records its run; a summary spooled here is ours. */
+    if (f->health == NULL || (f->busy && !f->health->summary_changed))
+        return;
+    r = qn_health_commit(f->health, sp, time(NULL));
+    if (r != QN_OK)
+        qn_log(&f->cli->log, LOG_WARNING,
+               _("cannot save the routes' record state/%s: %s; status and metrics miss this "
+                 "run"),
+               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
+    if (!f->busy)
+        write_metrics(f, sp, rc);
 }
 
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
@@ -462,8 +744,7 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
                                   .arg = &f,
                                   .rewrite = qn_cli_rewrite_submission};
     struct qn_qmgr_summary sum;
-    struct qn_mailer *mailer = NULL;
-    struct qn_webhook *hook = NULL;
+    struct ways ways = {0};
     enum qn_status r;
     int c, rc;
 
@@ -503,15 +784,20 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_require_queue_access(cli, "qqnotify flush");
     if (rc != QN_EXIT_OK)
         return rc;
-    rc = open_route(&f, &mailer, &hook, &opt.transport);
+    rc = open_routes(&f, &ways, &opt.transport);
     if (rc == QN_EXIT_OK)
-        rc = become_spool_user(&f, mailer, hook);
+        rc = become_spool_user(&f, &ways);
     if (rc != QN_EXIT_OK)
         goto out;
     rc = open_spool(&f, &opt.spool);
     if (rc != QN_EXIT_OK)
         goto out;
     opt.cfg = &cli->cfg;
+    load_health(&f, opt.spool);
+    daily_summary(&f, opt.spool);
+    rc = open_failover(&f, &ways, opt.spool, &opt.transport);
+    if (rc != QN_EXIT_OK)
+        goto out;
     f.progress = !f.quiet && isatty(STDERR_FILENO);
     r = qn_qmgr_run(&opt, &sum);
     if (r == QN_OK) {
@@ -522,9 +808,12 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     } else {
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_SOFTWARE;
     }
+    record_run(&f, opt.spool, rc);
 out:
-    qn_mailer_free(mailer);
-    qn_webhook_free(hook);
+    /* The session is closed before the ping: the ping never holds it open. */
+    ways_free(&ways);
+    heartbeat(&f, rc);
     qn_spool_close(opt.spool);
+    free(f.health);
     return rc;
 }

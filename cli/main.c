@@ -36,9 +36,12 @@ static void usage(FILE *out)
           "                  queue a message from cron, mail(1) and other programs\n"
           "  flush [--quiet]\n"
           "                  deliver the spool within the sending limits, through the first\n"
-          "                  route of [notify] routes\n"
+          "                  healthy route of [notify] routes (the next when it fails)\n"
           "  queue [list | show ID | retry ID|all | drop ID]\n"
           "                  inspect the spool and act on entries\n"
+          "  status [--json]\n"
+          "                  each route's health, last success and failure, quota used;\n"
+          "                  each queue's entries and the age of the oldest\n"
           "  silence add --match KEY=VALUE... --for DURATION|--until TIME | list | expire ID\n"
           "                  maintenance windows: matching events are not mailed\n"
           "  seen [list | forget USER[@SOURCE]]\n"
@@ -144,6 +147,8 @@ int main(int argc, char **argv)
         return qn_cmd_flush(&cli, argc, argv);
     if (strcmp(cmd, "queue") == 0)
         return qn_cmd_queue(&cli, argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return qn_cmd_status(&cli, argc, argv);
     if (strcmp(cmd, "silence") == 0)
         return qn_cmd_silence(&cli, argc, argv);
     if (strcmp(cmd, "seen") == 0)

@@ -51,8 +51,9 @@ enum section {
     SECTION_NOTIFY,
     SECTION_SPOOL,
     SECTION_LIMITS,
-    SECTION_NOISE, /* [login], [quiet], [severity], [enrich]: noise.h */
-    SECTION_ROUTE, /* [route NAME]: route.c */
+    SECTION_NOISE,  /* [login], [quiet], [severity], [enrich]: noise.h */
+    SECTION_ROUTE,  /* [route NAME]: route.c */
+    SECTION_ASSURE, /* [heartbeat], [metrics]: assure.h */
 };
 
 struct preset {
@@ -174,6 +175,8 @@ struct parser {
     bool has_max_per_minute, has_max_per_hour, has_max_per_day, has_digest_after, has_digest_window;
 
     enum qn_noise_section noise_section; /* with SECTION_NOISE */
+    struct qn_assure_parse assure;
+    enum qn_assure_section assure_section; /* with SECTION_ASSURE */
     struct qn_noise_parse noise;
 };
 
@@ -962,7 +965,8 @@ static const char *section_keys_fix(enum section s)
                   "retry_max, user_max, rule_max and cap_window");
     case SECTION_NOISE: /* noise.c words its own */
     case SECTION_NONE:
-    case SECTION_ROUTE: /* route.c has its own list */
+    case SECTION_ROUTE:  /* route.c has its own list */
+    case SECTION_ASSURE: /* assure.c too */
         break;
     }
     return N_("put it under [smtp], [notify], [spool], [limits] or [route NAME]");
@@ -1006,6 +1010,10 @@ static enum qn_status parse_section(struct parser *p, char *line)
         p->section = SECTION_NOISE;
         return QN_OK;
     }
+    if (qn_assure_section(name, &p->assure_section)) {
+        p->section = SECTION_ASSURE;
+        return QN_OK;
+    }
     if (strncasecmp(name, "route", 5) == 0 && is_blank(name[5])) {
         struct qn_route_problem rp;
 
@@ -1019,7 +1027,7 @@ static enum qn_status parse_section(struct parser *p, char *line)
                     N_("journal rules belong in /etc/qqnotify/rules.d/*.conf, not here"));
     return fail(p, name, NULL, N_("unknown section"),
                 N_("sections are [smtp], [notify], [spool], [limits], [login], [quiet], "
-                   "[severity], [enrich] and [route NAME]"));
+                   "[severity], [enrich], [heartbeat], [metrics] and [route NAME]"));
 }
 
 /* Turn the raw text after '=' into the value, in place: quotes, comments, blanks. */
@@ -1078,8 +1086,9 @@ static enum qn_status parse_value(struct parser *p, const char *key, char *raw, 
     return QN_OK;
 }
 
-/* A line of [login], [quiet], [severity] or [enrich]: noise.c judges it. */
-static enum qn_status noise_assignment(struct parser *p, const char *key, char *raw)
+/* A line of [login], [quiet], [severity] or [enrich] (noise.c judges it), or of
+ * [heartbeat] or [metrics] (assure.c). */
+static enum qn_status delegated_assignment(struct parser *p, const char *key, char *raw)
 {
     const char *what = NULL, *fix = NULL;
     char *value = NULL;
@@ -1087,7 +1096,10 @@ static enum qn_status noise_assignment(struct parser *p, const char *key, char *
 
     if (r != QN_OK)
         return r;
-    r = qn_noise_set(&p->cfg->noise, &p->noise, p->noise_section, key, value, &what, &fix);
+    if (p->section == SECTION_NOISE)
+        r = qn_noise_set(&p->cfg->noise, &p->noise, p->noise_section, key, value, &what, &fix);
+    else
+        r = qn_assure_set(&p->cfg->assure, &p->assure, p->assure_section, key, value, &what, &fix);
     if (r != QN_OK)
         return fail(p, key, strcmp(what, "unknown key") == 0 ? NULL : value, what, fix);
     return QN_OK;
@@ -1141,8 +1153,8 @@ static enum qn_status parse_assignment(struct parser *p, char *line)
             r = fail_route(p, &rp);
         return r;
     }
-    if (p->section == SECTION_NOISE)
-        return noise_assignment(p, key, eq + 1);
+    if (p->section == SECTION_NOISE || p->section == SECTION_ASSURE)
+        return delegated_assignment(p, key, eq + 1);
     for (i = 0; i < N_KEYS; i++) {
         if (keys[i].section == p->section && strcasecmp(keys[i].name, key) == 0) {
             def = &keys[i];
@@ -1316,6 +1328,7 @@ void qn_config_defaults(struct qn_config *cfg)
     cfg->queue.rule_max = DEFAULT_CAP;
     cfg->queue.cap_window_s = DEFAULT_CAP_WINDOW;
     qn_routes_defaults(&cfg->routes);
+    qn_assure_defaults(&cfg->assure);
 }
 
 enum qn_status qn_config_preset(struct qn_config *cfg, const char *provider)

@@ -31,6 +31,10 @@
  * mail) are needed only when the smtp route is used: in [notify] routes
  * (the default) or critical_routes.
  *
+ * [heartbeat] and [metrics] (the heartbeat's ping, the daily summary, the
+ * metrics file) are parsed by assure.h, which this parser hands each line
+ * of those sections.
+ *
  * [limits]: max_per_minute, max_per_hour, max_per_day and digest_after are
  * counts 0-2000 (0 = no limit, or never digest by count); digest_window,
  * max_age, retry_min and retry_max are durations ("600", "30s", "10m",
@@ -63,6 +67,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "assure.h"
 #include "noise.h"
 #include "ratelimit.h"
 #include "route.h"
@@ -142,6 +147,9 @@ struct qn_config {
     /* [login], [quiet], [severity], [enrich] (noise.h) */
     struct qn_noise_config noise;
     struct qn_config_queue queue; /* [spool] user, drop_group; [limits] user_max... */
+
+    /* [heartbeat], [metrics] (assure.h) */
+    struct qn_assure_config assure;
 };
 
 /* What went wrong while loading, for the program to print (and translate). */

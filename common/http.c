@@ -121,8 +121,8 @@ static enum qn_status failure(CURL *h, CURLcode code, const char *errbuf, const 
 }
 
 /* Every option; false when libcurl refused one. */
-static bool configure(CURL *h, const struct qn_http_request *req, struct curl_slist *headers,
-                      struct sink *sink, char *errbuf)
+static bool configure(CURL *h, const struct qn_http_request *req, bool get,
+                      struct curl_slist *headers, struct sink *sink, char *errbuf)
 {
     bool ok = true;
     unsigned connect_ms =
@@ -157,16 +157,20 @@ static bool configure(CURL *h, const struct qn_http_request *req, struct curl_sl
     if (req->connect_only)
         return ok && curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-    ok = ok && curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;
-    ok = ok &&
-         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) == CURLE_OK;
+    if (get) {
+        ok = ok && curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    } else {
+        ok = ok && curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;
+        ok = ok && curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) ==
+                       CURLE_OK;
+    }
     ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_WRITEDATA, sink) == CURLE_OK;
     return ok;
 }
 
-enum qn_status qn_http_post(const struct qn_http_request *req, struct qn_http_answer *ans,
-                            struct qn_error *err)
+static enum qn_status perform(const struct qn_http_request *req, bool get,
+                              struct qn_http_answer *ans, struct qn_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL, *more;
@@ -181,18 +185,20 @@ enum qn_status qn_http_post(const struct qn_http_request *req, struct qn_http_an
     ans->status = 0;
     ans->address[0] = '\0';
     qn_buf_reset(&ans->body);
-    if (req->url == NULL || req->url->data == NULL || (!req->connect_only && req->body == NULL))
+    if (req->url == NULL || req->url->data == NULL ||
+        (!get && !req->connect_only && req->body == NULL))
         return qn_error_set(err, QN_EINVAL, QN_STAGE_LOCAL, "no URL or no body to send");
     h = curl_easy_init();
     /* No Expect: 100-continue (a second's wait on servers that do not answer it). */
-    headers = curl_slist_append(NULL, "Content-Type: application/json; charset=utf-8");
+    headers = curl_slist_append(NULL, get ? "Accept: */*"
+                                          : "Content-Type: application/json; charset=utf-8");
     more = headers != NULL ? curl_slist_append(headers, "Expect:") : NULL;
     if (h == NULL || more == NULL) {
         r = qn_error_set(err, QN_ENOMEM, QN_STAGE_LOCAL, "out of memory for the request");
         goto out;
     }
     headers = more;
-    if (!configure(h, req, headers, &sink, errbuf)) {
+    if (!configure(h, req, get, headers, &sink, errbuf)) {
         r = qn_error_set(err, QN_ECONFIG, QN_STAGE_CONFIG,
                          "libcurl refused an option for %.*s (too old a libcurl?)",
                          QN_HTTP_WHERE_MAX, where);
@@ -211,4 +217,16 @@ out:
     curl_slist_free_all(headers);
     curl_easy_cleanup(h);
     return r;
+}
+
+enum qn_status qn_http_post(const struct qn_http_request *req, struct qn_http_answer *ans,
+                            struct qn_error *err)
+{
+    return perform(req, false, ans, err);
+}
+
+enum qn_status qn_http_get(const struct qn_http_request *req, struct qn_http_answer *ans,
+                           struct qn_error *err)
+{
+    return perform(req, true, ans, err);
 }

@@ -1,6 +1,7 @@
 /*
- * http — one HTTPS POST (or a connection check) for the chat robots, with
- * libcurl, under the project's TLS and secrecy rules.
+ * http — one HTTPS POST (or a connection check) for the chat robots, and
+ * one HTTPS GET for the heartbeat's ping (heartbeat.h), with libcurl, under
+ * the project's TLS and secrecy rules.
  *
  * Policy, whatever the environment says:
  *   - https only (CURLOPT_PROTOCOLS_STR "https"), TLS 1.2 or newer, the
@@ -56,7 +57,7 @@
 struct qn_http_request {
     const struct qn_secret *url; /* https://..., may hold a secret */
     const char *where;           /* for errors: the url without its secret */
-    const char *body;            /* POST body (JSON), or NULL with connect_only */
+    const char *body;            /* POST body (JSON); NULL with connect_only and for a GET */
     size_t body_len;
     const char *ca_file; /* NULL or "": the system trust store */
     const char *proxy;   /* NULL or "": none */
@@ -77,5 +78,10 @@ enum qn_status qn_http_global_init(void);
 /* POST REQ (or only connect), the answer into *ANS.  Errors above. */
 enum qn_status qn_http_post(const struct qn_http_request *req, struct qn_http_answer *ans,
                             struct qn_error *err);
+
+/* GET REQ's URL (REQ's body is not used), the answer into *ANS.  Errors as
+ * qn_http_post's. */
+enum qn_status qn_http_get(const struct qn_http_request *req, struct qn_http_answer *ans,
+                           struct qn_error *err);
 
 #endif

@@ -381,6 +381,11 @@ static enum delivered deliver(struct run *run, const struct qn_delivery *d, stru
  * the answer.  When not, *RET_NEXT is when one may. */
 static bool may_send(const struct run *run, enum qn_lane lane, long long *ret_next)
 {
+    const struct qn_transport *t = &run->opt->transport;
+
+    /* A transport with limits of its own (several routes) answers for them. */
+    if (t->available != NULL)
+        return t->available(t->ctx, now_s(run), ret_next) > 0;
     return qn_lanes_available(lane, &run->quota->view, run->limits, now_s(run), ret_next) > 0;
 }
 
@@ -392,7 +397,9 @@ static void rate_wait_reason(const struct run *run, long long next, char *out, s
 
     if (localtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-    if (run->opt->transport.limits != NULL)
+    if (run->opt->transport.available != NULL)
+        format(out, n, "waiting for a route that may send (limits or health): next at %s", when);
+    else if (run->opt->transport.limits != NULL)
         format(out, n, "waiting for the sending limits of route %s: next message at %s",
                run->opt->transport.name != NULL ? run->opt->transport.name : "?", when);
     else
@@ -560,7 +567,7 @@ static void deliver_events(struct run *run, enum qn_lane lane, struct item **ite
     const struct qn_spool_entry *es[QN_RENDER_DIGEST_MAX_EVENTS];
     char from_name[QN_LANES_MARK_MAX];
     struct qn_rendered rendered;
-    struct qn_delivery d = {.alert = &rendered, .n_events = n};
+    struct qn_delivery d = {.alert = &rendered, .n_events = n, .events = evs};
     struct failure f = {.reason = ""};
     struct qn_error err;
     enum delivered how;

@@ -88,8 +88,10 @@
  * the webhook (webhook.h) the chat robots', tests drive the queue with a
  * fake.  A transport names its limits and the state file they are counted
  * in (each route has its own) and the diagnosis catalog's provider of its
- * failures.  Failover between routes belongs here, on top of this
- * interface, without a new loop; it is not built yet.
+ * failures.  Failover between routes is a transport of its own on top of
+ * this interface (failover.h: it chooses the route of each message and
+ * keeps each route's limits, which it reports through available(); the
+ * lanes' shares of the limits then give way to it).
  *
  * Less noise (triage.h decides, this loop acts).  At the start of a run
  * the triage loads state/silences, state/seen and state/sessions and opens
@@ -145,6 +147,7 @@ struct qn_delivery {
      * it and sends it to its configured recipients.  NULL for a message. */
     const struct qn_rendered *alert;
     size_t n_events;
+    const struct qn_event *const *events; /* the alert's events as queued; NULL for a message */
     /* The From display name of the alert: NULL for [smtp] from_name; "from user NAME" for
      * a mail of the user lane. */
     const char *from_name;
@@ -176,6 +179,11 @@ struct qn_transport {
     enum qn_status (*open)(void *ctx, struct qn_error *err);
     enum qn_status (*deliver)(void *ctx, const struct qn_delivery *d, struct qn_error *err);
     void (*close)(void *ctx);
+    /* Optional: a transport that keeps limits of its own (several routes,
+     * failover.h) says how many messages may go at NOW (0: *RET_NEXT is
+     * when one may); the queue manager holds entries by it instead of by
+     * LIMITS, which then only set the digests.  NULL: LIMITS. */
+    unsigned (*available)(void *ctx, long long now, long long *ret_next);
 };
 
 /* ---- reports ---- */

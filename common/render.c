@@ -793,7 +793,7 @@ static const char *field_display(const struct qn_event_field *f, size_t lang, ch
     "color:#57606a"
 #define STYLE_FOOT "margin:16px 0 0;font-size:12px;color:#8c959f"
 
-static enum qn_status html_escape(struct qn_buf *b, const char *s)
+enum qn_status qn_render_html_escape(struct qn_buf *b, const char *s)
 {
     enum qn_status r = QN_OK;
 
@@ -833,7 +833,7 @@ static enum qn_status html_element(struct qn_buf *b, const char *open, const cha
     enum qn_status r = qn_buf_puts(b, open);
 
     if (r == QN_OK)
-        r = html_escape(b, text);
+        r = qn_render_html_escape(b, text);
     if (r == QN_OK)
         r = qn_buf_puts(b, close);
     if (r == QN_OK)

@@ -88,4 +88,8 @@ enum qn_status qn_render_digest(const struct qn_event *const *evs, size_t n, enu
 
 void qn_rendered_free(struct qn_rendered *r);
 
+/* Append S to B with & < > " ' escaped for HTML text and attribute values.
+ * QN_ETOOBIG, QN_ENOMEM (B may hold part of it). */
+enum qn_status qn_render_html_escape(struct qn_buf *b, const char *s);
+
 #endif

@@ -118,7 +118,7 @@ static enum qn_status bad_value(struct qn_route_problem *ret, const char *key, c
     return problem(ret, key, value, value != NULL ? strlen(value) : 0, what, fix);
 }
 
-static bool name_valid(const char *s, size_t n)
+bool qn_route_name_valid(const char *s, size_t n)
 {
     if (n == 0 || n >= QN_ROUTE_NAME_MAX || s[0] < 'a' || s[0] > 'z')
         return false;
@@ -453,7 +453,7 @@ enum qn_status qn_route_begin(struct qn_routes *rs, const char *name, unsigned l
     struct qn_route *r;
 
     rs->current = -1;
-    if (!name_valid(name, n))
+    if (!qn_route_name_valid(name, n))
         return problem(ret, "route", name, n, N_("the route name is not valid"),
                        N_("name routes with lower-case letters, digits, '-' and '_', starting "
                           "with a letter, at most 31 bytes, e.g. [route ops]"));
@@ -534,7 +534,7 @@ static enum qn_status set_list(struct qn_routes *rs, enum list_kind kind, const 
             a++;
         while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
             b--;
-        if (a == b || !name_valid(a, (size_t)(b - a)))
+        if (a == b || !qn_route_name_valid(a, (size_t)(b - a)))
             return problem(ret, key, a, (size_t)(b - a),
                            N_("a route name in the list is not valid"),
                            N_("list route names separated by ASCII commas, e.g. routes = smtp, "
@@ -755,4 +755,41 @@ enum qn_status qn_route_secret_parse(enum qn_route_type type, const char *s, siz
     ret->id = s;
     ret->id_len = id_len;
     return QN_OK;
+}
+
+static bool is_critical(const struct qn_routes *rs, size_t index)
+{
+    bool critical = rs->critical_all;
+
+    for (size_t j = 0; !critical && j < rs->n_critical; j++)
+        critical = rs->critical[j] == index;
+    return critical;
+}
+
+size_t qn_routes_used(const struct qn_routes *rs, const struct qn_route **out, bool *ret_ordered,
+                      bool *ret_critical)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < rs->n_order && n < QN_ROUTES_MAX; i++) {
+        if (ret_ordered != NULL)
+            ret_ordered[n] = true;
+        if (ret_critical != NULL)
+            ret_critical[n] = is_critical(rs, rs->order[i]);
+        out[n++] = &rs->route[rs->order[i]];
+    }
+    for (size_t i = 0; i < rs->n && n < QN_ROUTES_MAX; i++) {
+        bool listed = false;
+
+        for (size_t j = 0; j < rs->n_order; j++)
+            listed = listed || rs->order[j] == i;
+        if (listed || !is_critical(rs, i))
+            continue;
+        if (ret_ordered != NULL)
+            ret_ordered[n] = false;
+        if (ret_critical != NULL)
+            ret_critical[n] = true;
+        out[n++] = &rs->route[i];
+    }
+    return n;
 }

@@ -199,8 +199,18 @@ enum qn_status qn_route_notify_set(struct qn_routes *rs, const char *key, const 
  * route.  QN_ECONFIG with *RET (its line set). */
 enum qn_status qn_routes_finish(struct qn_routes *rs, struct qn_route_problem *ret);
 
+/* True when the N bytes at S are a route's name (see above). */
+bool qn_route_name_valid(const char *s, size_t n);
+
 /* The route called NAME, or NULL. */
 const struct qn_route *qn_routes_find(const struct qn_routes *rs, const char *name);
+
+/* The routes alerts may take, into OUT[QN_ROUTES_MAX]: [notify] routes in
+ * their order, then the routes of critical_routes not among them.  For each,
+ * RET_ORDERED[i] (in [notify] routes) and RET_CRITICAL[i] (in
+ * critical_routes); either array may be NULL.  Returns how many. */
+size_t qn_routes_used(const struct qn_routes *rs, const struct qn_route **out, bool *ret_ordered,
+                      bool *ret_critical);
 
 /* The first route of [notify] routes (never NULL after qn_routes_defaults). */
 const struct qn_route *qn_routes_first(const struct qn_routes *rs);

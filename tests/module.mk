@@ -10,7 +10,8 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libqqnotify.a
 # Helpers of several tests: the scripted SMTP server, private temporary directories.
 $(B)/tests/test_smtp $(B)/tests/test_mailer: $(B)/obj/tests/unit/smtp_script.o
 $(B)/tests/test_mailer $(B)/tests/test_qmgr $(B)/tests/test_quota $(B)/tests/test_silence \
-	$(B)/tests/test_pickup $(B)/tests/test_spoolowner $(B)/tests/test_tally: \
+	$(B)/tests/test_pickup $(B)/tests/test_spoolowner $(B)/tests/test_tally \
+	$(B)/tests/test_health $(B)/tests/test_metrics $(B)/tests/test_failover: \
 	$(B)/obj/tests/unit/tmpdir.o
 
 # The enrichment test: libmaxminddb, a GeoIP database written by tests/unit/write-mmdb.pl

@@ -10,7 +10,8 @@
 #   check      make check: build, plus cmocka, clang, clang-format, valgrind and the servers and tools the
 #              tests drive (aiosmtpd, msmtp, swaks, gnome-keyring, dbus, systemd-creds,
 #              pam_wrapper, pamtester, git, GNU time, systemd-journal-remote, groff,
-#              MaxMind::DB::Writer for the GeoIP test database, tzdata for quiet hours)
+#              MaxMind::DB::Writer for the GeoIP test database, tzdata for quiet hours,
+#              prometheus_client to parse the metrics file)
 #   asan       make check-asan: check, plus clang's sanitizer runtime
 #   fuzz       make fuzz: clang with libFuzzer and the headers of the fuzzed modules
 #   deb        make deb: dpkg-dev and the Build-Depends of packaging/debian/control
@@ -31,7 +32,7 @@ APT_DEMO="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev 
 openssl python3 python3-aiosmtpd"
 APT_BUILD="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev libjson-c-dev
 libsecret-1-dev libglib2.0-dev libpam0g-dev libsystemd-dev libpcre2-dev libmaxminddb-dev"
-APT_CHECK="$APT_BUILD clang clang-format libcmocka-dev openssl python3 python3-aiosmtpd msmtp swaks valgrind
+APT_CHECK="$APT_BUILD clang clang-format libcmocka-dev openssl python3 python3-aiosmtpd python3-prometheus-client msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus libsecret-tools libpam-wrapper pamtester
 groff-base systemd-journal-remote libmaxmind-db-writer-perl tzdata"
 APT_ASAN="$APT_CHECK libclang-rt-dev"
@@ -46,7 +47,7 @@ DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c
 python3 python3-aiosmtpd"
 DNF_BUILD="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel
 libsecret-devel glib2-devel pam-devel systemd-devel pcre2-devel libmaxminddb-devel"
-DNF_CHECK="$DNF_BUILD clang clang-tools-extra libcmocka-devel openssl python3 python3-aiosmtpd msmtp swaks valgrind
+DNF_CHECK="$DNF_BUILD clang clang-tools-extra libcmocka-devel openssl python3 python3-aiosmtpd python3-prometheus_client msmtp swaks valgrind
 time git util-linux systemd gnome-keyring dbus-daemon dbus-tools libsecret pam_wrapper pamtester
 groff-base systemd-journal-remote perl-MaxMind-DB-Writer tzdata"
 DNF_ASAN="$DNF_CHECK compiler-rt"

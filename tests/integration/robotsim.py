@@ -40,12 +40,11 @@ json, time, accepted, answer) for the tests to check byte for byte.
 import base64
 import hashlib
 import hmac
-import http.server
 import json
-import ssl
-import threading
 import time
 import urllib.parse
+
+import httpsd
 
 PLATFORMS = ("wecom", "dingtalk", "feishu")
 
@@ -86,75 +85,24 @@ def message_text(platform, body):
     return (part.get("title", "") + "\n" + part.get("text", "") + part.get("content", ""))
 
 
-class RobotSim:
+class RobotSim(httpsd.Simulator):
     def __init__(self, platform, cert, key, secret_id, sign_secret=None, keyword=None,
                  allowed_ips=None, clock_offset=0, script=None):
         assert platform in PLATFORMS
         self.platform = platform
-        self.cert, self.key = cert, key
+        super().__init__(cert, key, script)
         self.secret_id = secret_id
         self.sign_secret = sign_secret
         self.keyword = keyword
         self.allowed_ips = allowed_ips
         self.clock_offset = clock_offset
-        self.script = list(script or [])
-        self.requests = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
         self.blocked_until = 0.0
-        self.server = None
-        self.thread = None
-        self.port = None
 
-    # -- life ------------------------------------------------------------------
-    def start(self):
-        sim = self
+    def _on_get(self, h):
+        httpsd.send(h, 405, b"method not allowed", "application/json")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):
-                pass
-
-            def do_POST(self):
-                sim._handle(self)
-
-            def do_GET(self):
-                self._send(405, b"method not allowed")
-
-            def _send(self, code, body, ctype="application/json"):
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.cert, self.key)
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stopping.set()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join(10)
-            self.server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def _on_post(self, h):
+        self._handle(h)
 
     @property
     def url(self):
@@ -179,11 +127,8 @@ class RobotSim:
             rec["json"] = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             pass
-        with self.lock:
-            self.requests.append(rec)
-            fault = self.script.pop(0) if self.script else None
+        fault = self.record(rec)
         if fault == "noanswer":
-            self.stopping.wait(60)
             return
         if isinstance(fault, tuple) and fault[0] == "slow":
             time.sleep(fault[1])
@@ -191,11 +136,11 @@ class RobotSim:
         if fault == "5xx":
             page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
             rec["answer"] = (502, page)
-            h._send(502, page, "text/html")
+            httpsd.send(h, 502, page, "text/html")
             return
         if isinstance(fault, tuple) and fault[0] == "body":
             rec["answer"] = (fault[1], fault[2])
-            h._send(fault[1], fault[2])
+            httpsd.send(h, fault[1], fault[2], "application/json")
             return
         if fault == "echo":
             answer = self._error(rec, 93000 if self.platform == "wecom" else 300001
@@ -217,7 +162,7 @@ class RobotSim:
             rec["accepted"] = True
             answer = OK[self.platform]
         rec["answer"] = (200, answer)
-        h._send(200, answer)
+        httpsd.send(h, 200, answer, "application/json")
 
     def _error(self, rec, code, msg):
         if self.platform == "feishu":

@@ -399,7 +399,7 @@ static void test_unknown_key_reports_its_exact_line_and_the_valid_keys(void **st
 /* The fix of "unknown key" lists a section's keys: each of them must be known. */
 static void test_every_key_named_in_a_fix_is_accepted(void **state)
 {
-    static const char *const sections[] = {"smtp", "notify", "spool", "limits"};
+    static const char *const sections[] = {"smtp", "notify", "spool", "limits", "heartbeat"};
     struct fixture *f = *state;
     char text[256], list[512], *name, *save = NULL;
     size_t i, checked = 0;
@@ -423,7 +423,7 @@ static void test_every_key_named_in_a_fix_is_accepted(void **state)
             checked++;
         }
     }
-    assert_int_equal(checked, 13 + 5 + 4 + 11);
+    assert_int_equal(checked, 13 + 5 + 4 + 11 + 4);
 }
 
 static void test_password_like_keys_are_refused_in_every_section(void **state)
@@ -494,8 +494,9 @@ static void test_unknown_section_is_an_error(void **state)
 
     assert_error(f, "[smtp]\nuser = a@qq.com\n\n[mail]\nto = a@b.com\n", 4, "mail",
                  "unknown section");
-    assert_string_equal(f->err.fix, "sections are [smtp], [notify], [spool], [limits], [login], "
-                                    "[quiet], [severity], [enrich] and [route NAME]");
+    assert_string_equal(f->err.fix,
+                        "sections are [smtp], [notify], [spool], [limits], [login], "
+                        "[quiet], [severity], [enrich], [heartbeat], [metrics] and [route NAME]");
 
     assert_error(f, "[rule ssh]\n", 1, "rule ssh", "unknown section");
     assert_non_null(strstr(f->err.fix, "rules.d"));
@@ -1192,12 +1193,66 @@ static void test_load_refuses_a_file_over_the_size_cap(void **state)
     free(text);
 }
 
+/* ---- [heartbeat] and [metrics] (assure.h) ------------------------------------------------ */
+
+static void test_heartbeat_and_metrics_are_parsed(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n[heartbeat]\n"
+                              "ping_url = https://hc-ping.com/0d2f5c8e\n"
+                              "ca_file = /etc/ssl/hc.pem\ntimeout = 5s\ndaily = 09:30\n"
+                              "[metrics]\ntextfile = /var/lib/node/qqnotify.prom\n"),
+                     QN_OK);
+    assert_string_equal(f->cfg.assure.ping_url, "https://hc-ping.com/0d2f5c8e");
+    assert_string_equal(f->cfg.assure.ca_file, "/etc/ssl/hc.pem");
+    assert_int_equal(f->cfg.assure.timeout_s, 5);
+    assert_int_equal(f->cfg.assure.daily_minute, 9 * 60 + 30);
+    assert_string_equal(f->cfg.assure.textfile, "/var/lib/node/qqnotify.prom");
+}
+
+static void test_heartbeat_and_metrics_default_to_nothing(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(parse(f, "[smtp]\nuser = a@qq.com\n"), QN_OK);
+    assert_string_equal(f->cfg.assure.ping_url, "");
+    assert_string_equal(f->cfg.assure.textfile, "");
+    assert_int_equal(f->cfg.assure.timeout_s, QN_ASSURE_TIMEOUT_DEFAULT);
+    assert_int_equal(f->cfg.assure.daily_minute, -1);
+}
+
+static void test_heartbeat_values_are_checked(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_error(f, "[heartbeat]\nping_url = http://hc-ping.com/x\n", 2, "ping_url",
+                 "ping_url is not an https:// URL");
+    assert_error(f, "[heartbeat]\nping_url = https://\n", 2, "ping_url",
+                 "ping_url is not an https:// URL");
+    assert_error(f, "[heartbeat]\nping_url = \"https://a b\"\n", 2, "ping_url",
+                 "ping_url is not an https:// URL");
+    assert_error(f, "[heartbeat]\ntimeout = 61\n", 2, "timeout",
+                 "the timeout is not between 1 and 60 seconds");
+    assert_error(f, "[heartbeat]\ndaily = 24:00\n", 2, "daily", "daily is not a time of day HH:MM");
+    assert_error(f, "[heartbeat]\ndaily = 9:00\n", 2, "daily", "daily is not a time of day HH:MM");
+    assert_error(f, "[heartbeat]\nca_file = hc.pem\n", 2, "ca_file", "the path is not absolute");
+    assert_error(f, "[metrics]\ntextfile = /var/lib/node/qqnotify.txt\n", 2, "textfile",
+                 "the metrics file does not end in .prom");
+    assert_error(f, "[metrics]\ntextfile = /a.prom\ntextfile = /b.prom\n", 3, "textfile",
+                 "the key is set twice");
+    assert_error(f, "[metrics]\nping_url = https://x/y\n", 2, "ping_url", "unknown key");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_full_valid_config_is_parsed),
+        T(test_heartbeat_and_metrics_are_parsed),
+        T(test_heartbeat_and_metrics_default_to_nothing),
+        T(test_heartbeat_values_are_checked),
         T(test_minimal_config_gets_the_defaults),
         T(test_parse_resets_an_earlier_configuration),
         T(test_each_preset_sets_host_port_and_tls),

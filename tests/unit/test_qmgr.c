@@ -619,6 +619,33 @@ static void test_frequency_limit_reply_backs_off_everything(void **state)
 }
 
 /* A robot route: its own limits and state file, its platform's diagnoses, its block. */
+/* A transport with limits of its own (failover.h): no route may send for 5 minutes. */
+static unsigned fake_available(void *ctx, long long now, long long *ret_next)
+{
+    (void)ctx;
+    *ret_next = now + 300;
+    return 0;
+}
+
+static void test_a_transports_own_limits_hold_without_an_attempt(void **state)
+{
+    struct fixture *f = *state;
+    char id[QN_SPOOL_ID_MAX];
+    struct qn_spool_entry *e;
+
+    f->opt.transport.available = fake_available;
+    spool_message(f, "m1", id);
+    run(f);
+    assert_int_equal(f->fake.delivers, 0);
+    assert_int_equal(outcome_of(f, id)->outcome, QN_QMGR_HELD);
+    e = entry(f, QN_SPOOL_DEFERRED, id);
+    assert_int_equal(e->attempts, 0);
+    assert_int_equal(e->next_try, f->clock + 300);
+    assert_starts_with(e->last_error,
+                       "waiting for a route that may send (limits or health): next at ");
+    free_entry(e);
+}
+
 static void test_a_route_counts_in_its_own_state_with_its_own_limits(void **state)
 {
     static const struct qn_ratelimit_config ding = {.max_per_minute = 1, .block_s = 600};
@@ -1086,6 +1113,7 @@ int main(void)
         T(test_everything_is_sent_lane_first_then_oldest_and_removed_after_acceptance),
         T(test_burst_is_held_then_sent_as_one_digest),
         T(test_limits_hold_without_counting_an_attempt),
+        T(test_a_transports_own_limits_hold_without_an_attempt),
         T(test_temporary_refusal_defers_with_backoff_and_the_session_goes_on),
         T(test_permanent_refusal_fails_the_entry_with_its_diagnosis),
         T(test_login_failure_stops_the_run_and_defers_the_rest),
