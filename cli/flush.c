@@ -46,6 +46,7 @@
 #include "spool.h"
 #include "spoolowner.h"
 #include "summary.h"
+#include "tally.h"
 #include "webhook.h"
 
 struct flush {
@@ -661,8 +662,10 @@ static void daily_summary(struct flush *f, struct qn_spool *sp)
     struct qn_summary_route routes[QN_ROUTES_MAX];
     struct qn_queue_stat q[QN_METRICS_QUEUES];
     struct qn_event ev;
+    struct qn_tally t;
     char id[QN_SPOOL_ID_MAX];
     long long now = time(NULL);
+    bool taken = false;
     size_t n;
     enum qn_status r;
 
@@ -673,10 +676,15 @@ static void daily_summary(struct flush *f, struct qn_spool *sp)
         qn_summary_route_read(sp, used[i], cfg, now, &routes[i]);
     r = qn_queue_stats_read(sp, q);
     if (r == QN_OK) {
-        qn_summary_event(f->health, routes, n, q, cfg->language, now, &ev);
+        /* What silences and notify = new kept from the mail since the last summary: taken
+         * (the file starts again), and given back when the summary cannot be spooled. */
+        taken = qn_tally_take(sp, &t, now) == QN_OK;
+        qn_summary_event(f->health, routes, n, q, taken ? &t : NULL, cfg->language, now, &ev);
         r = qn_enqueue_event(cfg->spool_dir, &ev, cfg->max_entry_size, id);
     }
     if (r != QN_OK) {
+        if (taken)
+            (void)qn_tally_commit(sp, &t, now);
         qn_log(&f->cli->log, LOG_WARNING,
                _("cannot spool the daily summary: %s; the next run tries again"),
                _(qn_strerror(r)));

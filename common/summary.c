@@ -54,13 +54,22 @@ bool qn_summary_due(const struct qn_assure_config *a, long long last_day, long l
     return tm.tm_hour * 60 + tm.tm_min >= a->daily_minute && qn_summary_local_day(now) > last_day;
 }
 
-bool qn_summary_silenced(unsigned long long *ret_count)
+/* What a silence, or [login] notify = new, kept from the mail. */
+static void tally_fields(struct qn_event *ev, const struct qn_tally *t)
 {
-    /* Issue 17 keeps the per-run count of silenced events in a state of its
-     * own and writes its API into coord.md; until both are merged there is
-     * nothing to read here. */
-    *ret_count = 0;
-    return false;
+    char key[QN_EVENT_KEY_MAX], value[64];
+
+    snprintf(value, sizeof(value), "%llu", qn_tally_silenced_total(t));
+    (void)qn_event_set(ev, "silenced", value);
+    for (size_t i = 0; i < t->n && i < QN_SUMMARY_SILENCES_MAX; i++) {
+        snprintf(key, sizeof(key), "silence.%s", t->silenced[i].id);
+        snprintf(value, sizeof(value), "%llu", t->silenced[i].count);
+        (void)qn_event_set(ev, key, value);
+    }
+    if (t->known > 0) {
+        snprintf(value, sizeof(value), "%llu", t->known);
+        (void)qn_event_set(ev, "known_logins", value);
+    }
 }
 
 static void route_field(struct qn_event *ev, const struct qn_route_health *h,
@@ -85,11 +94,10 @@ static void route_field(struct qn_event *ev, const struct qn_route_health *h,
 }
 
 void qn_summary_event(const struct qn_health *h, const struct qn_summary_route *routes, size_t n,
-                      const struct qn_queue_stat *q, enum qn_lang lang, long long now,
-                      struct qn_event *ev)
+                      const struct qn_queue_stat *q, const struct qn_tally *t, enum qn_lang lang,
+                      long long now, struct qn_event *ev)
 {
     bool clear = true;
-    unsigned long long silenced;
     char key[QN_EVENT_KEY_MAX], value[64];
 
     qn_event_init(ev, "summary");
@@ -111,10 +119,8 @@ void qn_summary_event(const struct qn_health *h, const struct qn_summary_route *
         if (i > 0) /* deferred/ and failed/ hold what did not go */
             clear = clear && q[i].entries == 0;
     }
-    if (qn_summary_silenced(&silenced)) {
-        snprintf(value, sizeof(value), "%llu", silenced);
-        (void)qn_event_set(ev, "silenced", value);
-    }
+    if (t != NULL)
+        tally_fields(ev, t);
     if (lang == QN_LANG_EN)
         qn_event_set_subject(ev, clear ? "daily report: all clear, every route healthy and "
                                          "nothing waiting"

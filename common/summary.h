@@ -8,8 +8,9 @@
  *   route.NAME      health, messages sent, in the last 24 hours against
  *                   its daily limit, failures by diagnosis;
  *   queue.NAME      entries and the age of the oldest;
- *   silenced        silenced events ([silence], issue 17's counts) — not
- *                   counted yet: the hook qn_summary_silenced() says so.
+ *   silenced        events a silence kept from the mail since the last
+ *                   summary (tally.h), and silence.ID for each silence;
+ *   known_logins    logins not mailed under [login] notify = new.
  * The day of the last summary is kept in state/routes (health.h), so it
  * goes once a day whatever the number of runs.
  *
@@ -28,6 +29,9 @@
 #include "metrics.h"
 #include "route.h"
 #include "spool.h"
+#include "tally.h"
+
+#define QN_SUMMARY_SILENCES_MAX 8
 
 /* A route as the summary shows it. */
 struct qn_summary_route {
@@ -51,14 +55,13 @@ long long qn_summary_local_day(long long now);
  * earlier day. */
 bool qn_summary_due(const struct qn_assure_config *a, long long last_day, long long now);
 
-/* The silenced events to count (issue 17's API, coord.md): false while
- * that count is not available, and the summary then says nothing of it. */
-bool qn_summary_silenced(unsigned long long *ret_count);
-
 /* The summary event into *EV (kind "summary", time NOW): the N ROUTES with
- * their record in H, the queues Q (QN_METRICS_QUEUES), in LANG. */
+ * their record in H, the queues Q (QN_METRICS_QUEUES), what was not mailed
+ * on purpose in T (tally.h: taken for this summary; NULL: not known), in
+ * LANG.  At most QN_SUMMARY_SILENCES_MAX silences are named one by one; the
+ * total counts them all. */
 void qn_summary_event(const struct qn_health *h, const struct qn_summary_route *routes, size_t n,
-                      const struct qn_queue_stat *q, enum qn_lang lang, long long now,
-                      struct qn_event *ev);
+                      const struct qn_queue_stat *q, const struct qn_tally *t, enum qn_lang lang,
+                      long long now, struct qn_event *ev);
 
 #endif

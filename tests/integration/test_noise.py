@@ -149,6 +149,23 @@ class SilenceTest(NoiseCase):
         # the count stays for the daily summary
         self.assertRegex(self.state("tally"), r"\nsilenced %s 2 \d+ \d+\n" % sid)
 
+    def test_the_daily_summary_names_what_silences_kept_from_the_mail(self):
+        self.config()
+        res = self.qn("silence", "add", "--match", "user=bob", "--for", "1h", creds=False)
+        self.assertExit(res, EX_OK)
+        sid = res.stdout.strip()
+        self.login("bob", "203.0.113.9")
+        self.login("bob", "203.0.113.10")
+        self.assertEqual(self.flush(), [])
+        self.config(extra="\n[heartbeat]\ndaily = 00:00\n")
+        mails = self.flush()
+        summary = [m for m in mails if "daily report" in m.subject]
+        self.assertEqual(len(summary), 1, [m.subject for m in mails])
+        self.assertRegex(summary[0].text, r"(?m)^\s*silenced: 2$")
+        self.assertRegex(summary[0].text, r"(?m)^\s*silence\.%s: 2$" % sid)
+        # taken: the next summary counts from here
+        self.assertNotIn("\nsilenced ", self.state("tally"))
+
     def test_a_silence_on_another_key_leaves_logins_alone(self):
         self.config()
         res = self.qn("silence", "add", "--match", "rhost=198.51.100.*", "--for", "1h",
