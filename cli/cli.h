@@ -49,6 +49,9 @@ void qn_cli_report_for(const struct qn_cli *cli, const char *provider, const str
  * answer) in the current language. */
 void qn_cli_describe(const struct qn_error *err, char *out, size_t n);
 
+/* qn_cli_describe as the queue manager's and the failover's describe hook (ARG unused). */
+void qn_cli_describe_hook(void *arg, const struct qn_error *err, char *out, size_t n);
+
 /* snprintf for text that may be cut to fit: cutting is intended (bounded
  * fields), so no truncation warning applies. */
 void qn_cli_format(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -173,6 +173,12 @@ void qn_cli_describe(const struct qn_error *err, char *out, size_t n)
                  err->server_text);
 }
 
+void qn_cli_describe_hook(void *arg, const struct qn_error *err, char *out, size_t n)
+{
+    (void)arg;
+    qn_cli_describe(err, out, n);
+}
+
 void qn_cli_report(const struct qn_cli *cli, const struct qn_error *err)
 {
     qn_cli_report_for(cli, NULL, err);

@@ -1,31 +1,30 @@
 /*
  * qqnotify flush: the one sender.  The queue manager (common/qmgr.h) works
- * the spool into mail over the first route of [notify] routes: the
- * mailer's SMTP session (common/mailer.h), or a chat robot's webhook
- * (common/webhook.h; a sendmail message shown by its subject and text,
- * mailtext.h);
- * this command opens the spool, shows a progress bar on a terminal, logs
- * what happens to each entry and to the run, and chooses the exit status:
- * 0 only when nothing went wrong; an entry moved to failed/ ends the run
- * with 69 (65 for a corrupt one), one that waits after a failure with 75
- * (or, when delivery was stopped, the stopping failure's own code), one that
- * could not be moved with 74, so systemd and scripts see what the summary
- * says; and whatever else happened, 69 while an alert older than half of
- * max_age is still waiting (it may never go out: someone must look).
+ * the spool into messages over the routes of [notify] routes, opened by
+ * ways.h (the [smtp] account's mailer, a chat robot's webhook, the failover
+ * over several), which also fetches their secrets as root and then becomes
+ * the spool's user; runrecord.h keeps what the run leaves for those who
+ * watch the sender (the routes' record, the daily summary, the metrics
+ * file, the heartbeat ping).
+ *
+ * This command reads the options, opens the spool, shows a progress bar on
+ * a terminal, logs what happens to each entry and to the run, and chooses
+ * the exit status: 0 only when nothing went wrong; an entry moved to
+ * failed/ ends the run with 69 (65 for a corrupt one), one that waits after
+ * a failure with 75 (or, when delivery was stopped, the stopping failure's
+ * own code), one that could not be moved with 74, so systemd and scripts
+ * see what the summary says; and whatever else happened, 69 while an alert
+ * older than half of max_age is still waiting (it may never go out: someone
+ * must look).
  *
  * The sender runs as the spool's user ([spool] user, qqnotify), never as
- * root.  Started as root (by hand, by root's notify or sendmail, by the PAM
- * module's flush=spawn), it reads the configuration and fetches the secret
- * (the systemd credential store is root's) first, then becomes that user
- * for good (spoolowner.h) before it opens the spool or reads any entry.
- * Other users' notify and sendmail never start it: the path unit on
- * maildrop/, the timer, or root's next flush does, so a user's -c/-C never
- * reaches a privileged process.
+ * root (ways.h).  Other users' notify and sendmail never start it: the path
+ * unit on maildrop/, the timer, or root's next flush does, so a user's
+ * -c/-C never reaches a privileged process.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,33 +33,22 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "enqueue.h"
-#include "failover.h"
-#include "health.h"
-#include "heartbeat.h"
-#include "http.h"
-#include "mailer.h"
-#include "mailtext.h"
-#include "metrics.h"
 #include "qmgr.h"
+#include "runrecord.h"
 #include "spool.h"
-#include "spoolowner.h"
-#include "summary.h"
-#include "tally.h"
-#include "webhook.h"
+#include "ways.h"
 
 struct flush {
     struct qn_cli *cli;
-    const char *provider; /* the diagnosis catalog's, of the route's failures; NULL: [smtp] */
-    const char *route;    /* a chat robot route's name, or NULL for mail */
-    long long test_start; /* --test-time: the run's clock starts there (0: the real one) */
+    const char *provider;    /* the diagnosis catalog's, of the route's failures; NULL: [smtp] */
+    const char *route;       /* a chat robot route's name, or NULL for mail */
+    struct qn_runrecord rec; /* for those who watch the sender (runrecord.h) */
+    long long test_start;    /* --test-time: the run's clock starts there (0: the real one) */
     long long real_start;
     bool quiet;
-    bool progress;            /* a progress bar on the terminal */
-    bool busy;                /* another sender held the lock: it reports the run */
-    bool stopped;             /* delivery stopped: the deferrals that follow repeat its failure */
-    struct qn_health *health; /* the routes' record (state/routes), NULL when none is kept */
-    bool failover;            /* several routes: the failover keeps the record and reports */
+    bool progress; /* a progress bar on the terminal */
+    bool busy;     /* another sender held the lock: it reports the run */
+    bool stopped;  /* delivery stopped: the deferrals that follow repeat its failure */
     size_t done, total;
 };
 
@@ -103,13 +91,6 @@ static bool parse_test_time(const char *text, long long *ret)
     return true;
 }
 
-/* The stored explanation of a failure, in the user's language. */
-static void describe(void *arg, const struct qn_error *err, char *out, size_t n)
-{
-    (void)arg;
-    qn_cli_describe(err, out, n);
-}
-
 /* A mail refused for good: the report once per mail, before its entries' moves. */
 static void report_refusal(const struct flush *f, const struct qn_qmgr_entry *e)
 {
@@ -144,55 +125,12 @@ static void log_stuck(const struct flush *f, const struct qn_qmgr_entry *e)
     }
 }
 
-static const char *route_name(const struct flush *f)
-{
-    return f->route != NULL ? f->route : QN_ROUTE_SMTP;
-}
-
-/* A failure of the route in its record: the incident's start, its backoff. */
-static void record_failure(struct flush *f, const struct qn_error *err, const char *diagnosis,
-                           const char *reason, long long retry_at)
-{
-    const struct qn_diagnosis *d;
-    long long now = time(NULL);
-
-    if (f->health == NULL || f->failover || err == NULL)
-        return;
-    d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, err);
-    if (retry_at <= now)
-        retry_at = now + f->cli->cfg.retry_min_s;
-    qn_health_fail(f->health, route_name(f), qn_health_kind(err, d), diagnosis, reason,
-                   f->cli->cfg.routes.failover_after_s, retry_at, now);
-}
-
-/* What the route did with this entry's mail, once per mail (its index 0). */
-static void record_outcome(struct flush *f, const struct qn_qmgr_entry *e)
-{
-    if (f->health == NULL || f->failover || e->mail_index != 0)
-        return;
-    switch (e->outcome) {
-    case QN_QMGR_SENT:
-    case QN_QMGR_DIGESTED:
-        qn_health_ok(f->health, route_name(f), 1, time(NULL));
-        break;
-    case QN_QMGR_FAILED:
-        record_failure(f, e->err, e->diagnosis, e->reason, 0);
-        break;
-    case QN_QMGR_DEFERRED:
-        if (!f->stopped)
-            record_failure(f, e->err, e->diagnosis, e->reason, e->next_try);
-        break;
-    default:
-        break;
-    }
-}
-
 static void on_entry(void *arg, const struct qn_qmgr_entry *e)
 {
     struct flush *f = arg;
     const struct qn_log *log = &f->cli->log;
 
-    record_outcome(f, e);
+    qn_runrecord_entry(&f->rec, e, f->stopped);
     switch (e->outcome) {
     case QN_QMGR_FAILED:
         report_refusal(f, e);
@@ -235,7 +173,7 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
             f->total = f->done + n->count;
         break;
     case QN_QMGR_STOPPED:
-        record_failure(f, n->err, n->diagnosis, n->reason, 0);
+        qn_runrecord_failure(&f->rec, n->err, n->diagnosis, n->reason, 0);
         f->stopped = true;
         d = qn_diag_lookup(f->provider != NULL ? f->provider : f->cli->cfg.provider, n->err);
         qn_cli_report_for(f->cli, f->provider, n->err);
@@ -418,67 +356,6 @@ static int open_spool(struct flush *f, struct qn_spool **ret)
     return QN_EXIT_OK;
 }
 
-/* The transports of the routes alerts may take (qn_routes_used), and the
- * failover over them when there are several. */
-struct ways {
-    struct qn_mailer *mailer;
-    struct qn_webhook *hook[QN_ROUTES_MAX];
-    struct qn_failover_route route[QN_ROUTES_MAX];
-    size_t n;
-    struct qn_failover *failover;
-};
-
-static void ways_free(struct ways *w)
-{
-    qn_failover_free(w->failover);
-    qn_mailer_free(w->mailer);
-    for (size_t i = 0; i < QN_ROUTES_MAX; i++)
-        qn_webhook_free(w->hook[i]);
-    memset(w, 0, sizeof(*w));
-}
-
-/*
- * Started as root: fetch the secret while root may, then become the spool's user for good.
- * The exit code on failure, else QN_EXIT_OK.
- */
-static int become_spool_user(struct flush *f, const struct ways *w)
-{
-    const struct qn_config *cfg = &f->cli->cfg;
-    struct qn_spoolowner o;
-    enum qn_spoolowner_missing missing;
-    struct qn_error err;
-    enum qn_status r;
-
-    if (geteuid() != 0)
-        return QN_EXIT_OK; /* the unit's user already (qn_cli_require_queue_access) */
-    r = qn_spoolowner_resolve(&cfg->queue, &o, &missing);
-    if (r != QN_OK || o.uid == 0) {
-        qn_log(&f->cli->log, LOG_ERR,
-               r != QN_OK
-                   ? _("qqnotify flush: the spool's user %s ([spool] user in %s) does not exist; "
-                       "the sender does not run as root. Install the package (systemd-sysusers "
-                       "creates it) or: useradd --system --user-group --home-dir / --shell "
-                       "/usr/sbin/nologin %s")
-                   : _("qqnotify flush: [spool] user %s in %s is root; the sender does not run as "
-                       "root: set a system user of its own (%s)"),
-               cfg->queue.user, f->cli->config_path, r != QN_OK ? cfg->queue.user : "qqnotify");
-        return QN_EXIT_CONFIG;
-    }
-    /* A failure is kept: the run reports it at the first message, as it always did. */
-    if (w->mailer != NULL)
-        (void)qn_mailer_fetch_secret(w->mailer, &err);
-    for (size_t i = 0; i < QN_ROUTES_MAX; i++) {
-        if (w->hook[i] != NULL)
-            (void)qn_webhook_fetch_secret(w->hook[i], &err);
-    }
-    if (qn_spoolowner_become(&o) != QN_OK) {
-        qn_log(&f->cli->log, LOG_ERR, _("qqnotify flush: cannot become the spool's user %s: %s"),
-               o.user, strerror(errno));
-        return QN_EXIT_OSERR;
-    }
-    return QN_EXIT_OK;
-}
-
 /*
  * A pass holds at most one message's bytes at a time (qmgr.h), but glibc's malloc raises its
  * mmap threshold to the size of the largest block freed so far: after the first message of
@@ -492,251 +369,6 @@ static void large_blocks_given_back(void)
     (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
-/* The transport of ROUTE into W->route[i]. */
-static int open_way(struct flush *f, const struct qn_route *route, struct ways *w, size_t i)
-{
-    struct qn_cli *cli = f->cli;
-    struct qn_webhook_options wo = {
-        .cfg = &cli->cfg, .route = route, .summarize = qn_mailtext_summary};
-
-    if (route->type == QN_ROUTE_TYPE_SMTP) {
-        if (cli->cfg.n_to == 0) {
-            fprintf(stderr,
-                    _("qqnotify flush: [notify] to is empty in %s: alerts have nowhere to "
-                      "go; add the recipients and run again (nothing was sent or lost)\n"),
-                    cli->config_path);
-            return QN_EXIT_CONFIG;
-        }
-        qn_cli_warn_insecure(cli);
-        if (qn_mailer_new(&cli->cfg, &w->mailer) != QN_OK)
-            return QN_EXIT_OSERR;
-        w->route[i].t = qn_mailer_transport(w->mailer);
-        return QN_EXIT_OK;
-    }
-    if (qn_http_global_init() != QN_OK) {
-        qn_log(&cli->log, LOG_ERR, "%s", _("cannot initialise libcurl"));
-        return QN_EXIT_OSERR;
-    }
-    if (qn_webhook_new(&wo, &w->hook[i]) != QN_OK)
-        return QN_EXIT_OSERR;
-    w->route[i].t = qn_webhook_transport(w->hook[i]);
-    return QN_EXIT_OK;
-}
-
-/* The ways out: [notify] routes (the [smtp] account by default) and the
- * critical routes.  One route is the queue manager's transport itself;
- * several go through the failover (made by open_failover, with the spool). */
-static int open_routes(struct flush *f, struct ways *w, struct qn_transport *ret)
-{
-    const struct qn_route *used[QN_ROUTES_MAX];
-    bool ordered[QN_ROUTES_MAX], critical[QN_ROUTES_MAX];
-    int rc;
-
-    w->n = qn_routes_used(&f->cli->cfg.routes, used, ordered, critical);
-    for (size_t i = 0; i < w->n; i++) {
-        rc = open_way(f, used[i], w, i);
-        if (rc != QN_EXIT_OK)
-            return rc;
-        w->route[i].ordered = ordered[i];
-        w->route[i].critical = critical[i];
-    }
-    if (w->n == 1) {
-        if (used[0]->type != QN_ROUTE_TYPE_SMTP) {
-            f->provider = qn_route_type_name(used[0]->type);
-            f->route = used[0]->name;
-        }
-        *ret = w->route[0].t;
-    }
-    return QN_EXIT_OK;
-}
-
-/* What the failover did with a route, in the log. */
-static void on_failover(void *arg, const struct qn_failover_event *ev)
-{
-    struct flush *f = arg;
-    const struct qn_log *log = &f->cli->log;
-
-    switch (ev->kind) {
-    case QN_FAILOVER_FAILED:
-        qn_cli_report_for(f->cli, ev->provider, ev->err);
-        if (ev->unhealthy)
-            qn_log(log, LOG_WARNING,
-                   _("route %s is unhealthy: alerts go to the next route of [notify] routes until "
-                     "it answers again"),
-                   ev->route);
-        break;
-    case QN_FAILOVER_RECOVERED:
-        qn_log(log, LOG_INFO, _("route %s answers again and takes its alerts back"), ev->route);
-        break;
-    case QN_FAILOVER_MINIMAL:
-        qn_log(log, ev->ok ? LOG_INFO : LOG_WARNING,
-               ev->ok ? _("route %s refused the alert's content; a minimal alert (plain text, no "
-                          "links, addresses masked) was accepted instead")
-                      : _("route %s refused the alert's content, also as a minimal alert"),
-               ev->route);
-        break;
-    case QN_FAILOVER_REFUSED:
-        if (ev->ok)
-            qn_log(log, LOG_WARNING,
-                   _("every route refused an alert for good: it goes to failed/, and a notice "
-                     "of it went out through route %s"),
-                   ev->route);
-        else
-            qn_log(log, LOG_ERR, "%s",
-                   _("every route refused an alert for good: it goes to failed/, and no route "
-                     "took the notice of it"));
-        break;
-    }
-}
-
-/* Several routes: the failover over them, with the routes' record. */
-static int open_failover(struct flush *f, struct ways *w, struct qn_spool *sp,
-                         struct qn_transport *ret)
-{
-    struct qn_failover_options fo = {.cfg = &f->cli->cfg,
-                                     .spool = sp,
-                                     .health = f->health,
-                                     .routes = w->route,
-                                     .n_routes = w->n,
-                                     .on_event = on_failover,
-                                     .describe = describe,
-                                     .arg = f};
-
-    if (w->n <= 1)
-        return QN_EXIT_OK;
-    if (f->health == NULL || qn_failover_new(&fo, &w->failover) != QN_OK)
-        return QN_EXIT_OSERR;
-    f->failover = true;
-    *ret = qn_failover_transport(w->failover);
-    return QN_EXIT_OK;
-}
-
-/* The dead man's switch: ping_url after a run that ended well, ping_url/fail
- * otherwise.  After delivery, bounded by [heartbeat] timeout; a failed ping
- * is logged and changes nothing else. */
-static void heartbeat(const struct flush *f, int rc)
-{
-    const struct qn_assure_config *a = &f->cli->cfg.assure;
-    struct qn_error err;
-    char why[512];
-
-    if (a->ping_url[0] == '\0' || f->busy)
-        return;
-    if (qn_http_global_init() != QN_OK) {
-        qn_log(&f->cli->log, LOG_WARNING, "%s",
-               _("heartbeat: cannot initialise libcurl; no ping was sent"));
-        return;
-    }
-    if (qn_heartbeat_ping(a, rc != QN_EXIT_OK, &err) == QN_OK)
-        return;
-    qn_cli_describe(&err, why, sizeof(why));
-    qn_log(&f->cli->log, LOG_WARNING,
-           _("heartbeat: the ping to [heartbeat] ping_url failed: %s; the monitoring service will "
-             "report this host as down until a ping arrives (check ping_url, ca_file and the "
-             "network)"),
-           why);
-}
-
-/* The routes' record as the last runs left it; a damaged or unreadable one
- * is an empty record (the queue is not held up for it). */
-static void load_health(struct flush *f, struct qn_spool *sp)
-{
-    enum qn_status r;
-
-    f->health = malloc(sizeof(*f->health));
-    if (f->health == NULL)
-        return;
-    r = qn_health_load(f->health, sp, time(NULL));
-    if (r != QN_OK && r != QN_ENOTFOUND)
-        qn_log(&f->cli->log, LOG_WARNING,
-               _("cannot read the routes' record state/%s: %s; starting from an empty one"),
-               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
-}
-
-/* [heartbeat] daily: the all-clear summary, spooled before the run so that
- * the run delivers it like any alert; once a day (state/routes). */
-static void daily_summary(struct flush *f, struct qn_spool *sp)
-{
-    const struct qn_config *cfg = &f->cli->cfg;
-    const struct qn_route *used[QN_ROUTES_MAX];
-    struct qn_summary_route routes[QN_ROUTES_MAX];
-    struct qn_queue_stat q[QN_METRICS_QUEUES];
-    struct qn_event ev;
-    struct qn_tally t;
-    char id[QN_SPOOL_ID_MAX];
-    long long now = time(NULL);
-    bool taken = false;
-    size_t n;
-    enum qn_status r;
-
-    if (f->health == NULL || !qn_summary_due(&cfg->assure, f->health->summary_day, now))
-        return;
-    n = qn_routes_used(&cfg->routes, used, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        qn_summary_route_read(sp, used[i], cfg, now, &routes[i]);
-    r = qn_queue_stats_read(sp, q);
-    if (r == QN_OK) {
-        /* What silences and notify = new kept from the mail since the last summary: taken
-         * (the file starts again), and given back when the summary cannot be spooled. */
-        taken = qn_tally_take(sp, &t, now) == QN_OK;
-        qn_summary_event(f->health, routes, n, q, taken ? &t : NULL, cfg->language, now, &ev);
-        r = qn_enqueue_event(cfg->spool_dir, &ev, cfg->max_entry_size, id);
-    }
-    if (r != QN_OK) {
-        if (taken)
-            (void)qn_tally_commit(sp, &t, now);
-        qn_log(&f->cli->log, LOG_WARNING,
-               _("cannot spool the daily summary: %s; the next run tries again"),
-               _(qn_strerror(r)));
-        return;
-    }
-    f->health->summary_day = qn_summary_local_day(now);
-    f->health->summary_changed = true;
-}
-
-/* [metrics] textfile: the queues, the routes and this run. */
-static void write_metrics(const struct flush *f, struct qn_spool *sp, int rc)
-{
-    const char *path = f->cli->cfg.assure.textfile;
-    struct qn_queue_stat q[QN_METRICS_QUEUES];
-    struct qn_metrics_run run = {.end = time(NULL), .ok = rc == QN_EXIT_OK};
-    struct qn_buf out;
-    enum qn_status r;
-
-    if (path[0] == '\0' || f->health == NULL)
-        return;
-    qn_buf_init(&out, QN_METRICS_MAX);
-    r = qn_queue_stats_read(sp, q);
-    if (r == QN_OK)
-        r = qn_metrics_format(f->health, q, &run, run.end, &out);
-    if (r == QN_OK)
-        r = qn_metrics_write(path, out.data, out.len);
-    if (r != QN_OK)
-        qn_log(&f->cli->log, LOG_WARNING,
-               _("cannot write the metrics file %s: %s (%s); check that the directory exists and "
-                 "that the sender's user may write in it"),
-               path, _(qn_strerror(r)), r == QN_EIO ? strerror(errno) : "-");
-    qn_buf_free(&out);
-}
-
-/* After the run: the routes' record, the metrics file. */
-static void record_run(struct flush *f, struct qn_spool *sp, int rc)
-{
-    enum qn_status r;
-
-    /* Busy: the other sender records its run; a summary spooled here is ours. */
-    if (f->health == NULL || (f->busy && !f->health->summary_changed))
-        return;
-    r = qn_health_commit(f->health, sp, time(NULL));
-    if (r != QN_OK)
-        qn_log(&f->cli->log, LOG_WARNING,
-               _("cannot save the routes' record state/%s: %s; status and metrics miss this "
-                 "run"),
-               QN_HEALTH_STATE_NAME, _(qn_strerror(r)));
-    if (!f->busy)
-        write_metrics(f, sp, rc);
-}
-
 int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -745,14 +377,14 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct flush f = {.cli = cli};
+    struct flush f = {.cli = cli, .rec = {.cli = cli}};
     struct qn_qmgr_options opt = {.on_entry = on_entry,
                                   .on_notice = on_notice,
-                                  .describe = describe,
+                                  .describe = qn_cli_describe_hook,
                                   .arg = &f,
                                   .rewrite = qn_cli_rewrite_submission};
     struct qn_qmgr_summary sum;
-    struct ways ways = {0};
+    struct qn_ways ways = {0};
     enum qn_status r;
     int c, rc;
 
@@ -792,20 +424,23 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     rc = qn_cli_require_queue_access(cli, "qqnotify flush");
     if (rc != QN_EXIT_OK)
         return rc;
-    rc = open_routes(&f, &ways, &opt.transport);
+    rc = qn_ways_open(cli, &ways, &opt.transport);
     if (rc == QN_EXIT_OK)
-        rc = become_spool_user(&f, &ways);
+        rc = qn_ways_become_spool_user(cli, &ways);
     if (rc != QN_EXIT_OK)
         goto out;
+    f.provider = f.rec.provider = ways.provider;
+    f.route = f.rec.route = ways.route_name;
     rc = open_spool(&f, &opt.spool);
     if (rc != QN_EXIT_OK)
         goto out;
     opt.cfg = &cli->cfg;
-    load_health(&f, opt.spool);
-    daily_summary(&f, opt.spool);
-    rc = open_failover(&f, &ways, opt.spool, &opt.transport);
+    qn_runrecord_load(&f.rec, opt.spool);
+    qn_runrecord_daily(&f.rec, opt.spool);
+    rc = qn_ways_failover(cli, &ways, opt.spool, f.rec.health, &opt.transport);
     if (rc != QN_EXIT_OK)
         goto out;
+    f.rec.failover = ways.failover != NULL;
     f.progress = !f.quiet && isatty(STDERR_FILENO);
     r = qn_qmgr_run(&opt, &sum);
     if (r == QN_OK) {
@@ -816,12 +451,12 @@ int qn_cmd_flush(struct qn_cli *cli, int argc, char **argv)
     } else {
         rc = r == QN_EIO ? QN_EXIT_IOERR : r == QN_ENOMEM ? QN_EXIT_OSERR : QN_EXIT_SOFTWARE;
     }
-    record_run(&f, opt.spool, rc);
+    qn_runrecord_finish(&f.rec, opt.spool, rc, f.busy);
 out:
-    /* The session is closed before the ping: the ping never holds it open. */
-    ways_free(&ways);
-    heartbeat(&f, rc);
+    /* The sessions are closed before the ping: the ping never holds one open. */
+    qn_ways_free(&ways);
+    qn_runrecord_ping(&f.rec, rc, f.busy);
     qn_spool_close(opt.spool);
-    free(f.health);
+    qn_runrecord_free(&f.rec);
     return rc;
 }
