@@ -19,6 +19,11 @@ static const char *const class_names[QN_SEVCLASS_COUNT] = {
     [QN_SEVCLASS_NOTIFY] = "notify",         [QN_SEVCLASS_OTHER] = "other",
 };
 
+const char *qn_severity_class_name(enum qn_severity_class k)
+{
+    return (unsigned)k < QN_SEVCLASS_COUNT ? class_names[k] : class_names[QN_SEVCLASS_OTHER];
+}
+
 void qn_severity_defaults(struct qn_severity_config *c)
 {
     c->of[QN_SEVCLASS_ROOT_LOGIN] = QN_SEVERITY_CRITICAL;

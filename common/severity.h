@@ -61,6 +61,9 @@ bool qn_severity_parse(const char *s, enum qn_severity *ret);
 /* "critical", "warning", "info"; "warning" for anything else. */
 const char *qn_severity_name(enum qn_severity s);
 
+/* The name of class K ("root_login", ...); "other" for anything else. */
+const char *qn_severity_class_name(enum qn_severity_class k);
+
 /* The class named KEY ("root_login", ...) into *RET; false otherwise. */
 bool qn_severity_class_parse(const char *key, enum qn_severity_class *ret);
 

@@ -70,6 +70,13 @@ static void tally_fields(struct qn_event *ev, const struct qn_tally *t)
         snprintf(value, sizeof(value), "%llu", t->known);
         (void)qn_event_set(ev, "known_logins", value);
     }
+    for (size_t k = 0; k < QN_SEVCLASS_COUNT; k++) {
+        if (t->mailed[k] == 0)
+            continue;
+        snprintf(key, sizeof(key), "mailed.%s", qn_severity_class_name((enum qn_severity_class)k));
+        snprintf(value, sizeof(value), "%llu", t->mailed[k]);
+        (void)qn_event_set(ev, key, value);
+    }
 }
 
 static void route_field(struct qn_event *ev, const struct qn_route_health *h,

@@ -10,7 +10,9 @@
  *   queue.NAME      entries and the age of the oldest;
  *   silenced        events a silence kept from the mail since the last
  *                   summary (tally.h), and silence.ID for each silence;
- *   known_logins    logins not mailed under [login] notify = new.
+ *   known_logins    logins not mailed under [login] notify = new;
+ *   mailed.CLASS    the alerts mailed since the last summary, per kind
+ *                   (severity.h's classes: root_login, sudo, login, ...).
  * The day of the last summary is kept in state/routes (health.h), so it
  * goes once a day whatever the number of runs.
  *

@@ -101,6 +101,12 @@ void qn_tally_known(struct qn_tally *t, long long when)
         add_known(t, 1, when, when);
 }
 
+void qn_tally_mailed(struct qn_tally *t, enum qn_severity_class k)
+{
+    if (t != NULL && (unsigned)k < QN_SEVCLASS_COUNT)
+        t->mailed[k] = add_count(t->mailed[k], 1);
+}
+
 const struct qn_tally_count *qn_tally_get(const struct qn_tally *t, const char *id)
 {
     long i = t != NULL && id != NULL ? index_of(t, id) : -1;
@@ -110,7 +116,12 @@ const struct qn_tally_count *qn_tally_get(const struct qn_tally *t, const char *
 
 bool qn_tally_empty(const struct qn_tally *t)
 {
-    return t == NULL || (t->n == 0 && t->silenced_other == 0 && t->known == 0);
+    if (t == NULL)
+        return true;
+    for (size_t k = 0; k < QN_SEVCLASS_COUNT; k++)
+        if (t->mailed[k] > 0)
+            return false;
+    return t->n == 0 && t->silenced_other == 0 && t->known == 0;
 }
 
 unsigned long long qn_tally_silenced_total(const struct qn_tally *t)
@@ -135,6 +146,8 @@ void qn_tally_merge(struct qn_tally *into, const struct qn_tally *add)
     }
     into->silenced_other = add_count(into->silenced_other, add->silenced_other);
     add_known(into, add->known, add->known_first, add->known_last);
+    for (size_t k = 0; k < QN_SEVCLASS_COUNT; k++)
+        into->mailed[k] = add_count(into->mailed[k], add->mailed[k]);
 }
 
 enum qn_status qn_tally_save(const struct qn_tally *t, struct qn_buf *out)
@@ -155,6 +168,10 @@ enum qn_status qn_tally_save(const struct qn_tally *t, struct qn_buf *out)
         r = qn_buf_printf(out, "silenced-other %llu\n", t->silenced_other);
     if (r == QN_OK && t->known > 0)
         r = qn_buf_printf(out, "known %llu %lld %lld\n", t->known, t->known_first, t->known_last);
+    for (size_t k = 0; r == QN_OK && k < QN_SEVCLASS_COUNT; k++)
+        if (t->mailed[k] > 0)
+            r = qn_buf_printf(out, "mailed %s %llu\n",
+                              qn_severity_class_name((enum qn_severity_class)k), t->mailed[k]);
     if (r != QN_OK)
         qn_buf_truncate(out, start);
     return r;
@@ -198,7 +215,30 @@ static bool times(const char **p, const char *end, long long now, long long *fir
     return true;
 }
 
-enum parsed { P_SINCE = 1, P_SILENCED, P_OTHER, P_KNOWN };
+enum parsed { P_SINCE = 1, P_SILENCED, P_OTHER, P_KNOWN, P_MAILED };
+
+/* "CLASS COUNT" of a "mailed" line: a class of severity.h, each once and in its order. */
+static bool load_mailed(struct qn_tally *t, const char *p, const char *end, enum parsed *last)
+{
+    enum qn_severity_class k;
+    char name[16];
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+
+    if (sp == NULL || (size_t)(sp - p) >= sizeof(name))
+        return false;
+    memcpy(name, p, (size_t)(sp - p));
+    name[sp - p] = '\0';
+    if (!qn_severity_class_parse(name, &k) || t->mailed[k] != 0)
+        return false;
+    for (size_t j = (size_t)k + 1; j < QN_SEVCLASS_COUNT; j++)
+        if (t->mailed[j] != 0)
+            return false; /* out of order */
+    p = sp;
+    if (!number(&p, end, QN_TALLY_COUNT_MAX, &t->mailed[k]) || t->mailed[k] == 0 || p != end)
+        return false;
+    *last = P_MAILED;
+    return true;
+}
 
 static bool load_line(struct qn_tally *t, const char *line, size_t n, long long now,
                       enum parsed *last)
@@ -249,6 +289,8 @@ static bool load_line(struct qn_tally *t, const char *line, size_t n, long long 
         *last = P_KNOWN;
         return true;
     }
+    if (n > 7 && memcmp(line, "mailed ", 7) == 0 && *last <= P_MAILED)
+        return load_mailed(t, line + 7, end, last);
     return false;
 }
 

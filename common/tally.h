@@ -2,8 +2,9 @@
  * tally — what the sender chose not to mail, counted, so that people still
  * learn of it: events that fell under a silence (silence.h), per silence
  * id, and logins from a known (user, source) under `[login] notify = new`
- * (seen.h).  A silenced security event is a fact, not a deletion: the
- * counts live in state/tally until the daily summary takes them, and
+ * (seen.h); and, for the daily summary's alerts per kind, the events it
+ * mailed, by class (severity.h: root_login, sudo, login, ...).  A silenced security event is a
+ * fact, not a deletion: the counts live in state/tally until the daily summary takes them, and
  * `qqnotify queue` shows them.
  *
  * Who changes the file.  The sender adds its counts at the end of each pass
@@ -18,6 +19,8 @@
  *     silenced 3f9a0c1b2d4e 42 FIRST LAST   one line per silence id
  *     silenced-other 7                 ids past QN_TALLY_SILENCES_MAX
  *     known 120 FIRST LAST             logins not mailed as known (optional)
+ *     mailed login 12                  events mailed, one line per class that
+ *                                      had any, in severity.h's class order
  * COUNT is 1..QN_TALLY_COUNT_MAX, FIRST and LAST the times of the first and
  * last event counted (the events' own times).  Strict: an unknown, repeated
  * or misplaced line, a bad number or id, more than QN_TALLY_SILENCES_MAX
@@ -35,6 +38,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "severity.h"
 #include "silence.h"
 #include "spool.h"
 #include "status.h"
@@ -43,7 +47,7 @@
 #define QN_TALLY_COUNT_MAX    999999999999ULL
 #define QN_TALLY_STATE_NAME   "tally" /* state/tally, locked by state/tally.lock */
 #define QN_TALLY_LOCK_MS      2000    /* waiting for the other holder of the lock */
-#define QN_TALLY_STATE_MAX    (64 + (QN_TALLY_SILENCES_MAX + 2) * 80)
+#define QN_TALLY_STATE_MAX    (64 + (QN_TALLY_SILENCES_MAX + 2 + QN_SEVCLASS_COUNT) * 80)
 
 struct qn_tally_count {
     char id[QN_SILENCE_ID_LEN + 1];
@@ -57,6 +61,7 @@ struct qn_tally {
     struct qn_tally_count silenced[QN_TALLY_SILENCES_MAX]; /* in the order first counted */
     unsigned long long silenced_other;                     /* ids past the bound */
     unsigned long long known;                              /* known logins not mailed */
+    unsigned long long mailed[QN_SEVCLASS_COUNT];          /* events mailed, by class */
     long long known_first, known_last;
 };
 
@@ -66,6 +71,7 @@ void qn_tally_init(struct qn_tally *t, long long since);
 /* Count one event of time WHEN under silence ID / as a known login. */
 void qn_tally_silenced(struct qn_tally *t, const char *id, long long when);
 void qn_tally_known(struct qn_tally *t, long long when);
+void qn_tally_mailed(struct qn_tally *t, enum qn_severity_class k);
 
 /* The count of silence ID, or NULL when none (or it is among the "other" ones). */
 const struct qn_tally_count *qn_tally_get(const struct qn_tally *t, const char *id);

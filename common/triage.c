@@ -268,8 +268,11 @@ void qn_triage_dropped(struct qn_triage *t, const struct qn_spool_entry *e,
 
 void qn_triage_sent(struct qn_triage *t, const struct qn_spool_entry *e)
 {
-    if (t != NULL && e != NULL && e->type == QN_SPOOL_EVENT)
-        record_login(t, e);
+    if (t == NULL || e == NULL || e->type != QN_SPOOL_EVENT)
+        return;
+    record_login(t, e);
+    qn_tally_mailed(&t->counts, qn_severity_class_of(&e->event));
+    qn_tally_mailed(&t->run_total, qn_severity_class_of(&e->event));
 }
 
 enum qn_status qn_triage_enrich(struct qn_triage *t, const struct qn_spool_entry *e,

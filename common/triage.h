@@ -32,7 +32,8 @@
  *      reason says so): the queue manager sends all of those of one lane
  *      as one digest.
  * SILENCED and KNOWN entries are removed by the queue manager and counted
- * here (state/tally, tally.h) when it calls qn_triage_dropped().  The seen
+ * here (state/tally, tally.h) when it calls qn_triage_dropped(); a mailed
+ * event is counted by its class (qn_triage_sent) for the daily summary.  The seen
  * table records a login when it leaves the queue (qn_triage_dropped, or
  * qn_triage_sent once its mail was accepted): an entry that waits is judged
  * again on its next pass against the same table, so a new login is never

@@ -37,7 +37,7 @@ FUZZ_MODULES_ratelimit := ratelimit buf
 FUZZ_MODULES_redact := redact
 FUZZ_MODULES_silence := silence spool entryread enqueue event text buf status
 FUZZ_MODULES_seen := seen spool entryread enqueue event text buf status
-FUZZ_MODULES_tally := tally spool entryread enqueue event text buf status silence
+FUZZ_MODULES_tally := tally spool entryread enqueue event text buf status silence severity
 FUZZ_MODULES_lanes := lanes ratelimit config noise severity quiet event spool entryread enqueue \
 	render mime text buf status
 FUZZ_MODULES_robot_answer := robot diag diag_robot route config noise severity quiet event text buf \

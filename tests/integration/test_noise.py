@@ -156,13 +156,15 @@ class SilenceTest(NoiseCase):
         sid = res.stdout.strip()
         self.login("bob", "203.0.113.9")
         self.login("bob", "203.0.113.10")
-        self.assertEqual(self.flush(), [])
+        self.login("alice", "203.0.113.9")
+        self.assertEqual(len(self.flush()), 1)
         self.config(extra="\n[heartbeat]\ndaily = 00:00\n")
         mails = self.flush()
         summary = [m for m in mails if "daily report" in m.subject]
         self.assertEqual(len(summary), 1, [m.subject for m in mails])
         self.assertRegex(summary[0].text, r"(?m)^\s*silenced: 2$")
         self.assertRegex(summary[0].text, r"(?m)^\s*silence\.%s: 2$" % sid)
+        self.assertRegex(summary[0].text, r"(?m)^\s*mailed\.login: 1$")
         # taken: the next summary counts from here
         self.assertNotIn("\nsilenced ", self.state("tally"))
 

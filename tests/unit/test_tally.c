@@ -57,6 +57,39 @@ static void test_counts_per_silence_and_known_logins_in_the_state_text(void **st
                                   "known 2 1300 1350\n");
 }
 
+static void test_mailed_events_per_class_read_back_strictly(void **state)
+{
+    struct qn_tally t, back;
+
+    (void)state;
+    qn_tally_init(&t, 1000);
+    qn_tally_mailed(&t, QN_SEVCLASS_LOGIN);
+    qn_tally_mailed(&t, QN_SEVCLASS_ROOT_LOGIN);
+    qn_tally_mailed(&t, QN_SEVCLASS_LOGIN);
+    qn_tally_mailed(&t, (enum qn_severity_class)99); /* not a class: nothing */
+    assert_false(qn_tally_empty(&t));
+    assert_string_equal(save(&t), "qqnotify-tally 1\n"
+                                  "since 1000\n"
+                                  "mailed root_login 1\n"
+                                  "mailed login 2\n");
+    assert_int_equal(load(&back, save(&t), 2000), QN_OK);
+    assert_int_equal(back.mailed[QN_SEVCLASS_LOGIN], 2);
+    assert_int_equal(back.mailed[QN_SEVCLASS_ROOT_LOGIN], 1);
+    qn_tally_merge(&back, &t);
+    assert_int_equal(back.mailed[QN_SEVCLASS_LOGIN], 4);
+    /* A class twice, out of order, unknown, or with a zero count: the whole file. */
+    assert_int_equal(
+        load(&back, "qqnotify-tally 1\nsince 1\nmailed login 1\nmailed login 1\n", 2000),
+        QN_EINVAL);
+    assert_int_equal(
+        load(&back, "qqnotify-tally 1\nsince 1\nmailed login 1\nmailed sudo 1\n", 2000), QN_EINVAL);
+    assert_int_equal(load(&back, "qqnotify-tally 1\nsince 1\nmailed backup 1\n", 2000), QN_EINVAL);
+    assert_int_equal(load(&back, "qqnotify-tally 1\nsince 1\nmailed login 0\n", 2000), QN_EINVAL);
+    assert_int_equal(load(&back, "qqnotify-tally 1\nsince 1\nmailed login\n", 2000), QN_EINVAL);
+    assert_int_equal(load(&back, "qqnotify-tally 1\nsince 1\nmailed login 1\nknown 1 1 1\n", 2000),
+                     QN_EINVAL);
+}
+
 static void test_ids_past_the_bound_are_still_counted(void **state)
 {
     struct qn_tally *t = malloc(sizeof(*t));
@@ -175,6 +208,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_per_silence_and_known_logins_in_the_state_text),
+        cmocka_unit_test(test_mailed_events_per_class_read_back_strictly),
         cmocka_unit_test(test_ids_past_the_bound_are_still_counted),
         cmocka_unit_test(test_the_text_reads_back_and_merges),
         cmocka_unit_test(test_times_are_clamped_to_now_and_first_to_last),
