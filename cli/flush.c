@@ -230,6 +230,13 @@ static void on_notice(void *arg, const struct qn_qmgr_notice *n)
             qn_log(log, LOG_INFO, "%s",
                    _("flush: another flush is running; it will send these entries"));
         break;
+    case QN_QMGR_MINIMAL:
+        qn_log(log, n->count ? LOG_INFO : LOG_WARNING,
+               n->count ? _("route %s refused the alert's content; a minimal alert (plain text, "
+                            "no links, addresses masked) was accepted instead")
+                        : _("route %s refused the alert's content, also as a minimal alert"),
+               n->reason != NULL ? n->reason : "smtp");
+        break;
     case QN_QMGR_LOCK_FAILED:
         qn_log(log, LOG_ERR, _("cannot take the spool's lock state/flush.lock: %s"),
                strerror(n->sys_errno));

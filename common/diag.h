@@ -168,4 +168,8 @@ const struct qn_diagnosis *qn_diag_find(const char *id);
  * catalog's rules. */
 bool qn_diag_text_has(const char *hay, size_t haysz, const char *const *needles);
 
+/* The diagnosis of a content filter's refusal (QQ's 550 "inappropriate words or content",
+ * 163's "554 DT:SPM", "Mail content denied"): a minimal alert is sent instead (minimal.h). */
+#define QN_DIAG_CONTENT_ID "content-spam"
+
 #endif

@@ -18,8 +18,6 @@
 #include "quota.h"
 #include "ratelimit.h"
 
-#define CONTENT_DIAGNOSIS "content-spam"
-
 struct route_state {
     struct qn_failover_route r;
     const struct qn_ratelimit_config *limits;
@@ -293,7 +291,7 @@ static enum attempt attempt(struct qn_failover *fo, struct route_state *rs,
     if (err->stage == QN_STAGE_LOCAL)
         return NOT_BUILT;
     diag = qn_diag_lookup(rs->r.t.provider != NULL ? rs->r.t.provider : fo->opt.cfg->provider, err);
-    if (d->alert != NULL && diag != NULL && strcmp(diag->id, CONTENT_DIAGNOSIS) == 0) {
+    if (d->alert != NULL && diag != NULL && strcmp(diag->id, QN_DIAG_CONTENT_ID) == 0) {
         struct qn_rendered minimal;
         struct qn_delivery md = *d;
         struct qn_error first = *err;
@@ -539,5 +537,6 @@ struct qn_transport qn_failover_transport(struct qn_failover *fo)
         .deliver = fo_deliver,
         .close = fo_close,
         .available = available,
+        .resends_minimal = true,
     };
 }

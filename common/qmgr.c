@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lanes.h"
+#include "minimal.h"
 #include "quota.h"
 #include "ratelimit.h"
 #include "severity.h"
@@ -558,6 +559,32 @@ static enum qn_status render_alone(struct run *run, const struct qn_spool_entry 
     return r;
 }
 
+/*
+ * A content filter refused the alert (QQ's 550 "inappropriate words or content", 163's
+ * "554 DT:SPM": the diagnosis content-spam): sent once more as a minimal alert (minimal.h:
+ * plain text, no links, source addresses masked), which such filters let through.  A
+ * transport that does this itself, route by route (the failover), is left to it.
+ */
+static enum delivered resend_minimal(struct run *run, const struct qn_delivery *d,
+                                     struct qn_error *err, struct failure *f)
+{
+    const struct qn_diagnosis *diag = qn_diag_lookup(run->provider, err);
+    struct qn_rendered minimal;
+    struct qn_delivery md = *d;
+    struct qn_qmgr_notice n = {.kind = QN_QMGR_MINIMAL, .reason = run->opt->transport.name};
+    enum delivered how;
+
+    if (run->opt->transport.resends_minimal || d->alert == NULL || diag == NULL ||
+        strcmp(diag->id, QN_DIAG_CONTENT_ID) != 0 || qn_minimal_render(d->alert, &minimal) != QN_OK)
+        return REFUSED;
+    md.alert = &minimal;
+    how = deliver(run, &md, err, f);
+    qn_rendered_free(&minimal);
+    n.count = how == DELIVERED;
+    notice(run, &n);
+    return how;
+}
+
 /* Deliver N events (ITEMS) of LANE as one mail: the event itself when N is 1 and DIGEST is
  * false, a digest otherwise.  A mail of the user lane says so (qmgr.h). */
 static void deliver_events(struct run *run, enum qn_lane lane, struct item **items, size_t n,
@@ -596,6 +623,8 @@ static void deliver_events(struct run *run, enum qn_lane lane, struct item **ite
         how = NOT_BUILT;
     } else {
         how = deliver(run, &d, &err, &f);
+        if (how == REFUSED)
+            how = resend_minimal(run, &d, &err, &f);
     }
     if (how == DELIVERED) {
         run->sum->mails++;

@@ -91,7 +91,10 @@
  * failures.  Failover between routes is a transport of its own on top of
  * this interface (failover.h: it chooses the route of each message and
  * keeps each route's limits, which it reports through available(); the
- * lanes' shares of the limits then give way to it).
+ * lanes' shares of the limits then give way to it).  A content refusal of
+ * an alert (the diagnosis content-spam) is sent once more as a minimal
+ * alert (minimal.h) before it counts as refused: by the failover route by
+ * route, or by this loop for a transport that does not (resends_minimal).
  *
  * Less noise (triage.h decides, this loop acts).  At the start of a run
  * the triage loads state/silences, state/seen and state/sessions and opens
@@ -184,6 +187,9 @@ struct qn_transport {
      * when one may); the queue manager holds entries by it instead of by
      * LIMITS, which then only set the digests.  NULL: LIMITS. */
     unsigned (*available)(void *ctx, long long now, long long *ret_next);
+    /* True for a transport that resends a content refusal as a minimal alert itself, route by
+     * route (failover.h); otherwise the queue manager does it (one route). */
+    bool resends_minimal;
 };
 
 /* ---- reports ---- */
@@ -243,6 +249,8 @@ enum qn_qmgr_notice_kind {
     QN_QMGR_REFUSED,          /* a submission refused: id, uid, who, reason */
     QN_QMGR_SUMMARY_QUEUED,   /* a cap's summary queued: reason is its subject */
     QN_QMGR_PICKUP_FAILED,    /* maildrop/ could not be listed: status, sys_errno */
+    QN_QMGR_MINIMAL,          /* a content refusal resent as a minimal alert: reason is the
+                                 transport's name, count 1 when it was accepted, else 0 */
 };
 
 struct qn_qmgr_notice {

@@ -54,6 +54,15 @@ class Failover(RouteCase):
                   "ca_file = %s" % self.ca.ca_cert]
         return self.write("qqnotify.conf", "\n".join(lines) + "\n")
 
+    def one_route(self, sim):
+        """The same with [notify] routes = smtp alone."""
+        cfg = self.two_routes(sim)
+        with open(cfg, encoding="utf-8") as f:
+            text = f.read().replace("routes = smtp, ops", "routes = smtp")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write(text)
+        return cfg
+
     def robot_texts(self, sim):
         return [r["json"]["markdown"]["content"] for r in sim.accepted()]
 
@@ -127,6 +136,36 @@ class Failover(RouteCase):
         self.assertNotRegex(text, r"https?://")
         self.assertEqual(s.requests, [], "the minimal mail was accepted: no failover")
         self.assertEqual(self.queued("failed"), [])
+
+    def test_with_one_route_content_550_is_resent_once_as_a_minimal_mail(self):
+        """The one-route case (QQ Mail alone, the common one): no failover transport, the
+        queue manager resends it itself."""
+        self.smtp({"dot": [fs.reply(550, QQ_CONTENT)]})
+        s = self.sim("wecom")
+        cfg = self.one_route(s)
+        m = self.notify(cfg, fields=["user=root", "ip=203.0.113.9", "service=sshd"])
+        res = self.flush(cfg, EX_OK)
+        self.assertIn("route smtp refused the alert's content; a minimal alert", res.stderr)
+        self.srv.wait_idle(5)
+        self.assertEqual(len(self.srv.data), 2)
+        minimal = email.message_from_bytes(self.srv.data[1][1], policy=email.policy.default)
+        self.assertEqual(minimal.get_content_type(), "text/plain", "no HTML part")
+        body = minimal.get_content()
+        self.assertIn(m, body)
+        self.assertIn("source IP: 203.0.113.x\r\n", body)
+        self.assertNotIn("203.0.113.9", body)
+        self.assertEqual(self.queued("failed") + self.queued("deferred"), [])
+
+    def test_with_one_route_content_refused_twice_fails_once(self):
+        self.smtp({"dot": [fs.reply(550, QQ_CONTENT), fs.reply(550, QQ_CONTENT)]})
+        s = self.sim("wecom")
+        cfg = self.one_route(s)
+        self.notify(cfg, fields=["user=root", "ip=203.0.113.9"])
+        res = self.flush(cfg, 69)
+        self.assertIn("refused the alert's content, also as a minimal alert", res.stderr)
+        self.srv.wait_idle(5)
+        self.assertEqual(len(self.srv.data), 2, "the alert, then its minimal form: no more")
+        self.assertEqual(len(self.queued("failed")), 1)
 
     def test_content_refused_twice_goes_to_the_robot(self):
         self.smtp({"dot": fs.reply(550, QQ_CONTENT)})
