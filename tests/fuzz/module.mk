@@ -27,7 +27,7 @@ FUZZ_MODULES_text := text buf
 FUZZ_MODULES_mime := mime text buf
 FUZZ_MODULES_smtp_reply := smtp tls diag diag_robot text buf status redact
 FUZZ_MODULES_smtp_data := smtp tls diag diag_robot text buf status redact
-FUZZ_MODULES_config := config route noise severity quiet event text buf
+FUZZ_MODULES_config := config assure route noise severity quiet event text buf
 FUZZ_MODULES_cred := gitcred secret status
 FUZZ_MODULES_event := event text buf
 FUZZ_MODULES_spool := spool entryread enqueue event text buf
@@ -38,9 +38,9 @@ FUZZ_MODULES_redact := redact
 FUZZ_MODULES_silence := silence spool entryread enqueue event text buf status
 FUZZ_MODULES_seen := seen spool entryread enqueue event text buf status
 FUZZ_MODULES_tally := tally spool entryread enqueue event text buf status silence severity
-FUZZ_MODULES_lanes := lanes ratelimit config noise severity quiet event spool entryread enqueue \
+FUZZ_MODULES_lanes := lanes ratelimit config assure route noise severity quiet event spool entryread enqueue \
 	render mime text buf status
-FUZZ_MODULES_robot_answer := robot diag diag_robot route config noise severity quiet event text buf \
+FUZZ_MODULES_robot_answer := robot diag diag_robot route config assure noise severity quiet event text buf \
 	status secret
 FUZZ_LIBS_robot_answer := $(JSONC_LIBS)
 FUZZ_TARGETS := text mime smtp_reply smtp_data config cred event spool ratelimit redact silence \
