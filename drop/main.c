@@ -105,26 +105,6 @@ const char *__asan_default_options(void)
 }
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define QN_DROP_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QN_DROP_SANITIZED 1
-#endif
-#endif
-#ifdef QN_DROP_SANITIZED
-/* Sanitizer builds only (make check-asan).  LeakSanitizer's check at exit runs in a tracer
- * that must attach to this process, which a set-group-ID program made non-dumpable does
- * not allow when another user runs it: every such run would end in "LeakSanitizer has
- * encountered a fatal error" and exit 1.  Address and undefined-behaviour checks stay on;
- * the leak checks of the unit tests cover the core code this program shares. */
-__attribute__((visibility("default"), used)) const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
-#endif
-
 static int fail(int code, const char *what, int e)
 {
     if (e != 0)
