@@ -6,17 +6,22 @@
 # that need root (systemd-creds, chown to another user...) end without running: a C test
 # prints "needs root: WHY" and skips, an integration test calls harness.needs_root(WHY).
 # They are counted apart, and one more line names them: "check: N not run: ...".
+# Tests that need mount namespaces (a private /etc/hosts, a /dev/log of their own) end the
+# same way, for any user, where there are none (a chroot, some containers): a C test
+# prints "needs namespaces: WHY", an integration test calls harness.needs_namespaces(WHY).
 set -u
 B=${B:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 passed=0
 failed=0
 not_run=0
-why=$(mktemp) # one line per test not run: what it needs root for
+why=$(mktemp)   # one line per test not run: what it needs root for
+whyns=$(mktemp) # and per test not run for want of mount namespaces
+not_run_ns=0
 root=0
 [ "$(id -u)" -eq 0 ] && root=1
 log=$(mktemp)
-trap 'rm -f "$log" "$why"' EXIT
+trap 'rm -f "$log" "$why" "$whyns"' EXIT
 
 for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
@@ -37,6 +42,12 @@ for t in "$B"/tests/test_*; do
         s=$((s - r))
         not_run=$((not_run + r))
     fi
+    n=$(grep -c '^needs namespaces: ' "$log")
+    [ "$n" -gt "$s" ] && n=$s
+    sed -n 's/^needs namespaces: //p' "$log" | head -n "$n" >>"$whyns"
+    s=$((s - n))
+    not_run_ns=$((not_run_ns + n))
+    r=$((r + n))
     f=$((f + s))
     p=${p:-0}
     f=${f:-0}
@@ -47,7 +58,7 @@ for t in "$B"/tests/test_*; do
         cat "$log"
         echo "unit $name: $p passed, $f failed (exit $rc)"
     elif [ "$r" -ne 0 ]; then
-        echo "unit $name: $p passed, $r not run (needs root)"
+        echo "unit $name: $p passed, $r not run (needs root or namespaces)"
     else
         echo "unit $name: $p passed"
     fi
@@ -68,6 +79,13 @@ if [ -n "$r" ]; then
         tr ',' '\n' | awk 'NF { n = $NF; $NF = ""; sub(/^ +/, ""); sub(/ +$/, "");
             for (i = 0; i < n && i < 10000; i++) print }' >>"$why"
 fi
+r=$(sed -n 's/^integration: .* not run (need namespaces: .*)$/x/p' "$log" | tail -n 1)
+if [ -n "$r" ]; then
+    sed -n 's/^integration: .* not run (need namespaces: \(.*\))$/\1/p' "$log" | tail -n 1 |
+        tr ',' '\n' | awk 'NF { n = $NF; $NF = ""; sub(/^ +/, ""); sub(/ +$/, "");
+            for (i = 0; i < n && i < 10000; i++) print }' >>"$whyns"
+    not_run_ns=$(wc -l <"$whyns")
+fi
 if [ -z "$p" ]; then
     p=0
     f=1
@@ -83,5 +101,10 @@ if [ "$not_run" -gt 0 ]; then
     echo "check: $not_run not run as $(id -un), they need root ($(sort "$why" | uniq -c |
         sort -rn | awk '{n = $1; $1 = ""; printf "%s%s: %d", sep, substr($0, 2), n;
             sep = "; "}')): sudo make check runs them too"
+fi
+if [ "$not_run_ns" -gt 0 ]; then
+    echo "check: $not_run_ns not run, there are no mount namespaces here (a chroot, or a container without them) ($(sort "$whyns" | uniq -c |
+        sort -rn | awk '{n = $1; $1 = ""; printf "%s%s: %d", sep, substr($0, 2), n;
+            sep = "; "}')): run make check on the host or in a container with them"
 fi
 [ "$failed" -eq 0 ]

@@ -29,7 +29,7 @@
 set -eu
 
 APT_DEMO="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev libjson-c-dev
-openssl python3 python3-aiosmtpd"
+libmaxminddb-dev openssl python3 python3-aiosmtpd"
 APT_BUILD="gcc libc6-dev make pkg-config gettext libssl-dev libcurl4-openssl-dev libjson-c-dev
 libsecret-1-dev libglib2.0-dev libpam0g-dev libsystemd-dev libpcre2-dev libmaxminddb-dev"
 APT_CHECK="$APT_BUILD clang clang-format libcmocka-dev openssl python3 python3-aiosmtpd python3-prometheus-client msmtp swaks valgrind
@@ -43,7 +43,7 @@ APT_PACKAGING="$APT_RPM dpkg-dev debhelper lintian rpmlint debootstrap systemd
 systemd-container man-db groff-base gzip python3 python3-aiosmtpd openssl"
 APT_FRESH="debootstrap git"
 
-DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel openssl
+DNF_DEMO="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel libmaxminddb-devel openssl
 python3 python3-aiosmtpd"
 DNF_BUILD="gcc make pkgconf-pkg-config gettext openssl-devel libcurl-devel json-c-devel
 libsecret-devel glib2-devel pam-devel systemd-devel pcre2-devel libmaxminddb-devel"

@@ -96,7 +96,7 @@ step clone newcomer 'git clone -q /root/qqnotify.bundle /root/qqnotify &&
 step demo newcomer 'cd /root/qqnotify && make demo'
 step check newcomer 'cd /root/qqnotify && make check'
 step install newcomer 'cd /root/qqnotify &&
-    systemd-sysusers packaging/sysusers.d/qqnotify.conf && make install &&
+    systemd-sysusers "$PWD/packaging/sysusers.d/qqnotify.conf" && make install &&
     qqnotify queue init && ls -ld /var/spool/qqnotify/* /usr/local/libexec/qqnotify/qqnotify-drop'
 # The local server stands in for smtp.qq.com: host, port and ca_file are the only lines
 # the README's configuration does not have.

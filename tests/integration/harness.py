@@ -62,6 +62,30 @@ def needs_root(why):
         raise unittest.SkipTest(NEEDS_ROOT + why)
 
 
+# And one that needs mount namespaces where there are none (a chroot, some containers):
+# not run, for any user, and said so at the end.
+NEEDS_NS = "needs namespaces: "
+_ns_answer = []
+
+
+def have_namespaces():
+    """Whether `unshare -m -n true` works here (asked once)."""
+    if not _ns_answer:
+        try:
+            p = subprocess.run(["unshare", "-m", "-n", "true"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=30)
+            _ns_answer.append(p.returncode == 0)
+        except (OSError, subprocess.TimeoutExpired):
+            _ns_answer.append(False)
+    return _ns_answer[0]
+
+
+def needs_namespaces(why):
+    """Where mount namespaces cannot be made, end the test as not run, because of WHY."""
+    if not have_namespaces():
+        raise unittest.SkipTest(NEEDS_NS + why)
+
+
 def build_dir():
     d = os.environ.get("QN_BUILD") or os.path.join(REPO, "build")
     return os.path.abspath(d)

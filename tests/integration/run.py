@@ -39,6 +39,7 @@ class LineResult(unittest.TestResult):
         self.failed = 0
         self.details = []
         self.not_run = {}  # why -> count: tests that need root, run by another user
+        self.not_run_ns = {}  # why -> count: tests that need mount namespaces, where there are none
         self._t0 = 0.0
         self._subtest_failed = set()
 
@@ -79,6 +80,11 @@ class LineResult(unittest.TestResult):
             why = reason[len(harness.NEEDS_ROOT):]
             self.not_run[why] = self.not_run.get(why, 0) + 1
             self._line("root", test, "  (not run: %s)" % reason)
+            return
+        if harness is not None and reason.startswith(harness.NEEDS_NS):
+            why = reason[len(harness.NEEDS_NS):]
+            self.not_run_ns[why] = self.not_run_ns.get(why, 0) + 1
+            self._line("ns", test, "  (not run: %s)" % reason)
             return
         self._fail(test, "skipped", "skipped: %s\n" % reason)
 
@@ -167,6 +173,10 @@ def main():
         not_run = ", %d not run (need root: %s)" % (
             sum(result.not_run.values()),
             ", ".join("%s %d" % (why, n) for why, n in sorted(result.not_run.items())))
+    if result.not_run_ns:
+        not_run += ", %d not run (need namespaces: %s)" % (
+            sum(result.not_run_ns.values()),
+            ", ".join("%s %d" % (why, n) for why, n in sorted(result.not_run_ns.items())))
     print("integration: %d passed, %d failed%s" % (result.passed, result.failed, not_run),
           flush=True)
     return 1 if result.failed else 0

@@ -400,7 +400,11 @@ class CoreDumpCase(CanaryCase):
         for root, dirs, files in os.walk(home):
             for n in dirs + files + ["."]:
                 os.chown(os.path.join(root, n), uid, gid)
-        argv = [self.bin, "-c", cfg, "--lang", "en", "send", "--to", "a@example.com",
+        # A copy of the program she can run: the tree may be under /root.
+        prog = os.path.join(self.tmp, "qqnotify")
+        shutil.copyfile(self.bin, prog)
+        os.chmod(prog, 0o755)
+        argv = [prog, "-c", cfg, "--lang", "en", "send", "--to", "a@example.com",
                 "--subject", "canary"]
         forms = [v.decode("latin-1") for v in self.forms().values()]
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",

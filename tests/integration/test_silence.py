@@ -8,7 +8,8 @@ import re
 import secrets
 import subprocess
 
-from harness import (EX_NOPERM, EX_OK, EX_USAGE, HERE, QNTestCase, needs_root, run_bounded)
+from harness import (EX_NOPERM, EX_OK, EX_USAGE, HERE, QNTestCase, needs_namespaces, needs_root,
+                     run_bounded)
 
 ID_RE = re.compile(r"^[0-9a-f]{12}\n\Z")
 
@@ -110,6 +111,7 @@ class SilenceTest(QNTestCase):
     def test_changes_are_audited_in_syslog_with_the_login_uid_and_sudo_user(self):
         """syslog(3) goes to a /dev/log of the test's own (syslog_capture.py)."""
         needs_root("a mount namespace and the login uid")
+        needs_namespaces("a /dev/log of the test's own")
         def captured(args, login_uid):
             cmd = "echo %d > /proc/self/loginuid && exec \"$@\"" % login_uid
             argv = ["unshare", "-m", "/usr/bin/python3", os.path.join(HERE, "syslog_capture.py"),

