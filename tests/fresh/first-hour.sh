@@ -7,7 +7,7 @@
 #   4. make demo, as the README says, as root
 #   5. make check, as root
 #   6. the README's way from source to an alert: systemd-sysusers, make install,
-#      qqnotify queue init, the smallest configuration, qqnotify-secret set and
+#      the smallest configuration, qqnotify queue init, qqnotify-secret set and
 #      qqnotify check --send-test, against a local TLS server standing in for smtp.qq.com
 #      (the configuration names no credential_helper: root's default finds the secret)
 # The root gets /proc, /sys, /dev and /dev/pts, mounted as one prepares a chroot by hand
@@ -97,7 +97,7 @@ step demo newcomer 'cd /root/qqnotify && make demo'
 step check newcomer 'cd /root/qqnotify && make check'
 step install newcomer 'cd /root/qqnotify &&
     systemd-sysusers "$PWD/packaging/sysusers.d/qqnotify.conf" && make install &&
-    qqnotify queue init && ls -ld /var/spool/qqnotify/* /usr/local/libexec/qqnotify/qqnotify-drop'
+    ls -ld /usr/local/libexec/qqnotify/qqnotify-drop'
 # The local server stands in for smtp.qq.com: host, port and ca_file are the only lines
 # the README's configuration does not have.
 step alert newcomer 'set -eo pipefail
@@ -116,6 +116,8 @@ step alert newcomer 'set -eo pipefail
     printf "ca_file = %s\n[notify]\nto = you@example.com\n" $d/ca/ca.pem \
         >>/etc/qqnotify/qqnotify.conf
     cat /etc/qqnotify/qqnotify.conf
+    qqnotify queue init
+    ls -ld /var/spool/qqnotify /var/spool/qqnotify/*
     qqnotify-secret set <$d/secret
     qqnotify check --send-test you@example.com | tee $d/check.out
     grep -q "(the default: no source configured)" $d/check.out
@@ -126,7 +128,7 @@ printf '\n== summary (%s, %s)\n' "Debian $(cat "$ROOT/etc/debian_version")" "$te
 printf '%-12s %7s %6s %6s %6s   %s\n' step time before after added result
 printf '%s\n' "${rows[@]}"
 printf 'make demo:  %s\n' "$(grep -a 'demo OK\|^demo: ' "$WORK/demo.log" | tail -n 1)"
-printf 'make check: %s\n' "$(grep -a '^check: ' "$WORK/check.log" | tail -n 1)"
+printf 'make check: %s\n' "$(grep -a '^check: ' "$WORK/check.log" | tail -n 2 | tr '\n' ' ')"
 printf 'source install and alert: %s\n' "$(grep -a 'All checks passed\|received' \
     "$WORK/alert.log" | tr '\n' ' ')"
 printf 'apt for make demo: %s\n' "$(grep -a 'newly installed\|Need to get\|After this' \
